@@ -1,0 +1,170 @@
+// Package dbtest gives each test its own migrated PostgreSQL database, cloned
+// from a template so the cost is one CREATE DATABASE, not a migration run.
+// It uses DATABASE_URL when set (the role needs CREATEDB) and otherwise the
+// project's private local cluster, started on demand.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/cartwheel/cartwheel/app/db"
+	"github.com/cartwheel/cartwheel/migrations"
+)
+
+var (
+	setupOnce sync.Once
+	baseURL   *url.URL
+	template  string
+	setupErr  error
+)
+
+// New returns a fresh, fully migrated database, dropped when the test ends.
+func New(t testing.TB) *sqlx.DB {
+	t.Helper()
+	d, _ := NewWithURL(t)
+	return d
+}
+
+// NewWithURL is New that also returns the database's URL, for code under
+// test that opens its own connections (the River client, the binary).
+func NewWithURL(t testing.TB) (*sqlx.DB, string) {
+	t.Helper()
+	setupOnce.Do(func() { setupErr = setup() })
+	if setupErr != nil {
+		t.Fatalf("dbtest: %v", setupErr)
+	}
+	ctx := context.Background()
+	admin, err := db.Open(ctx, withDB(baseURL, "postgres"))
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	defer admin.Close()
+	name := "cartwheel_t_" + randHex(6)
+	if _, err := admin.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
+		t.Fatalf("dbtest: create database: %v", err)
+	}
+	u := withDB(baseURL, name)
+	d, err := db.Open(ctx, u)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	t.Cleanup(func() {
+		d.Close()
+		admin, err := db.Open(context.Background(), withDB(baseURL, "postgres"))
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		admin.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
+	})
+	return d, u
+}
+
+func setup() error {
+	raw := os.Getenv("DATABASE_URL")
+	if raw == "" {
+		root, err := db.ProjectRoot()
+		if err != nil {
+			return err
+		}
+		c := db.NewLocalCluster(root)
+		if err := c.Ensure(); err != nil {
+			return err
+		}
+		raw = c.URL("postgres")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	baseURL = u
+	template = "cartwheel_tpl_" + migrationsHash()
+	return ensureTemplate()
+}
+
+// ensureTemplate builds the template once per schema version. Parallel test
+// binaries race for it, so one builds under an advisory lock and publishes it
+// by renaming, which is atomic.
+func ensureTemplate() error {
+	ctx := context.Background()
+	admin, err := db.Open(ctx, withDB(baseURL, "postgres"))
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	conn, err := admin.Connx(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(727274)"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(ctx, "SELECT pg_advisory_unlock(727274)")
+
+	var exists bool
+	if err := conn.GetContext(ctx, &exists, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", template); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	building := template + "_building"
+	conn.ExecContext(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", building))
+	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+building); err != nil {
+		return fmt.Errorf("create template: %w", err)
+	}
+	t, err := db.Open(ctx, withDB(baseURL, building))
+	if err != nil {
+		return err
+	}
+	err = db.MigrateUp(ctx, t.DB)
+	t.Close()
+	if err != nil {
+		return fmt.Errorf("migrate template: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", building, template)); err != nil {
+		return fmt.Errorf("publish template: %w", err)
+	}
+	return nil
+}
+
+// migrationsHash names the template after the schema, so a changed migration
+// gets a new template rather than a stale one.
+func migrationsHash() string {
+	h := sha256.New()
+	fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := migrations.FS.ReadFile(path)
+		h.Write([]byte(path))
+		h.Write(b)
+		return nil
+	})
+	h.Write([]byte("river-v0.41.0"))
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func withDB(u *url.URL, name string) string {
+	c := *u
+	c.Path = "/" + name
+	return c.String()
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

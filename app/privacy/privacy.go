@@ -1,0 +1,188 @@
+// Package privacy carries out Shopify's mandatory privacy requests: a
+// customer's data export, a customer's erasure, and a shop's erasure. Each
+// domain that stores customer data adds its tables to the queries here, so
+// this file is the one list of where personal data lives.
+package privacy
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// ErrNotFound: no such request for this shop.
+var ErrNotFound = errors.New("privacy: not found")
+
+// Service runs privacy requests.
+type Service struct{ db *sqlx.DB }
+
+// NewService returns a Service.
+func NewService(db *sqlx.DB) *Service { return &Service{db: db} }
+
+// DataRequest is customers/data_request: the merchant must send the
+// customer what we hold about them.
+type DataRequest struct {
+	WebhookID         string
+	ShopID            int64
+	ShopDomain        string
+	ShopifyCustomerID int64
+	Email, Phone      string
+	DataRequestID     int64
+	OrdersRequested   []int64
+	ReceivedAt        time.Time
+}
+
+// Export is the JSON document the merchant downloads.
+type Export struct {
+	Shop            string          `json:"shop"`
+	DataRequestID   int64           `json:"data_request_id"`
+	GeneratedAt     time.Time       `json:"generated_at"`
+	CustomerID      int64           `json:"shopify_customer_id"`
+	OrdersRequested []int64         `json:"orders_requested"`
+	Profiles        []exportProfile `json:"profiles"`
+	Note            string          `json:"note"`
+}
+
+type exportProfile struct {
+	ShopifyID *int64    `json:"shopify_id" db:"shopify_id"`
+	Email     *string   `json:"email" db:"email"`
+	Phone     *string   `json:"phone" db:"phone"`
+	FirstName string    `json:"first_name" db:"first_name"`
+	LastName  string    `json:"last_name" db:"last_name"`
+	CreatedAt time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
+}
+
+// HandleDataRequest builds the export inside tx and stores it for download.
+func (s *Service) HandleDataRequest(ctx context.Context, tx *sqlx.Tx, r DataRequest) error {
+	ex := Export{
+		Shop: r.ShopDomain, DataRequestID: r.DataRequestID, GeneratedAt: time.Now().UTC(),
+		CustomerID: r.ShopifyCustomerID, OrdersRequested: r.OrdersRequested, Profiles: []exportProfile{},
+	}
+	if ex.OrdersRequested == nil {
+		ex.OrdersRequested = []int64{}
+	}
+	if err := tx.SelectContext(ctx, &ex.Profiles, `
+		SELECT shopify_id, email, phone, first_name, last_name, created_at, updated_at
+		FROM customers
+		WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))
+		ORDER BY id`, r.ShopID, r.ShopifyCustomerID, r.Email); err != nil {
+		return fmt.Errorf("privacy: data request %d: %w", r.DataRequestID, err)
+	}
+	ex.Note = "All personal data Cartwheel holds for this customer in this store."
+	if len(ex.Profiles) == 0 {
+		ex.Note = "Cartwheel holds no personal data for this customer in this store."
+	}
+	doc, err := json.MarshalIndent(ex, "", "  ")
+	if err != nil {
+		return fmt.Errorf("privacy: data request %d: %w", r.DataRequestID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO privacy_requests (shop_id, kind, webhook_id, shopify_customer_id, data_request_id, export, received_at, completed_at)
+		VALUES ($1, 'data_request', $2, $3, $4, $5, $6, now())
+		ON CONFLICT (webhook_id) DO NOTHING`,
+		r.ShopID, r.WebhookID, r.ShopifyCustomerID, r.DataRequestID, doc, r.ReceivedAt); err != nil {
+		return fmt.Errorf("privacy: store data request %d: %w", r.DataRequestID, err)
+	}
+	return nil
+}
+
+// CustomerRedact is customers/redact.
+type CustomerRedact struct {
+	WebhookID         string
+	ShopID            int64
+	ShopifyCustomerID int64
+	Email, Phone      string
+	OrdersToRedact    []int64
+}
+
+// HandleCustomerRedact erases the customer's personal data and any export
+// made for them, and keeps a PII-free record that the erasure happened.
+// It returns how many rows were erased.
+func (s *Service) HandleCustomerRedact(ctx context.Context, tx *sqlx.Tx, r CustomerRedact) (int64, error) {
+	res, err := tx.ExecContext(ctx, `
+		DELETE FROM customers
+		WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))`,
+		r.ShopID, r.ShopifyCustomerID, r.Email)
+	if err != nil {
+		return 0, fmt.Errorf("privacy: redact customer %d: %w", r.ShopifyCustomerID, err)
+	}
+	n, _ := res.RowsAffected()
+	res, err = tx.ExecContext(ctx, `
+		UPDATE privacy_requests SET export = NULL
+		WHERE shop_id = $1 AND kind = 'data_request' AND shopify_customer_id = $2 AND export IS NOT NULL`,
+		r.ShopID, r.ShopifyCustomerID)
+	if err != nil {
+		return 0, fmt.Errorf("privacy: redact exports %d: %w", r.ShopifyCustomerID, err)
+	}
+	m, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO privacy_requests (shop_id, kind, webhook_id, shopify_customer_id, completed_at)
+		VALUES ($1, 'customer_redact', $2, $3, now())
+		ON CONFLICT (webhook_id) DO NOTHING`, r.ShopID, r.WebhookID, r.ShopifyCustomerID); err != nil {
+		return 0, fmt.Errorf("privacy: record redaction %d: %w", r.ShopifyCustomerID, err)
+	}
+	return n + m, nil
+}
+
+// HandleShopRedact erases everything of a shop: its row (every shop-owned
+// table cascades from it), its OAuth states, and every stored webhook
+// delivery but the one being processed (kept so a repeat is still
+// recognised). shopID is 0 when no shop row exists any more.
+func (s *Service) HandleShopRedact(ctx context.Context, tx *sqlx.Tx, shopID int64, domain, webhookID string) error {
+	if shopID != 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM shops WHERE id = $1`, shopID); err != nil {
+			return fmt.Errorf("privacy: redact shop %s: %w", domain, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE shop = $1`, domain); err != nil {
+		return fmt.Errorf("privacy: redact shop %s states: %w", domain, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE shop_domain = $1 AND webhook_id <> $2`, domain, webhookID); err != nil {
+		return fmt.Errorf("privacy: redact shop %s deliveries: %w", domain, err)
+	}
+	return nil
+}
+
+// Request is a privacy request as the merchant sees it in Settings.
+type Request struct {
+	ID                int64         `db:"id"`
+	Kind              string        `db:"kind"`
+	ShopifyCustomerID int64         `db:"shopify_customer_id"`
+	DataRequestID     sql.NullInt64 `db:"data_request_id"`
+	HasExport         bool          `db:"has_export"`
+	ReceivedAt        time.Time     `db:"received_at"`
+}
+
+// List returns the shop's newest privacy requests.
+func (s *Service) List(ctx context.Context, shopID int64, limit int) ([]Request, error) {
+	var rs []Request
+	err := s.db.SelectContext(ctx, &rs, `
+		SELECT id, kind, COALESCE(shopify_customer_id, 0) AS shopify_customer_id, data_request_id,
+		       export IS NOT NULL AS has_export, received_at
+		FROM privacy_requests WHERE shop_id = $1 ORDER BY id DESC LIMIT $2`, shopID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("privacy: list %d: %w", shopID, err)
+	}
+	return rs, nil
+}
+
+// ExportJSON returns a data request's export, for the shop that owns it only.
+func (s *Service) ExportJSON(ctx context.Context, shopID, id int64) ([]byte, error) {
+	var doc []byte
+	err := s.db.GetContext(ctx, &doc, `
+		SELECT export FROM privacy_requests
+		WHERE shop_id = $1 AND id = $2 AND kind = 'data_request' AND export IS NOT NULL`, shopID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("privacy: export %d: %w", id, err)
+	}
+	return doc, nil
+}

@@ -1,0 +1,187 @@
+package shops
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // timezone names validate even on hosts without zoneinfo
+	"unicode/utf8"
+)
+
+// Settings are the merchant's choices that every email and report reads.
+type Settings struct {
+	SenderName           string `db:"sender_name"`
+	SenderEmail          string `db:"sender_email"`
+	ReplyTo              string `db:"reply_to"`
+	PostalAddress        string `db:"postal_address"`
+	Timezone             string `db:"timezone"` // empty: follow the shop's timezone
+	AttributionClickDays int    `db:"attribution_click_days"`
+	AttributionOpenDays  int    `db:"attribution_open_days"`
+	MarketingCapHours    int    `db:"marketing_cap_hours"`
+	AutomationSkipDays   int    `db:"automation_skip_days"`
+
+	ShopTimezone string `db:"iana_timezone"` // read-only: the shop's own zone in Shopify
+}
+
+// EffectiveTimezone is the zone relative dates and daily jobs use.
+func (s Settings) EffectiveTimezone() string {
+	if s.Timezone != "" {
+		return s.Timezone
+	}
+	return s.ShopTimezone
+}
+
+// Missing names what the merchant still has to fill in before email can go out.
+func (s Settings) Missing() []string {
+	var m []string
+	if s.SenderName == "" {
+		m = append(m, "sender name")
+	}
+	if s.SenderEmail == "" {
+		m = append(m, "sender email")
+	}
+	if s.PostalAddress == "" {
+		m = append(m, "company postal address")
+	}
+	return m
+}
+
+// SettingsInput is the form as typed, so invalid numbers can be shown back.
+type SettingsInput struct {
+	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                        string
+	AttributionClickDays, AttributionOpenDays, MarketingCapHours, AutomationSkipDays string
+}
+
+// FieldErrors maps a form field name to a message a merchant understands.
+type FieldErrors map[string]string
+
+func (f FieldErrors) Error() string {
+	parts := make([]string, 0, len(f))
+	for k, v := range f {
+		parts = append(parts, k+": "+v)
+	}
+	return "shops: invalid settings: " + strings.Join(parts, "; ")
+}
+
+// Parse validates the input and returns the settings, or every problem at once.
+func (in SettingsInput) Parse() (Settings, FieldErrors) {
+	errs := FieldErrors{}
+	s := Settings{
+		SenderName:    strings.TrimSpace(in.SenderName),
+		SenderEmail:   strings.TrimSpace(in.SenderEmail),
+		ReplyTo:       strings.TrimSpace(in.ReplyTo),
+		PostalAddress: strings.TrimSpace(strings.ReplaceAll(in.PostalAddress, "\r\n", "\n")),
+		Timezone:      strings.TrimSpace(in.Timezone),
+	}
+	switch {
+	case s.SenderName == "":
+		errs["sender_name"] = "Enter the name shoppers see as the sender, such as your store's name."
+	case utf8.RuneCountInString(s.SenderName) > 100:
+		errs["sender_name"] = "Keep the sender name to 100 characters or fewer."
+	case strings.ContainsAny(s.SenderName, "\r\n<>\""):
+		errs["sender_name"] = "The sender name can't contain line breaks, quotes or angle brackets."
+	}
+	if s.SenderEmail == "" {
+		errs["sender_email"] = "Enter the email address your emails are sent from."
+	} else if !validAddress(s.SenderEmail) {
+		errs["sender_email"] = "Enter a valid email address, such as hello@yourstore.com."
+	}
+	if s.ReplyTo != "" && !validAddress(s.ReplyTo) {
+		errs["reply_to"] = "Enter a valid email address for replies, or leave it empty to use the sender email."
+	}
+	switch {
+	case s.PostalAddress == "":
+		errs["postal_address"] = "Enter your company's postal address. Anti-spam laws require it in every email footer."
+	case utf8.RuneCountInString(s.PostalAddress) > 500:
+		errs["postal_address"] = "Keep the postal address to 500 characters or fewer."
+	}
+	if s.Timezone != "" {
+		if _, err := time.LoadLocation(s.Timezone); err != nil || s.Timezone == "Local" {
+			errs["timezone"] = "Choose a timezone from the list."
+		}
+	}
+	num := func(field, raw string, min, max int, msg string) int {
+		n, err := strconv.Atoi(strings.TrimSpace(raw))
+		if err != nil || n < min || n > max {
+			errs[field] = msg
+		}
+		return n
+	}
+	s.AttributionClickDays = num("attribution_click_days", in.AttributionClickDays, 1, 90, "Enter a whole number of days from 1 to 90.")
+	s.AttributionOpenDays = num("attribution_open_days", in.AttributionOpenDays, 0, 90, "Enter a whole number of days from 0 to 90 (0 turns open attribution off).")
+	s.MarketingCapHours = num("marketing_cap_hours", in.MarketingCapHours, 0, 720, "Enter a whole number of hours from 0 to 720 (0 turns the cap off).")
+	s.AutomationSkipDays = num("automation_skip_days", in.AutomationSkipDays, 0, 90, "Enter a whole number of days from 0 to 90 (0 turns this off).")
+	if len(errs) > 0 {
+		return Settings{}, errs
+	}
+	return s, nil
+}
+
+// Input renders stored settings back into form values.
+func (s Settings) Input() SettingsInput {
+	return SettingsInput{
+		SenderName: s.SenderName, SenderEmail: s.SenderEmail, ReplyTo: s.ReplyTo,
+		PostalAddress: s.PostalAddress, Timezone: s.Timezone,
+		AttributionClickDays: strconv.Itoa(s.AttributionClickDays),
+		AttributionOpenDays:  strconv.Itoa(s.AttributionOpenDays),
+		MarketingCapHours:    strconv.Itoa(s.MarketingCapHours),
+		AutomationSkipDays:   strconv.Itoa(s.AutomationSkipDays),
+	}
+}
+
+// validAddress accepts a bare address only: a display name or a second
+// address would let a form value rewrite the From header.
+func validAddress(s string) bool {
+	if len(s) > 254 || strings.ContainsAny(s, " \r\n<>,;\"") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && strings.Contains(s[at+1:], ".")
+}
+
+// Settings loads the shop's settings.
+func (s *Store) Settings(ctx context.Context, shopID int64) (Settings, error) {
+	var st Settings
+	err := s.db.GetContext(ctx, &st, `
+		SELECT sender_name, sender_email, reply_to, postal_address, timezone, attribution_click_days,
+		       attribution_open_days, marketing_cap_hours, automation_skip_days, iana_timezone
+		FROM shops WHERE id = $1`, shopID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Settings{}, ErrNotFound
+	}
+	if err != nil {
+		return Settings{}, fmt.Errorf("shops: settings %d: %w", shopID, err)
+	}
+	return st, nil
+}
+
+// SaveSettings validates and stores the settings in one statement, so an
+// invalid form leaves the previous settings untouched.
+func (s *Store) SaveSettings(ctx context.Context, shopID int64, in SettingsInput) (Settings, error) {
+	st, errs := in.Parse()
+	if errs != nil {
+		return Settings{}, errs
+	}
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE shops SET sender_name = $2, sender_email = $3, reply_to = $4, postal_address = $5,
+			timezone = $6, attribution_click_days = $7, attribution_open_days = $8,
+			marketing_cap_hours = $9, automation_skip_days = $10, updated_at = now()
+		WHERE id = $1`, shopID, st.SenderName, st.SenderEmail, st.ReplyTo, st.PostalAddress, st.Timezone,
+		st.AttributionClickDays, st.AttributionOpenDays, st.MarketingCapHours, st.AutomationSkipDays)
+	if err != nil {
+		return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Settings{}, ErrNotFound
+	}
+	return s.Settings(ctx, shopID)
+}

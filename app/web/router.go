@@ -1,0 +1,109 @@
+// Package web is the HTTP layer: the gin router, authentication middleware
+// and thin handlers that parse a request, call a domain package and render a
+// view. It holds no SQL.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cartwheel/cartwheel/app/config"
+	"github.com/cartwheel/cartwheel/app/metrics"
+	"github.com/cartwheel/cartwheel/app/privacy"
+	"github.com/cartwheel/cartwheel/app/shopify"
+	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/webhooks"
+	"github.com/cartwheel/cartwheel/views"
+)
+
+// ShopifyAuth is the part of the Shopify client the install flows need.
+type ShopifyAuth interface {
+	AuthorizeURL(shop, redirectURI, state string) (string, error)
+	ExchangeCode(ctx context.Context, shop, code string) (shopify.AccessToken, error)
+	ExchangeSessionToken(ctx context.Context, shop, sessionToken string) (shopify.AccessToken, error)
+}
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	PingContext(ctx context.Context) error
+}
+
+// Deps are what the handlers call.
+type Deps struct {
+	Config    *config.Config
+	DB        Pinger
+	Shops     *shops.Store
+	Installer *shops.Installer
+	States    *shops.OAuthStates
+	Shopify   ShopifyAuth
+	Webhooks  *webhooks.Receiver
+	Privacy   *privacy.Service
+	Metrics   *metrics.Metrics
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+type server struct {
+	Deps
+	assets views.Assets
+}
+
+// NewRouter builds the whole HTTP surface.
+func NewRouter(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &server{Deps: d, assets: views.StaticAssets()}
+
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.Use(s.recoverer(), s.observe())
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
+	r.GET("/static/*path", gin.WrapH(http.StripPrefix("/static", views.StaticHandler())))
+
+	r.GET("/", s.embeddedEntry)
+	r.GET("/auth", s.authBegin)
+	r.GET("/auth/callback", s.authCallback)
+	r.POST("/webhooks", s.webhook)
+
+	app := r.Group("/app", s.requireSession(false))
+	app.GET("", s.dashboard)
+	for _, p := range comingSoonPages {
+		app.GET(p.path, s.comingSoon(p))
+	}
+	app.GET("/settings", s.settingsPage)
+	app.POST("/settings", s.settingsSave)
+	app.GET("/settings/privacy/:id/export", s.privacyExport)
+
+	api := r.Group("/api", s.requireSession(true))
+	api.GET("/session", s.apiSession)
+
+	if d.Config.Dev() {
+		r.GET("/dev/login", s.devOnly, s.devLogin)
+		r.GET("/dev/token", s.devOnly, s.devToken)
+	}
+	r.NoRoute(func(c *gin.Context) { c.String(http.StatusNotFound, "not found") })
+	return r
+}
+
+func (s *server) healthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.DB.PingContext(ctx); err != nil {
+		s.Log.Error("health check: database", "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": "unreachable"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "database": "ok"})
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cartwheel/cartwheel/app/config"
+	"github.com/cartwheel/cartwheel/app/db"
+	"github.com/cartwheel/cartwheel/app/secretbox"
+	"github.com/cartwheel/cartwheel/app/seed"
+	"github.com/cartwheel/cartwheel/app/shopify"
+	"github.com/cartwheel/cartwheel/app/shops"
+)
+
+const demoShop = "demo.myshopify.com"
+
+// dev runs the app locally with nothing but this repository: a private
+// PostgreSQL under .data/ (unless DATABASE_URL is set), migrations, the demo
+// shop, and the server with workers on PORT (8080).
+func dev(ctx context.Context) error {
+	root, err := db.ProjectRoot()
+	if err != nil {
+		return err
+	}
+	env, err := devEnv(root)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(env)
+	if err != nil {
+		return err
+	}
+	if err := migrateURL(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	d, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	box, err := secretbox.New(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	if _, err := seed.DemoShop(ctx, d, shops.NewStore(d, box), demoShop); err != nil {
+		d.Close()
+		return err
+	}
+	d.Close()
+	fmt.Printf("\n  Cartwheel is running in dev mode.\n  Open the admin: %s/dev/login?shop=%s\n\n", cfg.AppURL, demoShop)
+	return run(ctx, cfg, true)
+}
+
+// devEnv fills in development defaults for anything the environment leaves
+// unset, and starts the local database when DATABASE_URL is empty.
+func devEnv(root string) (func(string) string, error) {
+	vals := map[string]string{
+		"APP_ENV":            "dev",
+		"SHOPIFY_API_KEY":    "cartwheel-dev-api-key",
+		"SHOPIFY_API_SECRET": "cartwheel-dev-api-secret",
+		"SHOPIFY_SCOPES":     "read_customers,write_customers,read_orders,read_products",
+		"MAIL_PROVIDER":      "outbox",
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	vals["APP_URL"] = "http://localhost:" + port
+	key, err := devEncryptionKey(root)
+	if err != nil {
+		return nil, err
+	}
+	vals["ENCRYPTION_KEY"] = key
+	if os.Getenv("DATABASE_URL") == "" {
+		url, err := localDatabase(root, "cartwheel")
+		if err != nil {
+			return nil, err
+		}
+		vals["DATABASE_URL"] = url
+	}
+	return func(k string) string {
+		if k == "APP_ENV" {
+			return "dev"
+		}
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return vals[k]
+	}, nil
+}
+
+// devEncryptionKey keeps one random key per checkout so tokens sealed in
+// the dev database stay readable across restarts.
+func devEncryptionKey(root string) (string, error) {
+	path := filepath.Join(root, ".data", "dev-encryption-key")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return "", err
+	}
+	enc := base64.StdEncoding.EncodeToString(k)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	return enc, os.WriteFile(path, []byte(enc+"\n"), 0o600)
+}
+
+// localDatabase starts the project's private cluster and makes sure the
+// named database exists.
+func localDatabase(root, name string) (string, error) {
+	c := db.NewLocalCluster(root)
+	if err := c.Ensure(); err != nil {
+		return "", err
+	}
+	admin, err := db.Open(context.Background(), c.URL("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close()
+	var exists bool
+	if err := admin.Get(&exists, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name); err != nil {
+		return "", err
+	}
+	if !exists {
+		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+			return "", fmt.Errorf("create database %s: %w", name, err)
+		}
+	}
+	return c.URL(name), nil
+}
+
+func migrateURL(ctx context.Context, url string) error {
+	d, err := db.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return db.MigrateUp(ctx, d.DB)
+}
+
+// seedCmd installs a demo shop (more synthetic data comes with store sync).
+func seedCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	shop := fs.String("shop", demoShop, "shop domain to create, e.g. demo.myshopify.com")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !shopify.ValidShopDomain(*shop) {
+		return errors.New("seed: --shop must be a myshopify.com domain, e.g. --shop demo.myshopify.com")
+	}
+	root, err := db.ProjectRoot()
+	if err != nil {
+		return err
+	}
+	env, err := devEnv(root)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(env)
+	if err != nil {
+		return err
+	}
+	if err := migrateURL(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	d, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	box, err := secretbox.New(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	sh, err := seed.DemoShop(ctx, d, shops.NewStore(d, box), *shop)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("seeded %s (shop id %d)\n", sh.Domain, sh.ID)
+	return nil
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what `make dev` and `make test` need and a fresh Debian machine
+# lacks: npm packages (from package-lock.json) and Debian's Chromium for the
+# browser tests. PostgreSQL's server binaries must be installed (they are
+# found under /usr/lib/postgresql/*/bin); the tests start their own cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+}
+
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
+  echo "ensure-deps: installing PostgreSQL server binaries"
+  apt_install postgresql
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "ensure-deps: installing Debian's chromium for the browser tests"
+  apt_install chromium
+fi
+
+stamp=node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  echo "ensure-deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

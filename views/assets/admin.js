@@ -1,0 +1,160 @@
+// Cartwheel admin: session-token plumbing for htmx, the session-token bounce page,
+// a development stand-in for App Bridge, and error toasts.
+//
+// Loaded with `defer` before htmx, so the listeners below are in place before htmx
+// issues its first request.
+
+// --- Dev shim -------------------------------------------------------------------
+// In APP_ENV=dev the layout emits <meta name="cartwheel-dev-shop"> instead of the
+// App Bridge script; /dev/token (loopback only, dev only) signs a session token.
+const devShop = document.querySelector('meta[name="cartwheel-dev-shop"]')?.content;
+if (devShop && !window.shopify) {
+  window.shopify = {
+    idToken: () =>
+      fetch('/dev/token?shop=' + encodeURIComponent(devShop), { credentials: 'same-origin' }).then((r) => {
+        if (!r.ok) throw new Error('dev token: HTTP ' + r.status);
+        return r.text().then((t) => t.trim());
+      }),
+  };
+}
+
+const canGetToken = () => typeof window.shopify?.idToken === 'function';
+
+// --- Toasts -----------------------------------------------------------------------
+function toast(message, isError = true) {
+  // Inside the Shopify admin, App Bridge renders a native toast.
+  if (window.shopify?.toast?.show) {
+    window.shopify.toast.show(message, { isError, duration: 5000 });
+    return;
+  }
+  let region = document.getElementById('cw-toasts');
+  if (!region) {
+    region = document.createElement('div');
+    region.id = 'cw-toasts';
+    region.className = 'cw-Toasts';
+    region.setAttribute('aria-live', 'assertive');
+    document.body.append(region);
+  }
+  const el = document.createElement('div');
+  el.className = 'Polaris-Frame-Toast' + (isError ? ' Polaris-Frame-Toast--error' : '');
+  el.setAttribute('role', isError ? 'alert' : 'status');
+  const text = document.createElement('span');
+  text.className = 'Polaris-Text--root Polaris-Text--bodyMd Polaris-Text--medium';
+  text.textContent = message;
+  const close = document.createElement('button');
+  close.type = 'button';
+  close.className = 'Polaris-Frame-Toast__CloseButton';
+  close.setAttribute('aria-label', 'Dismiss notification');
+  close.textContent = '\u00d7';
+  close.addEventListener('click', () => el.remove());
+  el.append(text, close);
+  region.append(el);
+  setTimeout(() => el.remove(), 8000);
+}
+
+// The server answers errors with a short text or HTML message; show its text.
+function messageFrom(xhr) {
+  const body = (xhr?.responseText || '').trim();
+  if (body) {
+    const type = xhr.getResponseHeader('Content-Type') || '';
+    let text = body;
+    if (type.includes('html')) {
+      const doc = new DOMParser().parseFromString(body, 'text/html');
+      text = (doc.querySelector('[data-error-message]') || doc.body)?.textContent || '';
+    } else if (type.includes('json')) {
+      try {
+        const j = JSON.parse(body);
+        text = j.error || j.message || body;
+      } catch {
+        /* keep the raw body */
+      }
+    }
+    text = text.replace(/\s+/g, ' ').trim();
+    if (text) return text.length > 300 ? text.slice(0, 297) + '…' : text;
+  }
+  return `Something went wrong (HTTP ${xhr?.status || 'error'}). Please try again.`;
+}
+
+// --- htmx + session tokens -------------------------------------------------------------
+// App Bridge adds `Authorization: Bearer` to fetch() only; htmx uses XMLHttpRequest.
+// Before every htmx request, get a fresh token (App Bridge caches it until it nears
+// expiry), then let htmx continue; htmx:configRequest adds the header.
+let token = '';
+
+document.addEventListener('htmx:confirm', (evt) => {
+  if (!canGetToken()) return;
+  evt.preventDefault();
+  window.shopify
+    .idToken()
+    .then((t) => {
+      token = t;
+      // Not skipping confirmation: an hx-confirm prompt, if any, still shows.
+      evt.detail.issueRequest();
+    })
+    .catch(() => toast('Your session could not be refreshed. Reload the page and try again.'));
+});
+
+document.addEventListener('htmx:configRequest', (evt) => {
+  if (token) evt.detail.headers['Authorization'] = 'Bearer ' + token;
+});
+
+document.addEventListener('htmx:responseError', (evt) => {
+  toast(messageFrom(evt.detail.xhr));
+});
+
+document.addEventListener('htmx:sendError', () => {
+  toast('Could not reach Cartwheel. Check your connection and try again.');
+});
+
+// --- Bounce page ---------------------------------------------------------------------
+// A document request without a session token gets a page with <body data-bounce>:
+// reload the same URL with a fresh id_token. A small counter stops a reload loop when
+// the server keeps refusing the token.
+async function bounce() {
+  const key = 'cartwheel:bounce';
+  const now = Date.now();
+  let tries = [];
+  try {
+    tries = JSON.parse(sessionStorage.getItem(key) || '[]').filter((t) => now - t < 30000);
+  } catch {
+    tries = [];
+  }
+  if (tries.length >= 3) {
+    document.body.textContent = 'Cartwheel could not verify your session. Open the app again from your Shopify admin.';
+    return;
+  }
+  try {
+    sessionStorage.setItem(key, JSON.stringify([...tries, now]));
+  } catch {
+    /* storage may be unavailable in a third-party iframe */
+  }
+  if (!canGetToken()) {
+    document.body.textContent = 'Open Cartwheel from your Shopify admin.';
+    return;
+  }
+  const t = await window.shopify.idToken();
+  const url = new URL(window.location.href);
+  url.searchParams.set('id_token', t);
+  window.location.replace(url.toString());
+}
+
+if (document.body?.dataset.bounce !== undefined) {
+  bounce().catch(() => {
+    document.body.textContent = 'Cartwheel could not verify your session. Reload the page to try again.';
+  });
+} else {
+  try {
+    sessionStorage.removeItem('cartwheel:bounce');
+  } catch {
+    /* ignore */
+  }
+}
+
+// --- Polaris <Select> ------------------------------------------------------------------
+// The native <select> is transparent over the shown value; keep the text in sync.
+document.addEventListener('change', (evt) => {
+  const sel = evt.target;
+  if (!(sel instanceof HTMLSelectElement) || !sel.classList.contains('Polaris-Select__Input')) return;
+  const shown = sel.parentElement?.querySelector('.Polaris-Select__SelectedOption');
+  if (shown) shown.textContent = sel.selectedOptions[0]?.textContent || '';
+});
