@@ -1,0 +1,110 @@
+package privacy_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/cartwheel/cartwheel/app/db"
+	"github.com/cartwheel/cartwheel/app/db/dbtest"
+	"github.com/cartwheel/cartwheel/app/privacy"
+)
+
+func setup(t *testing.T) (*sqlx.DB, *privacy.Service, int64, int64) {
+	d := dbtest.New(t)
+	var a, b int64
+	d.Get(&a, "INSERT INTO shops (domain) VALUES ('a.myshopify.com') RETURNING id")
+	d.Get(&b, "INSERT INTO shops (domain) VALUES ('b.myshopify.com') RETURNING id")
+	d.MustExec(`INSERT INTO customers (shop_id, shopify_id, email, first_name) VALUES
+		($1, 10, 'ann@example.com', 'Ann'), ($1, NULL, 'Wheel.Only@example.com', 'Wendy'), ($2, 10, 'ann@example.com', 'Other')`, a, b)
+	return d, privacy.NewService(d), a, b
+}
+
+func inTx(t *testing.T, d *sqlx.DB, fn func(tx *sqlx.Tx) error) {
+	t.Helper()
+	if err := db.InTx(context.Background(), d, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDataRequestExport(t *testing.T) {
+	d, s, a, b := setup(t)
+	ctx := context.Background()
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		return s.HandleDataRequest(ctx, tx, privacy.DataRequest{WebhookID: "w1", ShopID: a, ShopDomain: "a.myshopify.com",
+			ShopifyCustomerID: 77, Email: "wheel.only@example.com", DataRequestID: 5, ReceivedAt: time.Now()})
+	})
+	reqs, _ := s.List(ctx, a, 10)
+	if len(reqs) != 1 || !reqs[0].HasExport {
+		t.Fatalf("list: %+v", reqs)
+	}
+	doc, err := s.ExportJSON(ctx, a, reqs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex privacy.Export
+	json.Unmarshal(doc, &ex)
+	// Matched by email (case-insensitively) when Shopify's id is unknown to us.
+	if len(ex.Profiles) != 1 || *ex.Profiles[0].Email != "Wheel.Only@example.com" {
+		t.Fatalf("export: %s", doc)
+	}
+	if _, err := s.ExportJSON(ctx, b, reqs[0].ID); !errors.Is(err, privacy.ErrNotFound) {
+		t.Fatalf("another shop read the export: %v", err)
+	}
+	// Nothing held: the export says so rather than being empty.
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		return s.HandleDataRequest(ctx, tx, privacy.DataRequest{WebhookID: "w2", ShopID: a, ShopifyCustomerID: 999, DataRequestID: 6})
+	})
+	reqs, _ = s.List(ctx, a, 10)
+	doc, _ = s.ExportJSON(ctx, a, reqs[0].ID)
+	json.Unmarshal(doc, &ex)
+	if len(ex.Profiles) != 0 || ex.Note != "Cartwheel holds no personal data for this customer in this store." {
+		t.Fatalf("empty export: %s", doc)
+	}
+}
+
+func TestCustomerRedactIsScopedAndIdempotent(t *testing.T) {
+	d, s, a, b := setup(t)
+	ctx := context.Background()
+	redact := func(id string) int64 {
+		var n int64
+		inTx(t, d, func(tx *sqlx.Tx) error {
+			var err error
+			n, err = s.HandleCustomerRedact(ctx, tx, privacy.CustomerRedact{WebhookID: id, ShopID: a, ShopifyCustomerID: 10, Email: "ann@example.com"})
+			return err
+		})
+		return n
+	}
+	if n := redact("r1"); n != 1 {
+		t.Fatalf("erased %d rows, want 1", n)
+	}
+	if n := redact("r1"); n != 0 {
+		t.Fatalf("a repeat erased %d rows", n)
+	}
+	var left int
+	d.Get(&left, "SELECT count(*) FROM customers WHERE shop_id = $1", b)
+	if left != 1 {
+		t.Fatal("redaction reached another shop")
+	}
+	d.Get(&left, "SELECT count(*) FROM privacy_requests WHERE kind = 'customer_redact'")
+	if left != 1 {
+		t.Fatalf("redaction records: %d", left)
+	}
+}
+
+func TestShopRedactWithoutShopRow(t *testing.T) {
+	d, s, _, _ := setup(t)
+	d.MustExec(`INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic) VALUES ('x1', 'gone.myshopify.com', 'orders/create'), ('x2', 'gone.myshopify.com', 'shop/redact')`)
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		return s.HandleShopRedact(context.Background(), tx, 0, "gone.myshopify.com", "x2")
+	})
+	var ids []string
+	d.Select(&ids, "SELECT webhook_id FROM webhook_deliveries")
+	if len(ids) != 1 || ids[0] != "x2" {
+		t.Fatalf("deliveries left: %v", ids)
+	}
+}
