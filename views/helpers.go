@@ -152,3 +152,11 @@ func timezoneHelp(shopTZ string) string {
 }
 
 func privacyRowID(id int64) string { return "privacy-request-" + strconv.FormatInt(id, 10) }
+
+// withTitle returns p with Title set to def when it is empty.
+func withTitle(p Page, def string) Page {
+	if p.Title == "" {
+		p.Title = def
+	}
+	return p
+}

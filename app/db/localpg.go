@@ -3,6 +3,7 @@ package db
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/exec"
 	"os/user"
@@ -21,13 +22,14 @@ type LocalCluster struct {
 	Port int
 }
 
-// DefaultLocalPort keeps clear of a system PostgreSQL on 5432.
-const DefaultLocalPort = 54329
-
-// NewLocalCluster places the cluster under root/.data/postgres. The port can
-// be moved with CARTWHEEL_PG_PORT when 54329 is taken.
+// NewLocalCluster places the cluster under root/.data/postgres. Its port is
+// derived from the checkout's path (54000–54999, clear of a system PostgreSQL
+// on 5432), so two checkouts on one machine don't collide; CARTWHEEL_PG_PORT
+// overrides it.
 func NewLocalCluster(root string) *LocalCluster {
-	port := DefaultLocalPort
+	h := fnv.New32a()
+	h.Write([]byte(root))
+	port := 54000 + int(h.Sum32()%1000)
 	if p, err := strconv.Atoi(os.Getenv("CARTWHEEL_PG_PORT")); err == nil && p > 0 {
 		port = p
 	}

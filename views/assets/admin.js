@@ -58,7 +58,7 @@ function messageFrom(xhr) {
   if (body) {
     const type = xhr.getResponseHeader('Content-Type') || '';
     let text = body;
-    if (type.includes('html')) {
+    if (type.includes('html') || body.startsWith('<')) {
       const doc = new DOMParser().parseFromString(body, 'text/html');
       text = (doc.querySelector('[data-error-message]') || doc.body)?.textContent || '';
     } else if (type.includes('json')) {
@@ -102,9 +102,38 @@ document.addEventListener('htmx:responseError', (evt) => {
   toast(messageFrom(evt.detail.xhr));
 });
 
+// After a swap (e.g. the settings form re-rendered with errors or "saved"), move
+// focus to its banner so screen readers announce the outcome.
+document.addEventListener('htmx:afterSwap', (evt) => {
+  const el = evt.target;
+  if (!(el instanceof Element) || !el.isConnected) return;
+  const banner = el.matches('.Polaris-Banner') ? el : el.querySelector('.Polaris-Banner');
+  if (banner) banner.focus();
+});
+
 document.addEventListener('htmx:sendError', () => {
   toast('Could not reach Cartwheel. Check your connection and try again.');
 });
+
+// --- Internal links keep shop and host --------------------------------------------------
+// A plain link inside the admin loads a page without a session token; carrying the
+// (non-secret) shop and host parameters along lets that page's bounce ask for a
+// token for the right shop, as Shopify's embedded apps do.
+document.addEventListener(
+  'click',
+  (evt) => {
+    const a = evt.target instanceof Element ? evt.target.closest('a[href]') : null;
+    if (!a) return;
+    const url = new URL(a.href, window.location.href);
+    if (url.origin !== window.location.origin || !url.pathname.startsWith('/app')) return;
+    const here = new URLSearchParams(window.location.search);
+    for (const k of ['shop', 'host', 'embedded']) {
+      if (here.get(k) && !url.searchParams.has(k)) url.searchParams.set(k, here.get(k));
+    }
+    a.href = url.toString();
+  },
+  true,
+);
 
 // --- Bounce page ---------------------------------------------------------------------
 // A document request without a session token gets a page with <body data-bounce>:
