@@ -33,7 +33,21 @@ func NewLocalCluster(root string) *LocalCluster {
 	if p, err := strconv.Atoi(os.Getenv("CARTWHEEL_PG_PORT")); err == nil && p > 0 {
 		port = p
 	}
-	return &LocalCluster{Dir: filepath.Join(root, ".data", "postgres"), Port: port}
+	dir := filepath.Join(root, ".data", "postgres")
+	if os.Geteuid() == 0 && !postgresCanReach(root) {
+		// As root the cluster belongs to the postgres user, which cannot
+		// enter a checkout inside a private folder (mktemp -d is 0700).
+		dir = filepath.Join("/var/tmp", fmt.Sprintf("cartwheel-pg-%08x", h.Sum32()), "postgres")
+	}
+	return &LocalCluster{Dir: dir, Port: port}
+}
+
+// postgresCanReach reports whether the postgres system user can enter dir
+// (access(2) checks every folder on the way).
+func postgresCanReach(dir string) bool {
+	cmd := exec.Command("runuser", "-u", "postgres", "--", "test", "-x", dir)
+	cmd.Dir = "/"
+	return cmd.Run() == nil
 }
 
 // URL is the superuser URL for database name.
@@ -134,6 +148,7 @@ func (c *LocalCluster) run(bin, name string, args ...string) error {
 	} else {
 		cmd = exec.Command(path, args...)
 	}
+	cmd.Dir = "/" // the postgres user may not be allowed into the caller's folder
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail(string(out), 800))
