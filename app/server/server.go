@@ -15,9 +15,12 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
+	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/metrics"
+	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/shopify"
@@ -58,6 +61,9 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Scopes: cfg.ShopifyScopes, BaseURL: cfg.ShopifyAPIBaseURL,
 	})
 	priv := privacy.NewService(d)
+	customerStore := customers.NewStore(d)
+	orderStore := orders.NewStore(d, customerStore)
+	catalogStore := catalog.NewStore(d)
 	processor := webhooks.NewProcessor(d, shopStore, priv, log)
 	postInstall := shops.NewPostInstallWorker(shopStore, client, shops.WebhookPlan{
 		CallbackURL: cfg.AppURL.String() + "/webhooks",
@@ -80,6 +86,9 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Shopify:   client,
 		Webhooks:  webhooks.NewReceiver(d, jc),
 		Privacy:   priv,
+		Customers: customerStore,
+		Orders:    orderStore,
+		Catalog:   catalogStore,
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

@@ -12,8 +12,11 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
+	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/metrics"
+	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
@@ -43,6 +46,10 @@ type Deps struct {
 	Shopify   ShopifyAuth
 	Webhooks  *webhooks.Receiver
 	Privacy   *privacy.Service
+	Customers *customers.Store
+	Orders    *orders.Store
+	Catalog   *catalog.Store
+	Imports   Importer
 	Metrics   *metrics.Metrics
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -80,11 +87,16 @@ func NewRouter(d Deps) http.Handler {
 	app := r.Group("/app", s.requireSession(false))
 	app.GET("", s.dashboard)
 	for _, p := range comingSoonPages {
+		if p.key == "customers" {
+			continue // customerRoutes serves the customers pages
+		}
 		app.GET(p.path, s.comingSoon(p))
 	}
 	app.GET("/settings", s.settingsPage)
 	app.POST("/settings", s.settingsSave)
 	app.GET("/settings/privacy/:id/export", s.privacyExport)
+	s.customerRoutes(app)
+	s.importRoutes(app)
 
 	api := r.Group("/api", s.requireSession(true))
 	api.GET("/session", s.apiSession)
