@@ -25,6 +25,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/web"
 	"github.com/cartwheel/cartwheel/app/webhooks"
 )
@@ -65,6 +66,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	orderStore := orders.NewStore(d, customerStore)
 	catalogStore := catalog.NewStore(d)
 	processor := webhooks.NewProcessor(d, shopStore, priv, log)
+	storesync.New(shopStore, customerStore, orderStore, catalogStore, log).Register(processor)
 	postInstall := shops.NewPostInstallWorker(shopStore, client, shops.WebhookPlan{
 		CallbackURL: cfg.AppURL.String() + "/webhooks",
 		Topics:      webhooks.AppTopics,
@@ -74,6 +76,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	workers := river.NewWorkers()
 	river.AddWorker(workers, processor)
 	river.AddWorker(workers, postInstall)
+	river.AddWorker(workers, storesync.NewConsentPusher(shopStore, customerStore, client, log))
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval})
 	if err != nil {
 		return nil, err

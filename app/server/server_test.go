@@ -17,9 +17,8 @@ import (
 	"github.com/cartwheel/cartwheel/app/shopify"
 )
 
-// A webhook whose body is still arriving when shutdown starts is received
-// and acknowledged; new connections are refused; Serve then returns.
-func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+func newApp(t *testing.T) *server.App {
+	t.Helper()
 	d := dbtest.New(t)
 	env := map[string]string{
 		"DATABASE_URL": "postgres://unused", "APP_URL": "https://cartwheel.test", "SHOPIFY_API_KEY": "k",
@@ -34,6 +33,14 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return app
+}
+
+// A webhook whose body is still arriving when shutdown starts is received
+// and acknowledged; new connections are refused; Serve then returns.
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	app := newApp(t)
+	d := app.DB
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,9 @@ func NewProcessor(db *sqlx.DB, shopStore *shops.Store, priv *privacy.Service, lo
 // Handle sets the handler for a topic.
 func (p *Processor) Handle(topic string, h Handler) { p.handlers[topic] = h }
 
+// Handles reports whether a topic has a handler.
+func (p *Processor) Handles(topic string) bool { _, ok := p.handlers[topic]; return ok }
+
 // Work applies the delivery once: the row is locked, skipped if already
 // processed, and marked processed in the handler's own transaction.
 func (p *Processor) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {

@@ -26,9 +26,17 @@ import (
 
 // Topics Cartwheel subscribes to. Compliance topics can only be declared in
 // shopify.app.toml; the others are declared there too and, optionally,
-// created per shop through the API.
+// created per shop through the API. Every one has a handler (a test checks).
 var (
-	AppTopics        = []string{"app/uninstalled"}
+	AppTopics = []string{
+		"app/uninstalled",
+		"customers/create", "customers/update", "customers/delete",
+		"orders/create", "orders/updated", "orders/paid", "orders/cancelled",
+		"refunds/create",
+		"products/create", "products/update", "products/delete",
+		"checkouts/create", "checkouts/update",
+		"carts/create", "carts/update",
+	}
 	ComplianceTopics = []string{"customers/data_request", "customers/redact", "shop/redact"}
 )
 

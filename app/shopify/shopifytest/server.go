@@ -132,6 +132,7 @@ type Server struct {
 	failStatus    int
 	requests      []Request
 	nextID        int64
+	customers     map[string]map[int64]*Customer // shop → Shopify id → customer (customers.go)
 }
 
 type shopState struct {
@@ -167,6 +168,7 @@ func NewServer(t testing.TB, apiKey, apiSecret string) *Server {
 	s.Handle("shop", s.handleShop)
 	s.Handle("webhookSubscriptions", s.handleWebhookSubscriptions)
 	s.Handle("webhookSubscriptionCreate", s.handleWebhookSubscriptionCreate)
+	s.registerCustomerHandlers()
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)

@@ -1,4 +1,4 @@
-package webhooks_test
+package server_test
 
 import (
 	"os"
@@ -42,5 +42,14 @@ func TestTomlSubscribesToEveryHandledTopic(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), `api_version = "2025-10"`) {
 		t.Error("toml webhook api_version must match shopify.APIVersion (2025-10)")
+	}
+}
+
+func TestEverySubscribedTopicHasAHandler(t *testing.T) {
+	app := newApp(t)
+	for _, topic := range append(slices.Clone(webhooks.AppTopics), webhooks.ComplianceTopics...) {
+		if !app.Webhooks.Handles(topic) {
+			t.Errorf("subscribed to %s but nothing handles it", topic)
+		}
 	}
 }
