@@ -1,0 +1,95 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
+
+	"github.com/cartwheel/cartwheel/app/catalog"
+	"github.com/cartwheel/cartwheel/app/db"
+	"github.com/cartwheel/cartwheel/app/db/dbtest"
+)
+
+func ts(s string) *time.Time        { v, _ := time.Parse(time.RFC3339, s); return &v }
+func dec(s string) *decimal.Decimal { v := decimal.RequireFromString(s); return &v }
+
+func TestCatalogUpserts(t *testing.T) {
+	d := dbtest.New(t)
+	var shopID int64
+	d.Get(&shopID, "INSERT INTO shops (domain) VALUES ('catalog.myshopify.com') RETURNING id")
+	s := catalog.NewStore(d)
+	ctx := context.Background()
+	run := func(fn func(tx *sqlx.Tx) error) error { return db.InTx(ctx, d, fn) }
+
+	// Import-style: collections known for the whole batch.
+	err := run(func(tx *sqlx.Tx) error {
+		if err := s.UpsertCollections(ctx, tx, shopID, []catalog.Collection{{ShopifyID: 1, Title: "Summer"}}); err != nil {
+			return err
+		}
+		return s.Upsert(ctx, tx, shopID, []catalog.Product{{
+			ShopifyID: 10, Title: "Shirt", Status: "ACTIVE", CollectionIDs: []int64{1}, UpdatedAt: ts("2025-01-01T00:00:00Z"),
+			Variants: []catalog.Variant{{ShopifyID: 100, Price: dec("20.00")}, {ShopifyID: 101, Price: dec("25.50")}},
+		}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Status string          `db:"status"`
+		Lo     decimal.Decimal `db:"price_min"`
+		Hi     decimal.Decimal `db:"price_max"`
+		Colls  string          `db:"colls"`
+	}
+	get := func() {
+		if err := d.Get(&p, `SELECT status, price_min, price_max, array_to_string(collection_ids, ',') AS colls FROM products WHERE shopify_id = 10`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get()
+	if p.Status != "active" || !p.Lo.Equal(decimal.RequireFromString("20")) || !p.Hi.Equal(decimal.RequireFromString("25.5")) || p.Colls != "1" {
+		t.Fatalf("product %+v", p)
+	}
+	// Webhook-style: collections unknown (kept), variants complete (pruned).
+	run(func(tx *sqlx.Tx) error {
+		return s.Upsert(ctx, tx, shopID, []catalog.Product{{ShopifyID: 10, Title: "Shirt v2", UpdatedAt: ts("2025-02-01T00:00:00Z"),
+			VariantsComplete: true, Variants: []catalog.Variant{{ShopifyID: 101, Price: dec("30.00")}}}})
+	})
+	get()
+	if p.Colls != "1" || !p.Lo.Equal(decimal.RequireFromString("30")) {
+		t.Fatalf("after webhook update %+v", p)
+	}
+	var nv int
+	d.Get(&nv, `SELECT count(*) FROM variants WHERE product_id = 10`)
+	if nv != 1 {
+		t.Fatalf("variants %d", nv)
+	}
+	// A stale update is ignored.
+	run(func(tx *sqlx.Tx) error {
+		return s.Upsert(ctx, tx, shopID, []catalog.Product{{ShopifyID: 10, Title: "Old", UpdatedAt: ts("2024-01-01T00:00:00Z")}})
+	})
+	var title string
+	d.Get(&title, `SELECT title FROM products WHERE shopify_id = 10`)
+	if title != "Shirt v2" {
+		t.Fatalf("stale update applied: %s", title)
+	}
+	// Deletion is soft; a later update (re-created product) revives it.
+	run(func(tx *sqlx.Tx) error {
+		return s.MarkDeleted(ctx, tx, shopID, 10, time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))
+	})
+	var deleted bool
+	d.Get(&deleted, `SELECT deleted_at IS NOT NULL FROM products WHERE shopify_id = 10`)
+	if !deleted {
+		t.Fatal("not deleted")
+	}
+	// Bad input.
+	err = run(func(tx *sqlx.Tx) error {
+		return s.Upsert(ctx, tx, shopID, []catalog.Product{{ShopifyID: 11, Variants: []catalog.Variant{{ShopifyID: 1, Price: dec("-1")}}}})
+	})
+	if !errors.Is(err, catalog.ErrInvalid) {
+		t.Fatalf("negative price: %v", err)
+	}
+}
