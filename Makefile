@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets vet templ-check fmt-check go-test shopify-check browser-test bench pg-stop
+.PHONY: dev test deps assets vet templ-check fmt-check go-test shopify-check browser-test bench bench-customers pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, admin at http://localhost:8080/dev/login?shop=demo.myshopify.com
 dev: deps assets
@@ -45,6 +45,10 @@ browser-test:
 ## bench: webhook acknowledgement latency at 500 req/s (figures printed)
 bench: deps assets
 	$(GO) test -run '^$$' -bench BenchmarkWebhookAck -benchtime 1x ./app/web/
+
+## bench-customers: customers list/profile server time with 1M customers (BENCH_CUSTOMERS, BENCH_REQUESTS)
+bench-customers: deps assets
+	$(GO) test -run '^$$' -bench BenchmarkCustomersPages -benchtime 1x -timeout 60m ./app/web/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:

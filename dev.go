@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/db"
@@ -150,8 +151,13 @@ func migrateURL(ctx context.Context, url string) error {
 func seedCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	shop := fs.String("shop", demoShop, "shop domain to create, e.g. demo.myshopify.com")
+	n := fs.Int("customers", 0, "synthetic customers to add (with products, orders, refunds, checkouts) through the batch writers")
+	bulk := fs.Bool("bulk", false, "write the customers and orders with INSERT … SELECT generate_series (fast; for benchmarks: no line items or consent history)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *n < 0 || *n > 10_000_000 {
+		return errors.New("seed: --customers must be between 0 and 10000000")
 	}
 	if !shopify.ValidShopDomain(*shop) {
 		return errors.New("seed: --shop must be a myshopify.com domain, e.g. --shop demo.myshopify.com")
@@ -185,5 +191,22 @@ func seedCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("seeded %s (shop id %d)\n", sh.Domain, sh.ID)
+	if *n == 0 {
+		return nil
+	}
+	start := time.Now()
+	progress := func(done, total int) {
+		fmt.Printf("\r  customers %d/%d (%d%%) %s", done, total, done*100/total, time.Since(start).Round(time.Second))
+	}
+	if *bulk {
+		err = seed.BulkCustomers(ctx, d, sh.ID, *n, progress)
+	} else {
+		err = seed.Store(ctx, d, sh.ID, seed.StoreOptions{Customers: *n, Seed: uint64(time.Now().UnixNano()), Progress: progress})
+	}
+	fmt.Println()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("added %d customers to %s in %s\n", *n, sh.Domain, time.Since(start).Round(time.Second))
 	return nil
 }

@@ -77,15 +77,17 @@ func (p *Product) validate() error {
 }
 
 // Upsert writes products with their variants; older data never overwrites
-// newer. Price range is derived from the variants.
+// newer. Price range is derived from the variants. A product whose
+// CollectionIDs is nil keeps its stored collections (webhooks don't carry
+// them); an import sets them.
 func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []Product) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	var known, unknown []Product
 	var variants []Variant
 	var complete []int64
-	for i := range batch {
-		p := &batch[i]
+	for _, p := range batch { // copies: the caller's slice is left as it was
 		if err := p.validate(); err != nil {
 			return err
 		}
@@ -102,32 +104,29 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []P
 		if p.VariantsComplete {
 			complete = append(complete, p.ShopifyID)
 		}
-	}
-	doc, err := json.Marshal(batch)
-	if err != nil {
-		return fmt.Errorf("catalog: upsert: %w", err)
+		if p.CollectionIDs != nil {
+			known = append(known, p)
+		} else {
+			unknown = append(unknown, p)
+		}
 	}
 	var applied []int64
-	if err := tx.SelectContext(ctx, &applied, `
-		INSERT INTO products AS p (shop_id, shopify_id, title, handle, vendor, product_type, tags, status, image_url,
-			collection_ids, published_at, shopify_created_at, shopify_updated_at, deleted_at)
-		SELECT $1, r.shopify_id, COALESCE(r.title, ''), COALESCE(r.handle, ''), COALESCE(r.vendor, ''),
-			COALESCE(r.product_type, ''), COALESCE(r.tags, '{}'), lower(r.status), COALESCE(r.image_url, ''),
-			COALESCE(r.collection_ids, '{}'), r.published_at, r.created_at, r.updated_at, NULL
-		FROM jsonb_to_recordset($2::jsonb) AS r(shopify_id bigint, title text, handle text, vendor text,
-			product_type text, tags text[], status text, image_url text, collection_ids bigint[],
-			published_at timestamptz, created_at timestamptz, updated_at timestamptz)
-		ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
-			title = EXCLUDED.title, handle = EXCLUDED.handle, vendor = EXCLUDED.vendor,
-			product_type = EXCLUDED.product_type, tags = EXCLUDED.tags, status = EXCLUDED.status,
-			image_url = EXCLUDED.image_url, published_at = EXCLUDED.published_at,
-			collection_ids = CASE WHEN $3 THEN EXCLUDED.collection_ids ELSE p.collection_ids END,
-			shopify_created_at = EXCLUDED.shopify_created_at, shopify_updated_at = EXCLUDED.shopify_updated_at,
-			deleted_at = NULL
-		WHERE p.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL
-		   OR EXCLUDED.shopify_updated_at >= p.shopify_updated_at
-		RETURNING p.shopify_id`, shopID, doc, batch[0].CollectionIDs != nil); err != nil {
-		return fmt.Errorf("catalog: upsert: %w", err)
+	for _, group := range []struct {
+		rows       []Product
+		setColumns bool
+	}{{known, true}, {unknown, false}} {
+		if len(group.rows) == 0 {
+			continue
+		}
+		doc, err := json.Marshal(group.rows)
+		if err != nil {
+			return fmt.Errorf("catalog: upsert: %w", err)
+		}
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, qUpsertProducts, shopID, doc, group.setColumns); err != nil {
+			return fmt.Errorf("catalog: upsert: %w", err)
+		}
+		applied = append(applied, ids...)
 	}
 	if err := s.UpsertVariants(ctx, tx, shopID, variants); err != nil {
 		return err
@@ -144,6 +143,27 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []P
 	}
 	return s.refreshPrices(ctx, tx, shopID, applied)
 }
+
+// $3 says whether the rows carry their collections.
+const qUpsertProducts = `
+INSERT INTO products AS p (shop_id, shopify_id, title, handle, vendor, product_type, tags, status, image_url,
+	collection_ids, published_at, shopify_created_at, shopify_updated_at, deleted_at)
+SELECT $1, r.shopify_id, COALESCE(r.title, ''), COALESCE(r.handle, ''), COALESCE(r.vendor, ''),
+	COALESCE(r.product_type, ''), COALESCE(r.tags, '{}'), lower(r.status), COALESCE(r.image_url, ''),
+	COALESCE(r.collection_ids, '{}'), r.published_at, r.created_at, r.updated_at, NULL
+FROM jsonb_to_recordset($2::jsonb) AS r(shopify_id bigint, title text, handle text, vendor text,
+	product_type text, tags text[], status text, image_url text, collection_ids bigint[],
+	published_at timestamptz, created_at timestamptz, updated_at timestamptz)
+ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
+	title = EXCLUDED.title, handle = EXCLUDED.handle, vendor = EXCLUDED.vendor,
+	product_type = EXCLUDED.product_type, tags = EXCLUDED.tags, status = EXCLUDED.status,
+	image_url = EXCLUDED.image_url, published_at = EXCLUDED.published_at,
+	collection_ids = CASE WHEN $3 THEN EXCLUDED.collection_ids ELSE p.collection_ids END,
+	shopify_created_at = EXCLUDED.shopify_created_at, shopify_updated_at = EXCLUDED.shopify_updated_at,
+	deleted_at = NULL
+WHERE p.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL
+   OR EXCLUDED.shopify_updated_at >= p.shopify_updated_at
+RETURNING p.shopify_id`
 
 // UpsertVariants writes variants of products already stored.
 func (s *Store) UpsertVariants(ctx context.Context, tx *sqlx.Tx, shopID int64, variants []Variant) error {

@@ -93,3 +93,29 @@ func TestCatalogUpserts(t *testing.T) {
 		t.Fatalf("negative price: %v", err)
 	}
 }
+
+// In one batch, a product with collections sets them while one without
+// keeps what is stored.
+func TestMixedCollectionsBatch(t *testing.T) {
+	d := dbtest.New(t)
+	var shopID int64
+	d.Get(&shopID, "INSERT INTO shops (domain) VALUES ('mixed.myshopify.com') RETURNING id")
+	s := catalog.NewStore(d)
+	ctx := context.Background()
+	up := func(ps ...catalog.Product) {
+		if err := db.InTx(ctx, d, func(tx *sqlx.Tx) error { return s.Upsert(ctx, tx, shopID, ps) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up(catalog.Product{ShopifyID: 1, CollectionIDs: []int64{7}}, catalog.Product{ShopifyID: 2, CollectionIDs: []int64{8}})
+	batch := []catalog.Product{{ShopifyID: 1}, {ShopifyID: 2, CollectionIDs: []int64{9}}}
+	up(batch...)
+	var got []string
+	d.Select(&got, `SELECT shopify_id || ':' || array_to_string(collection_ids, ',') FROM products ORDER BY shopify_id`)
+	if len(got) != 2 || got[0] != "1:7" || got[1] != "2:9" {
+		t.Fatalf("collections %v", got)
+	}
+	if batch[0].Tags != nil || batch[0].Status != "" {
+		t.Fatal("Upsert changed the caller's products")
+	}
+}

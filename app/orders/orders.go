@@ -131,6 +131,7 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []O
 	if len(batch) == 0 {
 		return nil, nil
 	}
+	batch = append([]Order(nil), batch...) // defaults below must not leak into the caller's slice
 	for i := range batch {
 		if err := batch[i].Validate(); err != nil {
 			return nil, err

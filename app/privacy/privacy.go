@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // ErrNotFound: no such request for this shop.
@@ -45,17 +46,29 @@ type Export struct {
 	CustomerID      int64           `json:"shopify_customer_id"`
 	OrdersRequested []int64         `json:"orders_requested"`
 	Profiles        []exportProfile `json:"profiles"`
+	Orders          json.RawMessage `json:"orders"`
+	Checkouts       json.RawMessage `json:"checkouts"`
+	Suppressed      bool            `json:"suppressed"`
 	Note            string          `json:"note"`
 }
 
 type exportProfile struct {
-	ShopifyID *int64    `json:"shopify_id" db:"shopify_id"`
-	Email     *string   `json:"email" db:"email"`
-	Phone     *string   `json:"phone" db:"phone"`
-	FirstName string    `json:"first_name" db:"first_name"`
-	LastName  string    `json:"last_name" db:"last_name"`
-	CreatedAt time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
+	ID             int64           `json:"-" db:"id"`
+	ShopifyID      *int64          `json:"shopify_id" db:"shopify_id"`
+	Email          *string         `json:"email" db:"email"`
+	Phone          *string         `json:"phone" db:"phone"`
+	FirstName      string          `json:"first_name" db:"first_name"`
+	LastName       string          `json:"last_name" db:"last_name"`
+	Locale         string          `json:"locale" db:"locale"`
+	Country        string          `json:"country" db:"country"`
+	City           string          `json:"city" db:"city"`
+	Tags           string          `json:"tags" db:"tags"`
+	EmailConsent   string          `json:"email_consent" db:"email_consent"`
+	Source         string          `json:"source" db:"source"`
+	Properties     json.RawMessage `json:"properties" db:"properties"`
+	ConsentHistory json.RawMessage `json:"consent_history" db:"consent_history"`
+	CreatedAt      time.Time       `json:"created_at" db:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at" db:"updated_at"`
 }
 
 // HandleDataRequest builds the export inside tx and stores it for download.
@@ -68,11 +81,43 @@ func (s *Service) HandleDataRequest(ctx context.Context, tx *sqlx.Tx, r DataRequ
 		ex.OrdersRequested = []int64{}
 	}
 	if err := tx.SelectContext(ctx, &ex.Profiles, `
-		SELECT shopify_id, email, phone, first_name, last_name, created_at, updated_at
-		FROM customers
-		WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))
-		ORDER BY id`, r.ShopID, r.ShopifyCustomerID, r.Email); err != nil {
+		SELECT c.id, c.shopify_id, c.email, c.phone, c.first_name, c.last_name, c.locale, c.country, c.city,
+		       array_to_string(c.tags, ', ') AS tags, c.email_consent, c.source, c.properties, c.created_at, c.updated_at,
+		       COALESCE((SELECT json_agg(json_build_object('state', e.state, 'source', e.source, 'at', e.occurred_at) ORDER BY e.occurred_at)
+		                 FROM consent_events e WHERE e.customer_id = c.id), '[]') AS consent_history
+		FROM customers c
+		WHERE c.shop_id = $1 AND (c.shopify_id = $2 OR ($3 <> '' AND lower(c.email) = lower($3)))
+		ORDER BY c.id`, r.ShopID, r.ShopifyCustomerID, r.Email); err != nil {
 		return fmt.Errorf("privacy: data request %d: %w", r.DataRequestID, err)
+	}
+	ids := make([]int64, 0, len(ex.Profiles))
+	for _, p := range ex.Profiles {
+		ids = append(ids, p.ID)
+	}
+	if err := tx.GetContext(ctx, &ex.Orders, `
+		SELECT COALESCE(json_agg(json_build_object('id', o.shopify_id, 'name', o.name, 'email', o.email, 'currency', o.currency,
+			'total_price', o.total_price, 'total_refunded', o.total_refunded, 'processed_at', o.processed_at,
+			'cancelled_at', o.cancelled_at, 'discount_codes', o.discount_codes,
+			'line_items', (SELECT COALESCE(json_agg(json_build_object('title', li.title, 'variant_title', li.variant_title,
+				'quantity', li.quantity, 'price', li.price)), '[]') FROM order_line_items li
+				WHERE li.shop_id = o.shop_id AND li.order_id = o.shopify_id))
+			ORDER BY o.processed_at), '[]')
+		FROM orders o
+		WHERE o.shop_id = $1 AND (o.customer_id = ANY($2) OR o.shopify_id = ANY($3) OR ($4 <> '' AND lower(o.email) = lower($4)))`,
+		r.ShopID, pq.Array(ids), pq.Array(ex.OrdersRequested), r.Email); err != nil {
+		return fmt.Errorf("privacy: data request %d orders: %w", r.DataRequestID, err)
+	}
+	if err := tx.GetContext(ctx, &ex.Checkouts, `
+		SELECT COALESCE(json_agg(json_build_object('kind', k.kind, 'email', k.email, 'total_price', k.total_price,
+			'line_items', k.line_items, 'created_at', k.shopify_created_at, 'completed_at', k.completed_at)), '[]')
+		FROM checkouts k
+		WHERE k.shop_id = $1 AND (k.customer_id = ANY($2) OR k.shopify_customer_id = $3 OR ($4 <> '' AND lower(k.email) = lower($4)))`,
+		r.ShopID, pq.Array(ids), r.ShopifyCustomerID, r.Email); err != nil {
+		return fmt.Errorf("privacy: data request %d checkouts: %w", r.DataRequestID, err)
+	}
+	if err := tx.GetContext(ctx, &ex.Suppressed, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE shop_id = $1 AND email = lower($2))`,
+		r.ShopID, r.Email); err != nil {
+		return fmt.Errorf("privacy: data request %d suppression: %w", r.DataRequestID, err)
 	}
 	ex.Note = "All personal data Cartwheel holds for this customer in this store."
 	if len(ex.Profiles) == 0 {
@@ -101,11 +146,38 @@ type CustomerRedact struct {
 	OrdersToRedact    []int64
 }
 
-// HandleCustomerRedact erases the customer's personal data and any export
-// made for them, and keeps a PII-free record that the erasure happened.
-// It returns how many rows were erased.
+// HandleCustomerRedact erases the customer's personal data: the profile
+// (its consent history and products bought cascade), their checkouts and
+// carts, rows naming them in CSV import reports, and any export made for
+// them. Their orders keep the revenue for reports but lose the email and
+// the link to the person. A suppression of their address is kept on
+// purpose: it is what guarantees they are never mailed again. A PII-free
+// record of the erasure remains. It returns how many rows were erased.
 func (s *Service) HandleCustomerRedact(ctx context.Context, tx *sqlx.Tx, r CustomerRedact) (int64, error) {
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE orders SET email = NULL, shopify_customer_id = NULL, customer_id = NULL
+		WHERE shop_id = $1 AND (shopify_customer_id = $2 OR shopify_id = ANY($3) OR ($4 <> '' AND lower(email) = lower($4))
+		   OR customer_id IN (SELECT id FROM customers WHERE shop_id = $1 AND (shopify_id = $2 OR ($4 <> '' AND lower(email) = lower($4)))))`,
+		r.ShopID, r.ShopifyCustomerID, pq.Array(r.OrdersToRedact), r.Email); err != nil {
+		return 0, fmt.Errorf("privacy: redact orders of %d: %w", r.ShopifyCustomerID, err)
+	}
 	res, err := tx.ExecContext(ctx, `
+		DELETE FROM checkouts
+		WHERE shop_id = $1 AND (shopify_customer_id = $2 OR ($3 <> '' AND lower(email) = lower($3))
+		   OR customer_id IN (SELECT id FROM customers WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))))`,
+		r.ShopID, r.ShopifyCustomerID, r.Email)
+	if err != nil {
+		return 0, fmt.Errorf("privacy: redact checkouts of %d: %w", r.ShopifyCustomerID, err)
+	}
+	checkouts, _ := res.RowsAffected()
+	if r.Email != "" {
+		if _, err := tx.ExecContext(ctx, `
+			DELETE FROM csv_import_rejects x USING csv_imports i
+			WHERE x.import_id = i.id AND i.shop_id = $1 AND lower(x.email) = lower($2)`, r.ShopID, r.Email); err != nil {
+			return 0, fmt.Errorf("privacy: redact import reports of %d: %w", r.ShopifyCustomerID, err)
+		}
+	}
+	res, err = tx.ExecContext(ctx, `
 		DELETE FROM customers
 		WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))`,
 		r.ShopID, r.ShopifyCustomerID, r.Email)
@@ -113,6 +185,7 @@ func (s *Service) HandleCustomerRedact(ctx context.Context, tx *sqlx.Tx, r Custo
 		return 0, fmt.Errorf("privacy: redact customer %d: %w", r.ShopifyCustomerID, err)
 	}
 	n, _ := res.RowsAffected()
+	n += checkouts
 	res, err = tx.ExecContext(ctx, `
 		UPDATE privacy_requests SET export = NULL
 		WHERE shop_id = $1 AND kind = 'data_request' AND shopify_customer_id = $2 AND export IS NOT NULL`,

@@ -108,3 +108,54 @@ func TestShopRedactWithoutShopRow(t *testing.T) {
 		t.Fatalf("deliveries left: %v", ids)
 	}
 }
+
+func TestRedactKeepsRevenueAndSuppressionButNotThePerson(t *testing.T) {
+	d, s, a, _ := setup(t)
+	ctx := context.Background()
+	var cid int64
+	d.Get(&cid, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id = 10`, a)
+	d.MustExec(`INSERT INTO orders (shop_id, shopify_id, customer_id, shopify_customer_id, email, currency, total_price)
+		VALUES ($1, 500, $2, 10, 'ann@example.com', 'EUR', 42.00), ($1, 501, NULL, NULL, 'someone@else.com', 'EUR', 7.00)`, a, cid)
+	d.MustExec(`INSERT INTO checkouts (shop_id, token, kind, customer_id, email) VALUES ($1, 'tok', 'checkout', $2, 'ann@example.com')`, a, cid)
+	d.MustExec(`INSERT INTO suppressions (shop_id, email, reason, source) VALUES ($1, 'ann@example.com', 'unsubscribed', 'import')`, a)
+
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		return s.HandleDataRequest(ctx, tx, privacy.DataRequest{WebhookID: "dr", ShopID: a, ShopifyCustomerID: 10, Email: "ann@example.com", DataRequestID: 1})
+	})
+	reqs, _ := s.List(ctx, a, 1)
+	doc, _ := s.ExportJSON(ctx, a, reqs[0].ID)
+	var ex struct {
+		Orders     []map[string]any `json:"orders"`
+		Checkouts  []map[string]any `json:"checkouts"`
+		Suppressed bool             `json:"suppressed"`
+	}
+	json.Unmarshal(doc, &ex)
+	if len(ex.Orders) != 1 || len(ex.Checkouts) != 1 || !ex.Suppressed {
+		t.Fatalf("export misses data: %s", doc)
+	}
+
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		_, err := s.HandleCustomerRedact(ctx, tx, privacy.CustomerRedact{WebhookID: "rr", ShopID: a, ShopifyCustomerID: 10, Email: "ann@example.com", OrdersToRedact: []int64{500}})
+		return err
+	})
+	var email *string
+	var linked bool
+	var total string
+	d.QueryRow(`SELECT email, customer_id IS NOT NULL OR shopify_customer_id IS NOT NULL, total_price::text FROM orders WHERE shopify_id = 500`).Scan(&email, &linked, &total)
+	if email != nil || linked || total != "42.00" {
+		t.Fatalf("order after redaction: email %v linked %v total %s", email, linked, total)
+	}
+	var n int
+	d.Get(&n, `SELECT count(*) FROM checkouts WHERE shop_id = $1`, a)
+	if n != 0 {
+		t.Fatal("checkout of the redacted customer kept")
+	}
+	d.Get(&n, `SELECT count(*) FROM orders WHERE shopify_id = 501 AND email = 'someone@else.com'`)
+	if n != 1 {
+		t.Fatal("someone else's order was touched")
+	}
+	d.Get(&n, `SELECT count(*) FROM suppressions WHERE shop_id = $1`, a)
+	if n != 1 {
+		t.Fatal("the suppression that keeps them from being mailed must stay")
+	}
+}

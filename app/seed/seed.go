@@ -34,5 +34,18 @@ func DemoShop(ctx context.Context, d *sqlx.DB, store *shops.Store, domain string
 	}); err != nil {
 		return shops.Shop{}, err
 	}
+	// A small store to click through; kept as is when the shop has data.
+	var has bool
+	if err := d.GetContext(ctx, &has, `SELECT EXISTS (SELECT 1 FROM customers WHERE shop_id = $1)`, sh.ID); err != nil {
+		return shops.Shop{}, fmt.Errorf("seed: demo shop %s: %w", domain, err)
+	}
+	if !has {
+		if err := Store(ctx, d, sh.ID, StoreOptions{Customers: DemoCustomers, Seed: 1}); err != nil {
+			return shops.Shop{}, err
+		}
+	}
 	return store.ByID(ctx, sh.ID)
 }
+
+// DemoCustomers is the size of the demo shop's store.
+const DemoCustomers = 200

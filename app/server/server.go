@@ -76,6 +76,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	workers := river.NewWorkers()
 	river.AddWorker(workers, processor)
 	river.AddWorker(workers, postInstall)
+	river.AddWorker(workers, customers.NewImportWorker(customerStore))
 	river.AddWorker(workers, storesync.NewConsentPusher(shopStore, customerStore, client, log))
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval})
 	if err != nil {
@@ -92,6 +93,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Customers: customerStore,
 		Orders:    orderStore,
 		Catalog:   catalogStore,
+		Jobs:      jc,
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

@@ -15,6 +15,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
@@ -50,6 +51,7 @@ type Deps struct {
 	Orders    *orders.Store
 	Catalog   *catalog.Store
 	Imports   Importer
+	Jobs      jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
 	Metrics   *metrics.Metrics
 	Log       *slog.Logger
 	Now       func() time.Time

@@ -1,0 +1,79 @@
+package customers
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Suppression reasons.
+const (
+	SuppressUnsubscribed = "unsubscribed"
+	SuppressBounced      = "bounced"
+	SuppressComplaint    = "complaint"
+	SuppressCleaned      = "cleaned"
+	SuppressManual       = "manual"
+)
+
+// Suppression is an address that must never be mailed.
+type Suppression struct {
+	Email     string    `db:"email"`
+	Reason    string    `db:"reason"`
+	Source    string    `db:"source"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+// Suppress adds addresses to the shop's suppression list in tx and returns
+// how many were new. An address already listed keeps its first reason, so
+// re-importing a list changes nothing.
+func (s *Store) Suppress(ctx context.Context, tx *sqlx.Tx, shopID int64, emails, reasons []string, source string) (int64, error) {
+	if len(emails) != len(reasons) {
+		return 0, fmt.Errorf("customers: suppress: %d emails but %d reasons", len(emails), len(reasons))
+	}
+	if len(emails) == 0 {
+		return 0, nil
+	}
+	lower := make([]string, len(emails))
+	for i, e := range emails {
+		lower[i] = strings.ToLower(strings.TrimSpace(e))
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO suppressions (shop_id, email, reason, source)
+		SELECT $1, e, r, $4 FROM unnest($2::text[], $3::text[]) AS u(e, r)
+		ON CONFLICT (shop_id, email) DO NOTHING`, shopID, pq.Array(lower), pq.Array(reasons), source)
+	if err != nil {
+		return 0, fmt.Errorf("customers: suppress: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// Suppression returns the suppression of one address, or ErrNotFound.
+func (s *Store) Suppression(ctx context.Context, shopID int64, email string) (Suppression, error) {
+	var sup Suppression
+	err := s.db.GetContext(ctx, &sup, `SELECT email, reason, source, created_at FROM suppressions WHERE shop_id = $1 AND email = $2`,
+		shopID, strings.ToLower(strings.TrimSpace(email)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Suppression{}, ErrNotFound
+	}
+	if err != nil {
+		return Suppression{}, fmt.Errorf("customers: suppression: %w", err)
+	}
+	return sup, nil
+}
+
+// IsSuppressed reports whether the address must not be mailed; senders call
+// it at the moment of sending.
+func (s *Store) IsSuppressed(ctx context.Context, shopID int64, email string) (bool, error) {
+	_, err := s.Suppression(ctx, shopID, email)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
