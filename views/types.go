@@ -27,6 +27,8 @@ type DashboardData struct {
 	InstalledAt      string
 	SettingsComplete bool
 	MissingSettings  []string // human names of required settings still empty, e.g. "sender", "address"
+	// StoreSync is set while a store import runs (see imports.templ).
+	StoreSync *StoreSyncData
 }
 
 // SettingsForm holds the settings form as typed, so invalid input can be shown again.

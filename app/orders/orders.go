@@ -6,6 +6,7 @@ package orders
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -349,7 +350,7 @@ func (s *Store) addRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, refun
 		return nil, fmt.Errorf("orders: refunds: %w", err)
 	}
 	// Refunds never count for more than the order was worth.
-	var customerIDs []*int64
+	var customerIDs []sql.NullInt64 // sqlx would scan *int64 as int64 and fail on NULL
 	if err := tx.SelectContext(ctx, &customerIDs, `
 		UPDATE orders o SET total_refunded = LEAST(o.total_price,
 			(SELECT COALESCE(sum(amount), 0) FROM refunds f WHERE f.shop_id = $1 AND f.order_id = o.shopify_id))
@@ -359,8 +360,8 @@ func (s *Store) addRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, refun
 	}
 	ids := make([]int64, 0, len(customerIDs))
 	for _, id := range customerIDs {
-		if id != nil {
-			ids = append(ids, *id)
+		if id.Valid {
+			ids = append(ids, id.Int64)
 		}
 	}
 	return ids, nil

@@ -237,3 +237,26 @@ func TestValidation(t *testing.T) {
 		t.Fatalf("checkout with unknown currency: %v", err)
 	}
 }
+
+// A refund on an order with no customer (guest checkout, or a redacted
+// person) still lowers the order's refunded total.
+func TestRefundOnGuestOrder(t *testing.T) {
+	d, s, shopID := setup(t)
+	ctx := context.Background()
+	tx(t, d, func(tx *sqlx.Tx) error {
+		_, err := s.Upsert(ctx, tx, shopID, []orders.Order{{ShopifyID: 1, Currency: "USD", Total: decimal.NewFromInt(30)}})
+		return err
+	})
+	tx(t, d, func(tx *sqlx.Tx) error {
+		ids, err := s.AddRefunds(ctx, tx, shopID, []orders.Refund{{ShopifyID: 5, OrderID: 1, Amount: decimal.NewFromInt(12)}})
+		if len(ids) != 0 {
+			t.Errorf("no profile should be touched, got %v", ids)
+		}
+		return err
+	})
+	var refunded decimal.Decimal
+	d.Get(&refunded, `SELECT total_refunded FROM orders WHERE shopify_id = 1`)
+	if !refunded.Equal(decimal.NewFromInt(12)) {
+		t.Fatalf("refunded %s", refunded)
+	}
+}

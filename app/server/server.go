@@ -76,11 +76,22 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	workers := river.NewWorkers()
 	river.AddWorker(workers, processor)
 	river.AddWorker(workers, postInstall)
+	river.AddWorker(workers, storesync.NewImportWorker(storesync.ImportDeps{
+		DB: d, Shops: shopStore, API: client, Customers: customerStore, Orders: orderStore, Catalog: catalogStore, Log: log,
+	}, storesync.ImportOptions{}))
 	river.AddWorker(workers, customers.NewImportWorker(customerStore))
 	river.AddWorker(workers, storesync.NewConsentPusher(shopStore, customerStore, client, log))
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval})
 	if err != nil {
 		return nil, err
+	}
+	importer := storesync.NewImporter(d, jc)
+	postInstall.AfterInstall = func(ctx context.Context, shopID int64) error {
+		// A retried post-install finds its import already under way: fine.
+		if err := importer.Start(ctx, shopID); err != nil && !errors.Is(err, storesync.ErrImportRunning) {
+			return err
+		}
+		return nil
 	}
 
 	handler := web.NewRouter(web.Deps{
@@ -93,6 +104,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Customers: customerStore,
 		Orders:    orderStore,
 		Catalog:   catalogStore,
+		Imports:   importer,
 		Jobs:      jc,
 		Metrics:   m,
 		Log:       log,

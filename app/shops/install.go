@@ -78,6 +78,10 @@ type PostInstallWorker struct {
 	api   AdminAPI
 	plan  WebhookPlan
 	log   *slog.Logger
+	// AfterInstall, when set, runs once the shop's details are stored: the
+	// initial store import starts there. It must tolerate a repeat (the
+	// job is retried if anything after it fails).
+	AfterInstall func(ctx context.Context, shopID int64) error
 }
 
 // NewPostInstallWorker returns the worker.
@@ -117,6 +121,11 @@ func (w *PostInstallWorker) Work(ctx context.Context, job *river.Job[PostInstall
 		return fmt.Errorf("shops: post-install %s: %w", sh.Domain, err)
 	}
 	w.log.Info("shop installed", "shop", sh.Domain, "timezone", info.IanaTimezone, "webhooks_created", created)
+	if w.AfterInstall != nil {
+		if err := w.AfterInstall(ctx, sh.ID); err != nil {
+			return fmt.Errorf("shops: post-install %s: %w", sh.Domain, err)
+		}
+	}
 	return w.store.MarkWebhooksChecked(ctx, sh.ID, time.Now())
 }
 

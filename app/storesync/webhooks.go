@@ -14,7 +14,6 @@ import (
 
 	goshopify "github.com/bold-commerce/go-shopify/v4"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
 
 	"github.com/cartwheel/cartwheel/app/catalog"
@@ -130,7 +129,7 @@ func (s *Sync) customerUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 	if c.Id == 0 {
 		return "", reject("customer has no id")
 	}
-	if redacted, err := s.redacted(ctx, tx, shopID, []int64{id64(c.Id)}); err != nil {
+	if redacted, err := redactedCustomers(ctx, tx, shopID, []int64{id64(c.Id)}); err != nil {
 		return "", err
 	} else if redacted[id64(c.Id)] {
 		return "ignored: customer was redacted", nil
@@ -243,7 +242,7 @@ func (s *Sync) orderUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d web
 		return "", err
 	}
 	if ord.ShopifyCustomerID != 0 {
-		redacted, err := s.redacted(ctx, tx, shopID, []int64{ord.ShopifyCustomerID})
+		redacted, err := redactedCustomers(ctx, tx, shopID, []int64{ord.ShopifyCustomerID})
 		if err != nil {
 			return "", err
 		}
@@ -377,7 +376,7 @@ func (s *Sync) checkoutUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 		RecoveryURL: c.AbandonedCheckoutUrl, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, CompletedAt: c.CompletedAt,
 	}
 	if c.Customer != nil && c.Customer.Id != 0 {
-		redacted, err := s.redacted(ctx, tx, shopID, []int64{id64(c.Customer.Id)})
+		redacted, err := redactedCustomers(ctx, tx, shopID, []int64{id64(c.Customer.Id)})
 		if err != nil {
 			return "", err
 		}
@@ -429,21 +428,4 @@ func (s *Sync) cartUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d webh
 		return "", err
 	}
 	return fmt.Sprintf("cart %s stored with %d lines", token, len(ls)), nil
-}
-
-// redacted returns which of these Shopify customer ids were erased by a
-// customers/redact: their later deliveries must not bring the person back.
-func (s *Sync) redacted(ctx context.Context, tx *sqlx.Tx, shopID int64, ids []int64) (map[int64]bool, error) {
-	var found []int64
-	if err := tx.SelectContext(ctx, &found, `
-		SELECT DISTINCT shopify_customer_id FROM privacy_requests
-		WHERE shop_id = $1 AND kind = 'customer_redact' AND shopify_customer_id = ANY($2)`,
-		shopID, pq.Array(ids)); err != nil {
-		return nil, fmt.Errorf("storesync: redacted customers: %w", err)
-	}
-	out := make(map[int64]bool, len(found))
-	for _, id := range found {
-		out[id] = true
-	}
-	return out, nil
 }

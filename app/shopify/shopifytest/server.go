@@ -132,6 +132,7 @@ type Server struct {
 	failStatus    int
 	requests      []Request
 	nextID        int64
+	bulkState     *bulkState                     // bulk.go
 	customers     map[string]map[int64]*Customer // shop → Shopify id → customer (customers.go)
 }
 
@@ -168,6 +169,7 @@ func NewServer(t testing.TB, apiKey, apiSecret string) *Server {
 	s.Handle("shop", s.handleShop)
 	s.Handle("webhookSubscriptions", s.handleWebhookSubscriptions)
 	s.Handle("webhookSubscriptionCreate", s.handleWebhookSubscriptionCreate)
+	s.registerBulk()
 	s.registerCustomerHandlers()
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
@@ -288,6 +290,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.Header().Set("X-Request-Id", randomHex(8))
 
 	if s.injectFault(rec, r) {
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, bulkResultPath) {
+		s.serveBulkResult(rec, r) // result files live outside any shop's host
 		return
 	}
 	s.mu.Lock()
