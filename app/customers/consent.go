@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
 )
 
 // ErrNotFound: no such profile in this shop.
@@ -54,6 +55,34 @@ func (s *Store) SetConsent(ctx context.Context, tx *sqlx.Tx, shopID int64, ch Co
 		return false, fmt.Errorf("customers: consent history %d: %w", ch.CustomerID, err)
 	}
 	return true, nil
+}
+
+// ConsentPushArgs is the job that sends one profile's current consent to
+// Shopify (worked by storesync.ConsentPusher). It lives here so every
+// place that changes consent can queue it.
+type ConsentPushArgs struct {
+	ShopID     int64 `json:"shop_id"`
+	CustomerID int64 `json:"customer_id"`
+}
+
+// Kind names the job in River.
+func (ConsentPushArgs) Kind() string { return "customers.push_consent" }
+
+// InsertOpts: River's backoff over 25 attempts spans about three weeks,
+// which outlasts any Shopify outage.
+func (ConsentPushArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 25} }
+
+// queueConsentPushes queues a push for each profile, when pushes are wired.
+func (s *Store) queueConsentPushes(ctx context.Context, tx *sqlx.Tx, shopID int64, ids []int64) error {
+	if s.pushes == nil {
+		return nil
+	}
+	for _, id := range ids {
+		if _, err := s.pushes.InsertTx(ctx, tx.Tx, ConsentPushArgs{ShopID: shopID, CustomerID: id}, nil); err != nil {
+			return fmt.Errorf("customers: queue consent push for %d: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // PushTarget is what the consent push needs to know about a profile.

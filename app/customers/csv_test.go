@@ -361,3 +361,29 @@ func TestProfile(t *testing.T) {
 		t.Fatalf("another shop's customer: %v", err)
 	}
 }
+
+// An unsubscribe carried by an import reaches Shopify for a customer Shopify
+// has; import-only profiles are not pushed (an import creates no Shopify
+// customers), and rows that change nothing queue nothing.
+func TestImportQueuesConsentPushForShopifyCustomers(t *testing.T) {
+	d := dbtest.New(t)
+	shopID := newShop(t, d, "push.myshopify.com")
+	st := customers.NewStore(d)
+	pushes := &captureInserter{}
+	st.PushConsentWith(pushes)
+	var inShopify int64
+	d.Get(&inShopify, `INSERT INTO customers (shop_id, shopify_id, email, email_consent) VALUES ($1, 42, 'shop@example.com', 'subscribed') RETURNING id`, shopID)
+	d.MustExec(`INSERT INTO customers (shop_id, email, email_consent, source) VALUES ($1, 'local@example.com', 'subscribed', 'import')`, shopID)
+	body := "Email,Email Marketing Consent\nshop@example.com,UNSUBSCRIBED\nlocal@example.com,UNSUBSCRIBED\n"
+	importFile(t, st, shopID, customers.ImportProfiles, body)
+	if len(pushes.args) != 1 {
+		t.Fatalf("want one consent push, got %d", len(pushes.args))
+	}
+	if a, ok := pushes.args[0].(customers.ConsentPushArgs); !ok || a.CustomerID != inShopify || a.ShopID != shopID {
+		t.Fatalf("queued %+v", pushes.args[0])
+	}
+	importFile(t, st, shopID, customers.ImportProfiles, body)
+	if len(pushes.args) != 1 {
+		t.Fatalf("a second identical import queued more pushes: %d", len(pushes.args))
+	}
+}

@@ -519,16 +519,17 @@ func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, r
 		return 0, 0, err
 	}
 	var out []struct {
-		ID       int64      `db:"id"`
-		Inserted bool       `db:"inserted"`
-		Consent  string     `db:"email_consent"`
-		At       *time.Time `db:"email_consent_updated_at"`
-		Changed  bool       `db:"consent_changed"`
+		ID        int64      `db:"id"`
+		Inserted  bool       `db:"inserted"`
+		Consent   string     `db:"email_consent"`
+		At        *time.Time `db:"email_consent_updated_at"`
+		Changed   bool       `db:"consent_changed"`
+		InShopify bool       `db:"in_shopify"`
 	}
 	if err := tx.SelectContext(ctx, &out, qUpsertImported, shopID, doc); err != nil {
 		return 0, 0, fmt.Errorf("upsert profiles: %w", err)
 	}
-	var evIDs []int64
+	var evIDs, push []int64
 	var evStates []string
 	var evTimes []time.Time
 	for _, o := range out {
@@ -545,7 +546,15 @@ func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, r
 			evIDs = append(evIDs, o.ID)
 			evStates = append(evStates, o.Consent)
 			evTimes = append(evTimes, at)
+			// Shopify must hear about it too, for customers it has: an
+			// import doesn't create Shopify customers on its own.
+			if o.InShopify && (o.Consent == ConsentSubscribed || o.Consent == ConsentUnsubscribed) {
+				push = append(push, o.ID)
+			}
 		}
+	}
+	if err := s.queueConsentPushes(ctx, tx, shopID, push); err != nil {
+		return 0, 0, err
 	}
 	if len(evIDs) > 0 {
 		if _, err := tx.ExecContext(ctx, `
@@ -602,7 +611,7 @@ WHERE (CASE WHEN c.source = 'shopify' AND c.first_name <> '' OR EXCLUDED.first_n
    OR EXISTS (SELECT 1 FROM unnest(EXCLUDED.tags) t WHERE NOT lower(t) = ANY (SELECT lower(x) FROM unnest(c.tags) x))
    OR NOT c.properties @> EXCLUDED.properties
    OR (` + importedConsent + `) <> c.email_consent
-RETURNING c.id, (xmax = 0) AS inserted, c.email_consent, c.email_consent_updated_at,
+RETURNING c.id, (xmax = 0) AS inserted, c.email_consent, c.email_consent_updated_at, c.shopify_id IS NOT NULL AS in_shopify,
 	COALESCE((SELECT old.email_consent <> c.email_consent FROM old WHERE old.id = c.id), c.email_consent <> 'not_subscribed') AS consent_changed`
 
 // parseRow validates one record and maps it; a non-empty reason rejects it.

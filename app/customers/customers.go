@@ -12,6 +12,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/jobs"
 )
 
 // Consent states, as Shopify names them (lower case).
@@ -34,10 +36,19 @@ func ValidConsent(s string) bool {
 }
 
 // Store is the storage for customer profiles.
-type Store struct{ db *sqlx.DB }
+type Store struct {
+	db *sqlx.DB
+	// pushes queues consent pushes to Shopify (set by the app's wiring;
+	// nil in tests that don't care).
+	pushes jobs.Inserter
+}
 
 // NewStore returns a Store.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+
+// PushConsentWith makes consent changes that Cartwheel decides (such as a
+// CSV import's unsubscribes) queue a push to Shopify in their transaction.
+func (s *Store) PushConsentWith(j jobs.Inserter) { s.pushes = j }
 
 // ShopifyCustomer is a customer as Shopify describes it, from a webhook or
 // a bulk import line.

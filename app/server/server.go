@@ -85,6 +85,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	if err != nil {
 		return nil, err
 	}
+	customerStore.PushConsentWith(jc)
 	importer := storesync.NewImporter(d, jc)
 	postInstall.AfterInstall = func(ctx context.Context, shopID int64) error {
 		// A retried post-install finds its import already under way: fine.

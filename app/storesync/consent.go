@@ -26,34 +26,20 @@ func ChangeConsent(ctx context.Context, tx *sqlx.Tx, c *customers.Store, j jobs.
 	if err != nil || !changed {
 		return err
 	}
-	if _, err := j.InsertTx(ctx, tx.Tx, ConsentPushArgs{ShopID: shopID, CustomerID: ch.CustomerID}, nil); err != nil {
+	if _, err := j.InsertTx(ctx, tx.Tx, customers.ConsentPushArgs{ShopID: shopID, CustomerID: ch.CustomerID}, nil); err != nil {
 		return fmt.Errorf("storesync: queue consent push for %d: %w", ch.CustomerID, err)
 	}
 	return nil
 }
-
-// ConsentPushArgs pushes one profile's current consent to Shopify.
-type ConsentPushArgs struct {
-	ShopID     int64 `json:"shop_id"`
-	CustomerID int64 `json:"customer_id"`
-}
-
-// Kind names the job in River.
-func (ConsentPushArgs) Kind() string { return "customers.push_consent" }
-
-// InsertOpts: River's backoff over 25 attempts spans about three weeks,
-// which outlasts any Shopify outage; it stops early only for shops that
-// uninstalled.
-func (ConsentPushArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 25} }
 
 // ConsentAPI is the part of the Admin API the push needs.
 type ConsentAPI interface {
 	GraphQL(ctx context.Context, shop, token, query string, vars any, out any) error
 }
 
-// ConsentPusher is the River worker for ConsentPushArgs.
+// ConsentPusher is the River worker for customers.ConsentPushArgs.
 type ConsentPusher struct {
-	river.WorkerDefaults[ConsentPushArgs]
+	river.WorkerDefaults[customers.ConsentPushArgs]
 	shops     *shops.Store
 	customers *customers.Store
 	api       ConsentAPI
@@ -98,7 +84,7 @@ func userErrorsErr(op string, errs []userError) error {
 // Work sends the profile's current consent: an update for a known Shopify
 // customer, or a customerCreate carrying the consent for someone Shopify
 // doesn't know yet (a wheel signup).
-func (w *ConsentPusher) Work(ctx context.Context, job *river.Job[ConsentPushArgs]) error {
+func (w *ConsentPusher) Work(ctx context.Context, job *river.Job[customers.ConsentPushArgs]) error {
 	sh, err := w.shops.ByID(ctx, job.Args.ShopID)
 	if errors.Is(err, shops.ErrNotFound) {
 		return nil

@@ -63,13 +63,13 @@ func (e *consentEnv) runPushes() []error {
 	e.db.Select(&ids, `SELECT id FROM river_job WHERE kind = 'customers.push_consent' AND state = 'available' ORDER BY id`)
 	var errs []error
 	for _, id := range ids {
-		var args storesync.ConsentPushArgs
+		var args customers.ConsentPushArgs
 		var raw []byte
 		e.db.Get(&raw, `SELECT args FROM river_job WHERE id = $1`, id)
 		if err := jsonUnmarshal(raw, &args); err != nil {
 			e.t.Fatal(err)
 		}
-		err := e.pusher.Work(context.Background(), &river.Job[storesync.ConsentPushArgs]{JobRow: &rivertype.JobRow{ID: id}, Args: args})
+		err := e.pusher.Work(context.Background(), &river.Job[customers.ConsentPushArgs]{JobRow: &rivertype.JobRow{ID: id}, Args: args})
 		if err != nil {
 			errs = append(errs, err)
 			continue
