@@ -151,6 +151,15 @@ func timezoneHelp(shopTZ string) string {
 	return "Your store's timezone in Shopify is " + shopTZ + "."
 }
 
+// storeTimezoneOption labels the empty timezone choice: it follows the
+// store's own timezone, even if the merchant changes it in Shopify later.
+func storeTimezoneOption(shopTZ string) string {
+	if shopTZ == "" {
+		return "Store timezone"
+	}
+	return "Store timezone (" + shopTZ + ")"
+}
+
 func privacyRowID(id int64) string { return "privacy-request-" + strconv.FormatInt(id, 10) }
 
 // withTitle returns p with Title set to def when it is empty.

@@ -377,7 +377,7 @@ func SettingsFormFragment(f SettingsForm) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = selectField(field{Name: "timezone", Label: "Timezone", Value: f.Timezone, Error: fieldError(f.Errors, "timezone"), Help: timezoneHelp(f.ShopTimezone)}, f.Timezones).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = selectField(field{Name: "timezone", Label: "Timezone", Value: f.Timezone, Error: fieldError(f.Errors, "timezone"), Help: timezoneHelp(f.ShopTimezone), EmptyOption: storeTimezoneOption(f.ShopTimezone)}, f.Timezones).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -134,3 +134,18 @@ func TestMarkDeletedIgnoresStaleDeletes(t *testing.T) {
 		t.Fatal("a delete older than the latest update applied")
 	}
 }
+
+// "Customer since" is when Shopify says the person became a customer, not
+// when Cartwheel synced the row.
+func TestCustomerSinceUsesShopifyDate(t *testing.T) {
+	d, s, shopID := upsertShop(t)
+	ids := upsert(t, d, s, shopID, customers.ShopifyCustomer{ShopifyID: 3, Email: "old@example.com",
+		CreatedAt: at("2021-05-04T00:00:00Z"), UpdatedAt: at("2025-01-01T00:00:00Z")})
+	p, err := s.Profile(context.Background(), shopID, ids[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Customer.CreatedAt.Equal(*at("2021-05-04T00:00:00Z")) {
+		t.Fatalf("customer since %v", p.Customer.CreatedAt)
+	}
+}

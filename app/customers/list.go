@@ -103,8 +103,10 @@ const listWhere = `shop_id = $1 AND deleted_at IS NULL
 	AND ($6 = '' OR tags @> ARRAY[$6]::text[])
 	AND ($7 = 0 OR id < $7)`
 
+// created_at is when the person became a customer: Shopify's date when we
+// have it, not when the row was synced.
 const listColumns = `id, email, first_name, last_name, country, city, tags, email_consent, source, orders_count,
-	total_spent, last_order_at, created_at`
+	total_spent, last_order_at, COALESCE(shopify_created_at, created_at) AS created_at`
 
 func listArgs(shopID int64, f ListFilter) []any {
 	q := ""

@@ -35,7 +35,7 @@ func TestSettingsDefaultsSaveAndValidate(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
 	}
-	for _, want := range []string{`name="attribution_click_days"`, `value="5"`, `value="16"`, `value="7"`, "Europe/Paris"} {
+	for _, want := range []string{`name="attribution_click_days"`, `value="5"`, `value="16"`, `value="7"`, `<option value="" selected>Store timezone (Europe/Paris)</option>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("settings page lacks %s", want)
 		}
