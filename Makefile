@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets vet templ-check fmt-check go-test shopify-check browser-test bench bench-customers bench-import pg-stop
+.PHONY: dev test deps assets vet templ-check fmt-check go-test shopify-check browser-test bench bench-customers bench-import bench-csv pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, admin at http://localhost:8080/dev/login?shop=demo.myshopify.com
 dev: deps assets
@@ -49,6 +49,10 @@ bench: deps assets
 ## bench-customers: customers list/profile server time with 1M customers (BENCH_CUSTOMERS, BENCH_REQUESTS)
 bench-customers: deps assets
 	$(GO) test -run '^$$' -bench BenchmarkCustomersPages -benchtime 1x -timeout 60m ./app/web/
+
+## bench-csv: upload and apply a generated 1M-row profile CSV (BENCH_CSV_ROWS)
+bench-csv: deps
+	$(GO) test -run '^$$' -bench BenchmarkCSVImport -benchtime 1x -timeout 30m ./app/customers/
 
 ## bench-import: full store import (100k customers, 300k orders, 900k line items, 5k products) from the fake Admin API
 bench-import: deps
