@@ -49,10 +49,9 @@ func (s *Store) SetConsent(ctx context.Context, tx *sqlx.Tx, shopID int64, ch Co
 		WHERE shop_id = $1 AND id = $2`, shopID, ch.CustomerID, ch.State, ch.OptInLevel, ch.At); err != nil {
 		return false, fmt.Errorf("customers: consent %d: %w", ch.CustomerID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO consent_events (shop_id, customer_id, state, opt_in_level, source, occurred_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, shopID, ch.CustomerID, ch.State, ch.OptInLevel, ch.Source, ch.At); err != nil {
-		return false, fmt.Errorf("customers: consent history %d: %w", ch.CustomerID, err)
+	if err := recordConsentEvents(ctx, tx, shopID, ch.Source, []int64{ch.CustomerID}, []string{ch.State},
+		[]string{ch.OptInLevel}, []time.Time{ch.At}); err != nil {
+		return false, err
 	}
 	return true, nil
 }

@@ -556,13 +556,8 @@ func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, r
 	if err := s.queueConsentPushes(ctx, tx, shopID, push); err != nil {
 		return 0, 0, err
 	}
-	if len(evIDs) > 0 {
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO consent_events (shop_id, customer_id, state, opt_in_level, source, occurred_at)
-			SELECT $1, unnest($2::bigint[]), unnest($3::text[]), '', 'import', unnest($4::timestamptz[])`,
-			shopID, pq.Array(evIDs), pq.Array(evStates), pq.Array(evTimes)); err != nil {
-			return 0, 0, fmt.Errorf("consent events: %w", err)
-		}
+	if err := recordConsentEvents(ctx, tx, shopID, "import", evIDs, evStates, nil, evTimes); err != nil {
+		return 0, 0, err
 	}
 	return created, updated, nil
 }

@@ -200,15 +200,28 @@ func (s *Store) UpsertShopify(ctx context.Context, tx *sqlx.Tx, shopID int64, ba
 			ids[f.ShopifyID] = f.ID
 		}
 	}
-	if len(evCustomers) > 0 {
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO consent_events (shop_id, customer_id, state, opt_in_level, source, occurred_at)
-			SELECT $1, unnest($2::bigint[]), unnest($3::text[]), unnest($4::text[]), 'shopify', unnest($5::timestamptz[])`,
-			shopID, pq.Array(evCustomers), pq.Array(evStates), pq.Array(evLevels), pq.Array(evTimes)); err != nil {
-			return nil, fmt.Errorf("customers: consent events: %w", err)
-		}
+	if err := recordConsentEvents(ctx, tx, shopID, "shopify", evCustomers, evStates, evLevels, evTimes); err != nil {
+		return nil, err
 	}
 	return ids, nil
+}
+
+// recordConsentEvents appends consent changes to the history in one
+// statement; the slices run in parallel (levels may be nil).
+func recordConsentEvents(ctx context.Context, tx *sqlx.Tx, shopID int64, source string, ids []int64, states, levels []string, at []time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if levels == nil {
+		levels = make([]string, len(ids))
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO consent_events (shop_id, customer_id, state, opt_in_level, source, occurred_at)
+		SELECT $1, unnest($2::bigint[]), unnest($3::text[]), unnest($4::text[]), $5, unnest($6::timestamptz[])`,
+		shopID, pq.Array(ids), pq.Array(states), pq.Array(levels), source, pq.Array(at)); err != nil {
+		return fmt.Errorf("customers: consent history: %w", err)
+	}
+	return nil
 }
 
 const recordset = `jsonb_to_recordset($2::jsonb) AS r(
