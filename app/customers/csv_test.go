@@ -387,3 +387,28 @@ func TestImportQueuesConsentPushForShopifyCustomers(t *testing.T) {
 		t.Fatalf("a second identical import queued more pushes: %d", len(pushes.args))
 	}
 }
+
+// An upload nobody imported is dropped after a week, at the shop's next upload.
+func TestAbandonedUploadsArePruned(t *testing.T) {
+	d := dbtest.New(t)
+	shopID := newShop(t, d, "prune.myshopify.com")
+	st := customers.NewStore(d)
+	ctx := context.Background()
+	old, err := st.Upload(ctx, shopID, customers.ImportProfiles, "old.csv", strings.NewReader("Email\na@example.com\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.MustExec(`UPDATE csv_imports SET created_at = now() - interval '8 days' WHERE id = $1`, old.ID)
+	if _, err := st.Upload(ctx, shopID, customers.ImportProfiles, "new.csv", strings.NewReader("Email\nb@example.com\n")); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	d.Get(&n, `SELECT count(*) FROM csv_import_chunks WHERE import_id = $1`, old.ID)
+	if n != 0 {
+		t.Fatal("the abandoned upload's file is still stored")
+	}
+	d.Get(&n, `SELECT count(*) FROM csv_imports WHERE shop_id = $1`, shopID)
+	if n != 1 {
+		t.Fatalf("uploads left: %d", n)
+	}
+}

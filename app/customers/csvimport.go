@@ -133,6 +133,9 @@ func (im Import) Finished() bool { return im.Status == "done" || im.Status == "f
 
 const chunkSize = 1 << 20
 
+// abandonedUploadAge is how long an upload nobody imported is kept.
+const abandonedUploadAge = 7 * 24 * time.Hour
+
 // Upload reads a CSV file once, streaming it into the database in chunks
 // while checking that it is UTF-8 CSV with a header, and records what the
 // mapping preview needs. Nothing is stored unless the whole file is usable:
@@ -147,6 +150,12 @@ func (s *Store) Upload(ctx context.Context, shopID int64, kind, filename string,
 		return Import{}, fmt.Errorf("customers: upload: %w", err)
 	}
 	defer tx.Rollback()
+	// Files uploaded but never imported hold personal data for no purpose:
+	// drop the shop's week-old ones.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM csv_imports WHERE shop_id = $1 AND status = 'uploaded'
+		AND created_at < now() - $2 * interval '1 second'`, shopID, abandonedUploadAge.Seconds()); err != nil {
+		return Import{}, fmt.Errorf("customers: upload: prune: %w", err)
+	}
 	var id int64
 	if err := tx.GetContext(ctx, &id, `INSERT INTO csv_imports (shop_id, kind, format, filename, header)
 		VALUES ($1, $2, 'generic', $3, '{}') RETURNING id`, shopID, kind, truncate(filename, 200)); err != nil {
