@@ -51,6 +51,8 @@ type Deps struct {
 	Orders    *orders.Store
 	Catalog   *catalog.Store
 	Imports   Importer
+	Ingest    Ingester
+	Wheel     WheelService
 	Jobs      jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
 	Metrics   *metrics.Metrics
 	Log       *slog.Logger
@@ -89,8 +91,8 @@ func NewRouter(d Deps) http.Handler {
 	app := r.Group("/app", s.requireSession(false))
 	app.GET("", s.dashboard)
 	for _, p := range comingSoonPages {
-		if p.key == "customers" {
-			continue // customerRoutes serves the customers pages
+		if p.key == "customers" || p.key == "wheel" {
+			continue // customerRoutes and wheelRoutes serve these
 		}
 		app.GET(p.path, s.comingSoon(p))
 	}
@@ -100,12 +102,17 @@ func NewRouter(d Deps) http.Handler {
 	s.customerRoutes(app)
 	s.importRoutes(app)
 
+	proxy := r.Group("/proxy", s.requireProxy())
+	s.ingestRoutes(r, proxy)
+	s.wheelRoutes(app, proxy)
+
 	api := r.Group("/api", s.requireSession(true))
 	api.GET("/session", s.apiSession)
 
 	if d.Config.Dev() {
 		r.GET("/dev/login", s.devOnly, s.devLogin)
 		r.GET("/dev/token", s.devOnly, s.devToken)
+		s.devStorefrontRoutes(r)
 	}
 	r.NoRoute(func(c *gin.Context) { c.String(http.StatusNotFound, "not found") })
 	return r
