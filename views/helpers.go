@@ -2,8 +2,11 @@ package views
 
 import (
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
+
+	"github.com/a-h/templ"
 )
 
 // pageTitle is the document <title>.
@@ -158,6 +161,13 @@ func storeTimezoneOption(shopTZ string) string {
 		return "Store timezone"
 	}
 	return "Store timezone (" + shopTZ + ")"
+}
+
+// themeEditorURL deep-links to the live theme's editor with the app embed
+// (blocks/cartwheel-embed.liquid) ready to activate.
+func themeEditorURL(shop, apiKey string) templ.SafeURL {
+	q := url.Values{"context": {"apps"}, "activateAppId": {apiKey + "/cartwheel-embed"}}
+	return templ.SafeURL("https://" + shop + "/admin/themes/current/editor?" + q.Encode())
 }
 
 func privacyRowID(id int64) string { return "privacy-request-" + strconv.FormatInt(id, 10) }

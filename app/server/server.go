@@ -87,6 +87,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	customerStore.PushConsentWith(jc)
 	importer := storesync.NewImporter(d, jc)
+	postInstall.PixelSettings = func(shop string) map[string]string {
+		// Must match [settings] in extensions/cartwheel-pixel/shopify.extension.toml.
+		return map[string]string{"ingestUrl": cfg.AppURL.String() + "/ingest", "shop": shop}
+	}
 	postInstall.AfterInstall = func(ctx context.Context, shopID int64) error {
 		// A retried post-install finds its import already under way: fine.
 		if err := importer.Start(ctx, shopID); err != nil && !errors.Is(err, storesync.ErrImportRunning) {

@@ -18,6 +18,7 @@ type AdminAPI interface {
 	ShopInfo(ctx context.Context, shop, token string) (shopify.ShopInfo, error)
 	WebhookSubscriptions(ctx context.Context, shop, token string) ([]shopify.WebhookSubscription, error)
 	CreateWebhookSubscription(ctx context.Context, shop, token, topic, callbackURL string) (shopify.WebhookSubscription, error)
+	PixelAPI
 }
 
 // Installer completes installs: it stores the token and enqueues the
@@ -82,6 +83,9 @@ type PostInstallWorker struct {
 	// initial store import starts there. It must tolerate a repeat (the
 	// job is retried if anything after it fails).
 	AfterInstall func(ctx context.Context, shopID int64) error
+	// PixelSettings, when set, activates the app's web pixel with the
+	// settings it returns for the shop.
+	PixelSettings func(shop string) map[string]string
 }
 
 // NewPostInstallWorker returns the worker.
@@ -119,6 +123,11 @@ func (w *PostInstallWorker) Work(ctx context.Context, job *river.Job[PostInstall
 	created, err := w.EnsureWebhooks(ctx, sh.Domain, token)
 	if err != nil {
 		return fmt.Errorf("shops: post-install %s: %w", sh.Domain, err)
+	}
+	if w.PixelSettings != nil {
+		if err := ActivatePixel(ctx, w.api, sh.Domain, token, w.PixelSettings(sh.Domain)); err != nil {
+			return fmt.Errorf("shops: post-install %s: %w", sh.Domain, err)
+		}
 	}
 	w.log.Info("shop installed", "shop", sh.Domain, "timezone", info.IanaTimezone, "webhooks_created", created)
 	if w.AfterInstall != nil {

@@ -79,3 +79,30 @@ func TestPostInstallSkipsUninstalledShop(t *testing.T) {
 		t.Fatal("post-install called Shopify for an uninstalled shop")
 	}
 }
+
+func TestPostInstallActivatesWebPixel(t *testing.T) {
+	_, fake, w, sh := installWithFake(t, false)
+	fake.RequiredPixelSettings("ingestUrl", "shop")
+	w.PixelSettings = func(shop string) map[string]string {
+		return map[string]string{"ingestUrl": "https://cartwheel.test/ingest", "shop": shop}
+	}
+	work(t, w, sh.ID)
+	p, ok := fake.WebPixel(sh.Domain)
+	if !ok || p.Settings["ingestUrl"] != "https://cartwheel.test/ingest" || p.Settings["shop"] != sh.Domain {
+		t.Fatalf("pixel %+v", p)
+	}
+	// A reinstall finds the pixel taken and updates it.
+	w.PixelSettings = func(shop string) map[string]string {
+		return map[string]string{"ingestUrl": "https://new.cartwheel.test/ingest", "shop": shop}
+	}
+	work(t, w, sh.ID)
+	if p2, _ := fake.WebPixel(sh.Domain); p2.ID != p.ID || p2.Settings["ingestUrl"] != "https://new.cartwheel.test/ingest" {
+		t.Fatalf("pixel after reinstall %+v", p2)
+	}
+	// Settings that don't match the extension's definition fail the job.
+	w.PixelSettings = func(string) map[string]string { return map[string]string{"ingestUrl": ""} }
+	job := &river.Job[shops.PostInstallArgs]{JobRow: &rivertype.JobRow{}, Args: shops.PostInstallArgs{ShopID: sh.ID}}
+	if err := w.Work(context.Background(), job); err == nil {
+		t.Fatal("invalid pixel settings must fail the post-install job")
+	}
+}

@@ -41,6 +41,11 @@ func TestSettingsDefaultsSaveAndValidate(t *testing.T) {
 		}
 	}
 
+	// The theme editor deep link turns on the app embed for this shop.
+	if !strings.Contains(body, `href="https://settings-store.myshopify.com/admin/themes/current/editor?activateAppId=test-api-key%2Fcartwheel-embed&amp;context=apps"`) {
+		t.Error("settings lack the theme editor deep link for the app embed")
+	}
+
 	// Invalid input: 422 with a message per field, nothing stored.
 	bad := validSettings()
 	bad.Set("sender_email", "not-an-email")

@@ -134,6 +134,8 @@ type Server struct {
 	nextID        int64
 	bulkState     *bulkState                     // bulk.go
 	customers     map[string]map[int64]*Customer // shop → Shopify id → customer (customers.go)
+	pixels        map[string]*WebPixel           // shop → the app's web pixel (pixels.go)
+	pixelKeys     []string                       // required pixel settings (pixels.go)
 }
 
 type shopState struct {
@@ -171,6 +173,7 @@ func NewServer(t testing.TB, apiKey, apiSecret string) *Server {
 	s.Handle("webhookSubscriptionCreate", s.handleWebhookSubscriptionCreate)
 	s.registerBulk()
 	s.registerCustomerHandlers()
+	s.registerPixelHandlers()
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
