@@ -65,7 +65,7 @@ func devEnv(root string) (func(string) string, error) {
 		"APP_ENV":            "dev",
 		"SHOPIFY_API_KEY":    "cartwheel-dev-api-key",
 		"SHOPIFY_API_SECRET": "cartwheel-dev-api-secret",
-		"SHOPIFY_SCOPES":     "read_customers,write_customers,read_orders,read_products",
+		"SHOPIFY_SCOPES":     "read_customers,write_customers,read_orders,read_products,write_discounts,write_pixels,read_customer_events,write_app_proxy",
 		"MAIL_PROVIDER":      "outbox",
 	}
 	port := os.Getenv("PORT")
