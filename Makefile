@@ -4,20 +4,28 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets vet templ-check fmt-check go-test shopify-check browser-test bench bench-customers bench-import bench-csv pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, admin at http://localhost:8080/dev/login?shop=demo.myshopify.com
 dev: deps assets
 	$(GO) run . dev
 
 ## test: everything CI runs
-test: deps assets fmt-check vet templ-check go-test shopify-check browser-test
+test: deps assets-check fmt-check vet templ-check go-test theme-check shopify-check js-test browser-test
 
 deps:
 	@bash scripts/ensure-deps.sh
 
 assets:
 	npm run --silent build
+
+# The theme extension's built assets are committed (shopify app deploy
+# uploads them as they are): building must change nothing.
+assets-check:
+	@before=$$(find extensions/cartwheel-theme/assets -type f -exec sha256sum {} + | sort); \
+	npm run --silent build; \
+	after=$$(find extensions/cartwheel-theme/assets -type f -exec sha256sum {} + | sort); \
+	if [ "$$before" != "$$after" ]; then echo "extensions/cartwheel-theme/assets changed when rebuilt: run 'npm run build' and commit"; exit 1; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*') | grep -v '_templ.go$$' || true); \
@@ -36,8 +44,16 @@ templ-check:
 go-test:
 	$(GO) test -count=1 ./...
 
+# Shopify's theme check on the theme app extension: any offense fails.
+theme-check:
+	npm run --silent check:theme
+
 shopify-check:
 	npm run --silent check:shopify
+
+# Node unit tests of the storefront scripts (the web pixel, bundled by esbuild).
+js-test:
+	npm run --silent test:unit
 
 browser-test:
 	node --test tests/browser/
@@ -57,6 +73,10 @@ bench-csv: deps
 ## bench-import: full store import (100k customers, 300k orders, 900k line items, 5k products) from the fake Admin API
 bench-import: deps
 	$(GO) test -run '^$$' -bench BenchmarkImport -benchtime 1x -timeout 30m ./app/storesync/
+
+## bench-ingest: storefront events via POST /ingest, group commit vs one INSERT per event (BENCH_INGEST_RATE batches/s of 10 events, BENCH_SECONDS)
+bench-ingest: deps
+	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./app/web/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:

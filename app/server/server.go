@@ -18,6 +18,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/events"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
@@ -28,6 +29,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/web"
 	"github.com/cartwheel/cartwheel/app/webhooks"
+	"github.com/cartwheel/cartwheel/app/wheel"
 )
 
 // App is the assembled application.
@@ -41,12 +43,14 @@ type App struct {
 	Shopify  *shopify.Client
 	Handler  http.Handler
 	Webhooks *webhooks.Processor
+	Events   *events.Ingester // closed (flushed) by Serve on shutdown
 }
 
 // Options tune what tests need to differ.
 type Options struct {
 	JobPollInterval time.Duration
 	Now             func() time.Time
+	IngestLimits    web.IngestLimits
 }
 
 // New wires everything on an open database.
@@ -81,11 +85,15 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}, storesync.ImportOptions{}))
 	river.AddWorker(workers, customers.NewImportWorker(customerStore))
 	river.AddWorker(workers, storesync.NewConsentPusher(shopStore, customerStore, client, log))
+	wheelSvc := wheel.New(wheel.Deps{DB: d, Customers: customerStore, Shops: shopStore, API: client,
+		Events: wheel.TableEvents{}, Log: log, Now: o.Now})
+	river.AddWorker(workers, wheelSvc.Worker())
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval})
 	if err != nil {
 		return nil, err
 	}
 	customerStore.PushConsentWith(jc)
+	wheelSvc.QueueWith(jc)
 	importer := storesync.NewImporter(d, jc)
 	postInstall.PixelSettings = func(shop string) map[string]string {
 		// Must match [settings] in extensions/cartwheel-pixel/shopify.extension.toml.
@@ -99,6 +107,9 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		return nil
 	}
 
+	ingester := events.NewIngester(d, events.Options{Log: log})
+	pipeline := &events.Pipeline{Ingester: ingester, Identity: events.NewIdentity(d, customerStore)}
+
 	handler := web.NewRouter(web.Deps{
 		Config: cfg, DB: d, Shops: shopStore,
 		Installer: shops.NewInstaller(shopStore, jc),
@@ -110,13 +121,18 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Orders:    orderStore,
 		Catalog:   catalogStore,
 		Imports:   importer,
+		Wheel:     wheelSvc,
+		Ingest:    pipeline,
+		Timelines: []customers.TimelineSource{events.Timeline(d)},
 		Jobs:      jc,
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,
+
+		IngestLimits: o.IngestLimits,
 	})
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
-		Handler: handler, Webhooks: processor}, nil
+		Handler: handler, Webhooks: processor, Events: ingester}, nil
 }
 
 // shutdownGrace bounds how long in-flight requests and jobs get to finish.
@@ -152,6 +168,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, withWorkers bool) erro
 	defer cancel()
 	if err := srv.Shutdown(stopCtx); err != nil {
 		a.Log.Error("http shutdown", "err", err)
+	}
+	// After the HTTP server: no request can queue events any more, and
+	// what is queued is written before we exit.
+	if err := a.Events.Close(stopCtx); err != nil {
+		a.Log.Error("events shutdown", "err", err)
 	}
 	if withWorkers {
 		if err := a.Jobs.Stop(stopCtx); err != nil {

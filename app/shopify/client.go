@@ -319,6 +319,9 @@ func OperationName(query string) string {
 // ShopInfo is the part of the Shop object the app stores.
 type ShopInfo struct {
 	Name, Email, MyshopifyDomain, IanaTimezone, CurrencyCode, PlanName string
+	// PrimaryDomainURL is where shoppers browse the store (a custom domain
+	// or the myshopify one); storefront requests come from its origin.
+	PrimaryDomainURL string
 }
 
 // plan.displayName is deprecated from 2025-07 on; publicDisplayName is its
@@ -331,6 +334,7 @@ const shopInfoQuery = `query ShopInfo {
     ianaTimezone
     currencyCode
     plan { publicDisplayName }
+    primaryDomain { url }
   }
 }`
 
@@ -347,6 +351,9 @@ func (c *Client) ShopInfo(ctx context.Context, shop, token string) (ShopInfo, er
 			Plan            struct {
 				PublicDisplayName string `json:"publicDisplayName"`
 			} `json:"plan"`
+			PrimaryDomain struct {
+				URL string `json:"url"`
+			} `json:"primaryDomain"`
 		} `json:"shop"`
 	}
 	if err := c.GraphQL(ctx, shop, token, shopInfoQuery, nil, &out); err != nil {
@@ -360,6 +367,8 @@ func (c *Client) ShopInfo(ctx context.Context, shop, token string) (ShopInfo, er
 		IanaTimezone:    s.IanaTimezone,
 		CurrencyCode:    s.CurrencyCode,
 		PlanName:        s.Plan.PublicDisplayName,
+
+		PrimaryDomainURL: s.PrimaryDomain.URL,
 	}, nil
 }
 

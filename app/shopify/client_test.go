@@ -66,6 +66,8 @@ func fixtureShop(t *testing.T) shopify.ShopInfo {
 		IanaTimezone:    s.IanaTimezone,
 		CurrencyCode:    s.Currency,
 		PlanName:        s.PlanDisplayName,
+		// The store's own domain in the fixture ("shop.apple.com").
+		PrimaryDomainURL: "https://" + s.Domain,
 	}
 }
 

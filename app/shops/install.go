@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -120,6 +122,9 @@ func (w *PostInstallWorker) Work(ctx context.Context, job *river.Job[PostInstall
 	}); err != nil {
 		return err
 	}
+	if err := w.store.SetStorefrontOrigins(ctx, sh.ID, storefrontOrigins(sh.Domain, info.PrimaryDomainURL)); err != nil {
+		return err
+	}
 	created, err := w.EnsureWebhooks(ctx, sh.Domain, token)
 	if err != nil {
 		return fmt.Errorf("shops: post-install %s: %w", sh.Domain, err)
@@ -163,4 +168,15 @@ func (w *PostInstallWorker) EnsureWebhooks(ctx context.Context, shop, token stri
 		created = append(created, topic)
 	}
 	return created, nil
+}
+
+// storefrontOrigins are the origins shoppers' browsers send storefront
+// requests from, besides the myshopify domain (always allowed): the store's
+// primary domain when it is a custom one.
+func storefrontOrigins(shopDomain, primaryURL string) []string {
+	u, err := url.Parse(primaryURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || strings.EqualFold(u.Host, shopDomain) {
+		return []string{}
+	}
+	return []string{"https://" + strings.ToLower(u.Host)}
 }

@@ -106,3 +106,19 @@ func TestPostInstallActivatesWebPixel(t *testing.T) {
 		t.Fatal("invalid pixel settings must fail the post-install job")
 	}
 }
+
+// A store on its own domain sends storefront requests from that origin:
+// the post-install job records it for CORS.
+func TestPostInstallRecordsStorefrontOrigin(t *testing.T) {
+	s, fake, w, sh := installWithFake(t, false)
+	fake.AddShop(shopify.ShopInfo{Name: "Post Install", MyshopifyDomain: sh.Domain, IanaTimezone: "UTC",
+		CurrencyCode: "EUR", PrimaryDomainURL: "https://www.Acme-Outfitters.test"})
+	work(t, w, sh.ID)
+	got, _ := s.ByID(context.Background(), sh.ID)
+	if len(got.StorefrontOrigins) != 1 || got.StorefrontOrigins[0] != "https://www.acme-outfitters.test" {
+		t.Fatalf("origins %v", got.StorefrontOrigins)
+	}
+	if ok, _ := s.KnownStorefrontOrigin(context.Background(), "https://www.acme-outfitters.test"); !ok {
+		t.Fatal("the custom domain is not a known storefront origin")
+	}
+}

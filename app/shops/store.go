@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/secretbox"
 )
@@ -40,6 +41,9 @@ type Shop struct {
 	WebhooksCheckedAt sql.NullTime `db:"webhooks_checked_at"`
 	HasToken          bool         `db:"has_token"`
 	CreatedAt         time.Time    `db:"created_at"`
+	// StorefrontOrigins are the shop's storefront origins besides
+	// https://{domain} (its primary and other domains), for CORS.
+	StorefrontOrigins pq.StringArray `db:"storefront_origins"`
 }
 
 // Installed reports whether the app is currently installed on the shop.
@@ -57,7 +61,7 @@ type Store struct {
 func NewStore(db *sqlx.DB, box *secretbox.Box) *Store { return &Store{db: db, box: box} }
 
 const shopColumns = `id, domain, name, email, scopes, installed_at, uninstalled_at, iana_timezone,
-	currency, plan, webhooks_checked_at, access_token_enc IS NOT NULL AS has_token, created_at`
+	currency, plan, webhooks_checked_at, access_token_enc IS NOT NULL AS has_token, created_at, storefront_origins`
 
 // NormalizeDomain lower-cases a shop domain; Shopify treats them case-insensitively.
 func NormalizeDomain(domain string) string { return strings.ToLower(strings.TrimSpace(domain)) }
@@ -179,6 +183,32 @@ func (s *Store) UpdateInfo(ctx context.Context, shopID int64, in Info) error {
 		return fmt.Errorf("shops: update info %d: %w", shopID, err)
 	}
 	return nil
+}
+
+// SetStorefrontOrigins records the shop's storefront origins (scheme and
+// host, e.g. https://shop.example.com) other than its myshopify.com one.
+func (s *Store) SetStorefrontOrigins(ctx context.Context, shopID int64, origins []string) error {
+	if origins == nil {
+		origins = []string{}
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE shops SET storefront_origins = $2, updated_at = now() WHERE id = $1`,
+		shopID, pq.Array(origins)); err != nil {
+		return fmt.Errorf("shops: storefront origins %d: %w", shopID, err)
+	}
+	return nil
+}
+
+// KnownStorefrontOrigin reports whether origin is a storefront origin of
+// some installed shop. CORS preflights carry no body, so they can't name
+// the shop; the POST that follows is checked against its own shop.
+func (s *Store) KnownStorefrontOrigin(ctx context.Context, origin string) (bool, error) {
+	var ok bool
+	if err := s.db.GetContext(ctx, &ok, `
+		SELECT EXISTS (SELECT 1 FROM shops WHERE storefront_origins @> ARRAY[$1]::text[] AND access_token_enc IS NOT NULL)`,
+		origin); err != nil {
+		return false, fmt.Errorf("shops: storefront origin: %w", err)
+	}
+	return ok, nil
 }
 
 // MarkWebhooksChecked records when the subscriptions were last verified.

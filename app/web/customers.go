@@ -107,7 +107,7 @@ func (s *server) customerShow(c *gin.Context) {
 		s.renderError(c, http.StatusNotFound, "There is no customer with that id.")
 		return
 	}
-	p, err := s.Customers.Profile(c.Request.Context(), sh.ID, id)
+	p, err := s.Customers.Profile(c.Request.Context(), sh.ID, id, s.Timelines...)
 	if errors.Is(err, customers.ErrNotFound) {
 		s.renderError(c, http.StatusNotFound, "There is no customer with that id in your store.")
 		return

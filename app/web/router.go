@@ -52,11 +52,15 @@ type Deps struct {
 	Catalog   *catalog.Store
 	Imports   Importer
 	Ingest    Ingester
-	Wheel     WheelService
-	Jobs      jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
-	Metrics   *metrics.Metrics
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Timelines add other domains' entries to customer profiles.
+	Timelines []customers.TimelineSource
+	// IngestLimits tune the ingest rate limits (zero: defaults).
+	IngestLimits IngestLimits
+	Wheel        WheelService
+	Jobs         jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
+	Metrics      *metrics.Metrics
+	Log          *slog.Logger
+	Now          func() time.Time
 }
 
 type server struct {

@@ -187,3 +187,82 @@ document.addEventListener('change', (evt) => {
   const shown = sel.parentElement?.querySelector('.Polaris-Select__SelectedOption');
   if (shown) shown.textContent = sel.selectedOptions[0]?.textContent || '';
 });
+
+// Admin › Signup wheel: add/remove slice rows, chances recomputed from the
+// weights as they are typed, and the live preview. The preview iframe is an
+// /app page, so it needs a session token in its URL; each edit is turned
+// into the widget's configuration by the server (POST /app/wheel/preview,
+// nothing saved) and posted to the iframe, which renders it with the real
+// storefront widget.
+function wheelOdds(form) {
+  const rows = [...form.querySelectorAll('[data-wheel-slice]')];
+  const weights = rows.map((r) => Math.max(0, parseFloat(r.querySelector('[name="slice_weight"]')?.value) || 0));
+  const total = weights.reduce((a, b) => a + b, 0);
+  rows.forEach((r, i) => {
+    const out = r.querySelector('[data-odds]');
+    if (out) out.textContent = (total > 0 ? (weights[i] / total) * 100 : 0).toFixed(1) + '%';
+  });
+  const add = form.querySelector('[data-wheel-add]');
+  if (add) add.disabled = rows.length >= Number(form.dataset.maxSlices || 12);
+}
+
+async function wheelPreviewFrame() {
+  const frame = document.getElementById('cw-wheel-preview');
+  if (!frame || frame.getAttribute('src') || !canGetToken()) return;
+  const url = new URL(frame.dataset.src, window.location.href);
+  url.searchParams.set('id_token', await window.shopify.idToken());
+  frame.src = url.toString();
+}
+
+let wheelTimer;
+function wheelLivePreview(form) {
+  clearTimeout(wheelTimer);
+  wheelTimer = setTimeout(async () => {
+    const frame = document.getElementById('cw-wheel-preview');
+    if (!frame?.contentWindow || !canGetToken()) return;
+    try {
+      const res = await fetch('/app/wheel/preview', {
+        method: 'POST',
+        headers: { Authorization: 'Bearer ' + (await window.shopify.idToken()) },
+        body: new URLSearchParams(new FormData(form)),
+      });
+      if (!res.ok) return; // invalid while typing: keep the last good preview
+      frame.contentWindow.postMessage({ type: 'cartwheel:wheel-preview', config: await res.json() }, window.location.origin);
+    } catch {
+      // offline: the preview just doesn't update
+    }
+  }, 400);
+}
+
+document.addEventListener('click', (e) => {
+  const form = e.target instanceof Element ? e.target.closest('#wheel-form') : null;
+  if (!form) return;
+  const rows = form.querySelectorAll('[data-wheel-slice]');
+  if (e.target.closest('[data-wheel-add]') && rows.length) {
+    const row = rows[rows.length - 1].cloneNode(true);
+    row.querySelectorAll('.Polaris-Labelled__Error').forEach((el) => el.remove());
+    row.querySelectorAll('input').forEach((el) => {
+      el.value = el.name === 'slice_color' ? '#CCCCCC' : el.name === 'slice_weight' ? '10' : '';
+      el.removeAttribute('id');
+      el.setAttribute('aria-invalid', 'false');
+    });
+    row.querySelector('[name="slice_kind"]').value = 'none';
+    rows[rows.length - 1].after(row);
+  } else if (e.target.closest('[data-wheel-remove]') && rows.length > 2) {
+    e.target.closest('[data-wheel-slice]').remove();
+  } else {
+    return;
+  }
+  wheelOdds(form);
+  wheelLivePreview(form);
+});
+
+for (const type of ['input', 'change']) {
+  document.addEventListener(type, (e) => {
+    const form = e.target instanceof Element ? e.target.closest('#wheel-form') : null;
+    if (!form) return;
+    wheelOdds(form);
+    wheelLivePreview(form);
+  });
+}
+document.addEventListener('DOMContentLoaded', () => wheelPreviewFrame().catch(() => {}));

@@ -101,9 +101,7 @@ func (s *Server) handleShop(c *Call) (any, error) {
 		"url":             "https://" + info.MyshopifyDomain,
 		"ianaTimezone":    info.IanaTimezone,
 		"currencyCode":    info.CurrencyCode,
-		"primaryDomain": map[string]any{
-			"__typename": "Domain", "host": info.MyshopifyDomain, "url": "https://" + info.MyshopifyDomain,
-		},
+		"primaryDomain":   primaryDomain(info),
 		"plan": map[string]any{
 			"__typename":         "ShopPlan",
 			"displayName":        info.PlanName, // deprecated in 2025-10, still served
@@ -112,6 +110,16 @@ func (s *Server) handleShop(c *Call) (any, error) {
 			"shopifyPlus":        strings.HasPrefix(info.PlanName, "Plus"),
 		},
 	}, nil
+}
+
+// primaryDomain is the store's custom domain when the test set one, else
+// its myshopify domain, as Shopify answers.
+func primaryDomain(info shopify.ShopInfo) map[string]any {
+	u := info.PrimaryDomainURL
+	if u == "" {
+		u = "https://" + info.MyshopifyDomain
+	}
+	return map[string]any{"__typename": "Domain", "host": strings.TrimPrefix(u, "https://"), "url": u}
 }
 
 func subscriptionNode(sub subscription) map[string]any {

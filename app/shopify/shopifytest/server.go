@@ -136,6 +136,7 @@ type Server struct {
 	customers     map[string]map[int64]*Customer // shop → Shopify id → customer (customers.go)
 	pixels        map[string]*WebPixel           // shop → the app's web pixel (pixels.go)
 	pixelKeys     []string                       // required pixel settings (pixels.go)
+	discounts     *discountState                 // code discounts (discounts.go)
 }
 
 type shopState struct {
@@ -174,6 +175,7 @@ func NewServer(t testing.TB, apiKey, apiSecret string) *Server {
 	s.registerBulk()
 	s.registerCustomerHandlers()
 	s.registerPixelHandlers()
+	s.registerDiscountHandlers()
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
