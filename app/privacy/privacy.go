@@ -40,16 +40,18 @@ type DataRequest struct {
 
 // Export is the JSON document the merchant downloads.
 type Export struct {
-	Shop            string          `json:"shop"`
-	DataRequestID   int64           `json:"data_request_id"`
-	GeneratedAt     time.Time       `json:"generated_at"`
-	CustomerID      int64           `json:"shopify_customer_id"`
-	OrdersRequested []int64         `json:"orders_requested"`
-	Profiles        []exportProfile `json:"profiles"`
-	Orders          json.RawMessage `json:"orders"`
-	Checkouts       json.RawMessage `json:"checkouts"`
-	Suppressed      bool            `json:"suppressed"`
-	Note            string          `json:"note"`
+	Shop             string          `json:"shop"`
+	DataRequestID    int64           `json:"data_request_id"`
+	GeneratedAt      time.Time       `json:"generated_at"`
+	CustomerID       int64           `json:"shopify_customer_id"`
+	OrdersRequested  []int64         `json:"orders_requested"`
+	Profiles         []exportProfile `json:"profiles"`
+	Orders           json.RawMessage `json:"orders"`
+	Checkouts        json.RawMessage `json:"checkouts"`
+	StorefrontEvents json.RawMessage `json:"storefront_events"`
+	WheelSpins       json.RawMessage `json:"wheel_spins"`
+	Suppressed       bool            `json:"suppressed"`
+	Note             string          `json:"note"`
 }
 
 type exportProfile struct {
@@ -114,6 +116,19 @@ func (s *Service) HandleDataRequest(ctx context.Context, tx *sqlx.Tx, r DataRequ
 		WHERE k.shop_id = $1 AND (k.customer_id = ANY($2) OR k.shopify_customer_id = $3 OR ($4 <> '' AND lower(k.email) = lower($4)))`,
 		r.ShopID, pq.Array(ids), r.ShopifyCustomerID, r.Email); err != nil {
 		return fmt.Errorf("privacy: data request %d checkouts: %w", r.DataRequestID, err)
+	}
+	if err := tx.GetContext(ctx, &ex.StorefrontEvents, `
+		SELECT COALESCE(json_agg(json_build_object('name', e.name, 'at', e.occurred_at, 'url', e.url, 'data', e.data)
+			ORDER BY e.occurred_at), '[]')
+		FROM events e WHERE e.shop_id = $1 AND e.customer_id = ANY($2)`, r.ShopID, pq.Array(ids)); err != nil {
+		return fmt.Errorf("privacy: data request %d events: %w", r.DataRequestID, err)
+	}
+	if err := tx.GetContext(ctx, &ex.WheelSpins, `
+		SELECT COALESCE(json_agg(json_build_object('email', w.email, 'prize', w.label, 'code', w.code, 'at', w.created_at)
+			ORDER BY w.created_at), '[]')
+		FROM spins w WHERE w.shop_id = $1 AND (w.customer_id = ANY($2) OR ($3 <> '' AND w.email_key = lower(btrim($3))))`,
+		r.ShopID, pq.Array(ids), r.Email); err != nil {
+		return fmt.Errorf("privacy: data request %d wheel spins: %w", r.DataRequestID, err)
 	}
 	if err := tx.GetContext(ctx, &ex.Suppressed, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE shop_id = $1 AND email = lower($2))`,
 		r.ShopID, r.Email); err != nil {

@@ -118,6 +118,8 @@ func TestRedactKeepsRevenueAndSuppressionButNotThePerson(t *testing.T) {
 		VALUES ($1, 500, $2, 10, 'ann@example.com', 'EUR', 42.00), ($1, 501, NULL, NULL, 'someone@else.com', 'EUR', 7.00)`, a, cid)
 	d.MustExec(`INSERT INTO checkouts (shop_id, token, kind, customer_id, email) VALUES ($1, 'tok', 'checkout', $2, 'ann@example.com')`, a, cid)
 	d.MustExec(`INSERT INTO suppressions (shop_id, email, reason, source) VALUES ($1, 'ann@example.com', 'unsubscribed', 'import')`, a)
+	d.MustExec(`INSERT INTO events (shop_id, event_id, visitor_id, customer_id, name, occurred_at, source, url)
+		VALUES ($1, 'e1', 'visitor-123', $2, 'product_viewed', now(), 'theme', 'https://shop.example/products/hat')`, a, cid)
 
 	inTx(t, d, func(tx *sqlx.Tx) error {
 		return s.HandleDataRequest(ctx, tx, privacy.DataRequest{WebhookID: "dr", ShopID: a, ShopifyCustomerID: 10, Email: "ann@example.com", DataRequestID: 1})
@@ -127,10 +129,11 @@ func TestRedactKeepsRevenueAndSuppressionButNotThePerson(t *testing.T) {
 	var ex struct {
 		Orders     []map[string]any `json:"orders"`
 		Checkouts  []map[string]any `json:"checkouts"`
+		Events     []map[string]any `json:"storefront_events"`
 		Suppressed bool             `json:"suppressed"`
 	}
 	json.Unmarshal(doc, &ex)
-	if len(ex.Orders) != 1 || len(ex.Checkouts) != 1 || !ex.Suppressed {
+	if len(ex.Orders) != 1 || len(ex.Checkouts) != 1 || len(ex.Events) != 1 || !ex.Suppressed {
 		t.Fatalf("export misses data: %s", doc)
 	}
 
@@ -149,6 +152,10 @@ func TestRedactKeepsRevenueAndSuppressionButNotThePerson(t *testing.T) {
 	d.Get(&n, `SELECT count(*) FROM checkouts WHERE shop_id = $1`, a)
 	if n != 0 {
 		t.Fatal("checkout of the redacted customer kept")
+	}
+	d.Get(&n, `SELECT count(*) FROM events WHERE shop_id = $1`, a)
+	if n != 0 {
+		t.Fatal("storefront events of the redacted customer kept")
 	}
 	d.Get(&n, `SELECT count(*) FROM orders WHERE shopify_id = 501 AND email = 'someone@else.com'`)
 	if n != 1 {
