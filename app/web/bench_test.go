@@ -77,7 +77,7 @@ func BenchmarkWebhookAck(b *testing.B) {
 			b.Fatalf("acknowledged %d deliveries but stored %d", total, n)
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
+		pct := func(p float64) time.Duration { return percentile(lat, p) }
 		b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50_ms")
 		b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99_ms")
 		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")

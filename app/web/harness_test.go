@@ -24,6 +24,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shopify/shopifytest"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/web"
 )
 
 const (
@@ -45,6 +46,9 @@ type harness struct {
 type harnessOpts struct {
 	dev     bool
 	workers bool
+	// noIngestLimits turns the per-IP limit off for load from one loopback
+	// address (benchmarks only).
+	noIngestLimits bool
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -72,7 +76,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if os.Getenv("TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	app, err := server.New(cfg, d, log, server.Options{JobPollInterval: 20 * time.Millisecond})
+	opts := server.Options{JobPollInterval: 20 * time.Millisecond}
+	if o.noIngestLimits {
+		opts.IngestLimits = web.IngestLimits{DisableForBenchmarkOnly: true}
+	}
+	app, err := server.New(cfg, d, log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,4 +212,12 @@ func goModCache(t testing.TB) string {
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, "go", "pkg", "mod")
+}
+
+// percentile reads the p-th quantile (0–1) from latencies sorted ascending.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(float64(len(sorted)-1)*p)]
 }

@@ -3,11 +3,9 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -19,12 +17,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/cartwheel/cartwheel/app/config"
-	"github.com/cartwheel/cartwheel/app/db"
-	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/events"
-	"github.com/cartwheel/cartwheel/app/server"
-	"github.com/cartwheel/cartwheel/app/web"
 )
 
 // BenchmarkIngest measures sustained storefront ingestion: an open-loop Go
@@ -42,58 +35,24 @@ func BenchmarkIngest(b *testing.B) {
 	seconds := envInt("BENCH_SECONDS", 15)
 	visitors := envInt("BENCH_VISITORS", 5000)
 	for iter := 0; iter < b.N; iter++ {
-		d := dbtest.New(b)
-		app, shopID := benchApp(b, d)
-		srv := httptest.NewServer(app.Handler)
-		r := runIngestLoad(b, srv.URL+"/ingest", "group", rate, seconds, visitors)
-		srv.Close()
-		app.Events.Close(context.Background())
-		var rows int
-		d.Get(&rows, `SELECT count(*) FROM events WHERE shop_id = $1`, shopID)
+		h := newHarness(b, harnessOpts{noIngestLimits: true})
+		shopID := h.install(benchShop).ID
+		r := runIngestLoad(b, h.srv.URL+"/ingest", "group", rate, seconds, visitors)
+		h.srv.Close()
+		h.app.Events.Close(context.Background())
+		rows := h.count(`SELECT count(*) FROM events WHERE shop_id = $1`, shopID)
 		r.report(b, rows)
 		if rows != r.accepted {
 			b.Errorf("group commit: %d durable rows but %d events acknowledged", rows, r.accepted)
 		}
 
-		d2 := dbtest.New(b)
-		_, shop2 := benchApp(b, d2)
-		naive := httptest.NewServer(naiveIngest(d2))
+		naiveH := newHarness(b, harnessOpts{noIngestLimits: true})
+		shop2 := naiveH.install(benchShop).ID
+		naive := httptest.NewServer(naiveIngest(naiveH.db))
 		r2 := runIngestLoad(b, naive.URL+"/ingest", "naive", rate, seconds, visitors)
 		naive.Close()
-		var rows2 int
-		d2.Get(&rows2, `SELECT count(*) FROM events WHERE shop_id = $1`, shop2)
-		r2.report(b, rows2)
+		r2.report(b, naiveH.count(`SELECT count(*) FROM events WHERE shop_id = $1`, shop2))
 	}
-}
-
-func benchApp(b *testing.B, d *sqlx.DB) (*server.App, int64) {
-	env := map[string]string{
-		"DATABASE_URL": "postgres://unused/for-bench", "APP_URL": "https://cartwheel.test",
-		"SHOPIFY_API_KEY": apiKey, "SHOPIFY_API_SECRET": apiSecret, "SHOPIFY_SCOPES": "read_customers",
-		"ENCRYPTION_KEY": base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
-		"MAIL_PROVIDER":  "outbox",
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Loopback load comes from one address: the per-IP limit would measure
-	// itself, not ingestion.
-	app, err := server.New(cfg, d, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		server.Options{IngestLimits: web.IngestLimits{DisableForBenchmarkOnly: true}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sh struct{ ID int64 }
-	err = db.InTx(context.Background(), d, func(tx *sqlx.Tx) error {
-		s, err := app.Shops.Install(context.Background(), tx, benchShop, "shpat_bench", "read_customers", time.Now())
-		sh.ID = s.ID
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return app, sh.ID
 }
 
 const benchShop = "bench-ingest.myshopify.com"
@@ -108,12 +67,7 @@ type loadResult struct {
 
 func (r loadResult) report(b *testing.B, rows int) {
 	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
-	pct := func(p float64) time.Duration {
-		if len(r.lat) == 0 {
-			return 0
-		}
-		return r.lat[int(float64(len(r.lat)-1)*p)]
-	}
+	pct := func(p float64) time.Duration { return percentile(r.lat, p) }
 	b.Logf("%-5s: %d requests, %d failed, %d events accepted in %.1fs = %.0f events/s; latency p50 %v p99 %v max %v; durable rows %d",
 		r.name, r.requests, r.failures, r.accepted, r.seconds, float64(r.accepted)/r.seconds,
 		pct(0.50).Round(100*time.Microsecond), pct(0.99).Round(100*time.Microsecond), pct(1).Round(100*time.Microsecond), rows)
