@@ -136,8 +136,9 @@ function Wheel(w, net, mount) {
   function show(focus) {
     if (ov && ov.isConnected) return;
     if (!ov) build();
-    if (tab) tab.hidden = true;
+    // Where focus goes back to: read before hiding the tab, which may hold it.
     back = document.activeElement;
+    if (tab) tab.hidden = true;
     (mount || document.body).append(ov);
     if (focus !== false) (spun ? dlg.querySelector('button,a') : form.email).focus();
     if (net) {
@@ -302,7 +303,8 @@ async function storefront() {
   const wheel = Wheel(w, {
     vid,
     spin: (b) => post('/spin', { ...b, visitor_id: vid }).then(json),
-    get: (id) => fetch(`${cfg.proxy}/spin/${encodeURIComponent(id)}`).then(json),
+    // The server answers only the visitor who spun.
+    get: (id) => fetch(`${cfg.proxy}/spin/${encodeURIComponent(id)}?visitor_id=${encodeURIComponent(vid)}`).then(json),
   });
 
   const seen = Number(store(LS_SEEN) || 0);

@@ -4,6 +4,7 @@
 //	go run ./scripts/pgctl start          start it; prints the superuser URL
 //	go run ./scripts/pgctl stop
 //	go run ./scripts/pgctl createdb NAME  start it, create a fresh database NAME; prints its URL
+//	go run ./scripts/pgctl dropdb NAME    drop database NAME (test clean-up)
 package main
 
 import (
@@ -55,8 +56,19 @@ func run(args []string) error {
 			return err
 		}
 		fmt.Println(c.URL(args[1]))
+	case len(args) == 2 && args[0] == "dropdb":
+		if !regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`).MatchString(args[1]) {
+			return fmt.Errorf("database name %q: use lower-case letters, digits and _", args[1])
+		}
+		admin, err := db.Open(context.Background(), c.URL("postgres"))
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		_, err = admin.Exec("DROP DATABASE IF EXISTS " + args[1] + " WITH (FORCE)")
+		return err
 	default:
-		return fmt.Errorf("usage: go run ./scripts/pgctl start | stop | createdb NAME")
+		return fmt.Errorf("usage: go run ./scripts/pgctl start | stop | createdb NAME | dropdb NAME")
 	}
 	return nil
 }

@@ -61,6 +61,7 @@ after(async () => {
   await browser?.close();
   app?.kill('SIGTERM');
   if (workdir) rmSync(workdir, { recursive: true, force: true });
+  execFileSync('go', ['run', './scripts/pgctl', 'dropdb', `cartwheel_e2e_${process.pid}`], { cwd: root, stdio: 'ignore' });
 });
 
 test('a merchant logs in, follows plain links and saves settings', async () => {

@@ -5,82 +5,21 @@
 // driven in Debian's Chromium. Needs `npm run build` first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { shop, sleep, startStack, launchBrowser } from './lib.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shop = 'demo.myshopify.com';
-let app, fake, base, control, browser, workdir, dbURL;
-let logs = '';
-
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sql = (q) => execFileSync('psql', [dbURL, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', q]).toString().trim();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function eventually(fn, what, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what + '\n' + logs.slice(-3000));
-    await sleep(250);
-  }
-}
+let stack, base, control, browser;
+const sql = (q) => stack.sql(q);
+const eventually = (fn, what, ms) => stack.eventually(fn, what, ms);
 
 before(async () => {
-  assert.ok(existsSync(path.join(root, 'extensions/cartwheel-theme/assets/cartwheel-wheel.js')), 'run `npm run build` first');
-  workdir = mkdtempSync(path.join(tmpdir(), 'cartwheel-storefront-'));
-  const bin = path.join(workdir, 'cartwheel');
-  execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
-  execFileSync('go', ['build', '-o', path.join(workdir, 'fakeshopify'), './tests/browser/fakeshopify'], { cwd: root, stdio: 'inherit' });
-
-  fake = spawn(path.join(workdir, 'fakeshopify'), ['-shop', shop], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const fakeURL = await new Promise((resolve, reject) => {
-    let buf = '';
-    fake.stdout.on('data', (d) => {
-      const m = (buf += d).match(/^fake (\S+) control (\S+)/m);
-      if (m) {
-        control = m[2];
-        resolve(m[1]);
-      }
-    });
-    fake.on('exit', (code) => reject(new Error('fakeshopify exited: ' + code)));
-  });
-
-  dbURL = execFileSync('go', ['run', './scripts/pgctl', 'createdb', `cartwheel_sf_${process.pid}`], { cwd: root }).toString().trim();
-  const port = await freePort();
-  base = `http://localhost:${port}`;
-  app = spawn(bin, ['dev'], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: dbURL, PORT: String(port), SHOPIFY_API_BASE_URL: fakeURL },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  app.stdout.on('data', (d) => (logs += d));
-  app.stderr.on('data', (d) => (logs += d));
-  await eventually(async () => (await fetch(base + '/healthz').catch(() => ({}))).ok, 'the app to start', 30000);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  stack = await startStack('sf');
+  ({ base, control } = stack);
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  app?.kill('SIGTERM');
-  fake?.kill('SIGTERM');
-  if (workdir) rmSync(workdir, { recursive: true, force: true });
+  stack?.stop();
 });
 
 async function storefront(context, query = '') {
