@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, admin at http://localhost:8080/dev/login?shop=demo.myshopify.com
 dev: deps assets
@@ -51,7 +51,8 @@ theme-check:
 shopify-check:
 	npm run --silent check:shopify
 
-# Node unit tests of the storefront scripts (the web pixel, bundled by esbuild).
+# Node unit tests: the storefront scripts (the web pixel, bundled by esbuild) and
+# the email HTML checked against caniemail's data (renders via scripts/renderdemo).
 js-test:
 	npm run --silent test:unit
 
@@ -77,6 +78,14 @@ bench-import: deps
 ## bench-ingest: storefront events via POST /ingest, group commit vs one INSERT per event (BENCH_INGEST_RATE batches/s of 10 events, BENCH_SECONDS)
 bench-ingest: deps
 	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./app/web/
+
+## bench-send: provider hand-off msgs/s to the fake SendGrid over loopback, with the ledger (BENCH_SEND_MESSAGES, BENCH_SEND_WORKERS)
+bench-send: deps
+	$(GO) test -run '^$$' -bench BenchmarkHandoff -benchtime 1x -timeout 30m ./app/email/sender/
+
+## bench-render: personalised email renders per second on one core (abandoned cart, 3 products, merge tags)
+bench-render:
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench BenchmarkRender -benchmem ./app/email/render/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:

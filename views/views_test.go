@@ -122,7 +122,7 @@ func TestSettingsFormErrorsAndEscaping(t *testing.T) {
 	html := render(t, Settings(testPage(false), f, []PrivacyRequest{
 		{ID: 7, Kind: "Data request", CustomerRef: "Customer #1", ReceivedAt: "today", DownloadURL: "/app/privacy/7/download"},
 		{ID: 8, Kind: "Customer redacted", CustomerRef: "Customer #2", ReceivedAt: "yesterday"},
-	}))
+	}, SenderVerification{}))
 
 	for _, name := range []string{"sender_name", "sender_email", "reply_to", "postal_address", "timezone", "attribution_click_days", "attribution_open_days", "marketing_cap_hours", "automation_skip_days"} {
 		if !strings.Contains(html, `name="`+name+`"`) {

@@ -77,3 +77,38 @@ func (s *Store) IsSuppressed(ctx context.Context, shopID int64, email string) (b
 	}
 	return err == nil, err
 }
+
+// ErrNotLiftable: only suppressions the merchant added by hand may be lifted;
+// bounces, complaints and unsubscribes protect the sender's reputation and
+// the shopper's choice.
+var ErrNotLiftable = errors.New("customers: only manual suppressions can be lifted")
+
+// ListSuppressions returns up to limit of the shop's suppressions in email
+// order after the keyset cursor after ("" for the first page).
+func (s *Store) ListSuppressions(ctx context.Context, shopID int64, after string, limit int) ([]Suppression, error) {
+	var out []Suppression
+	err := s.db.SelectContext(ctx, &out, `
+		SELECT email, reason, source, created_at FROM suppressions
+		WHERE shop_id = $1 AND email > $2 ORDER BY email LIMIT $3`, shopID, strings.ToLower(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("customers: list suppressions: %w", err)
+	}
+	return out, nil
+}
+
+// LiftSuppression removes a manual suppression (ErrNotLiftable for any
+// other reason, ErrNotFound when the address isn't suppressed).
+func (s *Store) LiftSuppression(ctx context.Context, shopID int64, email string) error {
+	sup, err := s.Suppression(ctx, shopID, email)
+	if err != nil {
+		return err
+	}
+	if sup.Reason != SuppressManual {
+		return ErrNotLiftable
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM suppressions WHERE shop_id = $1 AND email = $2 AND reason = $3`,
+		shopID, sup.Email, SuppressManual); err != nil {
+		return fmt.Errorf("customers: lift suppression: %w", err)
+	}
+	return nil
+}

@@ -33,6 +33,9 @@ type Options struct {
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	Metrics      *metrics.Metrics
+	// Periodic jobs are inserted on schedule by the elected leader, so N
+	// instances still run each once.
+	Periodic []*river.PeriodicJob
 }
 
 // New builds the client with the given workers registered. It can insert
@@ -55,6 +58,7 @@ func New(db *sql.DB, workers *river.Workers, o Options) (*Client, error) {
 		FetchCooldown:     o.PollInterval / 5,
 		Logger:            o.Logger,
 		JobTimeout:        5 * time.Minute,
+		PeriodicJobs:      o.Periodic,
 	}
 	if o.Metrics != nil {
 		cfg.Middleware = []rivertype.Middleware{&metricsMiddleware{m: o.Metrics}}

@@ -185,6 +185,23 @@ func (s *Service) HandleCustomerRedact(ctx context.Context, tx *sqlx.Tx, r Custo
 		return 0, fmt.Errorf("privacy: redact checkouts of %d: %w", r.ShopifyCustomerID, err)
 	}
 	checkouts, _ := res.RowsAffected()
+	// Emails sent to them: the ledger keeps counts for reports but not the
+	// address; stored copies (dev outbox) go; the soft-bounce streak goes.
+	if _, err := tx.ExecContext(ctx, `
+		WITH m AS (
+			UPDATE email_messages SET to_email = '', customer_id = NULL
+			WHERE shop_id = $1 AND (($3 <> '' AND lower(to_email) = lower($3))
+			   OR customer_id IN (SELECT id FROM customers WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))))
+			RETURNING id)
+		DELETE FROM outbox_messages o USING m WHERE o.message_id = m.id`,
+		r.ShopID, r.ShopifyCustomerID, r.Email); err != nil {
+		return 0, fmt.Errorf("privacy: redact emails of %d: %w", r.ShopifyCustomerID, err)
+	}
+	if r.Email != "" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM email_soft_bounces WHERE shop_id = $1 AND email = lower($2)`, r.ShopID, r.Email); err != nil {
+			return 0, fmt.Errorf("privacy: redact bounce streak of %d: %w", r.ShopifyCustomerID, err)
+		}
+	}
 	if r.Email != "" {
 		if _, err := tx.ExecContext(ctx, `
 			DELETE FROM csv_import_rejects x USING csv_imports i

@@ -118,6 +118,10 @@ func TestRedactKeepsRevenueAndSuppressionButNotThePerson(t *testing.T) {
 		VALUES ($1, 500, $2, 10, 'ann@example.com', 'EUR', 42.00), ($1, 501, NULL, NULL, 'someone@else.com', 'EUR', 7.00)`, a, cid)
 	d.MustExec(`INSERT INTO checkouts (shop_id, token, kind, customer_id, email) VALUES ($1, 'tok', 'checkout', $2, 'ann@example.com')`, a, cid)
 	d.MustExec(`INSERT INTO suppressions (shop_id, email, reason, source) VALUES ($1, 'ann@example.com', 'unsubscribed', 'import')`, a)
+	var msgID int64
+	d.Get(&msgID, `INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, subject, status)
+		VALUES ($1, $2, 'ann@example.com', 'campaign', 'campaign:1:customer:1', 'Hello', 'sent') RETURNING id`, a, cid)
+	d.MustExec(`INSERT INTO outbox_messages (message_id, shop_id, to_email, html) VALUES ($1, $2, 'ann@example.com', '<p>Hi Ann</p>')`, msgID, a)
 	d.MustExec(`INSERT INTO events (shop_id, event_id, visitor_id, customer_id, name, occurred_at, source, url)
 		VALUES ($1, 'e1', 'visitor-123', $2, 'product_viewed', now(), 'theme', 'https://shop.example/products/hat')`, a, cid)
 
@@ -156,6 +160,14 @@ func TestRedactKeepsRevenueAndSuppressionButNotThePerson(t *testing.T) {
 	d.Get(&n, `SELECT count(*) FROM events WHERE shop_id = $1`, a)
 	if n != 0 {
 		t.Fatal("storefront events of the redacted customer kept")
+	}
+	d.Get(&n, `SELECT count(*) FROM email_messages WHERE shop_id = $1 AND (to_email <> '' OR customer_id IS NOT NULL)`, a)
+	if n != 0 {
+		t.Fatal("the email ledger still names the redacted customer")
+	}
+	d.Get(&n, `SELECT count(*) FROM outbox_messages WHERE shop_id = $1`, a)
+	if n != 0 {
+		t.Fatal("a stored copy of an email to the redacted customer was kept")
 	}
 	d.Get(&n, `SELECT count(*) FROM orders WHERE shopify_id = 501 AND email = 'someone@else.com'`)
 	if n != 1 {

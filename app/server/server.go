@@ -18,6 +18,11 @@ import (
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/email"
+	"github.com/cartwheel/cartwheel/app/email/providers"
+	"github.com/cartwheel/cartwheel/app/email/render"
+	"github.com/cartwheel/cartwheel/app/email/sender"
+	"github.com/cartwheel/cartwheel/app/email/tracking"
 	"github.com/cartwheel/cartwheel/app/events"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/metrics"
@@ -44,6 +49,10 @@ type App struct {
 	Handler  http.Handler
 	Webhooks *webhooks.Processor
 	Events   *events.Ingester // closed (flushed) by Serve on shutdown
+	Tracking *tracking.Service
+	Senders  *tracking.SenderVerifier // the sender's SenderVerified hook
+	Tracker  *tracking.Tracker        // the sender's email.Tracker
+	Sender   *sender.Sender           // sends one email (campaigns and flows queue sender.SendArgs)
 }
 
 // Options tune what tests need to differ.
@@ -88,7 +97,33 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	wheelSvc := wheel.New(wheel.Deps{DB: d, Customers: customerStore, Shops: shopStore, API: client,
 		Events: wheel.TableEvents{}, Log: log, Now: o.Now})
 	river.AddWorker(workers, wheelSvc.Worker())
-	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval})
+	// Email: one provider for everything the app sends; the sender checks
+	// consent, suppression and caps at send time and writes the ledger row
+	// before the provider call.
+	provider, err := providers.New(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := tracking.NewTokens(cfg.EncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	tracker := tracking.NewTracker(cfg.AppURL.String(), tokens)
+	senders := tracking.NewSenderVerifier(d, provider, cfg.AppURL.String(), email.Address{}, o.Now)
+	emailSender, err := sender.New(sender.Deps{DB: d, Shops: shopStore, Provider: provider, Tracker: tracker, Verifier: senders}, sender.Options{})
+	if err != nil {
+		return nil, err
+	}
+	river.AddWorker(workers, sender.NewWorker(emailSender))
+	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
+	periodic := []*river.PeriodicJob{
+		// "Bought together" recommendations from order co-occurrence, daily.
+		river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return render.RefreshPairsArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+	}
+
+	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +145,11 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	ingester := events.NewIngester(d, events.Options{Log: log})
 	pipeline := &events.Pipeline{Ingester: ingester, Identity: events.NewIdentity(d, customerStore)}
 
+	emailPublic, err := newEmailPublic(cfg, d, customerStore, jc, log, o.Now, tokens, senders)
+	if err != nil {
+		return nil, err
+	}
+
 	handler := web.NewRouter(web.Deps{
 		Config: cfg, DB: d, Shops: shopStore,
 		Installer: shops.NewInstaller(shopStore, jc),
@@ -125,6 +165,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Ingest:    pipeline,
 		Timelines: []customers.TimelineSource{events.Timeline(d)},
 		Jobs:      jc,
+		Email:     emailPublic,
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,
@@ -132,7 +173,23 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		IngestLimits: o.IngestLimits,
 	})
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
-		Handler: handler, Webhooks: processor, Events: ingester}, nil
+		Handler: handler, Webhooks: processor, Events: ingester,
+		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender}, nil
+}
+
+// newEmailPublic builds email tracking, unsubscribe, SendGrid event
+// processing and sender verification for the web layer.
+func newEmailPublic(cfg *config.Config, d *sqlx.DB, cs *customers.Store, jc *jobs.Client, log *slog.Logger, now func() time.Time,
+	tokens *tracking.Tokens, senders *tracking.SenderVerifier) (web.EmailPublic, error) {
+	ep := web.EmailPublic{Tracking: tracking.New(tracking.Deps{DB: d, Tokens: tokens, Customers: cs, Jobs: jc, Log: log, Now: now}),
+		Senders: senders}
+	if cfg.SendGridWebhookPublicKey != "" {
+		var err error
+		if ep.SendGrid, err = tracking.NewSendGridVerifier(cfg.SendGridWebhookPublicKey); err != nil {
+			return web.EmailPublic{}, err
+		}
+	}
+	return ep, nil
 }
 
 // shutdownGrace bounds how long in-flight requests and jobs get to finish.

@@ -65,6 +65,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		"ENCRYPTION_KEY":       base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
 		"MAIL_PROVIDER":        "outbox",
 	}
+	env["SENDGRID_WEBHOOK_PUBLIC_KEY"] = sendgridTestKey.public // email_public_test.go
 	if o.dev {
 		env["APP_ENV"] = "dev"
 	}

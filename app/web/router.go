@@ -58,6 +58,7 @@ type Deps struct {
 	IngestLimits IngestLimits
 	Wheel        WheelService
 	Jobs         jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
+	Email        EmailPublic   // tracking, unsubscribe, SendGrid events (see email_public.go)
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
 	Now          func() time.Time
@@ -103,12 +104,15 @@ func NewRouter(d Deps) http.Handler {
 	app.GET("/settings", s.settingsPage)
 	app.POST("/settings", s.settingsSave)
 	app.GET("/settings/privacy/:id/export", s.privacyExport)
+	s.emailAdminRoutes(app) // before customerRoutes: /customers/suppressed beside /customers/:id
 	s.customerRoutes(app)
 	s.importRoutes(app)
 
 	proxy := r.Group("/proxy", s.requireProxy())
 	s.ingestRoutes(r, proxy)
 	s.wheelRoutes(app, proxy)
+
+	s.emailPublicRoutes(r)
 
 	api := r.Group("/api", s.requireSession(true))
 	api.GET("/session", s.apiSession)

@@ -27,7 +27,12 @@ func (s *server) settingsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, views.Settings(s.page(c, "Settings", "settings"), settingsForm(st.Input(), st.ShopTimezone, nil, false), privacyRows(reqs)))
+	sender, err := s.senderSection(ctx, sh.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, views.Settings(s.page(c, "Settings", "settings"), settingsForm(st.Input(), st.ShopTimezone, nil, false), privacyRows(reqs), sender))
 }
 
 // settingsSave validates everything and stores nothing unless all is valid;
@@ -68,7 +73,12 @@ func (s *server) renderSettingsForm(c *gin.Context, status int, f views.Settings
 		s.fail(c, err)
 		return
 	}
-	s.render(c, status, views.Settings(s.page(c, "Settings", "settings"), f, privacyRows(reqs)))
+	sender, err := s.senderSection(c.Request.Context(), currentShop(c).ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, status, views.Settings(s.page(c, "Settings", "settings"), f, privacyRows(reqs), sender))
 }
 
 // privacyExport downloads a data request's export; the id is looked up
