@@ -150,6 +150,11 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		return nil, err
 	}
 
+	mailAdmin := web.EmailAdmin{Templates: render.NewStore(d), Products: render.NewProductSource(d), Sender: emailSender}
+	if ob, ok := provider.(*providers.Outbox); ok {
+		mailAdmin.Outbox = ob
+	}
+
 	handler := web.NewRouter(web.Deps{
 		Config: cfg, DB: d, Shops: shopStore,
 		Installer: shops.NewInstaller(shopStore, jc),
@@ -166,6 +171,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Timelines: []customers.TimelineSource{events.Timeline(d)},
 		Jobs:      jc,
 		Email:     emailPublic,
+		Mail:      mailAdmin,
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

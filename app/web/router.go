@@ -59,6 +59,7 @@ type Deps struct {
 	Wheel        WheelService
 	Jobs         jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
 	Email        EmailPublic   // tracking, unsubscribe, SendGrid events (see email_public.go)
+	Mail         EmailAdmin    // templates, test sends, the dev outbox (see templates.go)
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
 	Now          func() time.Time
@@ -96,8 +97,8 @@ func NewRouter(d Deps) http.Handler {
 	app := r.Group("/app", s.requireSession(false))
 	app.GET("", s.dashboard)
 	for _, p := range comingSoonPages {
-		if p.key == "customers" || p.key == "wheel" {
-			continue // customerRoutes and wheelRoutes serve these
+		if p.key == "customers" || p.key == "wheel" || p.key == "templates" {
+			continue // customerRoutes, wheelRoutes and templateRoutes serve these
 		}
 		app.GET(p.path, s.comingSoon(p))
 	}
@@ -107,6 +108,7 @@ func NewRouter(d Deps) http.Handler {
 	s.emailAdminRoutes(app) // before customerRoutes: /customers/suppressed beside /customers/:id
 	s.customerRoutes(app)
 	s.importRoutes(app)
+	s.templateRoutes(app)
 
 	proxy := r.Group("/proxy", s.requireProxy())
 	s.ingestRoutes(r, proxy)

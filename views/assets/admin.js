@@ -266,3 +266,46 @@ for (const type of ['input', 'change']) {
   });
 }
 document.addEventListener('DOMContentLoaded', () => wheelPreviewFrame().catch(() => {}));
+
+// Admin › Templates and the outbox: iframes showing an /app document (the
+// email preview, a stored email) need a session token in their URL. The
+// preview follows the chosen customer and width, and reloads after a save.
+async function loadAuthFrame(frame) {
+  if (!canGetToken()) return;
+  const url = new URL(frame.dataset.authSrc, window.location.href);
+  const controls = frame.dataset.controls ? document.getElementById(frame.dataset.controls) : null;
+  if (controls) {
+    controls.querySelectorAll('select[name], input[name]').forEach((el) => url.searchParams.set(el.name, el.value));
+    const width = controls.dataset.width || 'desktop';
+    url.searchParams.set('width', width);
+    frame.style.width = width === 'mobile' ? '375px' : '100%';
+  }
+  url.searchParams.set('id_token', await window.shopify.idToken());
+  frame.src = url.toString();
+}
+
+function reloadAuthFrames(controlsID) {
+  document.querySelectorAll('iframe[data-auth-src]').forEach((f) => {
+    if (!controlsID || f.dataset.controls === controlsID) loadAuthFrame(f).catch(() => {});
+  });
+}
+
+document.addEventListener('DOMContentLoaded', () => reloadAuthFrames());
+document.addEventListener('change', (e) => {
+  const controls = e.target instanceof Element ? e.target.closest('[data-preview-controls]') : null;
+  if (controls) reloadAuthFrames(controls.id);
+});
+document.addEventListener('click', (e) => {
+  const btn = e.target instanceof Element ? e.target.closest('[data-preview-width]') : null;
+  const controls = btn?.closest('[data-preview-controls]');
+  if (!controls) return;
+  controls.dataset.width = btn.dataset.previewWidth;
+  controls.querySelectorAll('[data-preview-width]').forEach((b) => b.setAttribute('aria-pressed', String(b === btn)));
+  reloadAuthFrames(controls.id);
+});
+document.addEventListener('htmx:afterRequest', (e) => {
+  const cfg = e.detail?.requestConfig;
+  if (e.detail?.successful && cfg?.verb === 'post' && /^\/app\/templates\/\d+$/.test(cfg.path || '')) {
+    reloadAuthFrames('tpl-preview-controls');
+  }
+});

@@ -89,3 +89,26 @@ func (s *Store) FromStarter(ctx context.Context, shopID int64, key, locale strin
 	}
 	return s.Save(ctx, shopID, 0, key, t)
 }
+
+// Summary is one row of the shop's template list.
+type Summary struct {
+	ID         int64     `db:"id"`
+	Name       string    `db:"name"`
+	Locale     string    `db:"locale"`
+	StarterKey string    `db:"starter_key"`
+	UpdatedAt  time.Time `db:"updated_at"`
+}
+
+// List returns the shop's templates, most recently edited first (at most limit).
+func (s *Store) List(ctx context.Context, shopID int64, limit int) ([]Summary, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 200
+	}
+	var out []Summary
+	err := s.db.SelectContext(ctx, &out, `SELECT id, name, locale, starter_key, updated_at FROM email_templates
+		WHERE shop_id = $1 ORDER BY updated_at DESC, id DESC LIMIT $2`, shopID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("render: list templates: %w", err)
+	}
+	return out, nil
+}
