@@ -7,7 +7,17 @@
 // --- Dev shim -------------------------------------------------------------------
 // In APP_ENV=dev the layout emits <meta name="cartwheel-dev-shop"> instead of the
 // App Bridge script; /dev/token (loopback only, dev only) signs a session token.
-const devShop = document.querySelector('meta[name="cartwheel-dev-shop"]')?.content;
+// The shop is remembered for the browser session: a page reached by a
+// server redirect (e.g. after "Use this template") carries no shop parameter,
+// and in dev there is no App Bridge to know it.
+const devShopMeta = document.querySelector('meta[name="cartwheel-dev-shop"]');
+let devShop = devShopMeta?.content;
+try {
+  if (devShop) sessionStorage.setItem('cartwheel:dev-shop', devShop);
+  else if (devShopMeta) devShop = sessionStorage.getItem('cartwheel:dev-shop') || '';
+} catch {
+  /* storage may be unavailable */
+}
 if (devShop && !window.shopify) {
   window.shopify = {
     idToken: () =>
