@@ -115,12 +115,16 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		return nil, err
 	}
 	river.AddWorker(workers, sender.NewWorker(emailSender))
+	river.AddWorker(workers, sender.NewSweepWorker(emailSender))
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
 	periodic := []*river.PeriodicJob{
 		// "Bought together" recommendations from order co-occurrence, daily.
 		river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return render.RefreshPairsArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+		// Ledger rows a dead worker left in "sending" are settled as failed.
+		river.NewPeriodicJob(river.PeriodicInterval(5*time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return sender.SweepArgs{}, nil }, nil),
 	}
 
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})

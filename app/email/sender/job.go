@@ -6,6 +6,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/providers"
 )
 
@@ -48,3 +49,25 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 
 // Timeout implements river.Worker.
 func (w *Worker) Timeout(*river.Job[SendArgs]) time.Duration { return 2 * time.Minute }
+
+// SweepArgs is the periodic job that settles ledger rows whose worker died
+// mid-send: they are marked failed (never resent, to avoid duplicates).
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "email.sweep_interrupted" }
+
+// SweepWorker runs SweepArgs.
+type SweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	s *Sender
+}
+
+// NewSweepWorker returns the worker for SweepArgs.
+func NewSweepWorker(s *Sender) *SweepWorker { return &SweepWorker{s: s} }
+
+// Work marks every shop's stale sending rows failed.
+func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	_, err := ledger.FailInterrupted(ctx, w.s.d.DB, 0, w.s.o.StaleAfter)
+	return err
+}

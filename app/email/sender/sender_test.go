@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/email"
@@ -331,5 +333,24 @@ func TestOutboxProvider(t *testing.T) {
 	}
 	if other, _ := ob.List(ctx, emailtest.Shop(t, db), 0, 10); len(other) != 0 {
 		t.Error("another shop sees the outbox")
+	}
+}
+
+// The periodic sweep settles a row a dead worker left in sending, across
+// shops, and leaves fresh ones to their worker.
+func TestSweepSettlesInterruptedRows(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.db.MustExec(`INSERT INTO email_messages (shop_id, to_email, kind, dedupe_key, status, sending_at)
+		VALUES ($1, 'a@example.com', 'campaign', 'campaign:1:customer:1', 'sending', now() - interval '1 hour'),
+		       ($1, 'b@example.com', 'campaign', 'campaign:1:customer:2', 'sending', now())`, e.shop)
+	w := sender.NewSweepWorker(e.s)
+	if err := w.Work(ctx, &river.Job[sender.SweepArgs]{JobRow: &rivertype.JobRow{}}); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	e.db.Select(&statuses, `SELECT status FROM email_messages ORDER BY dedupe_key`)
+	if len(statuses) != 2 || statuses[0] != "failed" || statuses[1] != "sending" {
+		t.Fatalf("statuses %v", statuses)
 	}
 }
