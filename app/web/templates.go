@@ -57,6 +57,7 @@ func (s *server) templateRoutes(app *gin.RouterGroup) {
 	app.POST("/templates/:id", s.templateSave)
 	app.POST("/templates/:id/blocks", s.templateBlocks)
 	app.GET("/templates/:id/preview", s.templatePreview)
+	app.POST("/templates/:id/preview", s.templateLivePreview)
 	app.POST("/templates/:id/test", s.templateTest)
 	if s.Mail.Outbox != nil {
 		app.GET("/outbox", s.outboxPage)
@@ -498,14 +499,42 @@ func (s *server) templatePreview(c *gin.Context) {
 	if !ok {
 		return
 	}
+	framedHeaders(c, currentShop(c).Domain)
+	s.renderPreview(c, t.Template, c.Query("customer_id"))
+}
+
+// templateLivePreview renders the editor's unsaved form, so the preview
+// follows the merchant's typing; the admin shows the result in the same
+// sandboxed, script-free frame. Nothing is saved.
+func (s *server) templateLivePreview(c *gin.Context) {
+	if _, ok := s.loadTemplate(c); !ok {
+		return
+	}
+	t, errs := templateFromForm(c)
+	if len(errs) == 0 {
+		errs = render.Validate(t)
+	}
+	if len(errs) > 0 {
+		msgs := make([]string, 0, len(errs))
+		for _, m := range errs {
+			msgs = append(msgs, m)
+		}
+		sort.Strings(msgs)
+		c.Data(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte("Fix these to see the preview:\n"+strings.Join(msgs, "\n")))
+		return
+	}
+	s.renderPreview(c, t, c.PostForm("customer_id"))
+}
+
+// renderPreview renders t for a chosen customer (or a sample one).
+func (s *server) renderPreview(c *gin.Context, t render.Template, customerID string) {
 	sh := currentShop(c)
-	framedHeaders(c, sh.Domain)
-	comp, err := render.Compile(t.Template)
+	comp, err := render.Compile(t)
 	if err != nil {
 		c.Data(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte("This template can't be previewed: "+err.Error()))
 		return
 	}
-	d, _, err := s.recipientData(c.Request.Context(), sh, c.Query("customer_id"), comp)
+	d, _, err := s.recipientData(c.Request.Context(), sh, customerID, comp)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -89,6 +89,32 @@ func TestTemplatesEditorPreviewTestSendOutbox(t *testing.T) {
 		t.Fatalf("preview: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Security-Policy"), body)
 	}
 
+	// Live preview: the unsaved form renders (nothing saved); an invalid one
+	// says what to fix.
+	live := url.Values{}
+	for k, v := range form {
+		live[k] = v
+	}
+	live.Set("subject", "Unsaved subject {{ first_name }}")
+	live.Set("customer_id", fmt.Sprint(custID))
+	for k := range live {
+		if strings.HasSuffix(k, ".text") {
+			live.Set(k, "Typed but not saved")
+			break
+		}
+	}
+	resp, body = h.postForm(edit+"/preview", live, auth...)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Typed but not saved") || !strings.Contains(body, "Ada") {
+		t.Fatalf("live preview: %d\n%s", resp.StatusCode, body)
+	}
+	if n := h.count(`SELECT count(*) FROM email_templates WHERE doc::text LIKE '%Typed but not saved%'`); n != 0 {
+		t.Fatal("the live preview saved the template")
+	}
+	live.Set("subject", "Hi {{ nope }}")
+	if resp, body := h.postForm(edit+"/preview", live, auth...); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "nope") {
+		t.Fatalf("invalid live preview: %d %s", resp.StatusCode, body)
+	}
+
 	// Send test: address validated; blocked while the sender is unverified.
 	if resp, _ := h.postForm(edit+"/test", url.Values{"to": {"not-an-address"}}, hx...); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("bad address: %d", resp.StatusCode)
@@ -143,6 +169,9 @@ func TestTemplatesEditorPreviewTestSendOutbox(t *testing.T) {
 	}
 	if resp, _ := h.postForm(edit, form, append([]string{"HX-Request", "true"}, otherAuth...)...); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("other shop save: %d", resp.StatusCode)
+	}
+	if resp, _ := h.postForm(edit+"/preview", form, otherAuth...); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("other shop live preview: %d", resp.StatusCode)
 	}
 	if resp, _ := h.postForm(edit+"/test", url.Values{"to": {"x@example.com"}}, append([]string{"HX-Request", "true"}, otherAuth...)...); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("other shop test: %d", resp.StatusCode)

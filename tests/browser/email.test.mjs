@@ -80,6 +80,10 @@ test('a newcomer confirms the sender, edits and previews a template, sends a tes
   assert.ok(firstName && !firstName.includes('@'), `a demo customer to preview with (got ${chosen})`);
   await page.frameLocator('#tpl-preview').locator(`text=${firstName}`).first().waitFor();
 
+  // The preview follows typing before anything is saved.
+  await page.locator('#template-form [name$=".text"]').first().fill('Fresh picks, just for you');
+  await page.frameLocator('#tpl-preview').locator('text=Fresh picks, just for you').first().waitFor();
+
   // Send a test, then open it from the outbox.
   await page.fill('#test-send input[name=to]', 'newcomer@example.com');
   await page.click('#test-send button[type=submit]');

@@ -221,6 +221,7 @@ async function wheelPreviewFrame() {
   if (!frame || frame.getAttribute('src') || !canGetToken()) return;
   const url = new URL(frame.dataset.src, window.location.href);
   url.searchParams.set('id_token', await window.shopify.idToken());
+  frame.removeAttribute('srcdoc'); // a live preview's srcdoc would hide the new src
   frame.src = url.toString();
 }
 
@@ -291,6 +292,7 @@ async function loadAuthFrame(frame) {
     frame.style.width = width === 'mobile' ? '375px' : '100%';
   }
   url.searchParams.set('id_token', await window.shopify.idToken());
+  frame.removeAttribute('srcdoc'); // a live preview's srcdoc would hide the new src
   frame.src = url.toString();
 }
 
@@ -301,9 +303,20 @@ function reloadAuthFrames(controlsID) {
 }
 
 document.addEventListener('DOMContentLoaded', () => reloadAuthFrames());
+// refreshPreview shows the unsaved edits when there are some, else the saved template.
+function refreshPreview(controls) {
+  const form = document.getElementById('template-form');
+  if (controls.id === 'tpl-preview-controls' && form?.dataset.dirty) {
+    const frame = document.getElementById('tpl-preview');
+    if (frame) frame.style.width = controls.dataset.width === 'mobile' ? '375px' : '100%';
+    templateLivePreview(form).catch(() => {});
+  } else {
+    reloadAuthFrames(controls.id);
+  }
+}
 document.addEventListener('change', (e) => {
   const controls = e.target instanceof Element ? e.target.closest('[data-preview-controls]') : null;
-  if (controls) reloadAuthFrames(controls.id);
+  if (controls) refreshPreview(controls);
 });
 document.addEventListener('click', (e) => {
   const btn = e.target instanceof Element ? e.target.closest('[data-preview-width]') : null;
@@ -311,11 +324,43 @@ document.addEventListener('click', (e) => {
   if (!controls) return;
   controls.dataset.width = btn.dataset.previewWidth;
   controls.querySelectorAll('[data-preview-width]').forEach((b) => b.setAttribute('aria-pressed', String(b === btn)));
-  reloadAuthFrames(controls.id);
+  refreshPreview(controls);
 });
 document.addEventListener('htmx:afterRequest', (e) => {
   const cfg = e.detail?.requestConfig;
   if (e.detail?.successful && cfg?.verb === 'post' && /^\/app\/templates\/\d+$/.test(cfg.path || '')) {
     reloadAuthFrames('tpl-preview-controls');
   }
+});
+
+// Live template preview: while the merchant edits, the unsaved form is
+// rendered by the server and shown in the same sandboxed (script-free) frame.
+let livePreviewTimer;
+async function templateLivePreview(form) {
+  const frame = document.getElementById('tpl-preview');
+  if (!frame || !canGetToken()) return;
+  const body = new URLSearchParams(new FormData(form));
+  const customer = document.getElementById('tpl-customer');
+  if (customer) body.set('customer_id', customer.value);
+  const res = await fetch(form.getAttribute('action') + '/preview', {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + (await window.shopify.idToken()) },
+    body,
+  });
+  const text = await res.text();
+  if (res.ok) {
+    frame.srcdoc = text;
+  } else {
+    const pre = document.createElement('pre');
+    pre.style.cssText = 'font:14px sans-serif;padding:16px;white-space:pre-wrap';
+    pre.textContent = text;
+    frame.srcdoc = pre.outerHTML;
+  }
+}
+document.addEventListener('input', (e) => {
+  const form = e.target instanceof Element ? e.target.closest('#template-form') : null;
+  if (!form) return;
+  form.dataset.dirty = '1';
+  clearTimeout(livePreviewTimer);
+  livePreviewTimer = setTimeout(() => templateLivePreview(form).catch(() => {}), 400);
 });
