@@ -1,0 +1,157 @@
+// Package segments holds the segment rule model: a versioned tree of AND/OR
+// groups over a closed set of condition kinds, its validation (with messages
+// a merchant understands), its compilation to parameterised SQL, and a plain
+// summary. Membership refresh lives elsewhere.
+package segments
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Version is the rules format this package writes and understands.
+const Version = 1
+
+// Limits on a rule tree.
+const (
+	MaxDepth      = 5
+	MaxConditions = 50
+	MaxDays       = 3650
+	MaxValues     = 100
+	MaxTextLen    = 200
+	MaxCount      = 100000
+)
+
+// Rules is what a segment stores (segments.rules, versioned).
+type Rules struct {
+	Version int   `json:"version"`
+	Root    Group `json:"root"`
+}
+
+// Group combines its items with "and" or "or".
+type Group struct {
+	Op    string `json:"op"`
+	Items []Node `json:"items"`
+}
+
+// Node is exactly one of a nested group or a condition.
+type Node struct {
+	Group     *Group
+	Condition *Condition
+}
+
+// JSON: a group is {"group": {...}}, a condition is {"condition": {...}}.
+type nodeJSON struct {
+	Group     *Group     `json:"group,omitempty"`
+	Condition *Condition `json:"condition,omitempty"`
+}
+
+func (n Node) MarshalJSON() ([]byte, error) {
+	return json.Marshal(nodeJSON{Group: n.Group, Condition: n.Condition})
+}
+
+func (n *Node) UnmarshalJSON(b []byte) error {
+	var j nodeJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	n.Group, n.Condition = j.Group, j.Condition
+	return nil
+}
+
+// Field names: the closed set of condition kinds.
+const (
+	// profile
+	FieldEmailDomain  = "email_domain"  // op is|is_not, Value
+	FieldCountry      = "country"       // op in|not_in, Values (ISO codes)
+	FieldCity         = "city"          // op in|not_in, Values
+	FieldLanguage     = "language"      // op in|not_in, Values (locale prefixes like "en", "fr")
+	FieldSource       = "source"        // op in|not_in, Values
+	FieldConsent      = "consent"       // op in|not_in, Values
+	FieldTags         = "tags"          // op has_any|has_none, Values
+	FieldCreatedAt    = "created_at"    // op within|not_within, Window
+	FieldSubscribedAt = "subscribed_at" // op within|not_within, Window
+	FieldProperty     = "property"      // op equals|not_equals|exists|not_exists, Key, Value
+	// orders
+	FieldOrdersCount  = "orders_count"        // op gte|lte|eq|gt|lt, Number
+	FieldTotalSpent   = "total_spent"         // op gte|lte|eq|gt|lt, Number
+	FieldAOV          = "average_order_value" // op gte|lte|eq|gt|lt, Number
+	FieldFirstOrderAt = "first_order_at"      // op within|not_within, Window
+	FieldLastOrderAt  = "last_order_at"       // op within|not_within, Window
+	FieldBoughtProd   = "bought_product"      // op has|has_not, IDs
+	FieldBoughtColl   = "bought_collection"   // op has|has_not, IDs
+	FieldUsedDiscount = "used_discount"       // op has|has_not, Value (code; empty = any code)
+	// behaviour
+	FieldEvent = "event" // op did|did_not, Event, Count, Window, Filter
+	// email
+	FieldEmailReceived = "email_received"     // op did|did_not, Count, Window
+	FieldEmailOpened   = "email_opened"       // op did|did_not, Count, Window
+	FieldEmailClicked  = "email_clicked"      // op did|did_not, Count, Window
+	FieldOpenedNoClick = "opened_not_clicked" // op did|did_not, Window
+	FieldSuppressed    = "suppressed"         // op is|is_not
+	FieldUnsubscribed  = "unsubscribed"       // op is|is_not
+	// membership
+	FieldSegment = "segment" // op in|not_in, SegmentID
+)
+
+// Condition is one test on a customer. Which parameters apply depends on
+// Field (see the Field constants); the validator rejects the rest.
+type Condition struct {
+	Field     string   `json:"field"`
+	Op        string   `json:"op"`
+	Value     string   `json:"value,omitempty"`
+	Values    []string `json:"values,omitempty"`
+	IDs       []int64  `json:"ids,omitempty"`
+	Number    *float64 `json:"number,omitempty"`
+	Key       string   `json:"key,omitempty"`
+	Event     string   `json:"event,omitempty"`
+	Count     *Count   `json:"count,omitempty"`
+	Window    *Window  `json:"window,omitempty"`
+	Filter    *Filter  `json:"filter,omitempty"`
+	SegmentID int64    `json:"segment_id,omitempty"`
+}
+
+// Count is "at least / at most / exactly N times". Nil means at least once.
+type Count struct {
+	Op string `json:"op"` // at_least | at_most | exactly
+	N  int    `json:"n"`
+}
+
+// Window limits when something happened. Nil or kind "ever" means any time.
+// Dates are calendar days (YYYY-MM-DD) in the shop's timezone; "between"
+// includes both days.
+type Window struct {
+	Kind string `json:"kind"` // ever | last_days | between | since
+	Days int    `json:"days,omitempty"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+}
+
+// Filter narrows an event by one of its properties.
+type Filter struct {
+	Kind  string `json:"kind"` // product | collection | search_term
+	Value string `json:"value"`
+}
+
+// Parse reads stored rules JSON.
+func Parse(b []byte) (Rules, error) {
+	var r Rules
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Rules{}, fmt.Errorf("segment rules: %w", err)
+	}
+	return r, nil
+}
+
+// Walk calls fn for each condition in tree order.
+func (r Rules) Walk(fn func(c Condition)) { walk(r.Root, fn) }
+
+func walk(g Group, fn func(c Condition)) {
+	for _, n := range g.Items {
+		switch {
+		case n.Group != nil:
+			walk(*n.Group, fn)
+		case n.Condition != nil:
+			fn(*n.Condition)
+		}
+	}
+}
