@@ -1,7 +1,7 @@
 // Package segments holds the segment rule model: a versioned tree of AND/OR
 // groups over a closed set of condition kinds, its validation (with messages
 // a merchant understands), its compilation to parameterised SQL, and a plain
-// summary. Membership refresh lives elsewhere.
+// summary. Membership refresh is in refresh.go.
 package segments
 
 import (

@@ -29,6 +29,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
 	"github.com/cartwheel/cartwheel/app/secretbox"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/app/storesync"
@@ -117,6 +118,9 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, sender.NewWorker(emailSender))
 	river.AddWorker(workers, sender.NewSweepWorker(emailSender))
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
+	segmentStore := segments.NewStore(d)
+	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
+	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
 	periodic := []*river.PeriodicJob{
 		// "Bought together" recommendations from order co-occurrence, daily.
 		river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour),
@@ -125,6 +129,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		// Ledger rows a dead worker left in "sending" are settled as failed.
 		river.NewPeriodicJob(river.PeriodicInterval(5*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return sender.SweepArgs{}, nil }, nil),
+		// Segment memberships are fully recomputed daily at 02:00 shop time.
+		segments.DailyPeriodicJob(),
 	}
 
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})
