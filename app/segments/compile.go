@@ -11,14 +11,22 @@ import (
 
 // The SQL text is assembled only from these fixed fragments and from
 // placeholders; every value a merchant supplied travels in args.
+//
+// Conditions on other tables (orders, events, emails, suppressions, other
+// segments) compile to LEFT JOINs of one set-based subquery each, grouped by
+// customer, rather than to correlated subqueries: a full refresh then reads
+// each table once (hash joins) instead of probing it once per customer, and
+// for one customer (CompileFor adds c.id = $n) PostgreSQL pushes that id into
+// each subquery's grouping key, so the incremental path stays index lookups.
 const (
-	sqlHead          = "SELECT c.id FROM customers c WHERE c.shop_id = $1 AND c.deleted_at IS NULL AND ("
+	sqlSelect        = "SELECT c.id FROM customers c"
+	sqlWhere         = " WHERE c.shop_id = $1 AND c.deleted_at IS NULL AND ("
 	sqlEmailDomain   = "COALESCE(lower(split_part(c.email, '@', 2)), '')"
 	sqlLanguage      = "lower(split_part(replace(c.locale, '_', '-'), '-', 1))"
-	sqlOrderCounts   = "o.shop_id = $1 AND o.customer_id = c.id AND o.cancelled_at IS NULL AND NOT o.test"
-	sqlEventFrom     = "(SELECT count(*) FROM events e WHERE e.shop_id = $1 AND e.customer_id = c.id AND e.name = "
-	sqlMessageFrom   = "email_messages m WHERE m.shop_id = $1 AND m.customer_id = c.id"
-	sqlEngagedFrom   = "email_messages m JOIN email_events ev ON ev.message_id = m.id WHERE m.shop_id = $1 AND m.customer_id = c.id AND NOT ev.machine AND ev.kind = "
+	sqlOrdersLive    = "o.shop_id = $1 AND o.customer_id IS NOT NULL AND o.cancelled_at IS NULL AND NOT o.test"
+	sqlEventCounts   = "SELECT e.customer_id, count(*) AS n FROM events e WHERE e.shop_id = $1 AND e.customer_id IS NOT NULL AND e.name = "
+	sqlReceived      = "SELECT m.customer_id, count(*) AS n FROM email_messages m WHERE m.shop_id = $1 AND m.customer_id IS NOT NULL AND m.kind = ANY("
+	sqlEngagedFrom   = " FROM email_messages m JOIN email_events ev ON ev.message_id = m.id WHERE m.shop_id = $1 AND m.customer_id IS NOT NULL AND NOT ev.machine AND ev.kind = "
 	sqlFilterProduct = "(COALESCE(e.data->'productVariant'->'product'->>'id', e.data->'cartLine'->'merchandise'->'product'->>'id') = "
 )
 
@@ -55,17 +63,20 @@ func Compile(shopID int64, r Rules, now time.Time, loc *time.Location) (string, 
 // compile builds the query for rules already validated.
 func compile(shopID int64, r Rules, now time.Time, loc *time.Location) (string, []any) {
 	b := &builder{args: []any{shopID}, now: now, loc: loc}
-	b.sb.WriteString(sqlHead)
 	b.group(r.Root)
-	b.sb.WriteString(")")
-	return b.sb.String(), b.args
+	return sqlSelect + b.joins.String() + sqlWhere + b.sb.String() + ")", b.args
 }
 
+// builder writes the WHERE expression into sb and the joins it needs into
+// joins; both share args, so placeholders are numbered in the order values
+// were added, whichever part of the text they land in.
 type builder struct {
-	sb   strings.Builder
-	args []any
-	now  time.Time
-	loc  *time.Location
+	sb    strings.Builder
+	joins strings.Builder
+	args  []any
+	now   time.Time
+	loc   *time.Location
+	n     int // joins so far, for aliases j1, j2, …
 }
 
 // arg appends a value and writes its placeholder.
@@ -75,6 +86,36 @@ func (b *builder) arg(v any) {
 }
 
 func (b *builder) w(s string) { b.sb.WriteString(s) }
+
+// join starts a LEFT JOIN of a derived table: body writes its SELECT (with
+// b.w/b.arg, which go to the join text meanwhile). The join matches on the
+// derived table's customer_id; it returns the alias.
+func (b *builder) join(body func()) string {
+	b.n++
+	alias := "j" + strconv.Itoa(b.n)
+	where := b.sb
+	b.sb = strings.Builder{}
+	b.w(" LEFT JOIN (")
+	body()
+	b.w(") " + alias + " ON " + alias + ".customer_id = c.id")
+	b.joins.WriteString(b.sb.String())
+	b.sb = where
+	return alias
+}
+
+// joinOn is join for a table joined directly (one row per customer at
+// most); on writes the ON condition.
+func (b *builder) joinOn(table string, on func(alias string)) string {
+	b.n++
+	alias := "j" + strconv.Itoa(b.n)
+	where := b.sb
+	b.sb = strings.Builder{}
+	b.w(" LEFT JOIN " + table + " " + alias + " ON ")
+	on(alias)
+	b.joins.WriteString(b.sb.String())
+	b.sb = where
+	return alias
+}
 
 func (b *builder) group(g Group) {
 	joiner := " AND "
@@ -99,6 +140,8 @@ func negated(op string) bool {
 	return oneOf(op, "is_not", "not_in", "has_none", "not_within", "has_not", "did_not", "not_equals", "not_exists")
 }
 
+// cond writes the condition; COALESCE makes a NULL column count as "does
+// not match", so that the negated form matches it (as Eval does).
 func (b *builder) cond(c Condition) {
 	if negated(c.Op) {
 		b.w("NOT ")
@@ -106,6 +149,15 @@ func (b *builder) cond(c Condition) {
 	b.w("COALESCE((")
 	b.positive(c)
 	b.w("), false)")
+}
+
+// present writes "alias matched a row".
+func (b *builder) present(alias string) { b.w(alias + ".customer_id IS NOT NULL") }
+
+// counted writes the count test on alias.n (no row: zero).
+func (b *builder) counted(alias string, c *Count) {
+	b.w("COALESCE(" + alias + ".n, 0)")
+	b.count(c)
 }
 
 // positive writes the condition's positive form; cond negates it.
@@ -162,80 +214,102 @@ func (b *builder) positive(c Condition) {
 		b.arg(strconv.FormatFloat(*c.Number, 'f', 2, 64))
 		b.w("::numeric")
 	case FieldBoughtProd:
-		b.w("EXISTS (SELECT 1 FROM customer_products cp WHERE cp.shop_id = $1 AND cp.customer_id = c.id AND cp.product_id = ANY(")
-		b.arg(pq.Int64Array(c.IDs))
-		b.w("::bigint[]))")
+		b.present(b.join(func() {
+			b.w("SELECT DISTINCT cp.customer_id FROM customer_products cp WHERE cp.shop_id = $1 AND cp.product_id = ANY(")
+			b.arg(pq.Int64Array(c.IDs))
+			b.w("::bigint[])")
+		}))
 	case FieldBoughtColl:
-		b.w("EXISTS (SELECT 1 FROM customer_products cp JOIN products p ON p.shop_id = cp.shop_id AND p.shopify_id = cp.product_id WHERE cp.shop_id = $1 AND cp.customer_id = c.id AND p.collection_ids && ")
-		b.arg(pq.Int64Array(c.IDs))
-		b.w("::bigint[])")
+		b.present(b.join(func() {
+			b.w("SELECT DISTINCT cp.customer_id FROM customer_products cp JOIN products p ON p.shop_id = cp.shop_id AND p.shopify_id = cp.product_id WHERE cp.shop_id = $1 AND p.collection_ids && ")
+			b.arg(pq.Int64Array(c.IDs))
+			b.w("::bigint[]")
+		}))
 	case FieldUsedDiscount:
-		b.w("EXISTS (SELECT 1 FROM orders o WHERE " + sqlOrderCounts)
-		if c.Value == "" {
-			b.w(" AND cardinality(o.discount_codes) > 0)")
-		} else {
-			b.w(" AND EXISTS (SELECT 1 FROM unnest(o.discount_codes) AS d(code) WHERE lower(d.code) = ")
-			b.arg(strings.ToLower(c.Value))
-			b.w("))")
-		}
-	case FieldEvent:
-		b.w(sqlEventFrom)
-		b.arg(c.Event)
-		b.w(" AND ")
-		b.window("e.occurred_at", c.Window)
-		if f := c.Filter; f != nil {
-			b.w(" AND ")
-			switch f.Kind {
-			case "product":
-				b.w(sqlFilterProduct)
-				b.arg(f.Value)
+		b.present(b.join(func() {
+			b.w("SELECT DISTINCT o.customer_id FROM orders o WHERE " + sqlOrdersLive)
+			if c.Value == "" {
+				b.w(" AND cardinality(o.discount_codes) > 0")
+			} else {
+				b.w(" AND EXISTS (SELECT 1 FROM unnest(o.discount_codes) AS d(code) WHERE lower(d.code) = ")
+				b.arg(strings.ToLower(c.Value))
 				b.w(")")
-			case "collection":
-				b.w("e.data->'collection'->>'id' = ")
-				b.arg(f.Value)
-			case "search_term":
-				b.w("strpos(lower(e.data->'searchResult'->>'query'), ")
-				b.arg(strings.ToLower(f.Value))
-				b.w(") > 0")
 			}
-		}
-		b.w(")")
-		b.count(c.Count)
+		}))
+	case FieldEvent:
+		b.counted(b.join(func() {
+			b.w(sqlEventCounts)
+			b.arg(c.Event)
+			b.w(" AND ")
+			b.window("e.occurred_at", c.Window)
+			if f := c.Filter; f != nil {
+				b.w(" AND ")
+				switch f.Kind {
+				case "product":
+					b.w(sqlFilterProduct)
+					b.arg(f.Value)
+					b.w(")")
+				case "collection":
+					b.w("e.data->'collection'->>'id' = ")
+					b.arg(f.Value)
+				case "search_term":
+					b.w("strpos(lower(e.data->'searchResult'->>'query'), ")
+					b.arg(strings.ToLower(f.Value))
+					b.w(") > 0")
+				}
+			}
+			b.w(" GROUP BY e.customer_id")
+		}), c.Count)
 	case FieldEmailReceived:
-		b.w("(SELECT count(*) FROM " + sqlMessageFrom + " AND m.kind = ANY(")
-		b.arg(pq.StringArray{"campaign", "flow"})
-		b.w("::text[]) AND m.sent_at IS NOT NULL AND ")
-		b.window("m.sent_at", c.Window)
-		b.w(")")
-		b.count(c.Count)
+		b.counted(b.join(func() {
+			b.w(sqlReceived)
+			b.arg(pq.StringArray{"campaign", "flow"})
+			b.w("::text[]) AND m.sent_at IS NOT NULL AND ")
+			b.window("m.sent_at", c.Window)
+			b.w(" GROUP BY m.customer_id")
+		}), c.Count)
 	case FieldEmailOpened, FieldEmailClicked:
 		kind := "open"
 		if c.Field == FieldEmailClicked {
 			kind = "click"
 		}
-		b.w("(SELECT count(DISTINCT m.id) FROM " + sqlEngagedFrom)
-		b.arg(kind)
-		b.w(" AND ")
-		b.window("ev.occurred_at", c.Window)
-		b.w(")")
-		b.count(c.Count)
+		b.counted(b.join(func() {
+			b.w("SELECT m.customer_id, count(DISTINCT m.id) AS n" + sqlEngagedFrom)
+			b.arg(kind)
+			b.w(" AND ")
+			b.window("ev.occurred_at", c.Window)
+			b.w(" GROUP BY m.customer_id")
+		}), c.Count)
 	case FieldOpenedNoClick:
-		b.w("EXISTS (SELECT 1 FROM " + sqlEngagedFrom)
-		b.arg("open")
-		b.w(" AND ")
-		b.window("ev.occurred_at", c.Window)
-		b.w(" AND NOT EXISTS (SELECT 1 FROM email_events ck WHERE ck.message_id = m.id AND NOT ck.machine AND ck.kind = ")
-		b.arg("click")
-		b.w("))")
+		b.present(b.join(func() {
+			b.w("SELECT DISTINCT m.customer_id" + sqlEngagedFrom)
+			b.arg("open")
+			b.w(" AND ")
+			b.window("ev.occurred_at", c.Window)
+			b.w(" AND NOT EXISTS (SELECT 1 FROM email_events ck WHERE ck.message_id = m.id AND NOT ck.machine AND ck.kind = ")
+			b.arg("click")
+			b.w(")")
+		}))
 	case FieldSuppressed:
-		b.w("EXISTS (SELECT 1 FROM suppressions s WHERE s.shop_id = $1 AND s.email = lower(c.email))")
+		// (shop_id, email) is the key: at most one row per customer.
+		alias := b.joinOn("suppressions", func(a string) {
+			b.w(a + ".shop_id = $1 AND " + a + ".email = lower(c.email)")
+			if len(c.Values) > 0 {
+				b.w(" AND " + a + ".reason = ANY(")
+				b.arg(pq.StringArray(c.Values))
+				b.w("::text[])")
+			}
+		})
+		b.w(alias + ".email IS NOT NULL")
 	case FieldUnsubscribed:
 		b.w("c.email_consent = ")
 		b.arg("unsubscribed")
 	case FieldSegment:
-		b.w("EXISTS (SELECT 1 FROM segment_members sm WHERE sm.shop_id = $1 AND sm.customer_id = c.id AND sm.segment_id = ")
-		b.arg(c.SegmentID)
-		b.w(")")
+		// (segment_id, customer_id) is the key: at most one row.
+		b.present(b.joinOn("segment_members", func(a string) {
+			b.w(a + ".shop_id = $1 AND " + a + ".customer_id = c.id AND " + a + ".segment_id = ")
+			b.arg(c.SegmentID)
+		}))
 	default:
 		panic(fmt.Sprintf("segments: unvalidated field %q", c.Field))
 	}

@@ -16,7 +16,7 @@ type Snapshot struct {
 	Events       []SnapEvent
 	Messages     []SnapMessage
 	EmailEvents  []SnapEmailEvent
-	Suppressed   map[string]bool          // lower(email)
+	Suppressed   map[string]string        // lower(email) -> reason
 	Members      map[int64]map[int64]bool // segment -> customer
 }
 
@@ -308,7 +308,11 @@ func (e *evaluator) positive(c *SnapCustomer, k Condition) bool {
 		}
 		return false
 	case FieldSuppressed:
-		return c.Email != nil && e.s.Suppressed[strings.ToLower(*c.Email)]
+		if c.Email == nil {
+			return false
+		}
+		reason, ok := e.s.Suppressed[strings.ToLower(*c.Email)]
+		return ok && (len(k.Values) == 0 || contains(k.Values, reason))
 	case FieldUnsubscribed:
 		return c.Consent == "unsubscribed"
 	case FieldSegment:

@@ -202,7 +202,12 @@ func (g *gen) condition() Condition {
 		c.Op, c.Count, c.Window = pick(g, []string{"did", "did_not"}), g.count(), g.window(true)
 	case FieldOpenedNoClick:
 		c.Op, c.Window = pick(g, []string{"did", "did_not"}), g.window(true)
-	case FieldSuppressed, FieldUnsubscribed:
+	case FieldSuppressed:
+		c.Op = pick(g, []string{"is", "is_not"})
+		if g.r.Intn(2) == 0 {
+			c.Values = []string{pick(g, SuppressionReasons), pick(g, SuppressionReasons)}
+		}
+	case FieldUnsubscribed:
 		c.Op = pick(g, []string{"is", "is_not"})
 	case FieldSegment:
 		c.Op, c.SegmentID = pick(g, []string{"in", "not_in"}), pick(g, poolSegments)

@@ -88,7 +88,7 @@ const (
 	FieldEmailOpened   = "email_opened"       // op did|did_not, Count, Window
 	FieldEmailClicked  = "email_clicked"      // op did|did_not, Count, Window
 	FieldOpenedNoClick = "opened_not_clicked" // op did|did_not, Window
-	FieldSuppressed    = "suppressed"         // op is|is_not
+	FieldSuppressed    = "suppressed"         // op is|is_not, Values (reasons; empty = any)
 	FieldUnsubscribed  = "unsubscribed"       // op is|is_not
 	// membership
 	FieldSegment = "segment" // op in|not_in, SegmentID

@@ -36,6 +36,11 @@ func mailable() []Node {
 	}
 }
 
+// BounceReasons are the suppression reasons that mean "bounced": a hard
+// bounce, 7 consecutive soft bounces (recorded as soft_bounces), a spam
+// complaint, or a bounce carried over from an imported list.
+var BounceReasons = []string{"hard_bounce", "soft_bounces", "bounced", "complaint"}
+
 func withMailable(items ...Node) Rules { return prules(append(items, mailable()...)...) }
 
 // visitors: any storefront activity in the last n days.
@@ -78,7 +83,7 @@ func Presets() []Preset {
 		{"unsubscribed", "Unsubscribed", prules(
 			pc(Condition{Field: FieldUnsubscribed, Op: "is"}))},
 		{"bounced", "Bounced", prules(
-			pc(Condition{Field: FieldSuppressed, Op: "is"}))},
+			pc(Condition{Field: FieldSuppressed, Op: "is", Values: BounceReasons}))},
 		{"vip", "VIP customers", withMailable(
 			pc(Condition{Field: FieldOrdersCount, Op: "gte", Number: num(5)}))},
 		{"churn_risk", "Churn risk", withMailable(

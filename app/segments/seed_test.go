@@ -45,7 +45,7 @@ func seed(t testing.TB, d *sqlx.DB, n int, seedN int64, now time.Time) *Snapshot
 	t.Helper()
 	r := rand.New(rand.NewSource(seedN))
 	mustExec(t, d, `INSERT INTO shops (id, domain) VALUES (1, 'one.myshopify.com'), (2, 'two.myshopify.com')`)
-	s := &Snapshot{Bought: map[int64][]int64{}, ProductColls: map[int64][]int64{}, Suppressed: map[string]bool{}, Members: map[int64]map[int64]bool{}}
+	s := &Snapshot{Bought: map[int64][]int64{}, ProductColls: map[int64][]int64{}, Suppressed: map[string]string{}, Members: map[int64]map[int64]bool{}}
 	tx := d.MustBegin()
 	defer tx.Rollback()
 	at := func(maxDays int) time.Time {
@@ -87,9 +87,10 @@ func seed(t testing.TB, d *sqlx.DB, n int, seedN int64, now time.Time) *Snapshot
 			e := fmt.Sprintf("C%d@%s", i, poolDomains[r.Intn(3)])
 			c.Email = &e
 			if r.Intn(8) == 0 {
-				sups = append(sups, []any{shop, lowerAll([]string{e})[0]})
+				reason := SuppressionReasons[r.Intn(len(SuppressionReasons))]
+				sups = append(sups, []any{shop, lowerAll([]string{e})[0], reason})
 				if shop == seedShop {
-					s.Suppressed[lowerAll([]string{e})[0]] = true
+					s.Suppressed[lowerAll([]string{e})[0]] = reason
 				}
 			}
 		}
@@ -194,7 +195,7 @@ func seed(t testing.TB, d *sqlx.DB, n int, seedN int64, now time.Time) *Snapshot
 	copyIn(t, tx, "events", []string{"shop_id", "event_id", "customer_id", "name", "occurred_at", "source", "data"}, evs)
 	copyIn(t, tx, "email_messages", []string{"id", "shop_id", "customer_id", "to_email", "kind", "dedupe_key", "sent_at"}, msgs)
 	copyIn(t, tx, "email_events", []string{"shop_id", "message_id", "source", "kind", "machine", "occurred_at"}, mevs)
-	copyIn(t, tx, "suppressions", []string{"shop_id", "email"}, sups)
+	copyIn(t, tx, "suppressions", []string{"shop_id", "email", "reason"}, sups)
 	// Two segments with materialised members, for "in segment".
 	poolSegments = poolSegments[:0]
 	for _, sid := range []int64{1, 2} {

@@ -91,7 +91,7 @@ func checkParameterised(t testing.TB, r Rules, sql string) {
 }
 
 // Everything the compiler may write on its own (fragments, not values).
-var sqlVocabulary = sqlHead + sqlEmailDomain + sqlLanguage + sqlOrderCounts + sqlEventFrom + sqlMessageFrom + sqlEngagedFrom + sqlFilterProduct
+var sqlVocabulary = sqlSelect + sqlWhere + sqlEmailDomain + sqlLanguage + sqlOrdersLive + sqlEventCounts + sqlReceived + sqlEngagedFrom + sqlFilterProduct
 
 func TestHostileStringsStayParameters(t *testing.T) {
 	d := dbtest.New(t)

@@ -155,7 +155,15 @@ func (s summarizer) cond(c Condition) string {
 	case FieldOpenedNoClick:
 		return not(c.Op, "opened an email but did not click it", "did not open an email without clicking it") + windowText(c.Window)
 	case FieldSuppressed:
-		return not(c.Op, "are", "are not") + " on the suppression list"
+		why := ""
+		if len(c.Values) > 0 {
+			labels := make([]string, len(c.Values))
+			for i, v := range c.Values {
+				labels[i] = ReasonLabels[v]
+			}
+			why = " for " + strings.Join(labels, " or ")
+		}
+		return not(c.Op, "are", "are not") + " on the suppression list" + why
 	case FieldUnsubscribed:
 		return not(c.Op, "have", "have not") + " unsubscribed"
 	case FieldSegment:

@@ -38,9 +38,17 @@ type Lookup func(id int64) (Rules, bool)
 var (
 	consentStates = []string{"subscribed", "not_subscribed", "unsubscribed", "pending", "redacted", "invalid"}
 	sources       = []string{"shopify", "wheel", "import"}
-	domainRe      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
-	keyRe         = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	numericIDRe   = regexp.MustCompile(`^[0-9]{1,19}$`)
+	// SuppressionReasons are the reasons the app records on a suppression
+	// (app/email/tracking and app/customers); the first four are bounces
+	// and complaints.
+	SuppressionReasons = []string{"hard_bounce", "soft_bounces", "bounced", "complaint", "dropped", "unsubscribed", "cleaned", "manual"}
+	// ReasonLabels name them for merchants.
+	ReasonLabels = map[string]string{"hard_bounce": "a hard bounce", "soft_bounces": "repeated soft bounces",
+		"bounced": "a bounce (imported)", "complaint": "a spam complaint", "dropped": "a dropped message",
+		"unsubscribed": "unsubscribing", "cleaned": "list cleaning (imported)", "manual": "being added by hand"}
+	domainRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+	keyRe       = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	numericIDRe = regexp.MustCompile(`^[0-9]{1,19}$`)
 )
 
 // Validate checks rules completely. selfID is the segment being saved (0
@@ -242,7 +250,12 @@ func (v *validator) condition(path string, c Condition) {
 	case FieldOpenedNoClick:
 		v.op(path, c.Op, "did", "did_not")
 		v.optWindow(path+".window", c.Window)
-	case FieldSuppressed, FieldUnsubscribed:
+	case FieldSuppressed:
+		v.op(path, c.Op, "is", "is_not")
+		if len(c.Values) > 0 {
+			v.values(path, c.Values, "suppression reason", SuppressionReasons)
+		}
+	case FieldUnsubscribed:
 		v.op(path, c.Op, "is", "is_not")
 	case FieldSegment:
 		v.op(path, c.Op, "in", "not_in")
