@@ -213,6 +213,13 @@ func (b *builder) positive(c Condition) {
 		b.w(numericColumn[c.Field] + cmpSQL[c.Op])
 		b.arg(strconv.FormatFloat(*c.Number, 'f', 2, 64))
 		b.w("::numeric")
+	case FieldRFM:
+		alias := b.joinOn("rfm_thresholds", func(a string) { b.w(a + ".shop_id = $1") })
+		b.w("c.orders_count > 0 AND c.last_order_at IS NOT NULL AND " + alias + ".shop_id IS NOT NULL AND ")
+		b.args = append(b.args, pq.StringArray(rfmGrid))
+		b.w(rfmCellSQL(alias, ph(len(b.args))) + " = ANY(")
+		b.arg(pq.StringArray(c.Values))
+		b.w("::text[])")
 	case FieldBoughtProd:
 		b.present(b.join(func() {
 			b.w("SELECT DISTINCT cp.customer_id FROM customer_products cp WHERE cp.shop_id = $1 AND cp.product_id = ANY(")

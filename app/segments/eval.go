@@ -18,6 +18,7 @@ type Snapshot struct {
 	EmailEvents  []SnapEmailEvent
 	Suppressed   map[string]string        // lower(email) -> reason
 	Members      map[int64]map[int64]bool // segment -> customer
+	RFM          *RFMThresholds           // nil: no buyers
 }
 
 type SnapCustomer struct {
@@ -207,6 +208,9 @@ func (e *evaluator) positive(c *SnapCustomer, k Condition) bool {
 			return have < want
 		}
 		return have == want
+	case FieldRFM:
+		cell, ok := e.s.RFM.Cell(c.OrdersCount, c.TotalSpentCents, c.LastOrderAt)
+		return ok && contains(k.Values, cell)
 	case FieldBoughtProd:
 		for _, p := range e.s.Bought[c.ID] {
 			for _, id := range k.IDs {

@@ -141,7 +141,7 @@ func (g *gen) condition() Condition {
 		FieldTags, FieldCreatedAt, FieldSubscribedAt, FieldProperty, FieldOrdersCount, FieldTotalSpent, FieldAOV,
 		FieldFirstOrderAt, FieldLastOrderAt, FieldBoughtProd, FieldBoughtColl, FieldUsedDiscount, FieldEvent,
 		FieldEmailReceived, FieldEmailOpened, FieldEmailClicked, FieldOpenedNoClick, FieldSuppressed,
-		FieldUnsubscribed}
+		FieldUnsubscribed, FieldRFM}
 	if len(poolSegments) > 0 {
 		fields = append(fields, FieldSegment)
 	}
@@ -209,6 +209,8 @@ func (g *gen) condition() Condition {
 		}
 	case FieldUnsubscribed:
 		c.Op = pick(g, []string{"is", "is_not"})
+	case FieldRFM:
+		c.Op, c.Values = pick(g, []string{"in", "not_in"}), []string{pick(g, RFMCells), pick(g, RFMCells)}
 	case FieldSegment:
 		c.Op, c.SegmentID = pick(g, []string{"in", "not_in"}), pick(g, poolSegments)
 	}

@@ -81,6 +81,7 @@ const (
 	FieldBoughtProd   = "bought_product"      // op has|has_not, IDs
 	FieldBoughtColl   = "bought_collection"   // op has|has_not, IDs
 	FieldUsedDiscount = "used_discount"       // op has|has_not, Value (code; empty = any code)
+	FieldRFM          = "rfm"                 // op in|not_in, Values (RFMCells)
 	// behaviour
 	FieldEvent = "event" // op did|did_not, Event, Count, Window, Filter
 	// email

@@ -62,10 +62,10 @@ func inactive(days, received int) Rules {
 	)
 }
 
-// Presets returns the preset segments, in display order. The RFM grid is
-// not among them yet.
+// Presets returns the preset segments, in display order: CartSee's eleven,
+// site visitors, opened-not-clicked, then the RFM grid.
 func Presets() []Preset {
-	return []Preset{
+	out := []Preset{
 		{"repeat_buyers", "Repeat buyers", withMailable(
 			pc(Condition{Field: FieldOrdersCount, Op: "gt", Number: num(1)}))},
 		{"need_recall", "Need recall", prules(
@@ -97,6 +97,11 @@ func Presets() []Preset {
 		{"opened_not_clicked_60_days", "Opened but didn't click, last 60 days", prules(
 			pc(Condition{Field: FieldOpenedNoClick, Op: "did", Window: lastDays(60)}))},
 	}
+	for _, cell := range RFMCells {
+		out = append(out, Preset{"rfm_" + cell, "RFM: " + RFMLabels[cell], prules(
+			pc(Condition{Field: FieldRFM, Op: "in", Values: []string{cell}}))})
+	}
+	return out
 }
 
 // EnsurePresets creates the presets the shop doesn't have yet (by

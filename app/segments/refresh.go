@@ -174,13 +174,28 @@ func (s *Store) refresh(ctx context.Context, tx *sqlx.Tx, shopID int64, todo []S
 	if err := lockSegments(ctx, tx, shopID, todo, "FOR UPDATE"); err != nil {
 		return err
 	}
+	if usesRFM(todo) {
+		if err := refreshRFM(ctx, tx, shopID, now); err != nil {
+			return err
+		}
+	}
+	day := now.In(loc).Format(time.DateOnly)
 	for _, seg := range todo {
 		if err := refreshOne(ctx, tx, shopID, seg, now, loc); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, recordSizeSQL, shopID, seg.ID, day); err != nil {
+			return fmt.Errorf("segments: record size of %d: %w", seg.ID, err)
+		}
 	}
 	return nil
 }
+
+// recordSizeSQL keeps the day's size of a segment after a full refresh (the
+// last refresh of the day wins).
+const recordSizeSQL = `INSERT INTO segment_sizes (shop_id, segment_id, day, size)
+	SELECT $1, $2, $3::date, count(*) FROM segment_members WHERE segment_id = $2
+	ON CONFLICT (segment_id, day) DO UPDATE SET size = EXCLUDED.size`
 
 // CompileFor is Compile narrowed to one customer: the query returns that
 // customer's id when they match, no row otherwise.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 )
@@ -60,8 +61,8 @@ func TestPresetsValidateAndCompile(t *testing.T) {
 		}
 		checkParameterised(t, p.Rules, sql)
 	}
-	if len(keys) != 15 {
-		t.Fatalf("%d presets, want 15 (11 CartSee + visitors 7/30/90 + opened-not-clicked)", len(keys))
+	if len(keys) != 23 {
+		t.Fatalf("%d presets, want 23 (11 CartSee + visitors 7/30/90 + opened-not-clicked + 8 RFM)", len(keys))
 	}
 }
 
@@ -343,14 +344,32 @@ func TestIncrementalMatchesFull(t *testing.T) {
 		}
 		total += len(got)
 	}
-	// A full refresh now finds nothing to change.
+	// A full refresh now finds nothing to change — except in RFM groups
+	// (and segments built on them): a full refresh also recomputes the
+	// quintile boundaries, which one customer's refresh keeps as they were.
+	rfm := map[int64]bool{}
+	for _, sg := range ordered {
+		sg.Rules.Walk(func(c Condition) {
+			rfm[sg.ID] = rfm[sg.ID] || c.Field == FieldRFM || (c.Field == FieldSegment && rfm[c.SegmentID])
+		})
+	}
+	var plain pq.Int64Array
+	for _, sg := range ordered {
+		if !rfm[sg.ID] {
+			plain = append(plain, sg.ID)
+		}
+	}
+	if len(plain) == len(ordered) {
+		t.Fatal("no RFM segment in the test")
+	}
 	var before, after int
-	d.Get(&before, "SELECT count(*) FROM segment_changes")
+	const countPlain = "SELECT count(*) FROM segment_changes WHERE segment_id = ANY($1)"
+	d.Get(&before, countPlain, plain)
 	// (Same day in New York as the stream, so the same relative windows.)
 	if err := st.RefreshShop(ctx, seedShop, testNow.Add(time.Duration(steps+1)*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	d.Get(&after, "SELECT count(*) FROM segment_changes")
+	d.Get(&after, countPlain, plain)
 	if after != before {
 		t.Errorf("full refresh after the stream logged %d changes; incremental path missed them", after-before)
 	}

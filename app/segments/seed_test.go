@@ -209,6 +209,10 @@ func seed(t testing.TB, d *sqlx.DB, n int, seedN int64, now time.Time) *Snapshot
 		}
 		poolSegments = append(poolSegments, sid)
 	}
+	if err := refreshRFM(context.Background(), tx, seedShop, now); err != nil {
+		t.Fatal(err)
+	}
+	s.RFM = ComputeRFMThresholds(s.Customers)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}

@@ -137,6 +137,12 @@ func (s summarizer) cond(c Condition) string {
 		return not(c.Op, "bought", "never bought") + " product " + idList(c.IDs)
 	case FieldBoughtColl:
 		return not(c.Op, "bought", "never bought") + " from collection " + idList(c.IDs)
+	case FieldRFM:
+		labels := make([]string, len(c.Values))
+		for i, v := range c.Values {
+			labels[i] = strconv.Quote(RFMLabels[v])
+		}
+		return not(c.Op, "are in the RFM group ", "are not in the RFM group ") + strings.Join(labels, " or ")
 	case FieldUsedDiscount:
 		code := "a discount code"
 		if c.Value != "" {

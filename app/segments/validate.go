@@ -214,6 +214,9 @@ func (v *validator) condition(path string, c Condition) {
 	case FieldOrdersCount, FieldTotalSpent, FieldAOV:
 		v.op(path, c.Op, "gte", "lte", "eq", "gt", "lt")
 		v.number(path+".number", c.Field, c.Number)
+	case FieldRFM:
+		v.op(path, c.Op, "in", "not_in")
+		v.values(path, c.Values, "RFM group", RFMCells)
 	case FieldBoughtProd, FieldBoughtColl:
 		v.op(path, c.Op, "has", "has_not")
 		what := "product"
