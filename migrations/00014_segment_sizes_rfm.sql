@@ -22,6 +22,12 @@ CREATE TABLE rfm_thresholds (
     computed_at timestamptz NOT NULL
 );
 
+-- Which generation of preset segments the shop has been given: presets are
+-- created once (a merchant may delete one for good), and a release that
+-- adds presets raises the version so existing shops get only the new ones.
+ALTER TABLE shops ADD COLUMN segment_presets_version integer NOT NULL DEFAULT 0;
+
 -- +goose Down
+ALTER TABLE shops DROP COLUMN segment_presets_version;
 DROP TABLE rfm_thresholds;
 DROP TABLE segment_sizes;

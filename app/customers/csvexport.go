@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cartwheel/cartwheel/app/csvcell"
 )
 
 // ExportHeader is the header of the customers CSV export. Email, names,
@@ -54,8 +56,8 @@ func (s *Store) ExportCSV(ctx context.Context, shopID int64, f ListFilter, w io.
 			if r.LastOrderAt != nil {
 				last = r.LastOrderAt.UTC().Format(time.RFC3339)
 			}
-			if err := cw.Write([]string{strconv.FormatInt(r.ID, 10), safeCell(email), safeCell(r.FirstName), safeCell(r.LastName),
-				safeCell(phone), safeCell(r.Country), safeCell(r.City), safeCell(strings.Join(r.Tags, ", ")), r.Consent,
+			if err := cw.Write([]string{strconv.FormatInt(r.ID, 10), csvcell.Safe(email), csvcell.Safe(r.FirstName), csvcell.Safe(r.LastName),
+				csvcell.Safe(phone), csvcell.Safe(r.Country), csvcell.Safe(r.City), csvcell.Safe(strings.Join(r.Tags, ", ")), r.Consent,
 				strconv.Itoa(r.OrdersCount), r.TotalSpent.StringFixed(2), last, r.CreatedAt.UTC().Format(time.RFC3339), r.Source}); err != nil {
 				return n, err
 			}
@@ -70,17 +72,4 @@ func (s *Store) ExportCSV(ctx context.Context, shopID int64, f ListFilter, w io.
 		}
 		f.After = rows[len(rows)-1].ID
 	}
-}
-
-// safeCell keeps a spreadsheet from running a cell as a formula (CSV
-// injection): text starting with = + - @ gets a leading apostrophe. Phone
-// numbers such as +1 555 0100 are left as they are.
-func safeCell(v string) string {
-	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return v
-	}
-	if strings.Trim(v, "+0123456789 ()-.") == "" {
-		return v
-	}
-	return "'" + v
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/riverqueue/river"
 
+	"github.com/cartwheel/cartwheel/app/csvcell"
 	"github.com/cartwheel/cartwheel/app/jobs"
 )
 
@@ -906,7 +907,7 @@ func (s *Store) WriteRejects(ctx context.Context, shopID, id int64, w io.Writer)
 			return fmt.Errorf("customers: rejects %d: %w", id, err)
 		}
 		for _, r := range rows {
-			cw.Write([]string{strconv.FormatInt(r.Line, 10), safeCell(r.Email), r.Reason})
+			cw.Write([]string{strconv.FormatInt(r.Line, 10), csvcell.Safe(r.Email), r.Reason})
 		}
 		cw.Flush()
 		if err := cw.Error(); err != nil {

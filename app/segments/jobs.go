@@ -106,7 +106,8 @@ func lastTwoAM(now time.Time, loc *time.Location) time.Time {
 }
 
 // RefreshDue fully refreshes every installed shop whose local 02:00 passed
-// since its last daily refresh, and returns how many it refreshed. A shop
+// since its last daily refresh (first giving it any presets it lacks), and
+// returns how many it refreshed. A shop
 // that fails is skipped (and retried on the next sweep); the first error is
 // returned after the others ran.
 func (s *Store) RefreshDue(ctx context.Context, now time.Time) (int, error) {
@@ -117,7 +118,7 @@ func (s *Store) RefreshDue(ctx context.Context, now time.Time) (int, error) {
 		Refreshed sql.NullTime `db:"segments_refreshed_at"`
 	}
 	err := s.DB.SelectContext(ctx, &rows, `SELECT id, timezone, iana_timezone, segments_refreshed_at FROM shops
-		WHERE uninstalled_at IS NULL AND EXISTS (SELECT 1 FROM segments s WHERE s.shop_id = shops.id) ORDER BY id`)
+		WHERE uninstalled_at IS NULL ORDER BY id`)
 	if err != nil {
 		return 0, fmt.Errorf("segments: due shops: %w", err)
 	}
@@ -134,6 +135,14 @@ func (s *Store) RefreshDue(ctx context.Context, now time.Time) (int, error) {
 		}
 		due := lastTwoAM(now, loc)
 		if r.Refreshed.Valid && !r.Refreshed.Time.Before(due) {
+			continue
+		}
+		// Shops installed before presets existed (or before a new
+		// generation of them) get them here.
+		if err := s.EnsurePresets(ctx, r.ID, now); err != nil {
+			if first == nil {
+				first = fmt.Errorf("shop %d: %w", r.ID, err)
+			}
 			continue
 		}
 		if err := s.RefreshShop(ctx, r.ID, now); err != nil {

@@ -14,6 +14,18 @@ type Preset struct {
 	Rules Rules
 }
 
+// presetSince records the PresetsVersion that added a preset, for presets
+// added after the first generation.
+var presetSince = map[string]int{}
+
+// Since is the PresetsVersion that added the preset.
+func (p Preset) Since() int {
+	if v, ok := presetSince[p.Key]; ok {
+		return v
+	}
+	return 1
+}
+
 func pc(c Condition) Node { return Node{Condition: &c} }
 func pand(items ...Node) Group {
 	return Group{Op: "and", Items: items}
@@ -98,16 +110,28 @@ func Presets() []Preset {
 			pc(Condition{Field: FieldOpenedNoClick, Op: "did", Window: lastDays(60)}))},
 	}
 	for _, cell := range RFMCells {
-		out = append(out, Preset{"rfm_" + cell, "RFM: " + RFMLabels[cell], prules(
+		out = append(out, Preset{Key: "rfm_" + cell, Name: "RFM: " + RFMLabels[cell], Rules: prules(
 			pc(Condition{Field: FieldRFM, Op: "in", Values: []string{cell}}))})
 	}
 	return out
 }
 
-// EnsurePresets creates the presets the shop doesn't have yet (by
-// preset_key; edited or existing presets are left alone) and computes their
-// membership. Safe to call repeatedly and concurrently.
+// PresetsVersion is the newest generation of presets; Preset.Since says
+// which generation added each.
+const PresetsVersion = 1
+
+// EnsurePresets gives the shop the presets of every generation it hasn't
+// had yet (by preset_key; existing ones are left alone) and computes their
+// membership. A preset the merchant deleted is not brought back. Safe to
+// call repeatedly and concurrently.
 func (s *Store) EnsurePresets(ctx context.Context, shopID int64, now time.Time) error {
+	var had int
+	if err := s.DB.GetContext(ctx, &had, "SELECT segment_presets_version FROM shops WHERE id = $1", shopID); err != nil {
+		return fmt.Errorf("segments: presets of shop %d: %w", shopID, err)
+	}
+	if had >= PresetsVersion {
+		return nil
+	}
 	var have []string
 	if err := s.DB.SelectContext(ctx, &have, "SELECT preset_key FROM segments WHERE shop_id = $1 AND preset_key IS NOT NULL", shopID); err != nil {
 		return fmt.Errorf("segments: presets: %w", err)
@@ -117,7 +141,7 @@ func (s *Store) EnsurePresets(ctx context.Context, shopID int64, now time.Time) 
 		got[k] = true
 	}
 	for _, p := range Presets() {
-		if got[p.Key] {
+		if got[p.Key] || p.Since() <= had {
 			continue
 		}
 		if _, err := s.create(ctx, shopID, p.Name, p.Rules, p.Key, now); err != nil {
@@ -126,6 +150,10 @@ func (s *Store) EnsurePresets(ctx context.Context, shopID int64, now time.Time) 
 			}
 			return fmt.Errorf("segments: preset %s: %w", p.Key, err)
 		}
+	}
+	if _, err := s.DB.ExecContext(ctx, "UPDATE shops SET segment_presets_version = GREATEST(segment_presets_version, $2) WHERE id = $1",
+		shopID, PresetsVersion); err != nil {
+		return fmt.Errorf("segments: presets of shop %d: %w", shopID, err)
 	}
 	return nil
 }

@@ -174,6 +174,9 @@ func (s *Store) refresh(ctx context.Context, tx *sqlx.Tx, shopID int64, todo []S
 	if err := lockSegments(ctx, tx, shopID, todo, "FOR UPDATE"); err != nil {
 		return err
 	}
+	if err := setWorkMem(ctx, tx); err != nil {
+		return err
+	}
 	if usesRFM(todo) {
 		if err := refreshRFM(ctx, tx, shopID, now); err != nil {
 			return err

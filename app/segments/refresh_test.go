@@ -193,18 +193,36 @@ func TestRefreshDue(t *testing.T) {
 	if err := st.EnsurePresets(ctx, seedShop, testNow); err != nil {
 		t.Fatal(err)
 	}
-	// testNow is 23:30 in New York: due (never refreshed).
-	if n, err := st.RefreshDue(ctx, testNow); err != nil || n != 1 {
+	// Shop 2 stands for a shop installed before presets existed; keep it in
+	// UTC, where 02:00 has passed at testNow.
+	mustExec(t, d, "UPDATE shops SET iana_timezone = 'UTC', timezone = '' WHERE id = 2")
+	// testNow is 23:30 in New York: due (never refreshed); shop 2 too.
+	if n, err := st.RefreshDue(ctx, testNow); err != nil || n != 2 {
 		t.Fatalf("first sweep: %d, %v", n, err)
+	}
+	var presets2 int
+	d.Get(&presets2, "SELECT count(*) FROM segments WHERE shop_id = 2 AND preset_key IS NOT NULL")
+	if presets2 != len(Presets()) {
+		t.Fatalf("shop 2 got %d presets from the sweep, want %d", presets2, len(Presets()))
 	}
 	if n, err := st.RefreshDue(ctx, testNow.Add(15*time.Minute)); err != nil || n != 0 {
 		t.Fatalf("second sweep: %d, %v", n, err)
+	}
+	// A preset the merchant deletes stays deleted.
+	var lost int64
+	d.Get(&lost, "SELECT id FROM segments WHERE shop_id = 1 AND preset_key = 'rfm_lost'")
+	if err := st.Delete(ctx, seedShop, lost); err != nil {
+		t.Fatal(err)
 	}
 	// 02:00 New York the next day (06:00 UTC) passes: due again.
 	if n, err := st.RefreshDue(ctx, time.Date(2026, 6, 15, 6, 5, 0, 0, time.UTC)); err != nil || n != 1 {
 		t.Fatalf("after 02:00: %d, %v", n, err)
 	}
-	_ = d
+	var back int
+	d.Get(&back, "SELECT count(*) FROM segments WHERE shop_id = 1 AND preset_key = 'rfm_lost'")
+	if back != 0 {
+		t.Fatal("a deleted preset came back")
+	}
 }
 
 // TestIncrementalMatchesFull is the acceptance test: after a random stream
