@@ -13,21 +13,40 @@ import (
 // placeholders; every value a merchant supplied travels in args.
 //
 // Conditions on other tables (orders, events, emails, suppressions, other
-// segments) compile to LEFT JOINs of one set-based subquery each, grouped by
-// customer, rather than to correlated subqueries: a full refresh then reads
-// each table once (hash joins) instead of probing it once per customer, and
-// for one customer (CompileFor adds c.id = $n) PostgreSQL pushes that id into
-// each subquery's grouping key, so the incremental path stays index lookups.
+// segments) compile in one of two shapes:
+//   - for a whole shop (Compile), a LEFT JOIN of one set-based subquery each,
+//     grouped by customer: each table is read once (hash joins) instead of
+//     being probed once per customer;
+//   - for one customer (compileCustomer), a correlated subquery each, so that
+//     every segment of the shop can be tested in one short statement whose
+//     subqueries are index lookups on that customer.
+//
+// Both shapes are checked against Eval by the same property tests.
 const (
 	sqlSelect        = "SELECT c.id FROM customers c"
 	sqlWhere         = " WHERE c.shop_id = $1 AND c.deleted_at IS NULL AND ("
 	sqlEmailDomain   = "COALESCE(lower(split_part(c.email, '@', 2)), '')"
 	sqlLanguage      = "lower(split_part(replace(c.locale, '_', '-'), '-', 1))"
-	sqlOrdersLive    = "o.shop_id = $1 AND o.customer_id IS NOT NULL AND o.cancelled_at IS NULL AND NOT o.test"
-	sqlEventCounts   = "SELECT e.customer_id, count(*) AS n FROM events e WHERE e.shop_id = $1 AND e.customer_id IS NOT NULL AND e.name = "
-	sqlReceived      = "SELECT m.customer_id, count(*) AS n FROM email_messages m WHERE m.shop_id = $1 AND m.customer_id IS NOT NULL AND m.kind = ANY("
-	sqlEngagedFrom   = " FROM email_messages m JOIN email_events ev ON ev.message_id = m.id WHERE m.shop_id = $1 AND m.customer_id IS NOT NULL AND NOT ev.machine AND ev.kind = "
+	sqlOrdersFrom    = " FROM orders o WHERE o.shop_id = $1 AND o.customer_id IS NOT NULL AND o.cancelled_at IS NULL AND NOT o.test"
+	sqlEventsFrom    = " FROM events e WHERE e.shop_id = $1 AND e.customer_id IS NOT NULL"
+	sqlMessagesFrom  = " FROM email_messages m WHERE m.shop_id = $1 AND m.customer_id IS NOT NULL"
+	sqlEngagedFrom   = " FROM email_messages m JOIN email_events ev ON ev.message_id = m.id WHERE m.shop_id = $1 AND m.customer_id IS NOT NULL AND NOT ev.machine"
+	sqlBoughtFrom    = " FROM customer_products cp WHERE cp.shop_id = $1 AND cp.product_id = ANY("
+	sqlBoughtColl    = " FROM customer_products cp JOIN products p ON p.shop_id = cp.shop_id AND p.shopify_id = cp.product_id WHERE cp.shop_id = $1 AND p.collection_ids && "
 	sqlFilterProduct = "(COALESCE(e.data->'productVariant'->'product'->>'id', e.data->'cartLine'->'merchandise'->'product'->>'id') = "
+)
+
+// tally is a kind of per-customer count: the rows of from (its customer
+// id in col) counted with agg.
+type tally struct {
+	key, from, col, agg string
+}
+
+var (
+	tallyEvents   = tally{"le", sqlEventsFrom, "e.customer_id", "count(*)"}
+	tallyMessages = tally{"lm", sqlMessagesFrom, "m.customer_id", "count(*)"}
+	tallyEngaged  = tally{"lg", sqlEngagedFrom, "m.customer_id", "count(DISTINCT m.id)"}
+	tallies       = []tally{tallyEvents, tallyMessages, tallyEngaged}
 )
 
 var numericColumn = map[string]string{
@@ -60,23 +79,63 @@ func Compile(shopID int64, r Rules, now time.Time, loc *time.Location) (string, 
 	return sql, args, nil
 }
 
-// compile builds the query for rules already validated.
+// compile builds the whole-shop query for rules already validated.
 func compile(shopID int64, r Rules, now time.Time, loc *time.Location) (string, []any) {
-	b := &builder{args: []any{shopID}, now: now, loc: loc}
-	b.group(r.Root)
-	return sqlSelect + b.joins.String() + sqlWhere + b.sb.String() + ")", b.args
+	return compileMode(shopID, r, now, loc, false)
 }
 
-// builder writes the WHERE expression into sb and the joins it needs into
-// joins; both share args, so placeholders are numbered in the order values
-// were added, whichever part of the text they land in.
+// compileMode builds the member query in either shape (see above).
+func compileMode(shopID int64, r Rules, now time.Time, loc *time.Location, correlated bool) (string, []any) {
+	b := &builder{args: []any{shopID}, now: now, loc: loc, correlated: correlated}
+	b.group(r.Root)
+	return sqlSelect + b.joins.String() + b.laterals() + sqlWhere + b.sb.String() + ")", b.args
+}
+
+// compileCustomer builds one statement that tests one customer against
+// several rule trees at once (correlated shape). It returns a row with
+// "hits", a boolean per tree in order, when the customer exists in the shop
+// and is not deleted, and no row otherwise. $1 is the shop; the customer's
+// placeholder is returned.
+func compileCustomer(shopID int64, rules []Rules, now time.Time, loc *time.Location, customerID int64) (sql string, args []any, custArg string) {
+	b := &builder{args: []any{shopID, customerID}, now: now, loc: loc, correlated: true}
+	b.w("SELECT ARRAY[")
+	for i, r := range rules {
+		if i > 0 {
+			b.w(", ")
+		}
+		b.group(r.Root)
+	}
+	b.w("]::boolean[] AS hits FROM customers c" + b.laterals() + " WHERE c.shop_id = $1 AND c.id = $2 AND c.deleted_at IS NULL")
+	return b.sb.String(), b.args, "$2"
+}
+
+// builder writes the WHERE expression into sb and, in the whole-shop shape,
+// the joins it needs into joins; both share args, so placeholders are
+// numbered in the order values were added, whichever part of the text they
+// land in.
 type builder struct {
-	sb    strings.Builder
-	joins strings.Builder
-	args  []any
-	now   time.Time
-	loc   *time.Location
-	n     int // joins so far, for aliases j1, j2, …
+	sb         strings.Builder
+	joins      strings.Builder
+	args       []any
+	now        time.Time
+	loc        *time.Location
+	correlated bool
+	n          int // aliases so far: j1, j2, …
+	// In the correlated shape, all counts of one tally share one LATERAL
+	// aggregate over the customer's rows (one index scan, one subplan to
+	// plan): its aggregates, keyed by tally.key.
+	aggs map[string][]string
+}
+
+// laterals writes the correlated shape's LATERAL aggregates.
+func (b *builder) laterals() string {
+	var out strings.Builder
+	for _, t := range tallies {
+		if aggs := b.aggs[t.key]; len(aggs) > 0 {
+			out.WriteString(" LEFT JOIN LATERAL (SELECT " + strings.Join(aggs, ", ") + t.from + " AND " + t.col + " = c.id) " + t.key + " ON true")
+		}
+	}
+	return out.String()
 }
 
 // arg appends a value and writes its placeholder.
@@ -87,34 +146,84 @@ func (b *builder) arg(v any) {
 
 func (b *builder) w(s string) { b.sb.WriteString(s) }
 
-// join starts a LEFT JOIN of a derived table: body writes its SELECT (with
-// b.w/b.arg, which go to the join text meanwhile). The join matches on the
-// derived table's customer_id; it returns the alias.
-func (b *builder) join(body func()) string {
+func (b *builder) alias() string {
 	b.n++
-	alias := "j" + strconv.Itoa(b.n)
-	where := b.sb
-	b.sb = strings.Builder{}
-	b.w(" LEFT JOIN (")
-	body()
-	b.w(") " + alias + " ON " + alias + ".customer_id = c.id")
-	b.joins.WriteString(b.sb.String())
-	b.sb = where
-	return alias
+	return "j" + strconv.Itoa(b.n)
 }
 
-// joinOn is join for a table joined directly (one row per customer at
-// most); on writes the ON condition.
-func (b *builder) joinOn(table string, on func(alias string)) string {
-	b.n++
-	alias := "j" + strconv.Itoa(b.n)
+// toJoins runs write with its output diverted to the join text.
+func (b *builder) toJoins(write func()) {
 	where := b.sb
 	b.sb = strings.Builder{}
-	b.w(" LEFT JOIN " + table + " " + alias + " ON ")
-	on(alias)
+	write()
 	b.joins.WriteString(b.sb.String())
 	b.sb = where
-	return alias
+}
+
+// exists is "some row of from relates to the customer" (col is that row's
+// customer id; from writes " FROM … WHERE …").
+func (b *builder) exists(col string, from func()) {
+	if b.correlated {
+		b.w("EXISTS (SELECT 1")
+		from()
+		b.w(" AND " + col + " = c.id)")
+		return
+	}
+	a := b.alias()
+	b.toJoins(func() {
+		b.w(" LEFT JOIN (SELECT DISTINCT " + col + " AS customer_id")
+		from()
+		b.w(") " + a + " ON " + a + ".customer_id = c.id")
+	})
+	b.w(a + ".customer_id IS NOT NULL")
+}
+
+// counts is "the number of rows of t that pass filter passes c" (no row:
+// zero). filter writes a condition on t's rows.
+func (b *builder) counts(t tally, filter func(), c *Count) {
+	if b.correlated {
+		where := b.sb
+		b.sb = strings.Builder{}
+		b.w(t.agg + " FILTER (WHERE ")
+		filter()
+		b.w(")")
+		if b.aggs == nil {
+			b.aggs = map[string][]string{}
+		}
+		name := "n" + strconv.Itoa(len(b.aggs[t.key])+1)
+		b.aggs[t.key] = append(b.aggs[t.key], b.sb.String()+" AS "+name)
+		b.sb = where
+		b.w(t.key + "." + name)
+		b.count(c)
+		return
+	}
+	a := b.alias()
+	b.toJoins(func() {
+		b.w(" LEFT JOIN (SELECT " + t.col + " AS customer_id, " + t.agg + " AS n" + t.from + " AND ")
+		filter()
+		b.w(" GROUP BY " + t.col + ") " + a + " ON " + a + ".customer_id = c.id")
+	})
+	b.w("COALESCE(" + a + ".n, 0)")
+	b.count(c)
+}
+
+// keyed is a test on the row of table that on selects (at most one per
+// customer, by the table's key); test must fail when there is no row.
+func (b *builder) keyed(table string, on, test func(a string)) {
+	a := b.alias()
+	if b.correlated {
+		b.w("EXISTS (SELECT 1 FROM " + table + " " + a + " WHERE ")
+		on(a)
+		b.w(" AND ")
+		test(a)
+		b.w(")")
+		return
+	}
+	b.toJoins(func() {
+		b.w(" LEFT JOIN " + table + " " + a + " ON ")
+		on(a)
+	})
+	test(a)
 }
 
 func (b *builder) group(g Group) {
@@ -149,15 +258,6 @@ func (b *builder) cond(c Condition) {
 	b.w("COALESCE((")
 	b.positive(c)
 	b.w("), false)")
-}
-
-// present writes "alias matched a row".
-func (b *builder) present(alias string) { b.w(alias + ".customer_id IS NOT NULL") }
-
-// counted writes the count test on alias.n (no row: zero).
-func (b *builder) counted(alias string, c *Count) {
-	b.w("COALESCE(" + alias + ".n, 0)")
-	b.count(c)
 }
 
 // positive writes the condition's positive form; cond negates it.
@@ -214,27 +314,28 @@ func (b *builder) positive(c Condition) {
 		b.arg(strconv.FormatFloat(*c.Number, 'f', 2, 64))
 		b.w("::numeric")
 	case FieldRFM:
-		alias := b.joinOn("rfm_thresholds", func(a string) { b.w(a + ".shop_id = $1") })
-		b.w("c.orders_count > 0 AND c.last_order_at IS NOT NULL AND " + alias + ".shop_id IS NOT NULL AND ")
-		b.args = append(b.args, pq.StringArray(rfmGrid))
-		b.w(rfmCellSQL(alias, ph(len(b.args))) + " = ANY(")
-		b.arg(pq.StringArray(c.Values))
-		b.w("::text[])")
+		b.w("c.orders_count > 0 AND c.last_order_at IS NOT NULL AND ")
+		b.keyed("rfm_thresholds", func(a string) { b.w(a + ".shop_id = $1") }, func(a string) {
+			b.args = append(b.args, pq.StringArray(rfmGrid))
+			b.w(a + ".shop_id IS NOT NULL AND " + rfmCellSQL(a, ph(len(b.args))) + " = ANY(")
+			b.arg(pq.StringArray(c.Values))
+			b.w("::text[])")
+		})
 	case FieldBoughtProd:
-		b.present(b.join(func() {
-			b.w("SELECT DISTINCT cp.customer_id FROM customer_products cp WHERE cp.shop_id = $1 AND cp.product_id = ANY(")
+		b.exists("cp.customer_id", func() {
+			b.w(sqlBoughtFrom)
 			b.arg(pq.Int64Array(c.IDs))
 			b.w("::bigint[])")
-		}))
+		})
 	case FieldBoughtColl:
-		b.present(b.join(func() {
-			b.w("SELECT DISTINCT cp.customer_id FROM customer_products cp JOIN products p ON p.shop_id = cp.shop_id AND p.shopify_id = cp.product_id WHERE cp.shop_id = $1 AND p.collection_ids && ")
+		b.exists("cp.customer_id", func() {
+			b.w(sqlBoughtColl)
 			b.arg(pq.Int64Array(c.IDs))
 			b.w("::bigint[]")
-		}))
+		})
 	case FieldUsedDiscount:
-		b.present(b.join(func() {
-			b.w("SELECT DISTINCT o.customer_id FROM orders o WHERE " + sqlOrdersLive)
+		b.exists("o.customer_id", func() {
+			b.w(sqlOrdersFrom)
 			if c.Value == "" {
 				b.w(" AND cardinality(o.discount_codes) > 0")
 			} else {
@@ -242,10 +343,10 @@ func (b *builder) positive(c Condition) {
 				b.arg(strings.ToLower(c.Value))
 				b.w(")")
 			}
-		}))
+		})
 	case FieldEvent:
-		b.counted(b.join(func() {
-			b.w(sqlEventCounts)
+		b.counts(tallyEvents, func() {
+			b.w("e.name = ")
 			b.arg(c.Event)
 			b.w(" AND ")
 			b.window("e.occurred_at", c.Window)
@@ -265,58 +366,54 @@ func (b *builder) positive(c Condition) {
 					b.w(") > 0")
 				}
 			}
-			b.w(" GROUP BY e.customer_id")
-		}), c.Count)
+		}, c.Count)
 	case FieldEmailReceived:
-		b.counted(b.join(func() {
-			b.w(sqlReceived)
+		b.counts(tallyMessages, func() {
+			b.w("m.kind = ANY(")
 			b.arg(pq.StringArray{"campaign", "flow"})
 			b.w("::text[]) AND m.sent_at IS NOT NULL AND ")
 			b.window("m.sent_at", c.Window)
-			b.w(" GROUP BY m.customer_id")
-		}), c.Count)
+		}, c.Count)
 	case FieldEmailOpened, FieldEmailClicked:
 		kind := "open"
 		if c.Field == FieldEmailClicked {
 			kind = "click"
 		}
-		b.counted(b.join(func() {
-			b.w("SELECT m.customer_id, count(DISTINCT m.id) AS n" + sqlEngagedFrom)
+		b.counts(tallyEngaged, func() {
+			b.w("ev.kind = ")
 			b.arg(kind)
 			b.w(" AND ")
 			b.window("ev.occurred_at", c.Window)
-			b.w(" GROUP BY m.customer_id")
-		}), c.Count)
+		}, c.Count)
 	case FieldOpenedNoClick:
-		b.present(b.join(func() {
-			b.w("SELECT DISTINCT m.customer_id" + sqlEngagedFrom)
+		b.exists("m.customer_id", func() {
+			b.w(sqlEngagedFrom + " AND ev.kind = ")
 			b.arg("open")
 			b.w(" AND ")
 			b.window("ev.occurred_at", c.Window)
 			b.w(" AND NOT EXISTS (SELECT 1 FROM email_events ck WHERE ck.message_id = m.id AND NOT ck.machine AND ck.kind = ")
 			b.arg("click")
 			b.w(")")
-		}))
+		})
 	case FieldSuppressed:
 		// (shop_id, email) is the key: at most one row per customer.
-		alias := b.joinOn("suppressions", func(a string) {
+		b.keyed("suppressions", func(a string) {
 			b.w(a + ".shop_id = $1 AND " + a + ".email = lower(c.email)")
 			if len(c.Values) > 0 {
 				b.w(" AND " + a + ".reason = ANY(")
 				b.arg(pq.StringArray(c.Values))
 				b.w("::text[])")
 			}
-		})
-		b.w(alias + ".email IS NOT NULL")
+		}, func(a string) { b.w(a + ".email IS NOT NULL") })
 	case FieldUnsubscribed:
 		b.w("c.email_consent = ")
 		b.arg("unsubscribed")
 	case FieldSegment:
 		// (segment_id, customer_id) is the key: at most one row.
-		b.present(b.joinOn("segment_members", func(a string) {
+		b.keyed("segment_members", func(a string) {
 			b.w(a + ".shop_id = $1 AND " + a + ".customer_id = c.id AND " + a + ".segment_id = ")
 			b.arg(c.SegmentID)
-		}))
+		}, func(a string) { b.w(a + ".customer_id IS NOT NULL") })
 	default:
 		panic(fmt.Sprintf("segments: unvalidated field %q", c.Field))
 	}

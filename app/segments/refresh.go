@@ -80,17 +80,31 @@ func dependents(segs []Segment, id int64) ([]Segment, error) {
 	return out, nil
 }
 
-// lockSegments takes row locks on the segments being refreshed (FOR UPDATE
-// for a full refresh, FOR SHARE for one customer's), so a full refresh and
-// incremental refreshes of the same segment don't interleave.
-func lockSegments(ctx context.Context, tx *sqlx.Tx, shopID int64, segs []Segment, mode string) error {
+// lockSegments serialises refreshes of the same segments: a full refresh
+// takes each segment's lock exclusively, one customer's refresh shares them,
+// so the two never interleave (a full refresh's snapshot would otherwise
+// miss a membership added meanwhile and collide with it). Advisory locks
+// rather than row locks: they write nothing, so a refresh that changes
+// nothing costs no WAL.
+func lockSegments(ctx context.Context, tx *sqlx.Tx, segs []Segment, exclusive bool) error {
 	ids := make(pq.Int64Array, len(segs))
 	for i, s := range segs {
 		ids[i] = s.ID
 	}
-	_, err := tx.ExecContext(ctx, "SELECT id FROM segments WHERE shop_id = $1 AND id = ANY($2::bigint[]) ORDER BY id "+mode, shopID, ids)
+	fn := "pg_advisory_xact_lock_shared"
+	if exclusive {
+		fn = "pg_advisory_xact_lock"
+	}
+	_, err := tx.ExecContext(ctx, `SELECT `+fn+`($1, (id % 2147483647)::int) FROM unnest($2::bigint[]) AS id ORDER BY id`,
+		lockSpaceSegments, ids)
 	return err
 }
+
+// Advisory lock spaces (first key) of this package.
+const (
+	lockSpaceSegments = 0x5e6d0001
+	lockSpaceCustomer = 0x5e6d0002
+)
 
 func ph(n int) string { return "$" + strconv.Itoa(n) }
 
@@ -171,7 +185,7 @@ func (s *Store) refresh(ctx context.Context, tx *sqlx.Tx, shopID int64, todo []S
 	if err != nil {
 		return err
 	}
-	if err := lockSegments(ctx, tx, shopID, todo, "FOR UPDATE"); err != nil {
+	if err := lockSegments(ctx, tx, todo, true); err != nil {
 		return err
 	}
 	if err := setWorkMem(ctx, tx); err != nil {
@@ -200,21 +214,32 @@ const recordSizeSQL = `INSERT INTO segment_sizes (shop_id, segment_id, day, size
 	SELECT $1, $2, $3::date, count(*) FROM segment_members WHERE segment_id = $2
 	ON CONFLICT (segment_id, day) DO UPDATE SET size = EXCLUDED.size`
 
-// CompileFor is Compile narrowed to one customer: the query returns that
-// customer's id when they match, no row otherwise.
-func CompileFor(shopID int64, r Rules, now time.Time, loc *time.Location, customerID int64) (string, []any, error) {
-	q, args, err := Compile(shopID, r, now, loc)
-	if err != nil {
-		return "", nil, err
+// levels splits segments (in dependency order) into groups that can be
+// evaluated together: a segment's level is one more than the highest level
+// among the segments of todo its rules refer to.
+func levels(todo []Segment) [][]Segment {
+	level := make(map[int64]int, len(todo))
+	var out [][]Segment
+	for _, sg := range todo {
+		l := 0
+		sg.Rules.Walk(func(c Condition) {
+			if lv, ok := level[c.SegmentID]; ok && c.Field == FieldSegment && lv+1 > l {
+				l = lv + 1
+			}
+		})
+		level[sg.ID] = l
+		for len(out) <= l {
+			out = append(out, nil)
+		}
+		out[l] = append(out[l], sg)
 	}
-	args = append(args, customerID)
-	return q + " AND c.id = " + ph(len(args)), args, nil
+	return out
 }
 
 // RefreshCustomer re-evaluates one customer against every segment of the
-// shop (in dependency order, in one transaction) and logs the entries and
-// exits. It is the incremental path: run it after anything about the
-// customer changed.
+// shop and logs the entries and exits, in one transaction. It is the
+// incremental path: run it after anything about the customer changed. All
+// segments of one dependency level are tested in a single statement.
 func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, now time.Time) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		segs, err := loadSegments(ctx, tx, shopID)
@@ -229,44 +254,53 @@ func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, n
 		if err != nil {
 			return err
 		}
-		if err := lockSegments(ctx, tx, shopID, todo, "FOR SHARE"); err != nil {
+		// One customer's refreshes run one at a time. The result can always
+		// be derived again from the data (and a lost membership is found and
+		// logged by the next full refresh), so the commit needn't wait for
+		// the disk.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, (($2::bigint) % 2147483647)::int),
+			set_config('synchronous_commit', 'off', true)`, lockSpaceCustomer, customerID); err != nil {
 			return err
 		}
-		// One customer's refreshes run one at a time.
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('segments.customer'), hashtext($1))", strconv.FormatInt(customerID, 10)); err != nil {
+		if err := lockSegments(ctx, tx, todo, false); err != nil {
 			return err
 		}
-		for _, seg := range todo {
-			q, args, err := CompileFor(shopID, seg.Rules, now, loc, customerID)
-			if err != nil {
-				return fmt.Errorf("segments: segment %d: %w", seg.ID, err)
+		for _, level := range levels(todo) {
+			rules := make([]Rules, len(level))
+			ids := make(pq.Int64Array, len(level))
+			for i, sg := range level {
+				rules[i], ids[i] = sg.Rules, sg.ID
 			}
-			args = append(args, seg.ID, now)
-			if _, err := tx.ExecContext(ctx, diffForSQL(q, ph(len(args)-2), ph(len(args)-1), ph(len(args))), args...); err != nil {
-				return fmt.Errorf("segments: refresh %d for customer %d: %w", seg.ID, customerID, err)
+			q, args, custArg := compileCustomer(shopID, rules, now, loc, customerID)
+			args = append(args, ids, now)
+			if _, err := tx.ExecContext(ctx, customerDiffSQL(q, custArg, ph(len(args)-1), ph(len(args))), args...); err != nil {
+				return fmt.Errorf("segments: refresh customer %d: %w", customerID, err)
 			}
 		}
 		return nil
 	})
 }
 
-// diffForSQL is diffSQL restricted to one customer (custArg).
-func diffForSQL(members, custArg, segArg, atArg string) string {
-	custArg, segArg, atArg = custArg+"::bigint", segArg+"::bigint", atArg+"::timestamptz"
-	return `WITH cur AS MATERIALIZED (` + members + `),
+// customerDiffSQL applies one customer's hits (a compileCustomer query) to
+// the segments in segsArg: adds the memberships they gained, removes those
+// they lost, and logs both at atArg.
+func customerDiffSQL(hits, custArg, segsArg, atArg string) string {
+	custArg, segsArg, atArg = custArg+"::bigint", segsArg+"::bigint[]", atArg+"::timestamptz"
+	return `WITH x AS MATERIALIZED (` + hits + `),
+hit AS MATERIALIZED (SELECT u.seg FROM x, unnest(` + segsArg + `, x.hits) AS u(seg, hit) WHERE u.hit),
 del AS (
-	DELETE FROM segment_members sm WHERE sm.segment_id = ` + segArg + ` AND sm.customer_id = ` + custArg + `
-	AND NOT EXISTS (SELECT 1 FROM cur)
-	RETURNING sm.customer_id),
+	DELETE FROM segment_members sm WHERE sm.customer_id = ` + custArg + ` AND sm.segment_id = ANY(` + segsArg + `)
+	AND NOT EXISTS (SELECT 1 FROM hit WHERE hit.seg = sm.segment_id)
+	RETURNING sm.segment_id),
 ins AS (
 	INSERT INTO segment_members (shop_id, segment_id, customer_id, since)
-	SELECT $1, ` + segArg + `, cur.id, ` + atArg + ` FROM cur
+	SELECT $1, hit.seg, ` + custArg + `, ` + atArg + ` FROM hit
 	ON CONFLICT (segment_id, customer_id) DO NOTHING
-	RETURNING customer_id)
+	RETURNING segment_id)
 INSERT INTO segment_changes (shop_id, segment_id, customer_id, change, at)
-SELECT $1, ` + segArg + `, customer_id, 'entered', ` + atArg + ` FROM ins
+SELECT $1, segment_id, ` + custArg + `, 'entered', ` + atArg + ` FROM ins
 UNION ALL
-SELECT $1, ` + segArg + `, customer_id, 'exited', ` + atArg + ` FROM del`
+SELECT $1, segment_id, ` + custArg + `, 'exited', ` + atArg + ` FROM del`
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {

@@ -43,6 +43,12 @@ func TestSQLMatchesEval(t *testing.T) {
 			b, _ := json.MarshalIndent(r, "", " ")
 			t.Fatalf("tree %d: SQL %d customers, eval %d\n%s\n%s", i, len(got), len(want), b, sql)
 		}
+		// The one-customer shape, run over everyone, agrees too.
+		csql, cargs := compileMode(seedShop, r, testNow, loc, true)
+		if cgot := query(t, d, csql, cargs); !eqIDs(cgot, want) {
+			b, _ := json.MarshalIndent(r, "", " ")
+			t.Fatalf("tree %d: correlated SQL %d customers, eval %d\n%s\n%s", i, len(cgot), len(want), b, csql)
+		}
 		if len(got) > 0 && len(got) < len(snap.Customers) {
 			nonTrivial++
 		}
@@ -72,6 +78,11 @@ func TestEachConditionMatchesEval(t *testing.T) {
 			b, _ := json.Marshal(c)
 			t.Fatalf("%s: SQL %d, eval %d\n%s", b, len(got), len(want), sql)
 		}
+		csql, cargs := compileMode(seedShop, r, testNow, loc, true)
+		if cgot := query(t, d, csql, cargs); !eqIDs(cgot, want) {
+			b, _ := json.Marshal(c)
+			t.Fatalf("%s: correlated SQL %d, eval %d\n%s", b, len(cgot), len(want), csql)
+		}
 	}
 }
 
@@ -80,6 +91,11 @@ func checkParameterised(t testing.TB, r Rules, sql string) {
 	twin, _ := compile(seedShop, blank(r), testNow, time.UTC)
 	if twin != sql {
 		t.Fatalf("SQL text depends on values:\n%s\n%s", sql, twin)
+	}
+	c1, _ := compileMode(seedShop, r, testNow, time.UTC, true)
+	c2, _ := compileMode(seedShop, blank(r), testNow, time.UTC, true)
+	if c1 != c2 {
+		t.Fatalf("correlated SQL text depends on values:\n%s\n%s", c1, c2)
 	}
 	for _, s := range userStrings(r) {
 		// (the twin check above is the real guarantee; this names the culprit.
@@ -91,7 +107,7 @@ func checkParameterised(t testing.TB, r Rules, sql string) {
 }
 
 // Everything the compiler may write on its own (fragments, not values).
-var sqlVocabulary = sqlSelect + sqlWhere + sqlEmailDomain + sqlLanguage + sqlOrdersLive + sqlEventCounts + sqlReceived + sqlEngagedFrom + sqlFilterProduct
+var sqlVocabulary = sqlSelect + sqlWhere + sqlEmailDomain + sqlLanguage + sqlOrdersFrom + sqlEventsFrom + sqlMessagesFrom + sqlEngagedFrom + sqlBoughtFrom + sqlBoughtColl + sqlFilterProduct
 
 func TestHostileStringsStayParameters(t *testing.T) {
 	d := dbtest.New(t)
