@@ -22,15 +22,22 @@ type RefreshShopArgs struct {
 
 func (RefreshShopArgs) Kind() string { return "segments.refresh_shop" }
 
-// shopRefreshOpts collapses requests while one is still waiting to run; a
-// request made while it runs is queued anew, so data written during the
-// refresh is covered by the next pass.
-func shopRefreshOpts() *river.InsertOpts {
+// ShopRefreshDelay is the window in which requests to refresh one shop are
+// collected into a single full refresh.
+const ShopRefreshDelay = time.Minute
+
+// shopRefreshOpts debounces like customerRefreshOpts: every request within
+// one window maps to the same job, scheduled at the window's end. (River
+// can't leave running jobs out of the uniqueness check, so a window is what
+// lets a request made while a refresh runs still get one after it.)
+func shopRefreshOpts(now time.Time) *river.InsertOpts {
 	return &river.InsertOpts{
+		ScheduledAt: now.Truncate(ShopRefreshDelay).Add(ShopRefreshDelay),
 		UniqueOpts: river.UniqueOpts{
-			ByArgs: true,
+			ByArgs:   true,
+			ByPeriod: ShopRefreshDelay,
 			ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-				rivertype.JobStateScheduled},
+				rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable},
 		},
 	}
 }
@@ -38,7 +45,7 @@ func shopRefreshOpts() *river.InsertOpts {
 // EnqueueShopRefresh schedules RefreshShop for a shop inside the caller's
 // transaction.
 func EnqueueShopRefresh(ctx context.Context, tx *sql.Tx, ins jobs.Inserter, shopID int64) error {
-	if _, err := ins.InsertTx(ctx, tx, RefreshShopArgs{ShopID: shopID}, shopRefreshOpts()); err != nil {
+	if _, err := ins.InsertTx(ctx, tx, RefreshShopArgs{ShopID: shopID}, shopRefreshOpts(time.Now())); err != nil {
 		return fmt.Errorf("segments: enqueue refresh of shop %d: %w", shopID, err)
 	}
 	return nil
@@ -52,7 +59,9 @@ type RefreshShopWorker struct {
 }
 
 // Timeout lets a large shop's full pass outlive the default job timeout.
-func (w *RefreshShopWorker) Timeout(*river.Job[RefreshShopArgs]) time.Duration { return 30 * time.Minute }
+func (w *RefreshShopWorker) Timeout(*river.Job[RefreshShopArgs]) time.Duration {
+	return 30 * time.Minute
+}
 
 func (w *RefreshShopWorker) Work(ctx context.Context, j *river.Job[RefreshShopArgs]) error {
 	return w.Store.RefreshShop(ctx, j.Args.ShopID, nowOf(w.Now))
