@@ -158,8 +158,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	postInstall.AfterInstall = func(ctx context.Context, shopID int64) error {
 		// Presets first, so the full segment refresh that follows the
-		// import fills them. EnsurePresets skips those the shop has, so a
-		// retried post-install (or a reinstall) adds nothing twice.
+		// import fills them. EnsurePresets creates only the presets the
+		// shop lacks, so a retried post-install adds nothing twice.
 		if err := segmentStore.EnsurePresets(ctx, shopID, now(o.Now)); err != nil {
 			return err
 		}
@@ -211,6 +211,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender}, nil
 }
 
+// now reads the clock tests may replace (Options.Now).
 func now(f func() time.Time) time.Time {
 	if f == nil {
 		return time.Now()
