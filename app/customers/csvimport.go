@@ -460,10 +460,35 @@ func (s *Store) RunImport(ctx context.Context, shopID, id int64) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `
+	return s.finishImport(ctx, im, done)
+}
+
+// finishImport marks the import done and, when it changed anything, queues
+// one full refresh of the shop's segments in the same transaction. An
+// import may touch hundreds of thousands of profiles: one set-based pass
+// over the shop is far cheaper than a job per profile, and the batches
+// above stay free of per-row work. (An import that fails half-way leaves
+// its committed batches to the daily refresh.)
+func (s *Store) finishImport(ctx context.Context, im Import, done int64) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("customers: import %d: finish: %w", im.ID, err)
+	}
+	defer tx.Rollback()
+	var changed int64
+	if err := tx.GetContext(ctx, &changed, `
 		WITH d AS (DELETE FROM csv_import_chunks WHERE import_id = $1)
-		UPDATE csv_imports SET status = 'done', rows_done = $2, finished_at = now(), updated_at = now() WHERE id = $1`, id, done); err != nil {
-		return fmt.Errorf("customers: import %d: finish: %w", id, err)
+		UPDATE csv_imports SET status = 'done', rows_done = $2, finished_at = now(), updated_at = now() WHERE id = $1
+		RETURNING rows_created + rows_updated`, im.ID, done); err != nil {
+		return fmt.Errorf("customers: import %d: finish: %w", im.ID, err)
+	}
+	if changed > 0 {
+		if err := s.queueShopSegmentRefresh(ctx, tx, im.ShopID); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("customers: import %d: finish: %w", im.ID, err)
 	}
 	return nil
 }
@@ -483,10 +508,11 @@ func (s *Store) applyBatch(ctx context.Context, im Import, batch []importRow, re
 		for i, r := range batch {
 			emails[i], reasons[i] = r.Email, r.Reason
 		}
-		created, err = s.Suppress(ctx, tx, im.ShopID, emails, reasons, "import")
+		added, err := s.suppress(ctx, tx, im.ShopID, emails, reasons, "import")
 		if err != nil {
 			return err
 		}
+		created = int64(len(added))
 	} else {
 		created, updated, err = s.upsertImported(ctx, tx, im.ShopID, batch)
 		if err != nil {

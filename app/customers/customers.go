@@ -5,7 +5,9 @@ package customers
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -41,6 +43,9 @@ type Store struct {
 	// pushes queues consent pushes to Shopify (set by the app's wiring;
 	// nil in tests that don't care).
 	pushes jobs.Inserter
+	// segments queues segment refreshes (set by the app's wiring; nil in
+	// tests that don't care).
+	segments SegmentQueue
 }
 
 // NewStore returns a Store.
@@ -123,8 +128,16 @@ func SplitTags(s string) []string { return CleanTags(strings.Split(s, ",")) }
 // taken when Shopify's consent time is at least as new as ours, and every
 // consent change is recorded in consent_events.
 func (s *Store) UpsertShopify(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []ShopifyCustomer) (map[int64]int64, error) {
+	ids, _, err := s.UpsertShopifyWritten(ctx, tx, shopID, batch)
+	return ids, err
+}
+
+// UpsertShopifyWritten is UpsertShopify that also returns the profiles the
+// batch actually wrote (not those skipped as stale), for callers that react
+// to changes.
+func (s *Store) UpsertShopifyWritten(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []ShopifyCustomer) (map[int64]int64, []int64, error) {
 	if len(batch) == 0 {
-		return map[int64]int64{}, nil
+		return map[int64]int64{}, nil, nil
 	}
 	// Keep the last occurrence of each Shopify id in the batch.
 	last := make(map[int64]int, len(batch))
@@ -140,17 +153,20 @@ func (s *Store) UpsertShopify(ctx context.Context, tx *sqlx.Tx, shopID int64, ba
 	}
 	doc, err := json.Marshal(rows)
 	if err != nil {
-		return nil, fmt.Errorf("customers: upsert: %w", err)
+		return nil, nil, fmt.Errorf("customers: upsert: %w", err)
 	}
 	// 1. A storefront or imported profile with the same email becomes this
 	//    Shopify customer. 2. Any other profile still holding one of these
 	//    emails lost it in Shopify (only one customer per email there), so it
 	//    gives it up rather than block the unique index.
 	if _, err := tx.ExecContext(ctx, qAdoptByEmail, shopID, doc); err != nil {
-		return nil, fmt.Errorf("customers: adopt by email: %w", err)
+		return nil, nil, fmt.Errorf("customers: adopt by email: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, qReleaseEmails, shopID, doc); err != nil {
-		return nil, fmt.Errorf("customers: release emails: %w", err)
+	// Profiles that gave up their email changed too (email conditions,
+	// suppression by address).
+	var released []int64
+	if err := tx.SelectContext(ctx, &released, qReleaseEmails, shopID, doc); err != nil {
+		return nil, nil, fmt.Errorf("customers: release emails: %w", err)
 	}
 	var changed []struct {
 		ID        int64      `db:"id"`
@@ -161,14 +177,16 @@ func (s *Store) UpsertShopify(ctx context.Context, tx *sqlx.Tx, shopID int64, ba
 		Changed   bool       `db:"consent_changed"`
 	}
 	if err := tx.SelectContext(ctx, &changed, qUpsertShopify, shopID, doc); err != nil {
-		return nil, fmt.Errorf("customers: upsert: %w", err)
+		return nil, nil, fmt.Errorf("customers: upsert: %w", err)
 	}
 	ids := make(map[int64]int64, len(rows))
+	written := append(make([]int64, 0, len(changed)+len(released)), released...)
 	var evCustomers []int64
 	var evStates, evLevels []string
 	var evTimes []time.Time
 	for _, c := range changed {
 		ids[c.ShopifyID] = c.ID
+		written = append(written, c.ID)
 		if c.Changed {
 			at := time.Now()
 			if c.At != nil {
@@ -194,16 +212,16 @@ func (s *Store) UpsertShopify(ctx context.Context, tx *sqlx.Tx, shopID int64, ba
 		}
 		if err := tx.SelectContext(ctx, &found, `SELECT id, shopify_id FROM customers WHERE shop_id = $1 AND shopify_id = ANY($2)`,
 			shopID, pq.Array(want)); err != nil {
-			return nil, fmt.Errorf("customers: ids: %w", err)
+			return nil, nil, fmt.Errorf("customers: ids: %w", err)
 		}
 		for _, f := range found {
 			ids[f.ShopifyID] = f.ID
 		}
 	}
 	if err := recordConsentEvents(ctx, tx, shopID, "shopify", evCustomers, evStates, evLevels, evTimes); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ids, nil
+	return ids, written, nil
 }
 
 // recordConsentEvents appends consent changes to the history in one
@@ -240,7 +258,8 @@ UPDATE customers c SET email = NULL, updated_at = now()
 FROM ` + recordset + `
 WHERE c.shop_id = $1 AND r.email <> '' AND lower(c.email) = lower(r.email)
   AND c.shopify_id IS DISTINCT FROM r.shopify_id
-  AND (r.updated_at IS NOT NULL OR c.deleted_at IS NOT NULL)`
+  AND (r.updated_at IS NOT NULL OR c.deleted_at IS NOT NULL)
+RETURNING c.id`
 
 // old is read before the insert (one snapshot per statement), so it holds
 // the consent as it was, to tell whether this delivery changed it.
@@ -283,18 +302,24 @@ RETURNING c.id, c.shopify_id, c.email_consent, c.email_opt_in_level, c.email_con
 	     ELSE c.email_consent <> 'not_subscribed' END AS consent_changed`
 
 // MarkDeleted soft-deletes a Shopify customer (customers/delete): the
-// profile stays for order history but is never mailed. A deletion older than
-// the stored data is ignored.
-func (s *Store) MarkDeleted(ctx context.Context, tx *sqlx.Tx, shopID, shopifyID int64, at time.Time) error {
-	_, err := tx.ExecContext(ctx, `
+// profile stays for order history but is never mailed. It returns the
+// profile's id, or 0 when the deletion is older than the stored data and
+// was ignored.
+func (s *Store) MarkDeleted(ctx context.Context, tx *sqlx.Tx, shopID, shopifyID int64, at time.Time) (int64, error) {
+	var id int64
+	err := tx.GetContext(ctx, &id, `
 		INSERT INTO customers (shop_id, shopify_id, deleted_at, shopify_updated_at)
 		VALUES ($1, $2, $3, $3)
 		ON CONFLICT (shop_id, shopify_id) WHERE shopify_id IS NOT NULL DO UPDATE
 		SET deleted_at = EXCLUDED.deleted_at, updated_at = now()
-		WHERE customers.shopify_updated_at IS NULL OR customers.shopify_updated_at <= EXCLUDED.deleted_at`,
+		WHERE customers.shopify_updated_at IS NULL OR customers.shopify_updated_at <= EXCLUDED.deleted_at
+		RETURNING id`,
 		shopID, shopifyID, at)
-	if err != nil {
-		return fmt.Errorf("customers: delete %d: %w", shopifyID, err)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	return nil
+	if err != nil {
+		return 0, fmt.Errorf("customers: delete %d: %w", shopifyID, err)
+	}
+	return id, nil
 }

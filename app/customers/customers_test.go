@@ -123,7 +123,8 @@ func TestMarkDeletedIgnoresStaleDeletes(t *testing.T) {
 	d, s, shopID := upsertShop(t)
 	upsert(t, d, s, shopID, customers.ShopifyCustomer{ShopifyID: 9, Email: "back@example.com", UpdatedAt: at("2025-03-01T00:00:00Z")})
 	err := db.InTx(context.Background(), d, func(tx *sqlx.Tx) error {
-		return s.MarkDeleted(context.Background(), tx, shopID, 9, *at("2025-02-01T00:00:00Z"))
+		_, err := s.MarkDeleted(context.Background(), tx, shopID, 9, *at("2025-02-01T00:00:00Z"))
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

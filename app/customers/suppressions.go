@@ -31,27 +31,41 @@ type Suppression struct {
 
 // Suppress adds addresses to the shop's suppression list in tx and returns
 // how many were new. An address already listed keeps its first reason, so
-// re-importing a list changes nothing.
+// re-importing a list changes nothing. The profiles of newly suppressed
+// addresses get their segments re-evaluated.
 func (s *Store) Suppress(ctx context.Context, tx *sqlx.Tx, shopID int64, emails, reasons []string, source string) (int64, error) {
+	added, err := s.suppress(ctx, tx, shopID, emails, reasons, source)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.queueSegmentRefreshByEmail(ctx, tx, shopID, added); err != nil {
+		return 0, err
+	}
+	return int64(len(added)), nil
+}
+
+// suppress is Suppress without the segment refresh (a CSV import refreshes
+// the whole shop once at its end instead), returning the new addresses.
+func (s *Store) suppress(ctx context.Context, tx *sqlx.Tx, shopID int64, emails, reasons []string, source string) ([]string, error) {
 	if len(emails) != len(reasons) {
-		return 0, fmt.Errorf("customers: suppress: %d emails but %d reasons", len(emails), len(reasons))
+		return nil, fmt.Errorf("customers: suppress: %d emails but %d reasons", len(emails), len(reasons))
 	}
 	if len(emails) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	lower := make([]string, len(emails))
 	for i, e := range emails {
 		lower[i] = strings.ToLower(strings.TrimSpace(e))
 	}
-	res, err := tx.ExecContext(ctx, `
+	var added []string
+	if err := tx.SelectContext(ctx, &added, `
 		INSERT INTO suppressions (shop_id, email, reason, source)
 		SELECT $1, e, r, $4 FROM unnest($2::text[], $3::text[]) AS u(e, r)
-		ON CONFLICT (shop_id, email) DO NOTHING`, shopID, pq.Array(lower), pq.Array(reasons), source)
-	if err != nil {
-		return 0, fmt.Errorf("customers: suppress: %w", err)
+		ON CONFLICT (shop_id, email) DO NOTHING
+		RETURNING email`, shopID, pq.Array(lower), pq.Array(reasons), source); err != nil {
+		return nil, fmt.Errorf("customers: suppress: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	return added, nil
 }
 
 // Suppression returns the suppression of one address, or ErrNotFound.
@@ -106,8 +120,26 @@ func (s *Store) LiftSuppression(ctx context.Context, shopID int64, email string)
 	if sup.Reason != SuppressManual {
 		return ErrNotLiftable
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM suppressions WHERE shop_id = $1 AND email = $2 AND reason = $3`,
-		shopID, sup.Email, SuppressManual); err != nil {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("customers: lift suppression: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE shop_id = $1 AND email = $2 AND reason = $3`,
+		shopID, sup.Email, SuppressManual)
+	if err != nil {
+		return fmt.Errorf("customers: lift suppression: %w", err)
+	}
+	// Lifted concurrently: the other request queued the refresh.
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	// The address can be mailed again: its profiles may (re-)enter segments
+	// that require not being suppressed.
+	if err := s.queueSegmentRefreshByEmail(ctx, tx, shopID, []string{sup.Email}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("customers: lift suppression: %w", err)
 	}
 	return nil

@@ -32,28 +32,39 @@ const BackfillWindow = 90 * 24 * time.Hour
 // (a shared device) follows the newest identity; its earlier events keep
 // the profile they were attributed to.
 func Identify(ctx context.Context, tx *sqlx.Tx, shopID int64, visitorID string, customerID int64, by string) error {
+	_, err := identify(ctx, tx, shopID, visitorID, customerID, by)
+	return err
+}
+
+// identify is Identify that also reports whether anything changed: the
+// visitor's profile, or events back-filled onto it.
+func identify(ctx context.Context, tx *sqlx.Tx, shopID int64, visitorID string, customerID int64, by string) (bool, error) {
 	if !ValidVisitorID(visitorID) {
-		return fmt.Errorf("events: identify: bad visitor id")
+		return false, fmt.Errorf("events: identify: bad visitor id")
 	}
 	// Locks the visitor row: a committer inserting this visitor's events
 	// either finished before (and the back-fill below sees them) or waits
 	// and then reads the new customer_id.
-	if _, err := tx.ExecContext(ctx, `
+	linked, err := tx.ExecContext(ctx, `
 		INSERT INTO visitors (shop_id, visitor_id, customer_id, identified_at, identified_by)
 		VALUES ($1, $2, $3, now(), $4)
 		ON CONFLICT (shop_id, visitor_id) DO UPDATE
 		SET customer_id = EXCLUDED.customer_id, identified_at = now(), identified_by = EXCLUDED.identified_by
 		WHERE visitors.customer_id IS DISTINCT FROM EXCLUDED.customer_id`,
-		shopID, visitorID, customerID, by); err != nil {
-		return fmt.Errorf("events: identify visitor: %w", err)
+		shopID, visitorID, customerID, by)
+	if err != nil {
+		return false, fmt.Errorf("events: identify visitor: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `
+	filled, err := tx.ExecContext(ctx, `
 		UPDATE events SET customer_id = $3
 		WHERE shop_id = $1 AND visitor_id = $2 AND customer_id IS NULL AND occurred_at > $4`,
-		shopID, visitorID, customerID, time.Now().Add(-BackfillWindow)); err != nil {
-		return fmt.Errorf("events: back-fill visitor events: %w", err)
+		shopID, visitorID, customerID, time.Now().Add(-BackfillWindow))
+	if err != nil {
+		return false, fmt.Errorf("events: back-fill visitor events: %w", err)
 	}
-	return nil
+	n1, _ := linked.RowsAffected()
+	n2, _ := filled.RowsAffected()
+	return n1+n2 > 0, nil
 }
 
 // Identity resolves who a visitor is from what a batch tells.
@@ -103,7 +114,15 @@ func (id *Identity) Stitch(ctx context.Context, shopID int64, b Batch, loggedIn 
 		if err != nil {
 			return err
 		}
-		return Identify(ctx, tx, shopID, b.VisitorID, customerID, by)
+		changed, err := identify(ctx, tx, shopID, b.VisitorID, customerID, by)
+		if err != nil || !changed {
+			// A logged-in shopper's every batch lands here: only a new
+			// link (which a new profile always is) or back-filled events
+			// are worth re-evaluating; the batch's own events already
+			// queued a refresh when they were stored.
+			return err
+		}
+		return id.customers.QueueSegmentRefresh(ctx, tx, shopID, customerID)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("events: stitch visitor: %w", err)

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/customers"
 )
 
 // ErrClosed: the ingester is shutting down and takes no more events.
@@ -46,6 +49,9 @@ type Options struct {
 	// Write blocks, bounded by its context, when the queue is full).
 	QueueSize int
 	Log       *slog.Logger
+	// Segments, when set, queues a segment refresh for each customer whose
+	// events a batch stored, in the batch's transaction.
+	Segments customers.SegmentQueue
 }
 
 func (o *Options) defaults() {
@@ -261,7 +267,7 @@ func (in *Ingester) write(ctx context.Context, reqs []*request) ([]Result, error
 	if err := in.parts.ensure(ctx, rows); err != nil {
 		return nil, err
 	}
-	inserted, err := insertRows(ctx, in.db, rows)
+	inserted, err := insertRows(ctx, in.db, in.opts.Segments, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +284,7 @@ func (in *Ingester) write(ctx context.Context, reqs []*request) ([]Result, error
 // insertRows upserts the visitors and inserts the events in one
 // transaction; it returns the keys actually inserted (the others were
 // duplicates of stored events).
-func insertRows(ctx context.Context, db *sqlx.DB, rows []Row) (map[rowKey]bool, error) {
+func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, rows []Row) (map[rowKey]bool, error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("events: begin: %w", err)
@@ -303,9 +309,10 @@ func insertRows(ctx context.Context, db *sqlx.DB, rows []Row) (map[rowKey]bool, 
 	// The visitor's stitched customer is joined in, so events after the
 	// stitch land on the profile directly.
 	var got []struct {
-		ShopID int64     `db:"shop_id"`
-		ID     string    `db:"event_id"`
-		At     time.Time `db:"occurred_at"`
+		ShopID     int64         `db:"shop_id"`
+		ID         string        `db:"event_id"`
+		At         time.Time     `db:"occurred_at"`
+		CustomerID sql.NullInt64 `db:"customer_id"`
 	}
 	err = tx.SelectContext(ctx, &got, `
 		INSERT INTO events (shop_id, event_id, visitor_id, customer_id, name, occurred_at, source, url, data)
@@ -316,11 +323,39 @@ func insertRows(ctx context.Context, db *sqlx.DB, rows []Row) (map[rowKey]bool, 
 		     AS u(shop_id, event_id, visitor_id, customer_id, name, occurred_at, source, url, data)
 		LEFT JOIN visitors v ON v.shop_id = u.shop_id AND v.visitor_id = u.visitor_id AND u.visitor_id <> ''
 		ON CONFLICT (shop_id, event_id, occurred_at) DO NOTHING
-		RETURNING shop_id, event_id, occurred_at`,
+		RETURNING shop_id, event_id, occurred_at, customer_id`,
 		pq.Array(shops), pq.Array(ids), pq.Array(visitors), pq.Array(custs), pq.Array(names), pq.Array(ats),
 		pq.Array(sources), pq.Array(urls), pq.Array(data))
 	if err != nil {
 		return nil, fmt.Errorf("events: insert %d rows: %w", n, err)
+	}
+	if seg != nil {
+		// Once per customer per batch, not per event: most events are
+		// anonymous and a shopper's burst of events lands in one batch.
+		// Duplicates (not returned) changed nothing.
+		var who []shopCustomer
+		seen := map[shopCustomer]bool{}
+		for _, g := range got {
+			k := shopCustomer{g.ShopID, g.CustomerID.Int64}
+			if g.CustomerID.Valid && !seen[k] {
+				seen[k] = true
+				who = append(who, k)
+			}
+		}
+		// One order for all committers: River's unique inserts wait on
+		// each other's keys, and two batches taking them in opposite
+		// orders would deadlock.
+		sort.Slice(who, func(i, j int) bool {
+			if who[i].shop != who[j].shop {
+				return who[i].shop < who[j].shop
+			}
+			return who[i].customer < who[j].customer
+		})
+		for _, k := range who {
+			if err := seg.RefreshCustomer(ctx, tx.Tx, k.shop, k.customer); err != nil {
+				return nil, fmt.Errorf("events: %w", err)
+			}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("events: commit: %w", err)
@@ -331,6 +366,8 @@ func insertRows(ctx context.Context, db *sqlx.DB, rows []Row) (map[rowKey]bool, 
 	}
 	return inserted, nil
 }
+
+type shopCustomer struct{ shop, customer int64 }
 
 // touchVisitors records each visitor's first and last sighting. Rows are
 // locked in one order (shop, visitor) so concurrent committers can't

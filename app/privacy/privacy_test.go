@@ -178,3 +178,28 @@ func TestRedactKeepsRevenueAndSuppressionButNotThePerson(t *testing.T) {
 		t.Fatal("the suppression that keeps them from being mailed must stay")
 	}
 }
+
+// Redaction queues no segment refresh: the erased profile's memberships and
+// their history go with it (ON DELETE CASCADE), and no other profile's
+// data changed.
+func TestRedactDropsSegmentMembership(t *testing.T) {
+	d, s, a, _ := setup(t)
+	ctx := context.Background()
+	var seg, ann, wendy int64
+	d.Get(&seg, `INSERT INTO segments (shop_id, name, rules) VALUES ($1, 'Everyone', '{}') RETURNING id`, a)
+	d.Get(&ann, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id = 10`, a)
+	d.Get(&wendy, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id IS NULL`, a)
+	d.MustExec(`INSERT INTO segment_members (shop_id, segment_id, customer_id) VALUES ($1, $2, $3), ($1, $2, $4)`, a, seg, ann, wendy)
+	d.MustExec(`INSERT INTO segment_changes (shop_id, segment_id, customer_id, change) VALUES ($1, $2, $3, 'entered')`, a, seg, ann)
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		_, err := s.HandleCustomerRedact(ctx, tx, privacy.CustomerRedact{WebhookID: "seg", ShopID: a, ShopifyCustomerID: 10, Email: "ann@example.com"})
+		return err
+	})
+	var members, changes, jobs int
+	d.Get(&members, `SELECT count(*) FROM segment_members WHERE segment_id = $1`, seg)
+	d.Get(&changes, `SELECT count(*) FROM segment_changes WHERE customer_id = $1`, ann)
+	d.Get(&jobs, `SELECT count(*) FROM river_job`)
+	if members != 1 || changes != 0 || jobs != 0 {
+		t.Fatalf("after redaction: %d members (want Wendy only), %d changes of Ann, %d jobs", members, changes, jobs)
+	}
+}

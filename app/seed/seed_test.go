@@ -8,6 +8,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/seed"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -29,6 +30,10 @@ func TestDemoShopIsInstalledAndRerunnable(t *testing.T) {
 	d.Get(&n, "SELECT count(*) FROM shops")
 	if n != 1 {
 		t.Fatalf("seeding twice made %d shops", n)
+	}
+	d.Get(&n, "SELECT count(*) FROM segments WHERE preset_key IS NOT NULL")
+	if n != len(segments.Presets()) {
+		t.Fatalf("preset segments after seeding twice: %d, want %d", n, len(segments.Presets()))
 	}
 	settings, _ := st.Settings(ctx, 1)
 	if len(settings.Missing()) != 3 {

@@ -80,7 +80,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	orderStore := orders.NewStore(d, customerStore)
 	catalogStore := catalog.NewStore(d)
 	processor := webhooks.NewProcessor(d, shopStore, priv, log)
-	storesync.New(shopStore, customerStore, orderStore, catalogStore, log).Register(processor)
+	storeSync := storesync.New(shopStore, customerStore, orderStore, catalogStore, log)
+	storeSync.Register(processor)
 	postInstall := shops.NewPostInstallWorker(shopStore, client, shops.WebhookPlan{
 		CallbackURL: cfg.AppURL.String() + "/webhooks",
 		Topics:      webhooks.AppTopics,
@@ -90,9 +91,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	workers := river.NewWorkers()
 	river.AddWorker(workers, processor)
 	river.AddWorker(workers, postInstall)
-	river.AddWorker(workers, storesync.NewImportWorker(storesync.ImportDeps{
+	importWorker := storesync.NewImportWorker(storesync.ImportDeps{
 		DB: d, Shops: shopStore, API: client, Customers: customerStore, Orders: orderStore, Catalog: catalogStore, Log: log,
-	}, storesync.ImportOptions{}))
+	}, storesync.ImportOptions{})
+	river.AddWorker(workers, importWorker)
 	river.AddWorker(workers, customers.NewImportWorker(customerStore))
 	river.AddWorker(workers, storesync.NewConsentPusher(shopStore, customerStore, client, log))
 	wheelSvc := wheel.New(wheel.Deps{DB: d, Customers: customerStore, Shops: shopStore, API: client,
@@ -120,6 +122,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
 	segmentStore := segments.NewStore(d)
 	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
+	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
 	periodic := []*river.PeriodicJob{
 		// "Bought together" recommendations from order co-occurrence, daily.
@@ -139,12 +142,27 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	customerStore.PushConsentWith(jc)
 	wheelSvc.QueueWith(jc)
+	// Every write a segment condition can depend on queues a refresh of the
+	// customer's segments in its own transaction (bulk imports: one refresh
+	// of the shop). customers and events sit below segments in the import
+	// graph, so they get it behind an interface.
+	segmentQueue := segments.Queue{Jobs: jc}
+	customerStore.RefreshSegmentsWith(segmentQueue)
+	storeSync.QueueWith(jc)
+	importWorker.QueueWith(jc)
+	emailSender.QueueWith(jc)
 	importer := storesync.NewImporter(d, jc)
 	postInstall.PixelSettings = func(shop string) map[string]string {
 		// Must match [settings] in extensions/cartwheel-pixel/shopify.extension.toml.
 		return map[string]string{"ingestUrl": cfg.AppURL.String() + "/ingest", "shop": shop}
 	}
 	postInstall.AfterInstall = func(ctx context.Context, shopID int64) error {
+		// Presets first, so the full segment refresh that follows the
+		// import fills them. EnsurePresets creates only the presets the
+		// shop lacks, so a retried post-install adds nothing twice.
+		if err := segmentStore.EnsurePresets(ctx, shopID, now(o.Now)); err != nil {
+			return err
+		}
 		// A retried post-install finds its import already under way: fine.
 		if err := importer.Start(ctx, shopID); err != nil && !errors.Is(err, storesync.ErrImportRunning) {
 			return err
@@ -152,7 +170,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		return nil
 	}
 
-	ingester := events.NewIngester(d, events.Options{Log: log})
+	ingester := events.NewIngester(d, events.Options{Log: log, Segments: segmentQueue})
 	pipeline := &events.Pipeline{Ingester: ingester, Identity: events.NewIdentity(d, customerStore)}
 
 	emailPublic, err := newEmailPublic(cfg, d, customerStore, jc, log, o.Now, tokens, senders)
@@ -191,6 +209,14 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
 		Handler: handler, Webhooks: processor, Events: ingester,
 		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender}, nil
+}
+
+// now reads the clock tests may replace (Options.Now).
+func now(f func() time.Time) time.Time {
+	if f == nil {
+		return time.Now()
+	}
+	return f()
 }
 
 // newEmailPublic builds email tracking, unsubscribe, SendGrid event

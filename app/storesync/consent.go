@@ -14,13 +14,15 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
 // ChangeConsent records a consent decision made in Cartwheel and, in the
 // same transaction, queues pushing it to Shopify, so the two never disagree
-// for longer than the push takes.
+// for longer than the push takes, and re-evaluating the customer's segments
+// (most presets require consent).
 func ChangeConsent(ctx context.Context, tx *sqlx.Tx, c *customers.Store, j jobs.Inserter, shopID int64, ch customers.ConsentChange) error {
 	changed, err := c.SetConsent(ctx, tx, shopID, ch)
 	if err != nil || !changed {
@@ -28,6 +30,9 @@ func ChangeConsent(ctx context.Context, tx *sqlx.Tx, c *customers.Store, j jobs.
 	}
 	if _, err := j.InsertTx(ctx, tx.Tx, customers.ConsentPushArgs{ShopID: shopID, CustomerID: ch.CustomerID}, nil); err != nil {
 		return fmt.Errorf("storesync: queue consent push for %d: %w", ch.CustomerID, err)
+	}
+	if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, j, shopID, ch.CustomerID); err != nil {
+		return fmt.Errorf("storesync: %w", err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/orders"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
@@ -120,7 +121,15 @@ type ImportWorker struct {
 	o ImportOptions
 	// afterBatch, when set (tests), runs after each committed batch.
 	afterBatch func(resource string, linesDone int64)
+	// jobs queues the full segment refresh that follows an import (nil in
+	// tests that don't look at segments).
+	jobs jobs.Inserter
 }
+
+// QueueWith makes a finished import queue a full refresh of the shop's
+// segments. It is set after construction because the River client is built
+// once every worker (this one among them) is registered.
+func (w *ImportWorker) QueueWith(j jobs.Inserter) { w.jobs = j }
 
 // NewImportWorker returns the worker.
 func NewImportWorker(d ImportDeps, o ImportOptions) *ImportWorker {
@@ -188,6 +197,29 @@ func (w *ImportWorker) Run(ctx context.Context, shopID int64, runIDs []int64) er
 		if err := w.runOne(ctx, sh.Domain, token, run); err != nil {
 			return fmt.Errorf("storesync: import %s for shop %d: %w", run.Resource, shopID, err)
 		}
+	}
+	return w.queueSegmentRefresh(ctx, shopID)
+}
+
+// queueSegmentRefresh queues one full refresh of the shop's segments once
+// everything is imported. The import writes customers, orders and figures
+// in bulk and deliberately queues no per-customer refresh: a large store has
+// millions of customers, and one set-based pass over the shop is far cheaper
+// than a job for each.
+func (w *ImportWorker) queueSegmentRefresh(ctx context.Context, shopID int64) error {
+	if w.jobs == nil {
+		return nil
+	}
+	tx, err := w.d.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storesync: import for shop %d: %w", shopID, err)
+	}
+	defer tx.Rollback()
+	if err := segments.EnqueueShopRefresh(ctx, tx, w.jobs, shopID); err != nil {
+		return fmt.Errorf("storesync: import for shop %d: %w", shopID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("storesync: import for shop %d: %w", shopID, err)
 	}
 	return nil
 }

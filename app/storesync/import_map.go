@@ -175,6 +175,8 @@ func (s *customerSink) flush(ctx context.Context, tx *sqlx.Tx, st sinkStores) er
 	if err != nil {
 		return err
 	}
+	// No per-customer segment refresh here (a large store has millions):
+	// the worker queues one full refresh of the shop when the import ends.
 	_, err = st.customers.UpsertShopify(ctx, tx, st.shopID, rows)
 	return err
 }

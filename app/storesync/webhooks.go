@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/orders"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/app/webhooks"
 )
@@ -30,11 +33,40 @@ type Sync struct {
 	orders    *orders.Store
 	catalog   *catalog.Store
 	log       *slog.Logger
+	// jobs queues segment refreshes in the webhook's transaction (nil in
+	// tests that don't look at segments).
+	jobs jobs.Inserter
 }
 
 // New returns a Sync.
 func New(sh *shops.Store, c *customers.Store, o *orders.Store, cat *catalog.Store, log *slog.Logger) *Sync {
 	return &Sync{shops: sh, customers: c, orders: o, catalog: cat, log: log}
+}
+
+// QueueWith makes the handlers queue a segment refresh for every customer
+// whose data they change, in the delivery's transaction. It is set after
+// construction because the River client is built once every worker (the
+// webhook processor among them) is registered.
+func (s *Sync) QueueWith(j jobs.Inserter) { s.jobs = j }
+
+// refreshSegments queues the re-evaluation of the customers' segment
+// memberships (debounced per customer by segments).
+func (s *Sync) refreshSegments(ctx context.Context, tx *sqlx.Tx, shopID int64, customerIDs ...int64) error {
+	if s.jobs == nil {
+		return nil
+	}
+	// Ascending, so that transactions queueing several customers take
+	// River's unique-key locks in one order and can't deadlock.
+	customerIDs = slices.Sorted(slices.Values(customerIDs))
+	for _, id := range customerIDs {
+		if id <= 0 {
+			continue
+		}
+		if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, s.jobs, shopID, id); err != nil {
+			return fmt.Errorf("storesync: %w", err)
+		}
+	}
+	return nil
 }
 
 // Register adds the store-data handlers to the webhook processor.
@@ -134,8 +166,12 @@ func (s *Sync) customerUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 	} else if redacted[id64(c.Id)] {
 		return "ignored: customer was redacted", nil
 	}
-	ids, err := s.customers.UpsertShopify(ctx, tx, shopID, []customers.ShopifyCustomer{fromRESTCustomer(&c.Customer)})
+	ids, written, err := s.customers.UpsertShopifyWritten(ctx, tx, shopID, []customers.ShopifyCustomer{fromRESTCustomer(&c.Customer)})
 	if err != nil {
+		return "", err
+	}
+	// A stale delivery wrote nothing: nothing to re-evaluate.
+	if err := s.refreshSegments(ctx, tx, shopID, written...); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("customer %d stored as profile %d", c.Id, ids[id64(c.Id)]), nil
@@ -151,7 +187,12 @@ func (s *Sync) customerDelete(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 	if c.ID <= 0 {
 		return "", reject("customers/delete has no id")
 	}
-	if err := s.customers.MarkDeleted(ctx, tx, shopID, c.ID, d.TriggeredAt); err != nil {
+	id, err := s.customers.MarkDeleted(ctx, tx, shopID, c.ID, d.TriggeredAt)
+	if err != nil {
+		return "", err
+	}
+	// Deleted profiles leave their segments (id is 0 when the deletion was stale).
+	if err := s.refreshSegments(ctx, tx, shopID, id); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("customer %d deleted (kept for order history, never mailed)", c.ID), nil
@@ -258,6 +299,10 @@ func (s *Sync) orderUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d web
 	if err := s.orders.RefreshCustomers(ctx, tx, shopID, touched); err != nil {
 		return "", err
 	}
+	// Figures, products bought and discount codes used may have changed.
+	if err := s.refreshSegments(ctx, tx, shopID, touched...); err != nil {
+		return "", err
+	}
 	var tokens []string
 	for _, t := range []string{o.CheckoutToken, o.CartToken} {
 		if t != "" {
@@ -288,6 +333,10 @@ func (s *Sync) refundCreate(ctx context.Context, tx *sqlx.Tx, shopID int64, d we
 		return "", err
 	}
 	if err := s.orders.RefreshCustomers(ctx, tx, shopID, touched); err != nil {
+		return "", err
+	}
+	// Total spent and average order value are net of refunds.
+	if err := s.refreshSegments(ctx, tx, shopID, touched...); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("refund %d of %s on order %d", r.Id, ref.Amount, r.OrderId), nil
@@ -390,7 +439,11 @@ func (s *Sync) checkoutUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 		if cust.Email == "" {
 			cust.Email = c.Email
 		}
-		if _, err := s.customers.UpsertShopify(ctx, tx, shopID, []customers.ShopifyCustomer{cust}); err != nil {
+		_, written, err := s.customers.UpsertShopifyWritten(ctx, tx, shopID, []customers.ShopifyCustomer{cust})
+		if err != nil {
+			return "", err
+		}
+		if err := s.refreshSegments(ctx, tx, shopID, written...); err != nil {
 			return "", err
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
 	"github.com/cartwheel/cartwheel/app/secretbox"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/webhooks"
@@ -55,15 +56,19 @@ func newEnv(t *testing.T) *env {
 	cs := customers.NewStore(d)
 	ord := orders.NewStore(d, cs)
 	p := webhooks.NewProcessor(d, sh, privacy.NewService(d), log)
-	storesync.New(sh, cs, ord, catalog.NewStore(d), log).Register(p)
+	sync := storesync.New(sh, cs, ord, catalog.NewStore(d), log)
+	sync.Register(p)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, p)
-	// Registered so consent pushes can be queued; tests work them directly.
+	// Registered so consent pushes and segment refreshes can be queued;
+	// tests work them directly.
 	river.AddWorker(workers, storesync.NewConsentPusher(sh, cs, nil, log))
+	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segments.NewStore(d)})
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sync.QueueWith(jc)
 	var shop shops.Shop
 	if err := db.InTx(context.Background(), d, func(tx *sqlx.Tx) error {
 		var err error

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 )
 
@@ -92,6 +93,11 @@ func TestOAuthInstallHappyPath(t *testing.T) {
 	h.eventually("post-install job", func() bool {
 		return h.count("SELECT count(*) FROM shops WHERE domain = $1 AND webhooks_checked_at IS NOT NULL", shop) == 1
 	})
+	// ... and gave the shop its preset segments (before the import, whose
+	// full refresh fills them).
+	if n := h.count("SELECT count(*) FROM segments WHERE shop_id = $1 AND preset_key IS NOT NULL", sh.ID); n != len(segments.Presets()) {
+		t.Fatalf("preset segments: %d, want %d", n, len(segments.Presets()))
+	}
 	st, _ := h.app.Shops.Settings(t.Context(), sh.ID)
 	if st.EffectiveTimezone() != "Asia/Tokyo" {
 		t.Fatalf("settings timezone should default to the shop's own (Asia/Tokyo), got %q", st.EffectiveTimezone())

@@ -20,6 +20,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/app/storesync"
 )
@@ -443,6 +444,13 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 			"source": "wheel", "spin_id": row.ID, "wheel_id": w.ID, "prize_kind": sl.PrizeKind,
 		}); err != nil {
 			return err
+		}
+		// A new or changed profile, a consent change, a "subscribed"
+		// event and back-filled browsing: all count for segments.
+		// (ChangeConsent queued this already when consent changed; the
+		// repeat is coalesced.)
+		if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, s.jobs, shopID, prof.ID); err != nil {
+			return fmt.Errorf("wheel: %w", err)
 		}
 		if sl.Wins() {
 			// Queued now, in the spin's transaction, so the code gets made

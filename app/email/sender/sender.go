@@ -45,6 +45,8 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/email"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
+	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -124,7 +126,16 @@ type Options struct {
 type Sender struct {
 	d Deps
 	o Options
+	// jobs queues segment refreshes when a message is marked sent (nil in
+	// tests that don't look at segments).
+	jobs jobs.Inserter
 }
+
+// QueueWith makes marking a message sent queue a refresh of its customer's
+// segments in the same transaction. It is set after construction because
+// the River client is built once every worker (this sender's among them)
+// is registered.
+func (s *Sender) QueueWith(j jobs.Inserter) { s.jobs = j }
 
 // New returns a Sender.
 func New(d Deps, o Options) (*Sender, error) {
@@ -237,7 +248,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 	defer cancel()
 	switch {
 	case sendErr == nil:
-		if _, err := ledger.MarkSent(wctx, s.d.DB, req.ShopID, id, out.ProviderID); err != nil {
+		if err := s.markSent(wctx, req, id, out.ProviderID); err != nil {
 			// The row stays in sending and will be failed as interrupted,
 			// never resent; the provider's events still find it by id.
 			return res, err
@@ -257,6 +268,34 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		res.Outcome, res.Error = OutcomeFailed, sendErr.Error()
 		return res, nil
 	}
+}
+
+// markSent records the provider's acceptance and, for a customer's
+// message, queues re-evaluating their segments ("received an email"
+// conditions read sent_at) in the same transaction.
+func (s *Sender) markSent(ctx context.Context, req Request, id int64, providerID string) error {
+	if s.jobs == nil || req.CustomerID == 0 {
+		_, err := ledger.MarkSent(ctx, s.d.DB, req.ShopID, id, providerID)
+		return err
+	}
+	tx, err := s.d.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sender: mark sent %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	sent, err := ledger.MarkSent(ctx, tx, req.ShopID, id, providerID)
+	if err != nil {
+		return err
+	}
+	if sent {
+		if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, s.jobs, req.ShopID, req.CustomerID); err != nil {
+			return fmt.Errorf("sender: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sender: mark sent %d: %w", id, err)
+	}
+	return nil
 }
 
 // existing decides what to do with a row that already existed; done is

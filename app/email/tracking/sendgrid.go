@@ -261,8 +261,18 @@ func (s *Service) applyEvent(ctx context.Context, tx *sqlx.Tx, e sgEvent, sum *E
 			status = "clicked"
 		}
 	}
-	if status != "" {
-		return s.ApplyStatus(ctx, tx, m.ShopID, m.ID, status, bounce, at)
+	if status == "" {
+		return nil
+	}
+	if err := s.ApplyStatus(ctx, tx, m.ShopID, m.ID, status, bounce, at); err != nil {
+		return err
+	}
+	// Segments look at human opens and clicks, and at sent_at, which any
+	// status sets on a row the sender never marked sent (failed as
+	// interrupted although the provider took it). Suppressions and consent
+	// queued their own refresh above.
+	if e.Event == "open" || e.Event == "click" || !m.SentAt.Valid {
+		return s.refreshSegments(ctx, tx, m)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/segments"
 )
 
 // ErrNotFound: the token is valid but leads nowhere (message gone, or a link
@@ -47,7 +48,7 @@ type Deps struct {
 	DB        *sqlx.DB
 	Tokens    *Tokens
 	Customers *customers.Store
-	Jobs      jobs.Inserter // consent pushes to Shopify
+	Jobs      jobs.Inserter // consent pushes to Shopify, segment refreshes
 	// ApplyStatus defaults to ApplyStatusLedger.
 	ApplyStatus StatusFunc
 	Log         *slog.Logger
@@ -241,10 +242,27 @@ func (s *Service) record(ctx context.Context, m message, source, kind string, li
 			return fmt.Errorf("tracking: record %s: %w", kind, err)
 		}
 		if machine {
+			// Segments count human opens and clicks only.
 			return nil
 		}
-		return s.ApplyStatus(ctx, tx, m.ShopID, m.ID, status, "", now)
+		if err := s.ApplyStatus(ctx, tx, m.ShopID, m.ID, status, "", now); err != nil {
+			return err
+		}
+		return s.refreshSegments(ctx, tx, m)
 	})
+}
+
+// refreshSegments queues re-evaluating the segments of the message's
+// profile ("opened/clicked an email", "received an email" conditions).
+// Messages without a profile (test sends) count for no segment.
+func (s *Service) refreshSegments(ctx context.Context, tx *sqlx.Tx, m message) error {
+	if !m.CustomerID.Valid {
+		return nil
+	}
+	if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, s.Jobs, m.ShopID, m.CustomerID.Int64); err != nil {
+		return fmt.Errorf("tracking: %w", err)
+	}
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -1,0 +1,86 @@
+package segments
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/cartwheel/cartwheel/app/jobs"
+)
+
+// RefreshShopArgs fully recomputes every segment of one shop. Bulk writes
+// (the store import, a CSV import) queue it instead of one
+// RefreshCustomerArgs per customer: one set-based pass is far cheaper than
+// millions of single-customer ones.
+type RefreshShopArgs struct {
+	ShopID int64 `json:"shop_id"`
+}
+
+func (RefreshShopArgs) Kind() string { return "segments.refresh_shop" }
+
+// ShopRefreshDelay is the window in which requests to refresh one shop are
+// collected into a single full refresh.
+const ShopRefreshDelay = time.Minute
+
+// shopRefreshOpts debounces like customerRefreshOpts: every request within
+// one window maps to the same job, scheduled at the window's end. (River
+// can't leave running jobs out of the uniqueness check, so a window is what
+// lets a request made while a refresh runs still get one after it.)
+func shopRefreshOpts(now time.Time) *river.InsertOpts {
+	return &river.InsertOpts{
+		ScheduledAt: now.Truncate(ShopRefreshDelay).Add(ShopRefreshDelay),
+		UniqueOpts: river.UniqueOpts{
+			ByArgs:   true,
+			ByPeriod: ShopRefreshDelay,
+			ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+				rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable},
+		},
+	}
+}
+
+// EnqueueShopRefresh schedules RefreshShop for a shop inside the caller's
+// transaction.
+func EnqueueShopRefresh(ctx context.Context, tx *sql.Tx, ins jobs.Inserter, shopID int64) error {
+	if _, err := ins.InsertTx(ctx, tx, RefreshShopArgs{ShopID: shopID}, shopRefreshOpts(time.Now())); err != nil {
+		return fmt.Errorf("segments: enqueue refresh of shop %d: %w", shopID, err)
+	}
+	return nil
+}
+
+// RefreshShopWorker runs RefreshShopArgs.
+type RefreshShopWorker struct {
+	river.WorkerDefaults[RefreshShopArgs]
+	Store *Store
+	Now   func() time.Time
+}
+
+// Timeout lets a large shop's full pass outlive the default job timeout.
+func (w *RefreshShopWorker) Timeout(*river.Job[RefreshShopArgs]) time.Duration {
+	return 30 * time.Minute
+}
+
+func (w *RefreshShopWorker) Work(ctx context.Context, j *river.Job[RefreshShopArgs]) error {
+	return w.Store.RefreshShop(ctx, j.Args.ShopID, nowOf(w.Now))
+}
+
+// Queue enqueues refreshes through an Inserter. Packages that segments
+// itself imports (customers, events) cannot call EnqueueCustomerRefresh
+// directly; the app's wiring hands them a Queue behind their own small
+// interface instead.
+type Queue struct {
+	Jobs jobs.Inserter
+}
+
+// RefreshCustomer is EnqueueCustomerRefresh.
+func (q Queue) RefreshCustomer(ctx context.Context, tx *sql.Tx, shopID, customerID int64) error {
+	return EnqueueCustomerRefresh(ctx, tx, q.Jobs, shopID, customerID)
+}
+
+// RefreshShop is EnqueueShopRefresh.
+func (q Queue) RefreshShop(ctx context.Context, tx *sql.Tx, shopID int64) error {
+	return EnqueueShopRefresh(ctx, tx, q.Jobs, shopID)
+}
