@@ -90,6 +90,10 @@ type DailyWorker struct {
 	Now   func() time.Time
 }
 
+// Timeout lets the sweep fully refresh large shops (River's default is a
+// minute).
+func (w *DailyWorker) Timeout(*river.Job[DailyArgs]) time.Duration { return time.Hour }
+
 func (w *DailyWorker) Work(ctx context.Context, _ *river.Job[DailyArgs]) error {
 	_, err := w.Store.RefreshDue(ctx, nowOf(w.Now))
 	return err
