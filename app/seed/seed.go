@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cartwheel/cartwheel/app/db"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/jmoiron/sqlx"
 )
@@ -43,6 +44,11 @@ func DemoShop(ctx context.Context, d *sqlx.DB, store *shops.Store, domain string
 		if err := Store(ctx, d, sh.ID, StoreOptions{Customers: DemoCustomers, Seed: 1}); err != nil {
 			return shops.Shop{}, err
 		}
+	}
+	// The preset segments a shop starts with, so Admin › Segments has
+	// something to show (a no-op once given).
+	if err := segments.NewStore(d).EnsurePresets(ctx, sh.ID, time.Now()); err != nil {
+		return shops.Shop{}, fmt.Errorf("seed: demo shop %s: %w", domain, err)
 	}
 	return store.ByID(ctx, sh.ID)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/seed"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -29,6 +30,11 @@ func TestDemoShopIsInstalledAndRerunnable(t *testing.T) {
 	d.Get(&n, "SELECT count(*) FROM shops")
 	if n != 1 {
 		t.Fatalf("seeding twice made %d shops", n)
+	}
+	var presets int
+	d.Get(&presets, "SELECT count(*) FROM segments WHERE preset_key IS NOT NULL")
+	if presets == 0 || presets != len(segments.Presets()) {
+		t.Fatalf("the demo shop should have the %d preset segments once, has %d", len(segments.Presets()), presets)
 	}
 	settings, _ := st.Settings(ctx, 1)
 	if len(settings.Missing()) != 3 {
