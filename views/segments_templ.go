@@ -851,7 +851,7 @@ func sizeChartSVG(c sizeChart, desc string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "\" role=\"img\" aria-labelledby=\"size-history size-chart-desc\" preserveAspectRatio=\"none\" id=\"size-chart\"><desc id=\"size-chart-desc\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "\" role=\"img\" aria-labelledby=\"size-history size-chart-desc\" id=\"size-chart\"><desc id=\"size-chart-desc\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
