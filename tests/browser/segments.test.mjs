@@ -127,6 +127,35 @@ test('a merchant sees the presets and builds a segment with a live count', async
   await page.waitForSelector('[data-group="root.items[1]"]');
   assert.equal(await page.inputValue('[data-path="root.items[1].items[0]"] [data-days]'), '3650');
 
+  // Delete is refused while another segment uses it, naming that segment.
+  const id = page.url().match(/\/app\/segments\/(\d+)\/edit/)[1];
+  const made = await fetch(`${base}/app/segments`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { Authorization: 'Bearer ' + (await token()), 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      name: 'Engaged buyers, subscribed',
+      rules: JSON.stringify({ version: 1, root: { op: 'and', items: [{ condition: { field: 'segment', op: 'in', segment_id: Number(id) } }] } }),
+    }),
+  });
+  assert.equal(made.status, 303);
+  page.on('dialog', (d) => d.accept());
+  await page.click('a:has-text("Cancel")');
+  await page.waitForSelector('[data-delete-segment]');
+  await page.click('[data-delete-segment]');
+  await page.waitForSelector('#segment-error');
+  assert.match(await page.textContent('#segment-error'), /used by "Engaged buyers, subscribed"/);
+  assert.equal(stack.sql(`SELECT count(*) FROM segments WHERE id = ${id}`), '1');
+
+  // The dependent one goes without a fuss, back to the list.
+  await page.goto(`${base}${made.headers.get('location')}`);
+  await page.waitForSelector('[data-delete-segment]');
+  await page.click('[data-delete-segment]');
+  await page.waitForURL(/\/app\/segments\?.*id_token=/);
+  await page.waitForSelector('#segments-table');
+  assert.ok(await page.isVisible('tr[data-segment="Engaged buyers"]'));
+  assert.equal(await page.locator('tr[data-segment="Engaged buyers, subscribed"]').count(), 0);
+
   assert.deepEqual(errors, []);
   await page.close();
 });
