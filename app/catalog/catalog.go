@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -246,4 +247,73 @@ func (s *Store) MarkDeleted(ctx context.Context, tx *sqlx.Tx, shopID, shopifyID 
 		return fmt.Errorf("catalog: delete %d: %w", shopifyID, err)
 	}
 	return nil
+}
+
+// Choice is a product or collection offered by a picker.
+type Choice struct {
+	ID    int64  `db:"shopify_id" json:"id"`
+	Title string `db:"title" json:"title"`
+}
+
+// Picker kinds.
+const (
+	KindProduct    = "product"
+	KindCollection = "collection"
+)
+
+// SearchLimit is how many choices Search returns at most.
+const SearchLimit = 20
+
+// Search finds the shop's products or collections whose title contains q
+// (case-insensitive; all when q is empty), by title, at most SearchLimit.
+// Deleted products are left out.
+func (s *Store) Search(ctx context.Context, shopID int64, kind, q string) ([]Choice, error) {
+	like := "%" + escapeLike(strings.TrimSpace(q)) + "%"
+	var query string
+	switch kind {
+	case KindProduct:
+		query = `SELECT shopify_id, title FROM products WHERE shop_id = $1 AND deleted_at IS NULL AND title ILIKE $2
+			ORDER BY title, shopify_id LIMIT $3`
+	case KindCollection:
+		query = `SELECT shopify_id, title FROM collections WHERE shop_id = $1 AND title ILIKE $2
+			ORDER BY title, shopify_id LIMIT $3`
+	default:
+		return nil, fmt.Errorf("%w: unknown picker kind %q", ErrInvalid, kind)
+	}
+	out := []Choice{}
+	if err := s.db.SelectContext(ctx, &out, query, shopID, like, SearchLimit); err != nil {
+		return nil, fmt.Errorf("catalog: search %ss: %w", kind, err)
+	}
+	return out, nil
+}
+
+// Titles returns the titles of the shop's products or collections with the
+// given ids (ids it doesn't know are absent), deleted products included:
+// a saved segment may still name them.
+func (s *Store) Titles(ctx context.Context, shopID int64, kind string, ids []int64) (map[int64]string, error) {
+	out := map[int64]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	table := "products"
+	switch kind {
+	case KindProduct:
+	case KindCollection:
+		table = "collections"
+	default:
+		return nil, fmt.Errorf("%w: unknown picker kind %q", ErrInvalid, kind)
+	}
+	var rows []Choice
+	if err := s.db.SelectContext(ctx, &rows, "SELECT shopify_id, title FROM "+table+" WHERE shop_id = $1 AND shopify_id = ANY($2)",
+		shopID, pq.Int64Array(ids)); err != nil {
+		return nil, fmt.Errorf("catalog: %s titles: %w", kind, err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Title
+	}
+	return out, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

@@ -119,3 +119,33 @@ func TestMixedCollectionsBatch(t *testing.T) {
 		t.Fatal("Upsert changed the caller's products")
 	}
 }
+
+func TestSearchAndTitles(t *testing.T) {
+	d := dbtest.New(t)
+	var a, b int64
+	d.Get(&a, "INSERT INTO shops (domain) VALUES ('search-a.myshopify.com') RETURNING id")
+	d.Get(&b, "INSERT INTO shops (domain) VALUES ('search-b.myshopify.com') RETURNING id")
+	d.MustExec(`INSERT INTO products (shop_id, shopify_id, title) SELECT $1, g, 'Shirt ' || lpad(g::text, 2, '0') FROM generate_series(1, 25) g`, a)
+	d.MustExec(`INSERT INTO products (shop_id, shopify_id, title) VALUES ($1, 99, 'Shirt of shop B')`, b)
+	s := catalog.NewStore(d)
+	ctx := context.Background()
+	got, err := s.Search(ctx, a, catalog.KindProduct, "shirt")
+	if err != nil || len(got) != catalog.SearchLimit || got[0].Title != "Shirt 01" {
+		t.Fatalf("search: %v %v", got, err)
+	}
+	for _, c := range got {
+		if c.ID == 99 {
+			t.Fatal("another shop's product found")
+		}
+	}
+	if got, _ := s.Search(ctx, a, catalog.KindProduct, "%"); len(got) != 0 {
+		t.Fatalf("%% must match a literal percent sign: %v", got)
+	}
+	if _, err := s.Search(ctx, a, "variant", ""); !errors.Is(err, catalog.ErrInvalid) {
+		t.Fatalf("unknown kind: %v", err)
+	}
+	titles, err := s.Titles(ctx, a, catalog.KindProduct, []int64{3, 99})
+	if err != nil || len(titles) != 1 || titles[3] != "Shirt 03" {
+		t.Fatalf("titles: %v %v", titles, err)
+	}
+}

@@ -131,6 +131,17 @@ var schemas = map[string]struct {
 // KnownEvent reports whether name is an event the storefront may send.
 func KnownEvent(name string) bool { _, ok := schemas[name]; return ok }
 
+// KnownEvents lists the event names the storefront may send, sorted (the
+// segment builder's activity picker).
+func KnownEvents() []string {
+	out := make([]string, 0, len(schemas))
+	for name := range schemas {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // clean validates v against f and returns only the known fields. path names
 // the place for error messages ("data.productVariant.id").
 func clean(v any, f *field, path string) (any, error) {

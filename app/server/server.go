@@ -193,6 +193,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Customers: customerStore,
 		Orders:    orderStore,
 		Catalog:   catalogStore,
+		Segments:  segmentStore,
 		Imports:   importer,
 		Wheel:     wheelSvc,
 		Ingest:    pipeline,

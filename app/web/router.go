@@ -19,6 +19,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/app/webhooks"
@@ -50,6 +51,7 @@ type Deps struct {
 	Customers *customers.Store
 	Orders    *orders.Store
 	Catalog   *catalog.Store
+	Segments  *segments.Store
 	Imports   Importer
 	Ingest    Ingester
 	// Timelines add other domains' entries to customer profiles.
@@ -97,8 +99,8 @@ func NewRouter(d Deps) http.Handler {
 	app := r.Group("/app", s.requireSession(false))
 	app.GET("", s.dashboard)
 	for _, p := range comingSoonPages {
-		if p.key == "customers" || p.key == "wheel" || p.key == "templates" {
-			continue // customerRoutes, wheelRoutes and templateRoutes serve these
+		if p.key == "customers" || p.key == "wheel" || p.key == "templates" || p.key == "segments" {
+			continue // customerRoutes, wheelRoutes, templateRoutes and segmentRoutes serve these
 		}
 		app.GET(p.path, s.comingSoon(p))
 	}
@@ -118,6 +120,7 @@ func NewRouter(d Deps) http.Handler {
 
 	api := r.Group("/api", s.requireSession(true))
 	api.GET("/session", s.apiSession)
+	s.segmentRoutes(app, api)
 
 	if d.Config.Dev() {
 		r.GET("/dev/login", s.devOnly, s.devLogin)

@@ -4,6 +4,9 @@
 // Loaded with `defer` before htmx, so the listeners below are in place before htmx
 // issues its first request.
 
+// Admin › Segments' rule builder (its own file; it only acts on #segment-form).
+import './segments.js';
+
 // --- Dev shim -------------------------------------------------------------------
 // In APP_ENV=dev the layout emits <meta name="cartwheel-dev-shop"> instead of the
 // App Bridge script; /dev/token (loopback only, dev only) signs a session token.
