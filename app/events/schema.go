@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -133,6 +134,23 @@ func KnownEvent(name string) bool { _, ok := schemas[name]; return ok }
 
 // KnownEvents lists the event names the storefront may send, sorted (the
 // segment builder's activity picker).
+// ServerEvents are the events the app records itself (RecordServer):
+// "subscribed" is a wheel spin that signed the shopper up.
+var ServerEvents = []string{"subscribed"}
+
+// SegmentEvents lists, sorted, the events segments can test: what the
+// storefront sends and what the app records.
+func SegmentEvents() []string {
+	out := append(KnownEvents(), ServerEvents...)
+	sort.Strings(out)
+	return out
+}
+
+// SegmentEvent reports whether name is one of SegmentEvents.
+func SegmentEvent(name string) bool {
+	return KnownEvent(name) || slices.Contains(ServerEvents, name)
+}
+
 func KnownEvents() []string {
 	out := make([]string, 0, len(schemas))
 	for name := range schemas {

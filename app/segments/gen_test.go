@@ -47,7 +47,7 @@ var (
 	poolProducts  = []int64{101, 102, 103, 104, 105, 106, 107, 108}
 	poolColls     = []int64{11, 12, 13, 14}
 	poolCodes     = []string{"SAVE10", "welcome", "spin-5"}
-	poolEvents    = []string{"product_viewed", "collection_viewed", "search_submitted", "product_added_to_cart"}
+	poolEvents    = []string{"product_viewed", "collection_viewed", "search_submitted", "product_added_to_cart", "subscribed"}
 	poolTerms     = []string{"boot", "hat", "100%", "red boot"}
 	poolSegments  = []int64{} // filled by the seed
 )

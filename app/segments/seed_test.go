@@ -144,7 +144,7 @@ func seed(t testing.TB, d *sqlx.DB, n int, seedN int64, now time.Time) *Snapshot
 			}
 		}
 		for k := r.Intn(7); k > 0; k-- {
-			ev := SnapEvent{CustomerID: id, Name: poolEvents[r.Intn(4)], OccurredAt: at(120)}
+			ev := SnapEvent{CustomerID: id, Name: poolEvents[r.Intn(len(poolEvents))], OccurredAt: at(120)}
 			var data any = map[string]any{}
 			pid := fmt.Sprint(poolProducts[r.Intn(len(poolProducts))])
 			switch ev.Name {

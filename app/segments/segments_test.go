@@ -303,12 +303,21 @@ func TestSummary(t *testing.T) {
 		cond(Condition{Field: FieldOrdersCount, Op: "gte", Number: fptr(1)}),
 		cond(Condition{Field: FieldLastOrderAt, Op: "not_within", Window: &Window{Kind: "last_days", Days: 180}}),
 		Node{Group: &Group{Op: "or", Items: []Node{
-			cond(Condition{Field: FieldEvent, Op: "did", Event: "product_viewed", Count: &Count{Op: "at_least", N: 3}, Window: &Window{Kind: "last_days", Days: 7}}),
+			cond(Condition{Field: FieldEvent, Op: "did", Event: "product_viewed", Count: &Count{Op: "at_least", N: 3}, Window: &Window{Kind: "last_days", Days: 7},
+				Filter: &Filter{Kind: "product", Value: "42"}}),
 			cond(Condition{Field: FieldSegment, Op: "not_in", SegmentID: 4}),
 		}}},
+		cond(Condition{Field: FieldBoughtColl, Op: "has_not", IDs: []int64{7, 8}}),
+		cond(Condition{Field: FieldEvent, Op: "did_not", Event: "checkout_started", Window: &Window{Kind: "last_days", Days: 30}}),
 	)
-	got := Summary(r, func(int64) string { return "VIPs" })
-	want := `Customers who placed at least 1 order, and did not place their last order in the last 180 days, and (either did product_viewed at least 3 times in the last 7 days, or are not in "VIPs")`
+	got := Summary(r, Names{
+		Segment:    func(int64) string { return "VIPs" },
+		Product:    func(id int64) string { return map[int64]string{42: "Linen shirt"}[id] },
+		Collection: func(id int64) string { return map[int64]string{7: "Summer"}[id] },
+	})
+	want := `Customers who placed at least 1 order, and did not place their last order in the last 180 days, and ` +
+		`(either viewed a product ("Linen shirt") at least 3 times in the last 7 days, or are not in "VIPs"), and ` +
+		`never bought from "Summer" or collection 8, and did not start a checkout at least once in the last 30 days`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

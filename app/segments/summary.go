@@ -6,17 +6,57 @@ import (
 	"strings"
 )
 
+// Names resolves the ids a rule refers to, for Summary; a nil function (or
+// an unknown id) falls back to the id.
+type Names struct {
+	Segment    func(id int64) string
+	Product    func(id int64) string
+	Collection func(id int64) string
+}
+
+func (n Names) name(fn func(int64) string, what string, id int64) string {
+	if fn != nil {
+		if s := fn(id); s != "" {
+			return strconv.Quote(s)
+		}
+	}
+	return what + " " + strconv.FormatInt(id, 10)
+}
+
 // Summary describes rules in plain words: "Customers who placed at least 1
 // order, and whose last order was not in the last 180 days".
-func Summary(r Rules, segmentName func(id int64) string) string {
-	if segmentName == nil {
-		segmentName = func(id int64) string { return "segment " + strconv.FormatInt(id, 10) }
-	}
-	s := summarizer{name: segmentName}
+func Summary(r Rules, names Names) string {
+	s := summarizer{names}
 	return "Customers who " + s.group(r.Root, true)
 }
 
-type summarizer struct{ name func(int64) string }
+// eventPhrases say what a storefront event means, after "did"/"did not".
+var eventPhrases = map[string][2]string{
+	"page_viewed":                      {"viewed a page", "view a page"},
+	"product_viewed":                   {"viewed a product", "view a product"},
+	"collection_viewed":                {"viewed a collection", "view a collection"},
+	"search_submitted":                 {"searched the store", "search the store"},
+	"product_added_to_cart":            {"added a product to the cart", "add a product to the cart"},
+	"product_removed_from_cart":        {"removed a product from the cart", "remove a product from the cart"},
+	"cart_viewed":                      {"viewed the cart", "view the cart"},
+	"checkout_started":                 {"started a checkout", "start a checkout"},
+	"checkout_contact_info_submitted":  {"entered contact details at checkout", "enter contact details at checkout"},
+	"checkout_address_info_submitted":  {"entered an address at checkout", "enter an address at checkout"},
+	"checkout_shipping_info_submitted": {"chose shipping at checkout", "choose shipping at checkout"},
+	"payment_info_submitted":           {"entered payment details", "enter payment details"},
+	"checkout_completed":               {"completed a checkout", "complete a checkout"},
+	"wheel_spun":                       {"spun the signup wheel", "spin the signup wheel"},
+}
+
+// EventLabel names an event for the builder's picker ("Viewed a product").
+func EventLabel(name string) string {
+	if p, ok := eventPhrases[name]; ok {
+		return strings.ToUpper(p[0][:1]) + p[0][1:]
+	}
+	return strings.ReplaceAll(name, "_", " ")
+}
+
+type summarizer struct{ names Names }
 
 func (s summarizer) group(g Group, top bool) string {
 	joiner := ", and "
@@ -50,12 +90,16 @@ func quoteList(v []string, conj string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " " + conj + " " + q[len(q)-1]
 }
 
-func idList(ids []int64) string {
+// list names ids joined with "or".
+func (s summarizer) list(ids []int64, fn func(int64) string, what string) string {
 	q := make([]string, len(ids))
-	for i, x := range ids {
-		q[i] = strconv.FormatInt(x, 10)
+	for i, id := range ids {
+		q[i] = s.names.name(fn, what, id)
 	}
-	return strings.Join(q, ", ")
+	if len(q) <= 1 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
 func windowText(w *Window) string {
@@ -134,9 +178,9 @@ func (s summarizer) cond(c Condition) string {
 		}
 		return fmt.Sprintf("have an average order value of %s %.2f", cmp, *c.Number)
 	case FieldBoughtProd:
-		return not(c.Op, "bought", "never bought") + " product " + idList(c.IDs)
+		return not(c.Op, "bought ", "never bought ") + s.list(c.IDs, s.names.Product, "product")
 	case FieldBoughtColl:
-		return not(c.Op, "bought", "never bought") + " from collection " + idList(c.IDs)
+		return not(c.Op, "bought from ", "never bought from ") + s.list(c.IDs, s.names.Collection, "collection")
 	case FieldRFM:
 		labels := make([]string, len(c.Values))
 		for i, v := range c.Values {
@@ -151,10 +195,25 @@ func (s summarizer) cond(c Condition) string {
 		return not(c.Op, "used ", "never used ") + code
 	case FieldEvent:
 		f := ""
-		if c.Filter != nil {
-			f = fmt.Sprintf(" (%s %q)", strings.ReplaceAll(c.Filter.Kind, "_", " "), c.Filter.Value)
+		if fl := c.Filter; fl != nil {
+			switch fl.Kind {
+			case "product", "collection":
+				fn := s.names.Product
+				if fl.Kind == "collection" {
+					fn = s.names.Collection
+				}
+				id, _ := strconv.ParseInt(fl.Value, 10, 64)
+				f = " (" + s.names.name(fn, fl.Kind, id) + ")"
+			default:
+				f = fmt.Sprintf(" (search term %q)", fl.Value)
+			}
 		}
-		return fmt.Sprintf("%s %s%s %s%s", not(c.Op, "did", "did not do"), c.Event, f, countText(c.Count), windowText(c.Window))
+		phrase, ok := eventPhrases[c.Event]
+		if !ok {
+			phrase = [2]string{"did " + c.Event, "do " + c.Event}
+		}
+		verb := not(c.Op, phrase[0], "did not "+phrase[1])
+		return fmt.Sprintf("%s%s %s%s", verb, f, countText(c.Count), windowText(c.Window))
 	case FieldEmailReceived, FieldEmailOpened, FieldEmailClicked:
 		verb := map[string]string{FieldEmailReceived: "received", FieldEmailOpened: "opened", FieldEmailClicked: "clicked"}[c.Field]
 		return fmt.Sprintf("%s%s an email %s%s", not(c.Op, "", "did not "), verb, countText(c.Count), windowText(c.Window))
@@ -173,7 +232,7 @@ func (s summarizer) cond(c Condition) string {
 	case FieldUnsubscribed:
 		return not(c.Op, "have", "have not") + " unsubscribed"
 	case FieldSegment:
-		return not(c.Op, "are in ", "are not in ") + strconv.Quote(s.name(c.SegmentID))
+		return not(c.Op, "are in ", "are not in ") + s.names.name(s.names.Segment, "segment", c.SegmentID)
 	}
 	return "match an unknown condition"
 }

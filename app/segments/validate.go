@@ -238,7 +238,7 @@ func (v *validator) condition(path string, c Condition) {
 		}
 	case FieldEvent:
 		v.op(path, c.Op, "did", "did_not")
-		if !events.KnownEvent(c.Event) {
+		if !events.SegmentEvent(c.Event) {
 			v.add(path+".event", "Choose an activity from the list (for example product_viewed).")
 		}
 		v.count(path+".count", c.Count)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,18 +69,56 @@ func segmentHref(id int64, suffix string) string {
 	return "/app/segments/" + strconv.FormatInt(id, 10) + suffix
 }
 
-// namer names segments for summaries ("are in \"VIP customers\"").
-func namer(segs []segments.Segment) func(int64) string {
+// catalogTitles finds the titles of the products and collections rules
+// refer to, by kind (catalog.KindProduct, catalog.KindCollection).
+func (s *server) catalogTitles(ctx context.Context, shopID int64, rules ...segments.Rules) (map[string]map[int64]string, error) {
+	out := map[string]map[int64]string{}
+	if s.Catalog == nil {
+		return out, nil
+	}
+	ids := map[string][]int64{}
+	for _, r := range rules {
+		r.Walk(func(cd segments.Condition) {
+			switch cd.Field {
+			case segments.FieldBoughtProd:
+				ids[catalog.KindProduct] = append(ids[catalog.KindProduct], cd.IDs...)
+			case segments.FieldBoughtColl:
+				ids[catalog.KindCollection] = append(ids[catalog.KindCollection], cd.IDs...)
+			case segments.FieldEvent:
+				if f := cd.Filter; f != nil && (f.Kind == catalog.KindProduct || f.Kind == catalog.KindCollection) {
+					if n, err := strconv.ParseInt(f.Value, 10, 64); err == nil {
+						ids[f.Kind] = append(ids[f.Kind], n)
+					}
+				}
+			}
+		})
+	}
+	for kind, list := range ids {
+		titles, err := s.Catalog.Titles(ctx, shopID, kind, list)
+		if err != nil {
+			return nil, err
+		}
+		out[kind] = titles
+	}
+	return out, nil
+}
+
+// summaryNames resolves the segments, products and collections that rules
+// refer to, for segments.Summary.
+func (s *server) summaryNames(ctx context.Context, shopID int64, segs []segments.Segment, rules ...segments.Rules) (segments.Names, error) {
 	m := make(map[int64]string, len(segs))
 	for _, sg := range segs {
 		m[sg.ID] = sg.Name
 	}
-	return func(id int64) string {
-		if n, ok := m[id]; ok {
-			return n
-		}
-		return "segment " + strconv.FormatInt(id, 10)
+	titles, err := s.catalogTitles(ctx, shopID, rules...)
+	if err != nil {
+		return segments.Names{}, err
 	}
+	return segments.Names{
+		Segment:    func(id int64) string { return m[id] },
+		Product:    func(id int64) string { return titles[catalog.KindProduct][id] },
+		Collection: func(id int64) string { return titles[catalog.KindCollection][id] },
+	}, nil
 }
 
 func trend(now int, before int, known bool) (string, string) {
@@ -115,7 +154,15 @@ func (s *server) segmentsList(c *gin.Context) {
 	}
 	q := strings.TrimSpace(c.Query("q"))
 	loc := shopLocation(sh)
-	name := namer(segs)
+	all := make([]segments.Rules, len(segs))
+	for i, sg := range segs {
+		all[i] = sg.Rules
+	}
+	names, err := s.summaryNames(ctx, sh.ID, segs, all...)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	l := views.SegmentList{Q: q, Filtered: q != "", Total: len(segs)}
 	for _, sg := range segs {
 		if q != "" && !strings.Contains(strings.ToLower(sg.Name), strings.ToLower(q)) {
@@ -125,7 +172,7 @@ func (s *server) segmentsList(c *gin.Context) {
 		tr, tone := trend(sizes[sg.ID], before, known)
 		l.Rows = append(l.Rows, views.SegmentRow{
 			Href: segmentHref(sg.ID, ""), Name: sg.Name, Preset: sg.PresetKey.Valid, Size: sizes[sg.ID],
-			Trend: tr, TrendTone: tone, Summary: segments.Summary(sg.Rules, name),
+			Trend: tr, TrendTone: tone, Summary: segments.Summary(sg.Rules, names),
 			Updated: sg.UpdatedAt.In(loc).Format("2 Jan 2006"),
 		})
 	}
@@ -195,9 +242,14 @@ func (s *server) renderSegmentPage(c *gin.Context, status int, sg segments.Segme
 		s.fail(c, err)
 		return
 	}
+	names, err := s.summaryNames(ctx, sh.ID, segs, sg.Rules)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	loc := shopLocation(sh)
 	p := views.SegmentPage{
-		ID: sg.ID, Name: sg.Name, Summary: segments.Summary(sg.Rules, namer(segs)), Size: sizes[sg.ID],
+		ID: sg.ID, Name: sg.Name, Summary: segments.Summary(sg.Rules, names), Size: sizes[sg.ID],
 		Preset: sg.PresetKey.Valid, Updated: sg.UpdatedAt.In(loc).Format("2 Jan 2006 15:04"), Error: errMsg,
 		EditHref: segmentHref(sg.ID, "/edit"), ExportHref: segmentHref(sg.ID, "/export.csv"),
 		DeleteHref: segmentHref(sg.ID, "/delete"), FirstHref: segmentHref(sg.ID, ""), Paged: after > 0,
@@ -364,6 +416,7 @@ type builderConfig struct {
 	PreviewURL         string              `json:"preview_url"`
 	CatalogURL         string              `json:"catalog_url"`
 	Events             []string            `json:"events"`
+	EventLabels        map[string]string   `json:"event_labels"`
 	SuppressionReasons []views.Option      `json:"suppression_reasons"`
 	RFM                []views.Option      `json:"rfm"`
 	Segments           []segmentChoice     `json:"segments"`
@@ -388,10 +441,13 @@ func (s *server) renderBuilder(c *gin.Context, status int, id int64, name, rules
 		return
 	}
 	cfg := builderConfig{SelfID: id, PreviewURL: "/api/segments/preview", CatalogURL: "/api/segments/catalog",
-		Events: events.KnownEvents(), Errors: errs, Titles: map[string]idTitles{},
+		Events: events.SegmentEvents(), EventLabels: map[string]string{}, Errors: errs, Titles: map[string]idTitles{},
 		Limits: map[string]int{"depth": segments.MaxDepth, "conditions": segments.MaxConditions, "values": segments.MaxValues}}
 	if cfg.Errors == nil {
 		cfg.Errors = segments.Errors{}
+	}
+	for _, e := range cfg.Events {
+		cfg.EventLabels[e] = segments.EventLabel(e)
 	}
 	for _, r := range segments.SuppressionReasons {
 		cfg.SuppressionReasons = append(cfg.SuppressionReasons, views.Option{Value: r, Label: segments.ReasonLabels[r]})
@@ -405,33 +461,18 @@ func (s *server) renderBuilder(c *gin.Context, status int, id int64, name, rules
 		}
 	}
 	// Name the products and collections the rules already use.
-	if r, err := segments.Parse([]byte(rulesJSON)); err == nil && s.Catalog != nil {
-		ids := map[string][]int64{}
-		r.Walk(func(cd segments.Condition) {
-			switch cd.Field {
-			case segments.FieldBoughtProd:
-				ids[catalog.KindProduct] = append(ids[catalog.KindProduct], cd.IDs...)
-			case segments.FieldBoughtColl:
-				ids[catalog.KindCollection] = append(ids[catalog.KindCollection], cd.IDs...)
-			case segments.FieldEvent:
-				if f := cd.Filter; f != nil && (f.Kind == catalog.KindProduct || f.Kind == catalog.KindCollection) {
-					if n, err := strconv.ParseInt(f.Value, 10, 64); err == nil {
-						ids[f.Kind] = append(ids[f.Kind], n)
-					}
-				}
+	if r, err := segments.Parse([]byte(rulesJSON)); err == nil {
+		titles, err := s.catalogTitles(ctx, sh.ID, r)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		for kind, m := range titles {
+			out := idTitles{}
+			for k, v := range m {
+				out[strconv.FormatInt(k, 10)] = v
 			}
-		})
-		for kind, list := range ids {
-			titles, err := s.Catalog.Titles(ctx, sh.ID, kind, list)
-			if err != nil {
-				s.fail(c, err)
-				return
-			}
-			m := idTitles{}
-			for k, v := range titles {
-				m[strconv.FormatInt(k, 10)] = v
-			}
-			cfg.Titles[kind] = m
+			cfg.Titles[kind] = out
 		}
 	}
 	e := views.SegmentEditor{ID: id, Name: name, RulesJSON: rulesJSON, Preset: preset, Config: cfg, Action: "/app/segments"}
@@ -544,8 +585,13 @@ func (s *server) segmentPreview(c *gin.Context) {
 		}
 		sample = append(sample, pm)
 	}
+	names, err := s.summaryNames(ctx, sh.ID, segs, r)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"count": p.Count, "sample": sample, "summary": segments.Summary(r, namer(segs))})
+	c.JSON(http.StatusOK, gin.H{"count": p.Count, "sample": sample, "summary": segments.Summary(r, names)})
 }
 
 // segmentCatalog answers the product and collection pickers:

@@ -318,4 +318,16 @@ func TestSegmentCatalogPicker(t *testing.T) {
 	if !strings.Contains(body, `"titles":{"product":{"11":"Linen shirt"}}`) {
 		t.Fatalf("edit page should carry product titles\n%s", body)
 	}
+	// Summaries name products and collections too (another shop's product
+	// is not named: it is not this shop's).
+	_, body = h.get(resp.Header.Get("Location"), auth...)
+	if !strings.Contains(body, "bought &#34;Linen shirt&#34;") && !strings.Contains(body, "bought &quot;Linen shirt&quot;") {
+		t.Fatalf("detail summary should name the product\n%s", body)
+	}
+	_, out := h.preview(a.Domain, `{"rules":{"version":1,"root":{"op":"or","items":[`+
+		`{"condition":{"field":"bought_collection","op":"has","ids":[31]}},`+
+		`{"condition":{"field":"event","op":"did","event":"product_viewed","filter":{"kind":"product","value":"21"}}}]}}}`)
+	if want := `Customers who bought from "Summer 100%", or viewed a product (product 21) at least once`; out["summary"] != want {
+		t.Fatalf("preview summary %q, want %q", out["summary"], want)
+	}
 }

@@ -390,7 +390,7 @@ class Builder {
         row.append(
           select(
             'Activity',
-            this.cfg.events.map((e) => [e, e.replace(/_/g, ' ')]),
+            this.cfg.events.map((e) => [e, (this.cfg.event_labels || {})[e] || e.replace(/_/g, ' ')]),
             c.event,
             (v) => {
               c.event = v;
