@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, admin at http://localhost:8080/dev/login?shop=demo.myshopify.com
 dev: deps assets
@@ -86,6 +86,10 @@ bench-send: deps
 ## bench-render: personalised email renders per second on one core (abandoned cart, 3 products, merge tags)
 bench-render:
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench BenchmarkRender -benchmem ./app/email/render/
+
+## bench-segments: presets' full computation, builder live counts and per-customer refresh on 1M customers, 5M orders, 20M events (BENCH_SEGMENTS_CUSTOMERS; the seeded database is kept and reused)
+bench-segments: deps
+	$(GO) test -run '^$$' -bench BenchmarkSegments -benchtime 1x -timeout 120m ./app/segments/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:

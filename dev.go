@@ -152,7 +152,10 @@ func seedCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	shop := fs.String("shop", demoShop, "shop domain to create, e.g. demo.myshopify.com")
 	n := fs.Int("customers", 0, "synthetic customers to add (with products, orders, refunds, checkouts) through the batch writers")
-	bulk := fs.Bool("bulk", false, "write the customers and orders with INSERT … SELECT generate_series (fast; for benchmarks: no line items or consent history)")
+	bulk := fs.Bool("bulk", false, "write the store with INSERT … SELECT generate_series (fast; for benchmarks): customers, ~5 orders each,\n"+
+		"products and what each customer bought, storefront events, email history and suppressions (no line items or consent history)")
+	eventsPer := fs.Float64("events-per-customer", 20, "with --bulk: storefront events per customer on average (85 % linked to a customer)")
+	emailsPer := fs.Float64("emails-per-customer", 6, "with --bulk: marketing emails per customer on average (opens and clicks follow)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -199,7 +202,13 @@ func seedCmd(ctx context.Context, args []string) error {
 		fmt.Printf("\r  customers %d/%d (%d%%) %s", done, total, done*100/total, time.Since(start).Round(time.Second))
 	}
 	if *bulk {
-		err = seed.BulkCustomers(ctx, d, sh.ID, *n, progress)
+		err = seed.Bulk(ctx, d, sh.ID, seed.BulkOptions{Customers: *n, EventsPerCustomer: *eventsPer, EmailsPerCustomer: *emailsPer,
+			Progress: func(step string, done, total int) {
+				fmt.Printf("\r  %-9s %d/%d (%d%%) %s", step, done, total, done*100/total, time.Since(start).Round(time.Second))
+				if done == total {
+					fmt.Println()
+				}
+			}})
 	} else {
 		err = seed.Store(ctx, d, sh.ID, seed.StoreOptions{Customers: *n, Seed: uint64(time.Now().UnixNano()), Progress: progress})
 	}

@@ -31,7 +31,9 @@ commands:
                         apply, roll back one, or list database migrations
   dev                   start a local PostgreSQL (when DATABASE_URL is unset), migrate,
                         create the demo shop and serve on http://localhost:8080
-  seed --shop DOMAIN    install a demo shop with a placeholder token (development only)
+  seed --shop DOMAIN    install a demo shop with a placeholder token (development only);
+                        --customers N adds a synthetic store, --bulk writes it in SQL at
+                        benchmark sizes (--events-per-customer, --emails-per-customer)
 `
 
 func main() {

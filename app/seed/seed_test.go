@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/secretbox"
@@ -99,5 +100,101 @@ func TestBulkCustomers(t *testing.T) {
 	d.Get(&buyers, `SELECT count(*) FROM customers WHERE shop_id = $1 AND orders_count > 0 AND total_spent > 0`, shop)
 	if n != 1000 || buyers < 500 || buyers > 700 {
 		t.Fatalf("bulk: %d customers, %d buyers", n, buyers)
+	}
+}
+
+// TestBulkStore checks the full bulk store at a small size: amounts in the
+// ratios the 1M benchmark store relies on, every row in the shop, events in
+// their monthly partitions, and the same store on a rerun with the same Now.
+func TestBulkStore(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	var shop, other int64
+	d.Get(&shop, `INSERT INTO shops (domain) VALUES ('bulk.myshopify.com') RETURNING id`)
+	d.Get(&other, `INSERT INTO shops (domain) VALUES ('other.myshopify.com') RETURNING id`)
+	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	var steps []string
+	o := seed.BulkOptions{Customers: 4000, EventsPerCustomer: 20, EmailsPerCustomer: 6, Now: now,
+		Progress: func(step string, done, total int) { steps = append(steps, step) }}
+	if err := seed.Bulk(ctx, d, shop, o); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) == 0 {
+		t.Error("no progress reported")
+	}
+	count := func(q string) float64 {
+		t.Helper()
+		var n float64
+		if err := d.Get(&n, q, shop); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	between := func(what string, got, lo, hi float64) {
+		t.Helper()
+		if got < lo || got > hi {
+			t.Errorf("%s: %.0f, want %.0f–%.0f", what, got, lo, hi)
+		}
+	}
+	const n = 4000
+	between("customers", count(`SELECT count(*) FROM customers WHERE shop_id = $1`), n, n)
+	between("orders", count(`SELECT count(*) FROM orders WHERE shop_id = $1`), 4*n, 6*n)
+	between("never ordered", count(`SELECT count(*) FROM customers WHERE shop_id = $1 AND orders_count = 0`), 0.35*n, 0.45*n)
+	between("5+ orders", count(`SELECT count(*) FROM customers WHERE shop_id = $1 AND orders_count >= 5`), 0.15*n, 0.30*n)
+	between("10+ orders", count(`SELECT count(*) FROM customers WHERE shop_id = $1 AND orders_count >= 10`), 0.07*n, 0.15*n)
+	between("no order in 180 days", count(`SELECT count(*) FROM customers WHERE shop_id = $1 AND orders_count > 0
+		AND last_order_at < '2026-05-10T12:00:00Z'::timestamptz - interval '180 days'`), 0.05*n, 0.5*n)
+	between("orders in the future", count(`SELECT count(*) FROM orders WHERE shop_id = $1 AND processed_at > '2026-05-10T12:00:01Z'`), 0, 0)
+	between("orders with a code", count(`SELECT count(*) FROM orders WHERE shop_id = $1 AND cardinality(discount_codes) > 0`), 0.6*n, 1.4*n)
+	between("products", count(`SELECT count(*) FROM products WHERE shop_id = $1 AND cardinality(collection_ids) >= 2`), 20, 20)
+	between("buyers with products", count(`SELECT count(DISTINCT customer_id) FROM customer_products WHERE shop_id = $1`), 0.55*n, 0.62*n)
+	between("events", count(`SELECT count(*) FROM events WHERE shop_id = $1`), 18*n, 22*n)
+	between("anonymous events", count(`SELECT count(*) FROM events WHERE shop_id = $1 AND customer_id IS NULL`), 2*n, 4*n)
+	between("events in the default partition", count(`SELECT count(*) FROM events_default WHERE shop_id = $1`), 0, 0)
+	between("months with events", count(`SELECT count(DISTINCT tableoid) FROM events WHERE shop_id = $1`), 13, 15)
+	between("events in the last 30 days", count(`SELECT count(*) FROM events WHERE shop_id = $1 AND occurred_at >= '2026-04-10'`), 4*n, 8*n)
+	between("events after now", count(`SELECT count(*) FROM events WHERE shop_id = $1 AND occurred_at > '2026-05-10T12:00:00Z'`), 0, 0)
+	for _, q := range []string{
+		`SELECT count(*) FROM events WHERE shop_id = $1 AND name = 'product_viewed' AND data->'productVariant'->'product'->>'id' IS NOT NULL`,
+		`SELECT count(*) FROM events WHERE shop_id = $1 AND name = 'product_added_to_cart' AND data->'cartLine'->'merchandise'->'product'->>'id' IS NOT NULL`,
+		`SELECT count(*) FROM events WHERE shop_id = $1 AND name = 'collection_viewed' AND data->'collection'->>'id' IS NOT NULL`,
+		`SELECT count(*) FROM events WHERE shop_id = $1 AND name = 'search_submitted' AND data->'searchResult'->>'query' <> ''`,
+		`SELECT count(*) FROM events WHERE shop_id = $1 AND name IN ('page_viewed', 'checkout_started')`,
+	} {
+		between(q, count(q), 0.02*n, 20*n)
+	}
+	between("emails", count(`SELECT count(*) FROM email_messages WHERE shop_id = $1 AND sent_at IS NOT NULL AND kind IN ('campaign', 'flow')`), 5*n, 7*n)
+	between("received 10+", count(`SELECT count(*) FROM (SELECT customer_id FROM email_messages WHERE shop_id = $1
+		GROUP BY 1 HAVING count(*) >= 10) x`), 0.1*n, 0.3*n)
+	between("opens", count(`SELECT count(*) FROM email_events WHERE shop_id = $1 AND kind = 'open'`), 0.15*6*n, 0.35*6*n)
+	between("clicks", count(`SELECT count(*) FROM email_events WHERE shop_id = $1 AND kind = 'click'`), 0.03*6*n, 0.1*6*n)
+	between("machine opens", count(`SELECT count(*) FROM email_events WHERE shop_id = $1 AND machine`), 0.01*6*n, 0.05*6*n)
+	between("suppressions", count(`SELECT count(*) FROM suppressions WHERE shop_id = $1`), 0.06*n, 0.12*n)
+	between("suppression reasons", count(`SELECT count(DISTINCT reason) FROM suppressions WHERE shop_id = $1`), 4, 4)
+	between("consent states", count(`SELECT count(DISTINCT email_consent) FROM customers WHERE shop_id = $1`), 4, 4)
+	for _, table := range []string{"customers", "orders", "products", "collections", "customer_products", "events", "email_messages", "email_events", "suppressions"} {
+		var stray int
+		if err := d.Get(&stray, `SELECT count(*) FROM `+table+` WHERE shop_id IS DISTINCT FROM $1`, shop); err != nil {
+			t.Fatal(err)
+		}
+		if stray != 0 {
+			t.Errorf("%s: %d rows outside the shop", table, stray)
+		}
+	}
+	// Deterministic: a second shop seeded the same way gets the same store.
+	if err := seed.Bulk(ctx, d, other, seed.BulkOptions{Customers: 4000, EventsPerCustomer: 20, EmailsPerCustomer: 6, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`SELECT count(*) || '/' || sum(total_price) FROM orders WHERE shop_id = $1`,
+		`SELECT count(*) || '/' || sum(quantity) FROM customer_products WHERE shop_id = $1`,
+		`SELECT count(*) || '/' || count(DISTINCT name) || '/' || max(occurred_at) FROM events WHERE shop_id = $1`,
+	} {
+		var a, b string
+		d.Get(&a, q, shop)
+		d.Get(&b, q, other)
+		if a != b {
+			t.Errorf("not deterministic: %s: %s vs %s", q, a, b)
+		}
 	}
 }

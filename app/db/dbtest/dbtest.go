@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"regexp"
 	"sync"
 	"testing"
 
@@ -168,3 +169,54 @@ func randHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Persistent opens the database name in the test cluster (DATABASE_URL or
+// the local one), creating it if missing, and migrates it up; it is kept
+// when the test ends. It is for benchmarks whose data takes minutes to seed.
+// With reset the database is dropped and created empty first. The URL is
+// returned for psql and for code that opens its own connections.
+func Persistent(tb testing.TB, name string, reset bool) (*sqlx.DB, string) {
+	tb.Helper()
+	if !persistentNameRe.MatchString(name) {
+		tb.Fatalf("dbtest: database name %q: use lower-case letters, digits and _", name)
+	}
+	setupOnce.Do(func() { setupErr = setup() })
+	if setupErr != nil {
+		tb.Fatalf("dbtest: %v", setupErr)
+	}
+	ctx := context.Background()
+	admin, err := db.Open(ctx, withDB(baseURL, "postgres"))
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	defer admin.Close()
+	if reset {
+		// name is checked against persistentNameRe above: safe as an identifier.
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Fatalf("dbtest: drop %s: %v", name, err)
+		}
+	}
+	var exists bool
+	if err := admin.GetContext(ctx, &exists, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name); err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	if !exists {
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+			tb.Fatalf("dbtest: create %s: %v", name, err)
+		}
+	}
+	u := withDB(baseURL, name)
+	d, err := db.Open(ctx, u)
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	// New migrations (indexes, say) apply to a kept database too.
+	if err := db.MigrateUp(ctx, d.DB); err != nil {
+		d.Close()
+		tb.Fatalf("dbtest: migrate %s: %v", name, err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	return d, u
+}
+
+var persistentNameRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
