@@ -10,6 +10,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/orders"
+	"github.com/cartwheel/cartwheel/app/segments"
 )
 
 // bulkBatch is how many customers each INSERT … SELECT generate_series
@@ -142,9 +143,15 @@ func Bulk(ctx context.Context, d *sqlx.DB, shopID int64, o BulkOptions) error {
 		}
 		progress("history", end, n)
 	}
+	// The history was written straight into the tables, past the paths that
+	// keep segments' activity totals current.
+	if err := segments.NewStore(d).RebuildActivity(ctx, shopID); err != nil {
+		return fmt.Errorf("seed: bulk: %w", err)
+	}
+	progress("activity", n, n)
 	// VACUUM, not only ANALYZE: benchmarks then see all-visible pages (index-
 	// only scans) and set hint bits, as on a store that has been running.
-	for _, t := range []string{"customers", "orders", "products", "customer_products", "suppressions", "events", "email_messages", "email_events"} {
+	for _, t := range []string{"customers", "orders", "products", "customer_products", "suppressions", "events", "email_messages", "email_events", "customer_activity"} {
 		if _, err := d.ExecContext(ctx, "VACUUM (ANALYZE) "+t); err != nil {
 			return fmt.Errorf("seed: vacuum %s: %w", t, err)
 		}

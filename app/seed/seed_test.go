@@ -172,6 +172,12 @@ func TestBulkStore(t *testing.T) {
 	between("suppressions", count(`SELECT count(*) FROM suppressions WHERE shop_id = $1`), 0.06*n, 0.12*n)
 	between("suppression reasons", count(`SELECT count(DISTINCT reason) FROM suppressions WHERE shop_id = $1`), 4, 4)
 	between("consent states", count(`SELECT count(DISTINCT email_consent) FROM customers WHERE shop_id = $1`), 4, 4)
+	// Segments' activity totals match the events they summarise.
+	between("activity totals off", count(`SELECT count(*) FROM (
+		SELECT customer_id, name, count(*) AS n, max(occurred_at) AS last_at FROM events WHERE shop_id = $1 AND customer_id IS NOT NULL GROUP BY 1, 2) e
+		FULL JOIN (SELECT * FROM customer_activity WHERE shop_id = $1 AND name NOT LIKE 'email:%') a USING (customer_id, name)
+		WHERE a.n IS DISTINCT FROM e.n OR a.last_at IS DISTINCT FROM e.last_at`), 0, 0)
+	between("received totals", count(`SELECT count(*) FROM customer_activity WHERE shop_id = $1 AND name = 'email:received'`), 0.5*n, float64(n))
 	for _, table := range []string{"customers", "orders", "products", "collections", "customer_products", "events", "email_messages", "email_events", "suppressions"} {
 		var stray int
 		if err := d.Get(&stray, `SELECT count(*) FROM `+table+` WHERE shop_id IS DISTINCT FROM $1`, shop); err != nil {

@@ -226,6 +226,39 @@ func (b *builder) keyed(table string, on, test func(a string)) {
 	test(a)
 }
 
+// activity writes a count condition answered from customer_activity
+// (name is the activity), when activityShape allows; false otherwise.
+func (b *builder) activity(name string, c Condition) bool {
+	switch activityShape(c) {
+	case "recent":
+		// The window goes into the join, so only recent rows are read.
+		b.keyed("customer_activity", func(a string) {
+			b.w(a + ".customer_id = c.id AND " + a + ".shop_id = $1 AND " + a + ".name = ")
+			b.arg(name)
+			b.w(" AND ")
+			b.window(a+".last_at", c.Window)
+		}, func(a string) { b.w(a + ".customer_id IS NOT NULL") })
+		return true
+	case "total":
+		// No row is a count of zero, which "at most" and "exactly 0" match.
+		if b.correlated {
+			b.w("COALESCE((SELECT a.n FROM customer_activity a WHERE a.customer_id = c.id AND a.shop_id = $1 AND a.name = ")
+			b.arg(name)
+			b.w("), 0)")
+		} else {
+			a := b.alias()
+			b.toJoins(func() {
+				b.w(" LEFT JOIN customer_activity " + a + " ON " + a + ".customer_id = c.id AND " + a + ".shop_id = $1 AND " + a + ".name = ")
+				b.arg(name)
+			})
+			b.w("COALESCE(" + a + ".n, 0)")
+		}
+		b.count(c.Count)
+		return true
+	}
+	return false
+}
+
 func (b *builder) group(g Group) {
 	joiner := " AND "
 	if g.Op == "or" {
@@ -345,6 +378,9 @@ func (b *builder) positive(c Condition) {
 			}
 		})
 	case FieldEvent:
+		if b.activity(c.Event, c) {
+			return
+		}
 		b.counts(tallyEvents, func() {
 			b.w("e.name = ")
 			b.arg(c.Event)
@@ -368,6 +404,9 @@ func (b *builder) positive(c Condition) {
 			}
 		}, c.Count)
 	case FieldEmailReceived:
+		if b.activity(ActivityReceived, c) {
+			return
+		}
 		b.counts(tallyMessages, func() {
 			b.w("m.kind = ANY(")
 			b.arg(pq.StringArray{"campaign", "flow"})
@@ -378,6 +417,9 @@ func (b *builder) positive(c Condition) {
 		kind := "open"
 		if c.Field == FieldEmailClicked {
 			kind = "click"
+		}
+		if b.activity(map[string]string{"open": ActivityOpen, "click": ActivityClick}[kind], c) {
+			return
 		}
 		b.counts(tallyEngaged, func() {
 			b.w("ev.kind = ")

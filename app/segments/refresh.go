@@ -161,8 +161,8 @@ func (s *Store) Refresh(ctx context.Context, shopID, segmentID int64, now time.T
 	})
 }
 
-// RefreshShop recomputes every segment of the shop in dependency order, in
-// one transaction.
+// RefreshShop rebuilds the shop's activity totals and recomputes every
+// segment of the shop in dependency order, in one transaction.
 func (s *Store) RefreshShop(ctx context.Context, shopID int64, now time.Time) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		segs, err := loadSegments(ctx, tx, shopID)
@@ -171,6 +171,15 @@ func (s *Store) RefreshShop(ctx context.Context, shopID int64, now time.Time) er
 		}
 		todo, err := order(segs)
 		if err != nil {
+			return err
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		if err := lockSegments(ctx, tx, todo, true); err != nil {
+			return err
+		}
+		if err := rebuildActivity(ctx, tx, shopID, 0); err != nil {
 			return err
 		}
 		return s.refresh(ctx, tx, shopID, todo, now)
@@ -263,6 +272,9 @@ func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, n
 			return err
 		}
 		if err := lockSegments(ctx, tx, todo, false); err != nil {
+			return err
+		}
+		if err := rebuildActivity(ctx, tx, shopID, customerID); err != nil {
 			return err
 		}
 		for _, level := range levels(todo) {

@@ -212,6 +212,9 @@ func seed(t testing.TB, d *sqlx.DB, n int, seedN int64, now time.Time) *Snapshot
 	if err := refreshRFM(context.Background(), tx, seedShop, now); err != nil {
 		t.Fatal(err)
 	}
+	if err := rebuildActivity(context.Background(), tx, seedShop, 0); err != nil {
+		t.Fatal(err)
+	}
 	s.RFM = ComputeRFMThresholds(s.Customers)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
