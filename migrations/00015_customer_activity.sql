@@ -6,8 +6,8 @@
 -- last 30 days" becomes last_at >= …, one index range scan.
 --
 -- Derived data: app/segments rebuilds a customer's rows on every
--- incremental refresh and a shop's rows on every full refresh, and the
--- numbers are exactly what the raw tables give (opens and clicks count
+-- incremental refresh (which every write of events or emails queues), and
+-- the numbers are exactly what the raw tables give (opens and clicks count
 -- messages, not events; machine activity is left out).
 CREATE TABLE customer_activity (
     shop_id     bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
@@ -26,7 +26,7 @@ CREATE INDEX customer_activity_last_idx ON customer_activity (shop_id, name, las
 -- from customers.
 CREATE INDEX email_messages_customer_idx ON email_messages (customer_id, sent_at) WHERE customer_id IS NOT NULL;
 
--- Existing data (the same statement as app/segments' shop rebuild).
+-- Existing data (the same statement as app/segments.RebuildActivity).
 INSERT INTO customer_activity (shop_id, customer_id, name, n, first_at, last_at)
 SELECT e.shop_id, e.customer_id, e.name, count(*), min(e.occurred_at), max(e.occurred_at)
 FROM events e WHERE e.customer_id IS NOT NULL GROUP BY e.shop_id, e.customer_id, e.name

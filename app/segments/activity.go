@@ -10,10 +10,12 @@ import (
 // customer_activity holds, per customer and activity, the count and the
 // first and last time (see migrations/00015_customer_activity.sql). Rules
 // that only ask "at least once since …" or "N times ever" read it instead
-// of scanning every event and email of the shop. It is derived data:
-// rebuilt for one customer by RefreshCustomer and for the whole shop by
-// RefreshShop, both under the segment locks, from the same tables Eval
-// reads.
+// of scanning every event and email of the shop. It is derived data,
+// rebuilt for one customer by RefreshCustomer (under the segment locks)
+// from the same tables Eval reads: every write path that adds a customer's
+// events or emails queues that refresh. Data loaded in bulk past those paths
+// (the migration that created the table, the benchmark seed) is summarised
+// with RebuildActivity.
 
 // Activity names besides storefront event names.
 const (

@@ -149,7 +149,7 @@ func (s *Store) Preview(ctx context.Context, shopID, selfID int64, r Rules, now 
 		if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = "+strconv.Itoa(int(PreviewTimeout/time.Millisecond))); err != nil {
 			return err
 		}
-		if err := setWorkMem(ctx, tx); err != nil {
+		if err := setShopQuerySettings(ctx, tx); err != nil {
 			return err
 		}
 		loc, err := Location(ctx, tx, shopID)
@@ -180,11 +180,16 @@ func (s *Store) Preview(ctx context.Context, shopID, selfID int64, r Rules, now 
 // ErrTooSlow: a preview ran past PreviewTimeout.
 var ErrTooSlow = errors.New("segments: counting took too long; narrow the rules and try again")
 
-// setWorkMem gives a segment query room to hash the per-customer
-// subqueries in memory (the default 4 MB spills them to disk at a million
-// customers).
-func setWorkMem(ctx context.Context, tx *sqlx.Tx) error {
-	_, err := tx.ExecContext(ctx, "SET LOCAL work_mem = '64MB'")
+// setShopQuerySettings tunes a transaction that runs whole-shop segment
+// queries. Nested loops are switched off: the planner's row estimates for
+// these rules are often far off (a collection filter over millions of
+// purchases, the membership of a segment just created, which has no
+// statistics yet), and a nested loop chosen on a low estimate ran for
+// minutes at a million customers where hash joins take about a second. JIT
+// compilation only added latency. (A larger work_mem was measured too and
+// made the event queries slower.)
+func setShopQuerySettings(ctx context.Context, tx *sqlx.Tx) error {
+	_, err := tx.ExecContext(ctx, "SELECT set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true)")
 	return err
 }
 
