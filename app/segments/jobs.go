@@ -25,20 +25,25 @@ type RefreshCustomerArgs struct {
 
 func (RefreshCustomerArgs) Kind() string { return "segments.refresh_customer" }
 
-// customerRefreshOpts debounces: every enqueue within one window maps to
+// debounced maps every enqueue within one window of the given length to
 // the same job, scheduled at the window's end, so it runs after all of them
 // (and a change made while it runs falls into the next window's job).
-func customerRefreshOpts(now time.Time) *river.InsertOpts {
-	at := now.Truncate(CustomerRefreshDelay).Add(CustomerRefreshDelay)
+// (River can't leave running jobs out of the uniqueness check, so a window
+// is what lets a request made during a run still get one after it.)
+func debounced(now time.Time, window time.Duration) *river.InsertOpts {
 	return &river.InsertOpts{
-		ScheduledAt: at,
+		ScheduledAt: now.Truncate(window).Add(window),
 		UniqueOpts: river.UniqueOpts{
 			ByArgs:   true,
-			ByPeriod: CustomerRefreshDelay,
+			ByPeriod: window,
 			ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
 				rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable},
 		},
 	}
+}
+
+func customerRefreshOpts(now time.Time) *river.InsertOpts {
+	return debounced(now, CustomerRefreshDelay)
 }
 
 // EnqueueCustomerRefresh schedules RefreshCustomer for a customer inside the

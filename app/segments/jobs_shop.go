@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/cartwheel/cartwheel/app/jobs"
 )
@@ -26,21 +25,7 @@ func (RefreshShopArgs) Kind() string { return "segments.refresh_shop" }
 // collected into a single full refresh.
 const ShopRefreshDelay = time.Minute
 
-// shopRefreshOpts debounces like customerRefreshOpts: every request within
-// one window maps to the same job, scheduled at the window's end. (River
-// can't leave running jobs out of the uniqueness check, so a window is what
-// lets a request made while a refresh runs still get one after it.)
-func shopRefreshOpts(now time.Time) *river.InsertOpts {
-	return &river.InsertOpts{
-		ScheduledAt: now.Truncate(ShopRefreshDelay).Add(ShopRefreshDelay),
-		UniqueOpts: river.UniqueOpts{
-			ByArgs:   true,
-			ByPeriod: ShopRefreshDelay,
-			ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-				rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable},
-		},
-	}
-}
+func shopRefreshOpts(now time.Time) *river.InsertOpts { return debounced(now, ShopRefreshDelay) }
 
 // EnqueueShopRefresh schedules RefreshShop for a shop inside the caller's
 // transaction.
