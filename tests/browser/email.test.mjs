@@ -69,6 +69,8 @@ test('a newcomer confirms the sender, edits and previews a template, sends a tes
   const bad = page.waitForResponse((r) => r.request().method() === 'POST' && /\/app\/templates\/\d+$/.test(r.url()));
   await page.click('#template-form button[type=submit]:has-text("Save")');
   assert.equal((await bad).status(), 422);
+  // The response arrives before htmx swaps the form in: wait for the swap.
+  await page.waitForFunction(() => /frist_name/.test(document.querySelector('#template-form')?.textContent || ''), null, { timeout: 5000 });
   assert.match(await page.textContent('#template-form'), /frist_name/);
   await page.fill('#f-subject', 'Welcome to Demo Store, {{ first_name | default: "friend" }}');
   await page.click('#template-form button[type=submit]:has-text("Save")');
