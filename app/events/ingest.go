@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -85,6 +86,8 @@ type Ingester struct {
 	mu     sync.RWMutex // guards closed against sends on a closed queue
 	closed bool
 	wg     sync.WaitGroup
+	// waiting counts writes queued and not yet answered (see Waiting).
+	waiting atomic.Int64
 
 	parts *partitions
 }
@@ -141,6 +144,8 @@ func (in *Ingester) WriteRows(ctx context.Context, rows []Row) (Result, error) {
 		in.mu.RUnlock()
 		return Result{}, ctx.Err()
 	}
+	in.waiting.Add(1) // under the read lock: Close sees it counted
+	defer in.waiting.Add(-1)
 	in.mu.RUnlock()
 	select {
 	case rep := <-r.done:
@@ -149,6 +154,11 @@ func (in *Ingester) WriteRows(ctx context.Context, rows []Row) (Result, error) {
 		return Result{}, ctx.Err()
 	}
 }
+
+// Waiting reports how many writes are queued or being written, i.e. have
+// been taken and not yet answered: a gauge of back-pressure, and what tests
+// wait on instead of sleeping.
+func (in *Ingester) Waiting() int { return int(in.waiting.Load()) }
 
 // Close stops taking events, writes everything already queued and waits
 // for the committers (bounded by ctx).

@@ -126,14 +126,20 @@ func TestSameEventInConcurrentRequestsCountsOnce(t *testing.T) {
 func TestCloseFlushesAndRefusesAfter(t *testing.T) {
 	d := dbtest.New(t)
 	shop := newShop(t, d, "close.myshopify.com")
-	in := events.NewIngester(d, events.Options{MaxWait: 50 * time.Millisecond, Committers: 1})
+	// The group tick never comes: only Close can write the queued batch.
+	in := events.NewIngester(d, events.Options{MaxWait: time.Hour, Committers: 1})
 	done := make(chan events.Result)
 	go func() {
 		r, _ := in.Write(context.Background(), shop, events.Batch{VisitorID: "visitor_close", Source: events.SourcePixel,
 			Events: []events.Event{pageView("c1", time.Now())}})
 		done <- r
 	}()
-	time.Sleep(10 * time.Millisecond) // queued, waiting for the group tick
+	// Queued, waiting for the group tick (bounded so a broken Write can't hang the suite).
+	for deadline := time.Now().Add(time.Minute); in.Waiting() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the write was never queued")
+		}
+	}
 	if err := in.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +160,11 @@ func TestCancelledRequestIsNotWritten(t *testing.T) {
 	if _, err := in.Write(ctx, shop, events.Batch{VisitorID: "visitor_cancel", Events: []events.Event{pageView("x1", time.Now())}}); err == nil {
 		t.Error("a cancelled write reported success")
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Close writes everything still queued: after it, what isn't stored
+	// never will be.
+	if err := in.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if n := count(t, d, `SELECT count(*) FROM events`); n != 0 {
 		t.Errorf("%d rows written for a cancelled request", n)
 	}

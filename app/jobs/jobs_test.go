@@ -64,15 +64,25 @@ func TestInsertTxAndMetrics(t *testing.T) {
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop(ctx)
 	for i := 0; i < 2; i++ {
 		select {
 		case <-w.done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(60 * time.Second):
 			t.Fatal("jobs did not run")
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The rolled-back insert left no row, so nothing can ever run it; and
+	// once Stop has returned no job is running or will start.
+	var queued int
+	if err := d.Get(&queued, `SELECT count(*) FROM river_job WHERE kind = 'test.ping'`); err != nil {
+		t.Fatal(err)
+	}
+	if queued != 2 {
+		t.Fatalf("%d test.ping jobs stored, want the 2 committed ones", queued)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case <-w.done:
 		t.Fatal("the rolled-back job ran")

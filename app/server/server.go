@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -54,6 +55,8 @@ type App struct {
 	Senders  *tracking.SenderVerifier // the sender's SenderVerified hook
 	Tracker  *tracking.Tracker        // the sender's email.Tracker
 	Sender   *sender.Sender           // sends one email (campaigns and flows queue sender.SendArgs)
+
+	opts Options
 }
 
 // Options tune what tests need to differ.
@@ -61,6 +64,11 @@ type Options struct {
 	JobPollInterval time.Duration
 	Now             func() time.Time
 	IngestLimits    web.IngestLimits
+	// ConnState and OnShutdown let tests watch the HTTP server's state
+	// (a request being read, the listener closed) instead of waiting a
+	// fixed time; see http.Server.ConnState and RegisterOnShutdown.
+	ConnState  func(net.Conn, http.ConnState)
+	OnShutdown func()
 }
 
 // New wires everything on an open database.
@@ -209,7 +217,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	})
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
 		Handler: handler, Webhooks: processor, Events: ingester,
-		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender}, nil
+		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender, opts: o}, nil
 }
 
 // now reads the clock tests may replace (Options.Now).
@@ -241,6 +249,11 @@ const shutdownGrace = 30 * time.Second
 // Serve runs the HTTP server (and the workers when withWorkers) until ctx is
 // cancelled, then stops taking requests, lets in-flight ones finish, and
 // waits for running jobs.
+//
+// The HTTP server takes the listener before anything else starts: starting
+// the workers first left a window in which a shutdown found no listener to
+// close, and srv.Serve, starting later, closed it instead and reset the
+// connections waiting in its backlog.
 func (a *App) Serve(ctx context.Context, ln net.Listener, withWorkers bool) error {
 	srv := &http.Server{
 		Handler:           a.Handler,
@@ -248,21 +261,45 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, withWorkers bool) erro
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ConnState:         a.opts.ConnState,
 	}
+	if a.opts.OnShutdown != nil {
+		srv.RegisterOnShutdown(a.opts.OnShutdown)
+	}
+	accepting := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(&acceptNotifier{Listener: ln, accepting: accepting}) }()
+	var serveErr error
+	select {
+	case <-accepting: // the server owns the listener: Shutdown will close it
+	case serveErr = <-errc:
+		return fmt.Errorf("server: serve: %w", serveErr)
+	}
+	workers := false
 	if withWorkers {
-		if err := a.Jobs.Start(ctx); err != nil {
+		err := a.Jobs.Start(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.shutdown(srv, false)
 			return fmt.Errorf("server: start workers: %w", err)
 		}
+		workers = err == nil // else cancelled while starting: shut down below
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	a.Log.Info("listening", "addr", ln.Addr().String(), "workers", withWorkers)
+	a.Log.Info("listening", "addr", ln.Addr().String(), "workers", workers)
 
-	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	a.shutdown(srv, workers)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// shutdown stops taking requests, lets in-flight ones finish, flushes queued
+// events and waits for running jobs, all within shutdownGrace.
+func (a *App) shutdown(srv *http.Server, withWorkers bool) {
 	a.Log.Info("shutting down")
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
@@ -279,10 +316,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, withWorkers bool) erro
 			a.Log.Error("workers shutdown", "err", err)
 		}
 	}
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return nil
+}
+
+// acceptNotifier closes accepting on the server's first Accept call, which
+// http.Server makes only after it has registered the listener for Shutdown.
+type acceptNotifier struct {
+	net.Listener
+	once      sync.Once
+	accepting chan struct{}
+}
+
+func (l *acceptNotifier) Accept() (net.Conn, error) {
+	l.once.Do(func() { close(l.accepting) })
+	return l.Listener.Accept()
 }
 
 // Work runs only the workers until ctx is cancelled.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,11 @@ import (
 
 func newApp(t *testing.T) *server.App {
 	t.Helper()
+	return newAppWith(t, server.Options{JobPollInterval: 20 * time.Millisecond})
+}
+
+func newAppWith(t *testing.T, o server.Options) *server.App {
+	t.Helper()
 	d := dbtest.New(t)
 	env := map[string]string{
 		"DATABASE_URL": "postgres://unused", "APP_URL": "https://cartwheel.test", "SHOPIFY_API_KEY": "k",
@@ -29,7 +35,7 @@ func newApp(t *testing.T) *server.App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := server.New(cfg, d, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{JobPollInterval: 20 * time.Millisecond})
+	app, err := server.New(cfg, d, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,15 +43,32 @@ func newApp(t *testing.T) *server.App {
 }
 
 // A webhook whose body is still arriving when shutdown starts is received
-// and acknowledged; new connections are refused; Serve then returns.
+// and acknowledged; new connections are refused; Serve then returns. The
+// test follows the server's state (the request being read, the listener
+// closed) rather than waiting fixed times, so a busy machine can't reorder it.
 func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
-	app := newApp(t)
+	active := make(chan struct{}, 1)
+	closed := make(chan struct{})
+	var closeOnce sync.Once
+	app := newAppWith(t, server.Options{
+		JobPollInterval: 20 * time.Millisecond,
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateActive {
+				select {
+				case active <- struct{}{}:
+				default:
+				}
+			}
+		},
+		OnShutdown: func() { closeOnce.Do(func() { close(closed) }) },
+	})
 	d := app.DB
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- app.Serve(ctx, ln, true) }()
 
@@ -66,10 +89,12 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 		respc <- resp
 	}()
 	pw.Write(body[:10])
-	time.Sleep(100 * time.Millisecond)
+	wait(t, active, "the server to start reading the webhook")
 	cancel() // shutdown begins while the body is half sent
-	time.Sleep(100 * time.Millisecond)
-	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+	wait(t, closed, "shutdown to close the listener")
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, err := fresh.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Error("a new request was accepted after shutdown began")
 	}
 	pw.Write(body[10:])
@@ -83,12 +108,23 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("Serve did not return after shutdown")
 	}
 	var n int
 	d.Get(&n, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = 'in-flight'")
 	if n != 1 {
 		t.Fatal("the in-flight delivery was not stored")
+	}
+}
+
+// wait blocks until c yields; the bound only stops a broken server from
+// hanging the suite.
+func wait(t *testing.T, c <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
