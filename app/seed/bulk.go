@@ -100,6 +100,13 @@ func Bulk(ctx context.Context, d *sqlx.DB, shopID int64, o BulkOptions) error {
 		}
 		progress("customers", end, n)
 	}
+	// Statistics must describe the rows just written before the set-based
+	// refreshes plan their joins: planned from statistics taken before this
+	// shop existed (a second shop seeded into one database), they pick
+	// nested loops and take minutes instead of seconds.
+	if err := analyze(ctx, d, "customers", "orders"); err != nil {
+		return err
+	}
 	if err := orders.NewStore(d, customers.NewStore(d)).RefreshAllCustomers(ctx, shopID); err != nil {
 		return fmt.Errorf("seed: bulk figures: %w", err)
 	}
@@ -145,6 +152,9 @@ func Bulk(ctx context.Context, d *sqlx.DB, shopID int64, o BulkOptions) error {
 	}
 	// The history was written straight into the tables, past the paths that
 	// keep segments' activity totals current.
+	if err := analyze(ctx, d, "customers", "customer_products", "events", "email_messages", "email_events"); err != nil {
+		return err
+	}
 	if err := segments.NewStore(d).RebuildActivity(ctx, shopID); err != nil {
 		return fmt.Errorf("seed: bulk: %w", err)
 	}
@@ -157,6 +167,17 @@ func Bulk(ctx context.Context, d *sqlx.DB, shopID int64, o BulkOptions) error {
 		}
 	}
 	progress("vacuum", n, n)
+	return nil
+}
+
+// analyze refreshes the planner's statistics of tables (names from this
+// file, never from input).
+func analyze(ctx context.Context, d *sqlx.DB, tables ...string) error {
+	for _, t := range tables {
+		if _, err := d.ExecContext(ctx, "ANALYZE "+t); err != nil {
+			return fmt.Errorf("seed: analyze %s: %w", t, err)
+		}
+	}
 	return nil
 }
 
