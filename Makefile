@@ -10,8 +10,10 @@ export CI_FLAGS ?=
 dev: deps assets
 	$(GO) run . dev
 
-## test: everything CI runs
-test: deps assets-check fmt-check vet templ-check go-test theme-check shopify-check js-test browser-test
+## test: everything CI runs, one step after the other, with each step's time printed at the end
+TEST_STEPS = deps assets-check fmt-check vet templ-check go-test theme-check shopify-check js-test browser-test
+test:
+	@bash scripts/timed-steps.sh "$(MAKE)" $(TEST_STEPS)
 
 deps:
 	@bash scripts/ensure-deps.sh
