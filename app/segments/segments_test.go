@@ -20,10 +20,10 @@ func fptr(f float64) *float64 { return &f }
 // data give exactly the customers the in-memory evaluator picks.
 func TestSQLMatchesEval(t *testing.T) {
 	d := dbtest.New(t)
-	snap := seed(t, d, 2000, 42, testNow)
+	snap := seed(t, d, 600, 42, testNow)
 	loc, _ := time.LoadLocation("America/New_York")
 	g := newRandGen(7, testNow)
-	const trees = 250
+	const trees = 400
 	nonTrivial := 0
 	for i := 0; i < trees; i++ {
 		r := g.rules()
