@@ -43,8 +43,10 @@ templ-check:
 	after=$$(find views -name '*_templ.go' -exec sha256sum {} + | sort); \
 	if [ "$$before" != "$$after" ]; then echo "templ generate changed views/*_templ.go: run 'go tool templ generate' and commit"; exit 1; fi
 
+# Tests with a database run in parallel (dbtest); they mostly wait on
+# PostgreSQL, so four at a time per package beats the default (GOMAXPROCS).
 go-test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -parallel 4 ./...
 
 # Shopify's theme check on the theme app extension: any offense fails.
 theme-check:
@@ -58,8 +60,13 @@ shopify-check:
 js-test:
 	npm run --silent test:unit
 
+# The app and the fake Shopify are built once for all files, which run three
+# at a time (node's default on two cores is one).
+BROWSER_BIN = .data/browser-bin
 browser-test:
-	node --test tests/browser/
+	@mkdir -p $(BROWSER_BIN)
+	$(GO) build -o $(BROWSER_BIN)/cartwheel . && $(GO) build -o $(BROWSER_BIN)/fakeshopify ./tests/browser/fakeshopify
+	CARTWHEEL_BROWSER_BIN=$(CURDIR)/$(BROWSER_BIN) node --test --test-concurrency=3 tests/browser/
 
 ## bench: webhook acknowledgement latency at 500 req/s (figures printed)
 bench: deps assets

@@ -31,6 +31,8 @@ var (
 )
 
 // New returns a fresh, fully migrated database, dropped when the test ends.
+// The test then runs in parallel with the package's other database tests
+// (t.Parallel): nothing is shared between them but the template.
 func New(t testing.TB) *sqlx.DB {
 	t.Helper()
 	d, _ := NewWithURL(t)
@@ -41,6 +43,7 @@ func New(t testing.TB) *sqlx.DB {
 // test that opens its own connections (the River client, the binary).
 func NewWithURL(t testing.TB) (*sqlx.DB, string) {
 	t.Helper()
+	parallelize(t)
 	setupOnce.Do(func() { setupErr = setup() })
 	if setupErr != nil {
 		t.Fatalf("dbtest: %v", setupErr)
@@ -70,6 +73,23 @@ func NewWithURL(t testing.TB) (*sqlx.DB, string) {
 		admin.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
 	})
 	return d, u
+}
+
+var parallel sync.Map // *testing.T → already parallel
+
+// parallelize lets the test run alongside the other tests of its package
+// that have a database, which is safe because each has its own. A test that
+// asks for two databases calls t.Parallel once; benchmarks and fuzz targets
+// are left alone. (A test that needs t.Setenv can't be parallel: Go panics
+// saying so. Set the variable in the code under test's config instead.)
+func parallelize(t testing.TB) {
+	tt, ok := t.(*testing.T)
+	if !ok {
+		return
+	}
+	if _, done := parallel.LoadOrStore(tt, true); !done {
+		tt.Parallel()
+	}
 }
 
 func setup() error {
