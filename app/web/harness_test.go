@@ -172,10 +172,12 @@ func (h *harness) count(query string, args ...any) int {
 	return n
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds or the deadline passes. The deadline
+// only stops a broken test from hanging: it is generous because parallel
+// tests on a busy machine may wait a long time for a job to be picked up.
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return
