@@ -13,6 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { goBuild } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let app, base, browser, workdir;
@@ -29,8 +30,7 @@ function freePort() {
 
 before(async () => {
   workdir = mkdtempSync(path.join(tmpdir(), 'cartwheel-e2e-'));
-  const bin = path.join(workdir, 'cartwheel');
-  execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
+  const bin = goBuild('.', path.join(workdir, 'cartwheel'));
   const dbURL = execFileSync('go', ['run', './scripts/pgctl', 'createdb', `cartwheel_e2e_${process.pid}`], { cwd: root })
     .toString().trim();
   const port = await freePort();

@@ -38,14 +38,27 @@ export async function eventually(fn, what, ms = 20000, logs = () => '') {
   }
 }
 
+// goBuild builds the Go main package pkg to out and returns the binary's
+// path. `make browser-test` builds the binaries once into
+// CARTWHEEL_BROWSER_BIN (named after the package's last element), so the
+// files running in parallel don't each link the app again.
+export function goBuild(pkg, out) {
+  const dir = process.env.CARTWHEEL_BROWSER_BIN;
+  if (dir) {
+    const prebuilt = path.join(dir, pkg === '.' ? 'cartwheel' : path.basename(pkg));
+    if (existsSync(prebuilt)) return prebuilt;
+  }
+  execFileSync('go', ['build', '-o', out, pkg], { cwd: root, stdio: 'inherit' });
+  return out;
+}
+
 // startStack builds and starts the fake Shopify and the app on database
 // cartwheel_<name>_<pid>. It returns what the tests use and stop().
 export async function startStack(name) {
   assert.ok(existsSync(path.join(root, 'extensions/cartwheel-theme/assets/cartwheel-wheel.js')), 'run `npm run build` first');
   const workdir = mkdtempSync(path.join(tmpdir(), `cartwheel-${name}-`));
-  const bin = path.join(workdir, 'cartwheel');
-  execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
-  execFileSync('go', ['build', '-o', path.join(workdir, 'fakeshopify'), './tests/browser/fakeshopify'], { cwd: root, stdio: 'inherit' });
+  const bin = goBuild('.', path.join(workdir, 'cartwheel'));
+  const fake = goBuild('./tests/browser/fakeshopify', path.join(workdir, 'fakeshopify'));
 
   let logs = '';
   const st = { workdir, logs: () => logs };
@@ -58,7 +71,7 @@ export async function startStack(name) {
     execFileSync('go', ['run', './scripts/pgctl', 'dropdb', `cartwheel_${name}_${process.pid}`], { cwd: root, stdio: 'ignore' });
   };
   try {
-    await start(st, bin, name, (d) => (logs += d));
+    await start(st, bin, fake, name, (d) => (logs += d));
   } catch (e) {
     st.stop();
     throw e;
@@ -66,8 +79,8 @@ export async function startStack(name) {
   return st;
 }
 
-async function start(st, bin, name, log) {
-  st.fake = spawn(path.join(st.workdir, 'fakeshopify'), ['-shop', shop], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function start(st, bin, fake, name, log) {
+  st.fake = spawn(fake, ['-shop', shop], { stdio: ['pipe', 'pipe', 'inherit'] });
   const fakeURL = await new Promise((resolve, reject) => {
     let buf = '';
     st.fake.stdout.on('data', (d) => {

@@ -23,9 +23,9 @@ after(async () => {
 
 const token = async () => (await (await fetch(`${base}/dev/token?shop=${shop}`)).text()).trim();
 
-// settled waits for the debounced preview to have been sent and answered.
+// settled waits for the debounced preview to have been sent and answered:
+// the preview is aria-busy from the edit until its answer is shown.
 async function settled(page) {
-  await page.waitForTimeout(600);
   await page.waitForFunction(() => !document.querySelector('#seg-preview').hasAttribute('aria-busy'));
 }
 

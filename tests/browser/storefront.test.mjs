@@ -5,7 +5,7 @@
 // driven in Debian's Chromium. Needs `npm run build` first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { shop, sleep, startStack, launchBrowser } from './lib.mjs';
+import { shop, startStack, launchBrowser } from './lib.mjs';
 
 let stack, base, control, browser;
 const sql = (q) => stack.sql(q);
@@ -152,16 +152,22 @@ test('a shopper browses, signs up on the wheel with the keyboard, and gets a rea
 test('without analytics consent the tracker sends nothing', async () => {
   const context = await browser.newContext();
   await context.addInitScript(() => {
-    window.Shopify = { customerPrivacy: { analyticsProcessingAllowed: () => false } };
+    // Counts the tracker's consent checks: it asks when it is about to send.
+    window.__consentAsked = 0;
+    window.Shopify = { customerPrivacy: { analyticsProcessingAllowed: () => (window.__consentAsked++, false) } };
   });
   const page = await context.newPage();
   const posts = [];
   page.on('request', (r) => r.url().includes('/apps/cartwheel/events') && posts.push(r.url()));
   await page.goto(`${base}/dev/storefront/search?q=jacket&shop=${shop}`);
-  await sleep(1500);
-  await page.close({ runBeforeUnload: true });
-  await sleep(300);
+  // The batch fell due and the tracker asked for consent (waited for, not
+  // timed); so does leaving the page. Nothing went out either time.
+  await page.waitForFunction(() => window.__consentAsked > 0);
+  const asked = await page.evaluate(() => window.__consentAsked);
+  await page.evaluate(() => dispatchEvent(new PageTransitionEvent('pagehide')));
+  assert.ok((await page.evaluate(() => window.__consentAsked)) > asked, 'leaving the page asks again');
   assert.deepEqual(posts, []);
+  await page.close();
   await context.close();
 });
 

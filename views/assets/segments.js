@@ -709,9 +709,15 @@ class Builder {
   }
 
   // --- preview ------------------------------------------------------------------
+  // The preview is busy from the edit on, not only while its request runs,
+  // so assistive tech (and tests) can tell a count that is about to change.
   schedule(ms) {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.runPreview(), ms);
+    this.preview.setAttribute('aria-busy', 'true');
+    this.timer = setTimeout(() => {
+      this.timer = 0;
+      this.runPreview();
+    }, ms);
   }
 
   setStatus(text) {
@@ -737,7 +743,7 @@ class Builder {
       if (seq === this.seq) this.setStatus('Could not reach Cartwheel; the count will update when you are back online.');
       return;
     } finally {
-      if (seq === this.seq) this.preview.removeAttribute('aria-busy');
+      if (seq === this.seq && !this.timer) this.preview.removeAttribute('aria-busy');
     }
     if (seq !== this.seq) return; // a newer edit is on its way
     this.preview.dataset.state = res.ok ? 'ok' : 'invalid';
