@@ -96,6 +96,25 @@ async function shopper(opts = {}) {
     };
     wrap(window);
     wrap(document);
+    // Timers asked for, and when the wheel has read its configuration (the
+    // widget decides right after): tests wait for states, not for time.
+    window.__cwTimers = [];
+    const setT = window.setTimeout;
+    window.setTimeout = function (fn, ms, ...rest) {
+      window.__cwTimers.push(ms);
+      return setT.call(this, fn, ms, ...rest);
+    };
+    window.__cwWheelRead = false;
+    const get = window.fetch;
+    window.fetch = function (input, init) {
+      const p = get.call(this, input, init);
+      if (!String(input).includes('/wheel?')) return p;
+      return p.then((res) => {
+        const json = res.json.bind(res);
+        res.json = () => json().finally(() => (window.__cwWheelRead = true));
+        return res;
+      });
+    };
   });
   const page = await context.newPage();
   const errors = [];
@@ -168,7 +187,7 @@ test('page rules: with "only these pages" the wheel stays away from other pages'
     await context.close();
   }
 
-  await saveWheel({ delay_seconds: '1', exit_intent: true, pages_mode: 'include', paths: '/collections/*\n/dev/storefront/collections/*' });
+  await saveWheel({ delay_seconds: '2', exit_intent: true, pages_mode: 'include', paths: '/collections/*\n/dev/storefront/collections/*' });
   const { context, page, errors, wheelConfig } = await shopper();
   const css = [];
   page.on('request', (r) => r.url().includes('cartwheel-wheel.css') && css.push(r.url()));
@@ -176,11 +195,14 @@ test('page rules: with "only these pages" the wheel stays away from other pages'
   const cfg = await (await wheelConfig).json();
   assert.equal(cfg.show, true, 'the server would show it');
   assert.deepEqual(cfg.wheel.pages, { mode: 'include', paths: ['/collections/*', '/dev/storefront/collections/*'] });
-  // Past the delay, after a scroll and an exit through the top: nothing.
+  // After a scroll and an exit through the top: nothing.
   await page.mouse.move(640, 300);
   await page.mouse.wheel(0, 800);
   await page.mouse.move(640, -5);
-  await page.waitForTimeout(cfg.wheel.trigger.delay_seconds * 1000 + 500);
+  // Once the widget has read its configuration it has decided: no delay
+  // timer, no stylesheet, no listener, so nothing can ever show it.
+  await page.waitForFunction(() => window.__cwWheelRead);
+  assert.equal(await page.evaluate((ms) => window.__cwTimers.includes(ms), cfg.wheel.trigger.delay_seconds * 1000), false, 'no delay timer is armed');
   assert.equal(await shown(page), false, 'never shown on a page outside the rule');
   assert.deepEqual(css, [], 'the wheel does not even load its stylesheet');
   assert.equal(await page.evaluate(() => window.__cwListeners.scroll + window.__cwListeners.mouseout), 0, 'no trigger is armed');
