@@ -49,6 +49,9 @@ type harnessOpts struct {
 	// noIngestLimits turns the per-IP limit off for load from one loopback
 	// address (benchmarks only).
 	noIngestLimits bool
+	// visitorRefill, when set, replaces the per-visitor refill rate
+	// (requests per second; the burst stays the default 30).
+	visitorRefill float64
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -80,6 +83,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	opts := server.Options{JobPollInterval: 20 * time.Millisecond}
 	if o.noIngestLimits {
 		opts.IngestLimits = web.IngestLimits{DisableForBenchmarkOnly: true}
+	}
+	if o.visitorRefill > 0 {
+		opts.IngestLimits = web.IngestLimits{PerVisitor: o.visitorRefill, VisitorBurst: 30}
 	}
 	app, err := server.New(cfg, d, log, opts)
 	if err != nil {

@@ -183,7 +183,10 @@ func TestIngestCORS(t *testing.T) {
 }
 
 func TestIngestRateLimitPerVisitor(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
+	// The default burst with a refill too slow to matter: at the default
+	// 5/s, 60 requests slower than 200 ms each (a busy machine) were never
+	// limited.
+	h := newHarness(t, harnessOpts{visitorRefill: 0.001})
 	sh := h.install("rl.myshopify.com")
 	var limited *http.Response
 	for i := range 60 {
