@@ -1,0 +1,191 @@
+package consistency_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cartwheel/cartwheel/app/events"
+)
+
+// Products the random orders are made of.
+var productIDs = []int64{111475476, 5410685889, 777001}
+
+// Ages of orders and events: away from every window boundary the presets
+// use (7, 14, 30, 60, 90, 180, 365 days), so a value computed a few seconds
+// before the check is still the one the check computes.
+var ages = []time.Duration{time.Hour, 2 * 24 * time.Hour, 10 * 24 * time.Hour, 45 * 24 * time.Hour,
+	100 * 24 * time.Hour, 200 * 24 * time.Hour, 400 * 24 * time.Hour}
+
+// chaos is one round of concurrent writers: first a burst of orders/create
+// of one customer released at the same instant (as Shopify delivers after a
+// sale or an edit burst), then workers delivering a random mix of orders,
+// updates (total changes, cancellations), refunds, storefront event batches
+// and SendGrid event batches for a few customers, while refreshes of the
+// customers' segments run at random moments besides the queued ones.
+func (h *harness) chaos(rng *rand.Rand, round int) []error {
+	const burst, workers, opsPerWorker = 20, 8, 25
+	var (
+		mu     sync.Mutex
+		errs   []error
+		placed []placedOrder // orders whose create was applied
+		wg     sync.WaitGroup
+	)
+	fail := func(err error) {
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	base := time.Now()
+	newOrder := func(r *rand.Rand, c customer) {
+		id := 1_000_000 + h.seq.Add(1)
+		total := fmt.Sprintf("%d.00", 5+r.IntN(50))
+		processed := base.Add(-ages[r.IntN(len(ages))])
+		prods := productIDs[:1+r.IntN(len(productIDs))]
+		o := placedOrder{id: id, c: c, total: total, processed: processed, products: prods}
+		fail(h.deliver("orders/create", h.order(id, c, total, processed, base, false, prods)))
+		mu.Lock()
+		placed = append(placed, o)
+		mu.Unlock()
+	}
+
+	// The burst: one customer, 20 orders at once.
+	start := make(chan struct{})
+	for range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			newOrder(rand.New(rand.NewPCG(rng.Uint64(), 1)), h.customers[round%len(h.customers)])
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	for w := range workers {
+		r := rand.New(rand.NewPCG(rng.Uint64(), uint64(w)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range opsPerWorker {
+				c := h.customers[r.IntN(len(h.customers))]
+				switch op := r.IntN(10); {
+				case op < 2:
+					newOrder(r, c)
+				case op < 4: // orders/updated: a new total, or cancelled, or un-cancelled
+					mu.Lock()
+					if len(placed) == 0 {
+						mu.Unlock()
+						continue
+					}
+					o := placed[r.IntN(len(placed))]
+					mu.Unlock()
+					total := fmt.Sprintf("%d.00", 5+r.IntN(50))
+					updated := base.Add(time.Duration(h.seq.Add(1)) * time.Second)
+					fail(h.deliver("orders/updated", h.order(o.id, o.c, total, o.processed, updated, r.IntN(3) == 0, o.products)))
+				case op < 5: // refunds/create
+					mu.Lock()
+					if len(placed) == 0 {
+						mu.Unlock()
+						continue
+					}
+					o := placed[r.IntN(len(placed))]
+					mu.Unlock()
+					fail(h.deliver("refunds/create", refund(2_000_000+h.seq.Add(1), o.id, fmt.Sprintf("%d.00", 1+r.IntN(4)), base)))
+				case op < 7: // a storefront event batch
+					names := []string{"product_viewed", "page_viewed", "search_submitted", "product_added_to_cart"}
+					var evs []events.Event
+					for range 1 + r.IntN(3) {
+						evs = append(evs, events.Event{ID: fmt.Sprintf("ev-%d", h.seq.Add(1)), Name: names[r.IntN(len(names))],
+							OccurredAt: base.Add(-ages[r.IntN(3)]).Truncate(time.Microsecond), URL: "https://busy-store.example/p",
+							Data: json.RawMessage(`{}`)})
+					}
+					_, err := h.ingester.Write(context.Background(), h.shopID, events.Batch{Shop: shopDomain, VisitorID: c.Visitor,
+						Source: events.SourcePixel, Events: evs})
+					fail(err)
+				case op < 9: // a SendGrid batch: deliveries, deferrals, blocks, opens, clicks
+					kinds := [][2]string{{"delivered", ""}, {"deferred", ""}, {"bounce", "blocked"}, {"open", ""}, {"click", ""}}
+					var batch []map[string]any
+					for range 1 + r.IntN(4) {
+						// Two customers get most of the mail, so batches meet.
+						cc := h.customers[r.IntN(min(2, len(h.customers)))]
+						k := kinds[r.IntN(len(kinds))]
+						batch = append(batch, h.sgEvent(k[0], k[1], cc.Email, cc.Messages[r.IntN(len(cc.Messages))]))
+					}
+					_, err := h.tracking.ProcessEvents(context.Background(), js(batch))
+					fail(err)
+				default: // a refresh of the customer's segments, at any moment
+					fail(h.segments.RefreshCustomer(context.Background(), h.shopID, c.ID, time.Now()))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+type placedOrder struct {
+	id        int64
+	c         customer
+	total     string
+	processed time.Time
+	products  []int64
+}
+
+// TestDerivedDataUnderConcurrentWriters is the property: whatever the
+// interleaving of concurrent writers, once they are done (and the refreshes
+// they queued ran), every derived value equals a recompute from the raw
+// rows; and the consistency sweep then finds nothing to repair.
+func TestDerivedDataUnderConcurrentWriters(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	h := newHarness(t, 4, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := h.jobs.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.jobs.Stop(context.Background())
+
+	const rounds = 2
+	for round := range rounds {
+		if errs := h.chaos(rng, round); len(errs) > 0 {
+			t.Fatalf("round %d: %d writes failed, first: %v", round, len(errs), errs[0])
+		}
+		h.drain()
+		if wrong := h.wrong(time.Now()); len(wrong) > 0 {
+			for kind, w := range wrong {
+				t.Errorf("round %d: %s wrong (%d):\n  %s", round, kind, len(w), joinMax(w, 8))
+			}
+			t.FailNow()
+		}
+	}
+	rep, err := h.sweeper.SweepShop(context.Background(), h.shopID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total() != 0 {
+		t.Fatalf("sweep after concurrent writers repaired %v, want nothing", rep)
+	}
+}
+
+func joinMax(lines []string, n int) string {
+	out := ""
+	for i, l := range lines {
+		if i == n {
+			return out + fmt.Sprintf("… and %d more", len(lines)-n)
+		}
+		if i > 0 {
+			out += "\n  "
+		}
+		out += l
+	}
+	return out
+}
