@@ -290,9 +290,6 @@ func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, ro
 		return nil, fmt.Errorf("events: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := touchVisitors(ctx, tx, rows); err != nil {
-		return nil, err
-	}
 	n := len(rows)
 	shops, custs := make([]int64, n), make([]int64, n)
 	ids, visitors, names, sources, urls, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -356,6 +353,13 @@ func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, ro
 				return nil, fmt.Errorf("events: %w", err)
 			}
 		}
+	}
+	// Visitors last: queueing a refresh locks the profile, and a wheel
+	// signup locks the profile before the visitor, so taking the visitor
+	// first here could deadlock with it. (The INSERT above reads visitors'
+	// stitched customers without locking them.)
+	if err := touchVisitors(ctx, tx, rows); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("events: commit: %w", err)
