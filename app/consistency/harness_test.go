@@ -53,6 +53,7 @@ type harness struct {
 	ingester  *events.Ingester
 	tracking  *tracking.Service
 	segments  *segments.Store
+	orders    *orders.Store
 	jobs      *jobs.Client
 	sweeper   *consistency.Sweeper
 	metrics   *metrics.Metrics
@@ -89,7 +90,7 @@ func newHarness(t *testing.T, nCustomers int, withQueue bool) *harness {
 	p := webhooks.NewProcessor(d, sh, privacy.NewService(d), log)
 	sync := storesync.New(sh, cs, ord, catalog.NewStore(d), log)
 	sync.Register(p)
-	h := &harness{t: t, db: d, receiver: webhooks.NewReceiver(d, noQueue{}), processor: p, segments: segStore}
+	h := &harness{t: t, db: d, receiver: webhooks.NewReceiver(d, noQueue{}), processor: p, segments: segStore, orders: ord}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segStore})

@@ -24,8 +24,9 @@ var ages = []time.Duration{time.Hour, 2 * 24 * time.Hour, 10 * 24 * time.Hour, 4
 // chaos is one round of concurrent writers: workers deliver a random mix
 // of orders, updates (total changes, cancellations), refunds, storefront
 // event batches and SendGrid event batches for a few customers, while
-// refreshes of the customers' segments run at random moments besides the
-// queued ones. The round ends with a burst released at one instant (as
+// refreshes of the customers' segments (and the whole-shop recompute of
+// figures an import ends with) run at random moments besides the queued
+// ones. The round ends with a burst released at one instant (as
 // Shopify delivers after a sale or an edit burst): 20 writes of every kind
 // at once, most of them for one customer, so that nothing written later
 // can hide what the burst got wrong.
@@ -147,7 +148,12 @@ func (h *harness) chaos(rng *rand.Rand, round int) []error {
 				case op < 9:
 					sendgrid(r)
 				default:
-					refresh(c)
+					if r.IntN(3) == 0 {
+						// The whole-shop recompute that ends a store import.
+						try(func() error { return h.orders.RefreshAllCustomers(context.Background(), h.shopID) })
+					} else {
+						refresh(c)
+					}
 				}
 			}
 		}()

@@ -32,6 +32,9 @@ func (s *Store) RefreshCustomers(ctx context.Context, tx *sqlx.Tx, shopID int64,
 	if len(customerIDs) == 0 {
 		return nil
 	}
+	if err := lockShopFigures(ctx, tx, shopID, false); err != nil {
+		return err
+	}
 	if _, err := customers.LockProfiles(ctx, tx, shopID, customerIDs); err != nil {
 		return fmt.Errorf("orders: refresh figures: %w", err)
 	}
@@ -56,6 +59,9 @@ func (s *Store) RefreshAllCustomers(ctx context.Context, shopID int64) error {
 		return fmt.Errorf("orders: refresh all: %w", err)
 	}
 	defer tx.Rollback()
+	if err := lockShopFigures(ctx, tx, shopID, true); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(qRefreshFigures, ``), shopID); err != nil {
 		return fmt.Errorf("orders: refresh all figures: %w", err)
 	}
@@ -67,6 +73,26 @@ func (s *Store) RefreshAllCustomers(ctx context.Context, shopID int64) error {
 	}
 	return tx.Commit()
 }
+
+// lockShopFigures serialises the whole-shop recompute with the
+// per-customer ones: it reads every order from one snapshot, so a webhook
+// committing meanwhile would have its figures overwritten with older ones.
+// Per-customer refreshes share the shop's lock; the whole-shop one (after an
+// import, rare and seconds long) takes it alone, and order webhooks wait
+// for it. One advisory lock per transaction, whatever the batch size.
+func lockShopFigures(ctx context.Context, tx *sqlx.Tx, shopID int64, exclusive bool) error {
+	fn := "pg_advisory_xact_lock_shared"
+	if exclusive {
+		fn = "pg_advisory_xact_lock"
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT `+fn+`($1, ($2::bigint % 2147483647)::int)`, lockSpaceFigures, shopID); err != nil {
+		return fmt.Errorf("orders: lock shop figures: %w", err)
+	}
+	return nil
+}
+
+// lockSpaceFigures is this package's advisory lock space (first key).
+const lockSpaceFigures = 0x0dde0001
 
 const qRefreshFigures = `
 WITH agg AS (
@@ -134,6 +160,9 @@ func (s *Store) repairBatch(ctx context.Context, shopID int64, ids []int64) (Rep
 		return Repair{}, fmt.Errorf("orders: repair: %w", err)
 	}
 	defer tx.Rollback()
+	if err := lockShopFigures(ctx, tx, shopID, false); err != nil {
+		return Repair{}, err
+	}
 	if _, err := customers.LockProfiles(ctx, tx, shopID, ids); err != nil {
 		return Repair{}, fmt.Errorf("orders: repair: %w", err)
 	}
