@@ -42,6 +42,11 @@ func identify(ctx context.Context, tx *sqlx.Tx, shopID int64, visitorID string, 
 	if !ValidVisitorID(visitorID) {
 		return false, fmt.Errorf("events: identify: bad visitor id")
 	}
+	// The profile before the visitor: the order the ingester takes them
+	// (its segment refresh locks the profile), so the two can't deadlock.
+	if _, err := customers.LockProfiles(ctx, tx, shopID, []int64{customerID}); err != nil {
+		return false, fmt.Errorf("events: identify: %w", err)
+	}
 	// Locks the visitor row: a committer inserting this visitor's events
 	// either finished before (and the back-fill below sees them) or waits
 	// and then reads the new customer_id.

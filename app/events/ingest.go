@@ -300,6 +300,11 @@ func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, ro
 		return nil, fmt.Errorf("events: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if seg != nil {
+		if err := lockProfiles(ctx, tx, rows); err != nil {
+			return nil, err
+		}
+	}
 	if err := touchVisitors(ctx, tx, rows); err != nil {
 		return nil, err
 	}
@@ -378,6 +383,44 @@ func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, ro
 }
 
 type shopCustomer struct{ shop, customer int64 }
+
+// lockProfiles locks, before the visitors, the profiles the rows will land
+// on (the visitors' stitched customers), which queueing their segment
+// refresh locks anyway: profile before visitor is the order a stitch (and a
+// wheel signup) takes them, so the two can't deadlock. A stitch committed
+// between this read and the visitor lock moves events to a profile locked
+// only later, which at worst makes PostgreSQL abort one of two transactions
+// for a retry.
+func lockProfiles(ctx context.Context, tx *sqlx.Tx, rows []Row) error {
+	byShop := map[int64][]string{}
+	ids := map[int64][]int64{}
+	for _, r := range rows {
+		if r.CustomerID > 0 {
+			ids[r.ShopID] = append(ids[r.ShopID], r.CustomerID)
+		} else if r.VisitorID != "" {
+			byShop[r.ShopID] = append(byShop[r.ShopID], r.VisitorID)
+		}
+	}
+	for shop, visitors := range byShop {
+		var stitched []int64
+		if err := tx.SelectContext(ctx, &stitched, `SELECT customer_id FROM visitors
+			WHERE shop_id = $1 AND visitor_id = ANY($2) AND customer_id IS NOT NULL`, shop, pq.Array(visitors)); err != nil {
+			return fmt.Errorf("events: profiles of visitors: %w", err)
+		}
+		ids[shop] = append(ids[shop], stitched...)
+	}
+	shops := make([]int64, 0, len(ids))
+	for shop := range ids {
+		shops = append(shops, shop)
+	}
+	sort.Slice(shops, func(i, j int) bool { return shops[i] < shops[j] })
+	for _, shop := range shops {
+		if _, err := customers.LockProfiles(ctx, tx, shop, ids[shop]); err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
+	}
+	return nil
+}
 
 // touchVisitors records each visitor's first and last sighting. Rows are
 // locked in one order (shop, visitor) so concurrent committers can't

@@ -16,6 +16,9 @@ type Metrics struct {
 	JobsWorked       *prometheus.CounterVec
 	JobDuration      *prometheus.HistogramVec
 	WebhooksReceived *prometheus.CounterVec
+	// ConsistencyRepairs counts derived values the daily sweep found wrong
+	// and rewrote (app/consistency); anything but 0 points at a bug.
+	ConsistencyRepairs *prometheus.CounterVec
 }
 
 // New registers every collector in a fresh registry.
@@ -38,8 +41,11 @@ func New() *Metrics {
 		WebhooksReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cartwheel_webhooks_received_total", Help: "Shopify webhooks by topic and result (accepted, duplicate, rejected).",
 		}, []string{"topic", "result"}),
+		ConsistencyRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cartwheel_consistency_repairs_total", Help: "Derived values the consistency sweep found wrong and repaired, by kind.",
+		}, []string{"kind"}),
 	}
-	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.JobsWorked, m.JobDuration, m.WebhooksReceived,
+	m.Registry.MustRegister(m.HTTPRequests, m.HTTPDuration, m.JobsWorked, m.JobDuration, m.WebhooksReceived, m.ConsistencyRepairs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -216,7 +216,16 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []O
 			return nil, fmt.Errorf("orders: prune line items: %w", err)
 		}
 	}
-	refundCustomers, err := s.addRefunds(ctx, tx, shopID, refunds)
+	if err := s.insertRefunds(ctx, tx, shopID, refunds); err != nil {
+		return nil, err
+	}
+	// Every applied order's refunded total, not only those with refunds in
+	// the payload: its total may have changed.
+	appliedIDs := make([]int64, 0, len(applied))
+	for id := range applied {
+		appliedIDs = append(appliedIDs, id)
+	}
+	refundCustomers, err := s.refreshRefunded(ctx, tx, shopID, appliedIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -336,9 +345,20 @@ func (s *Store) addRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, refun
 	if len(refunds) == 0 {
 		return nil, nil
 	}
+	if err := s.insertRefunds(ctx, tx, shopID, refunds); err != nil {
+		return nil, err
+	}
+	return s.refreshRefunded(ctx, tx, shopID, orderIDs(refunds))
+}
+
+// insertRefunds stores refunds of orders we have.
+func (s *Store) insertRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, refunds []Refund) error {
+	if len(refunds) == 0 {
+		return nil
+	}
 	doc, err := json.Marshal(refunds)
 	if err != nil {
-		return nil, fmt.Errorf("orders: refunds: %w", err)
+		return fmt.Errorf("orders: refunds: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO refunds (shop_id, shopify_id, order_id, amount, created_at)
@@ -347,15 +367,34 @@ func (s *Store) addRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, refun
 		WHERE EXISTS (SELECT 1 FROM orders o WHERE o.shop_id = $1 AND o.shopify_id = r.order_id)
 		ON CONFLICT (shop_id, shopify_id) DO UPDATE SET amount = EXCLUDED.amount, created_at = EXCLUDED.created_at`,
 		shopID, doc); err != nil {
-		return nil, fmt.Errorf("orders: refunds: %w", err)
+		return fmt.Errorf("orders: refunds: %w", err)
 	}
-	// Refunds never count for more than the order was worth.
+	return nil
+}
+
+// refreshRefunded recomputes the refunded total of the orders from their
+// refunds (never more than the order was worth) and returns their
+// profiles. Two refunds of one order processed at the same moment would
+// each sum the refunds their snapshot holds and the later would drop the
+// other's: the order rows are locked first (ascending), so the sum runs
+// after every earlier writer committed (see customers.LockProfiles for the
+// same reasoning on profiles).
+func (s *Store) refreshRefunded(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int64) ([]int64, error) {
+	if len(orderIDs) == 0 {
+		return nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM orders WHERE shop_id = $1 AND shopify_id = ANY($2)
+		ORDER BY shopify_id FOR NO KEY UPDATE`, shopID, pq.Array(orderIDs)); err != nil {
+		return nil, fmt.Errorf("orders: lock orders: %w", err)
+	}
 	var customerIDs []sql.NullInt64 // sqlx would scan *int64 as int64 and fail on NULL
 	if err := tx.SelectContext(ctx, &customerIDs, `
 		UPDATE orders o SET total_refunded = LEAST(o.total_price,
 			(SELECT COALESCE(sum(amount), 0) FROM refunds f WHERE f.shop_id = $1 AND f.order_id = o.shopify_id))
 		WHERE o.shop_id = $1 AND o.shopify_id = ANY($2)
-		RETURNING o.customer_id`, shopID, pq.Array(orderIDs(refunds))); err != nil {
+		  AND o.total_refunded IS DISTINCT FROM LEAST(o.total_price,
+			(SELECT COALESCE(sum(amount), 0) FROM refunds f WHERE f.shop_id = $1 AND f.order_id = o.shopify_id))
+		RETURNING o.customer_id`, shopID, pq.Array(orderIDs)); err != nil {
 		return nil, fmt.Errorf("orders: refunded totals: %w", err)
 	}
 	ids := make([]int64, 0, len(customerIDs))

@@ -3,8 +3,11 @@ package segments
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // customer_activity holds, per customer and activity, the count and the
@@ -84,4 +87,77 @@ func activityShape(c Condition) string {
 		return "recent"
 	}
 	return ""
+}
+
+// activityExpectedSQL is activityInsertSQL's SELECT for the customers in
+// the array $2.
+var activityExpectedSQL = strings.NewReplacer(
+	"($2::bigint = 0 OR e.customer_id = $2::bigint)", "e.customer_id = ANY($2::bigint[])",
+	"($2::bigint = 0 OR m.customer_id = $2::bigint)", "m.customer_id = ANY($2::bigint[])",
+).Replace(activityInsertSQL[strings.Index(activityInsertSQL, "SELECT"):])
+
+// activityDriftSQL lists the customers of $2 whose stored activity totals
+// differ from a recompute and who have no refresh queued (a queued
+// refresh will rebuild them: that is the normal path, not drift).
+var activityDriftSQL = `WITH exp (shop_id, customer_id, name, n, first_at, last_at) AS (` + activityExpectedSQL + `),
+cur AS (SELECT customer_id, name, n, first_at, last_at FROM customer_activity WHERE shop_id = $1 AND customer_id = ANY($2::bigint[]))
+SELECT DISTINCT d.customer_id FROM (
+	SELECT COALESCE(exp.customer_id, cur.customer_id) AS customer_id
+	FROM exp FULL JOIN cur ON cur.customer_id = exp.customer_id AND cur.name = exp.name
+	WHERE (exp.n, exp.first_at, exp.last_at) IS DISTINCT FROM (cur.n, cur.first_at, cur.last_at)
+) d
+WHERE NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'segments.refresh_customer'
+	AND j.state IN ('available', 'pending', 'scheduled', 'running', 'retryable')
+	AND j.args @> jsonb_build_object('shop_id', $1::bigint, 'customer_id', d.customer_id))
+ORDER BY 1`
+
+// activityCandidatesSQL lists the customers whose activity may have
+// changed since $2: new storefront events (recent partitions only),
+// visitors identified (their earlier events joined the profile), emails
+// sent, email events, and stored totals that claim recent activity.
+const activityCandidatesSQL = `
+SELECT customer_id FROM events WHERE shop_id = $1 AND customer_id IS NOT NULL AND occurred_at >= $2::timestamptz - interval '1 day'
+UNION SELECT customer_id FROM visitors WHERE shop_id = $1 AND customer_id IS NOT NULL AND identified_at >= $2
+UNION SELECT customer_id FROM email_messages WHERE shop_id = $1 AND customer_id IS NOT NULL AND sent_at >= $2
+UNION SELECT m.customer_id FROM email_events ev JOIN email_messages m ON m.id = ev.message_id
+	WHERE ev.shop_id = $1 AND ev.occurred_at >= $2 AND m.customer_id IS NOT NULL
+UNION SELECT customer_id FROM customer_activity WHERE shop_id = $1 AND last_at >= $2
+ORDER BY 1`
+
+// RepairActivity is the consistency sweep's check of the activity totals:
+// it recomputes them for the customers with activity since `since`,
+// compares with what is stored, and rebuilds (with their memberships,
+// through the normal refresh) those that differ with no refresh queued.
+// It returns how many customers it repaired; every write path queues a
+// refresh, so any is a bug.
+//
+// Only customers active since the last sweep are checked: events are by
+// far the largest table (tens of millions of rows), and totals only go
+// wrong when a write's refresh is lost, which makes the customer active
+// then. Each customer found is re-checked under its locks before it
+// counts, so a write committing meanwhile isn't taken for drift.
+func (s *Store) RepairActivity(ctx context.Context, shopID int64, since, now time.Time) (int64, error) {
+	var cands []int64
+	if err := s.DB.SelectContext(ctx, &cands, activityCandidatesSQL, shopID, since); err != nil {
+		return 0, fmt.Errorf("segments: activity candidates: %w", err)
+	}
+	var repaired int64
+	for len(cands) > 0 {
+		n := min(len(cands), 1000)
+		var drifted []int64
+		if err := s.DB.SelectContext(ctx, &drifted, activityDriftSQL, shopID, pq.Array(cands[:n])); err != nil {
+			return repaired, fmt.Errorf("segments: activity drift: %w", err)
+		}
+		cands = cands[n:]
+		for _, id := range drifted {
+			was, err := s.refreshCustomer(ctx, shopID, id, now, true)
+			if err != nil {
+				return repaired, err
+			}
+			if was {
+				repaired++
+			}
+		}
+	}
+	return repaired, nil
 }

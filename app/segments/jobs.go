@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/jobs"
 )
 
@@ -48,8 +49,25 @@ func customerRefreshOpts(now time.Time) *river.InsertOpts {
 
 // EnqueueCustomerRefresh schedules RefreshCustomer for a customer inside the
 // caller's transaction (the one that changed the customer's data).
+//
+// It first locks the profile (customers.LockProfiles), which the refresh
+// also takes before it reads. Without that, a change could be lost: the
+// writer picks the debounce window from its clock just before a window
+// ends, the window's job starts and reads, and only then does the writer's
+// insert reach River, which finds the job (running) and adds nothing, while
+// the job's read missed the writer's change. With the lock, either the
+// writer locked first and the job waits for its commit, or the job locked
+// first and the writer's window is read (on the database's clock) after the
+// job started, hence after its window ended: a later job takes the change.
+// (While the writer's transaction is open, a job it was merged into can't
+// start either: River's insert touches the job's row and its fetch skips
+// locked rows.)
 func EnqueueCustomerRefresh(ctx context.Context, tx *sql.Tx, ins jobs.Inserter, shopID, customerID int64) error {
-	if _, err := ins.InsertTx(ctx, tx, RefreshCustomerArgs{ShopID: shopID, CustomerID: customerID}, customerRefreshOpts(time.Now())); err != nil {
+	now, err := customers.LockProfiles(ctx, tx, shopID, []int64{customerID})
+	if err != nil {
+		return fmt.Errorf("segments: enqueue refresh of customer %d: %w", customerID, err)
+	}
+	if _, err := ins.InsertTx(ctx, tx, RefreshCustomerArgs{ShopID: shopID, CustomerID: customerID}, customerRefreshOpts(now)); err != nil {
 		return fmt.Errorf("segments: enqueue refresh of customer %d: %w", customerID, err)
 	}
 	return nil

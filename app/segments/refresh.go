@@ -10,6 +10,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/customers"
 )
 
 func isUniqueViolation(err error) bool {
@@ -103,7 +105,6 @@ func lockSegments(ctx context.Context, tx *sqlx.Tx, segs []Segment, exclusive bo
 // Advisory lock spaces (first key) of this package.
 const (
 	lockSpaceSegments = 0x5e6d0001
-	lockSpaceCustomer = 0x5e6d0002
 )
 
 func ph(n int) string { return "$" + strconv.Itoa(n) }
@@ -249,7 +250,16 @@ func levels(todo []Segment) [][]Segment {
 // incremental path: run it after anything about the customer changed. All
 // segments of one dependency level are tested in a single statement.
 func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, now time.Time) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	_, err := s.refreshCustomer(ctx, shopID, customerID, now, false)
+	return err
+}
+
+// refreshCustomer is RefreshCustomer; with check, it also reports whether
+// the customer's stored activity totals differed from a recompute (and no
+// refresh was queued) once the locks were held: drift, for the sweep.
+func (s *Store) refreshCustomer(ctx context.Context, shopID, customerID int64, now time.Time, check bool) (bool, error) {
+	drifted := false
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		segs, err := loadSegments(ctx, tx, shopID)
 		if err != nil {
 			return err
@@ -262,16 +272,31 @@ func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, n
 		if err != nil {
 			return err
 		}
-		// One customer's refreshes run one at a time. The result can always
-		// be derived again from the data (and a lost membership is found and
-		// logged by the next full refresh), so the commit needn't wait for
-		// the disk.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, (($2::bigint) % 2147483647)::int),
-			set_config('synchronous_commit', 'off', true)`, lockSpaceCustomer, customerID); err != nil {
-			return err
-		}
+		// The segment locks first: a full refresh holds them for long, and
+		// waiting for it while holding the profile's lock would hold up the
+		// customer's webhooks and events.
 		if err := lockSegments(ctx, tx, todo, false); err != nil {
 			return err
+		}
+		// Then the profile's row, which every writer of the customer's data
+		// holds while it writes and queues this refresh (see
+		// EnqueueCustomerRefresh): the reads below see every write whose
+		// refresh was merged into this one, and the customer's refreshes run
+		// one at a time. The result can always be derived again from the
+		// data (and a lost membership is found and logged by the next full
+		// refresh), so the commit needn't wait for the disk.
+		if _, err := customers.LockProfiles(ctx, tx, shopID, []int64{customerID}); err != nil {
+			return fmt.Errorf("segments: refresh customer %d: %w", customerID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT set_config('synchronous_commit', 'off', true)`); err != nil {
+			return err
+		}
+		if check {
+			var ids []int64
+			if err := tx.SelectContext(ctx, &ids, activityDriftSQL, shopID, pq.Array([]int64{customerID})); err != nil {
+				return fmt.Errorf("segments: activity drift of %d: %w", customerID, err)
+			}
+			drifted = len(ids) > 0
 		}
 		if err := rebuildActivity(ctx, tx, shopID, customerID); err != nil {
 			return err
@@ -290,6 +315,7 @@ func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, n
 		}
 		return nil
 	})
+	return drifted && err == nil, err
 }
 
 // customerDiffSQL applies one customer's hits (a compileCustomer query) to

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
+	"github.com/cartwheel/cartwheel/app/consistency"
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/email"
 	"github.com/cartwheel/cartwheel/app/email/providers"
@@ -132,6 +133,9 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
+	// The daily consistency sweep (its email part is set below, once built).
+	sweeper := &consistency.Sweeper{DB: d, Orders: orderStore, Segments: segmentStore, Metrics: m, Log: log}
+	river.AddWorker(workers, &consistency.Worker{Sweeper: sweeper, Now: o.Now})
 	periodic := []*river.PeriodicJob{
 		// "Bought together" recommendations from order co-occurrence, daily.
 		river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour),
@@ -142,6 +146,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 			func() (river.JobArgs, *river.InsertOpts) { return sender.SweepArgs{}, nil }, nil),
 		// Segment memberships are fully recomputed daily at 02:00 shop time.
 		segments.DailyPeriodicJob(),
+		// Derived data is checked against the raw rows once a day per shop.
+		consistency.PeriodicJob(),
 	}
 
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})
@@ -185,6 +191,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	if err != nil {
 		return nil, err
 	}
+	sweeper.Tracking = emailPublic.Tracking
 
 	mailAdmin := web.EmailAdmin{Templates: render.NewStore(d), Products: render.NewProductSource(d), Sender: emailSender}
 	if ob, ok := provider.(*providers.Outbox); ok {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -499,5 +500,61 @@ func TestRedactedCustomerIsNotRecreated(t *testing.T) {
 	e.db.Get(&email, `SELECT email FROM orders WHERE shopify_id = 6001`)
 	if email != nil {
 		t.Fatal("the order of a redacted customer kept the email")
+	}
+}
+
+// Shopify delivers a burst of one customer's orders at the same moment;
+// each delivery is applied by its own job. Whatever the interleaving, the
+// figures count every order, and concurrent refunds of one order all count.
+func TestConcurrentOrdersOfOneCustomer(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	t0 := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	apply := func(topic, id string, body []byte) error {
+		if _, err := e.receiver.Receive(ctx, webhooks.Delivery{WebhookID: id, Shop: shopDomain, Topic: topic,
+			TriggeredAt: time.Now(), Body: body}); err != nil {
+			return err
+		}
+		return e.processor.Work(ctx, &river.Job[webhooks.ProcessArgs]{JobRow: &rivertype.JobRow{}, Args: webhooks.ProcessArgs{WebhookID: id}})
+	}
+	burst := func(n int, body func(i int) (string, []byte)) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		release := make(chan struct{})
+		for i := range n {
+			topic, b := body(i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-release
+				errs <- apply(topic, fmt.Sprintf("%s-%d", topic, i), b)
+			}()
+		}
+		close(release)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	burst(20, func(i int) (string, []byte) {
+		return "orders/create", js(liveOrder(t, int64(5000+i), 42, "10.00", t0.Add(time.Duration(i)*time.Minute)))
+	})
+	burst(10, func(i int) (string, []byte) {
+		return "refunds/create", js(map[string]any{"id": 8000 + i, "order_id": 5000, "created_at": t0.Add(time.Hour).Format(time.RFC3339),
+			"transactions": []any{map[string]any{"id": i, "amount": "0.50", "kind": "refund", "status": "success"}}})
+	})
+	var f struct {
+		N     int             `db:"orders_count"`
+		Spent decimal.Decimal `db:"total_spent"`
+	}
+	if err := e.db.Get(&f, `SELECT orders_count, total_spent FROM customers WHERE shop_id = $1 AND shopify_id = 42`, e.shopID); err != nil {
+		t.Fatal(err)
+	}
+	if f.N != 20 || !f.Spent.Equal(decimal.RequireFromString("195")) {
+		t.Fatalf("after 20 concurrent orders of 10.00 and 10 concurrent refunds of 0.50: %d orders, %s spent; want 20, 195.00", f.N, f.Spent)
 	}
 }

@@ -43,6 +43,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/email"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/jobs"
@@ -283,6 +284,12 @@ func (s *Sender) markSent(ctx context.Context, req Request, id int64, providerID
 		return fmt.Errorf("sender: mark sent %d: %w", id, err)
 	}
 	defer tx.Rollback()
+	// The profile before the ledger row, in the order a SendGrid event batch
+	// takes them (tracking locks its profiles first), so the two can't
+	// deadlock; the refresh queued below takes this lock anyway.
+	if _, err := customers.LockProfiles(ctx, tx, req.ShopID, []int64{req.CustomerID}); err != nil {
+		return fmt.Errorf("sender: mark sent %d: %w", id, err)
+	}
 	sent, err := ledger.MarkSent(ctx, tx, req.ShopID, id, providerID)
 	if err != nil {
 		return err

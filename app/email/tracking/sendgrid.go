@@ -140,6 +140,9 @@ func (s *Service) ProcessEvents(ctx context.Context, body []byte) (EventSummary,
 	sum := EventSummary{Received: len(raw)}
 	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		sum = EventSummary{Received: len(raw)}
+		if err := s.lockBatch(ctx, tx, raw); err != nil {
+			return err
+		}
 		for _, r := range raw {
 			var e sgEvent
 			if err := json.Unmarshal(r, &e); err != nil || e.SGEventID == "" || e.Event == "" {
@@ -211,7 +214,9 @@ func (s *Service) applyEvent(ctx context.Context, tx *sqlx.Tx, e sgEvent, sum *E
 	switch e.Event {
 	case "delivered":
 		status = "delivered"
-		if _, err := tx.ExecContext(ctx, `DELETE FROM email_soft_bounces WHERE shop_id = $1 AND email = $2`, m.ShopID, addr); err != nil {
+		// The row stays (at 0): it is the address's lock (see lockBatch).
+		if _, err := tx.ExecContext(ctx, `UPDATE email_soft_bounces SET streak = 0, updated_at = now()
+			WHERE shop_id = $1 AND email = $2 AND streak <> 0`, m.ShopID, addr); err != nil {
 			return fmt.Errorf("tracking: reset soft bounces: %w", err)
 		}
 	case "deferred":

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -291,4 +292,45 @@ func TestSuppressionRules(t *testing.T) {
 			t.Error("group_unsubscribe did not unsubscribe")
 		}
 	})
+}
+
+// SendGrid posts batches in parallel and reports a deferred message again
+// on each retry: however the batches interleave, one message adds one to
+// its address's streak.
+func TestConcurrentSoftBouncesCountEachMessageOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	shop := e.shop("a.myshopify.com")
+	const addr = "busy@example.com"
+	c := e.customer(shop, addr, "subscribed")
+	for round := range 3 {
+		msgs := []int64{e.message(shop, c, addr), e.message(shop, c, addr)}
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		release := make(chan struct{})
+		for i := range 16 {
+			ev := docEvent(t, "deferred", "", addr, shop, msgs[i%2])
+			if i%5 == 4 {
+				ev = docEvent(t, "bounce", "blocked", addr, shop, msgs[i%2])
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-release
+				_, err := e.svc.ProcessEvents(ctx, batch(t, ev))
+				errs <- err
+			}()
+		}
+		close(release)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if n := e.count(`SELECT streak FROM email_soft_bounces WHERE shop_id = $1 AND email = $2`, shop, addr); n != 2*(round+1) {
+			t.Fatalf("round %d: streak %d after two more soft-bounced messages, want %d", round, n, 2*(round+1))
+		}
+	}
 }

@@ -235,6 +235,13 @@ func (s *Service) Click(ctx context.Context, token string, r Request) (string, e
 func (s *Service) record(ctx context.Context, m message, source, kind string, link *int, u string, r Request, machine bool, status string) error {
 	now := s.Now()
 	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		// The profile before the ledger row, in the order SendGrid batches
+		// take them (see lockBatch), so the two can't deadlock.
+		if m.CustomerID.Valid && !machine {
+			if _, err := customers.LockProfiles(ctx, tx, m.ShopID, []int64{m.CustomerID.Int64}); err != nil {
+				return fmt.Errorf("tracking: record %s: %w", kind, err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO email_events (shop_id, message_id, source, kind, link_index, url, user_agent, ip, machine, occurred_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
