@@ -49,6 +49,8 @@ type harnessOpts struct {
 	// noIngestLimits turns the per-IP limit off for load from one loopback
 	// address (benchmarks only).
 	noIngestLimits bool
+	// env adds or overrides environment variables.
+	env map[string]string
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -68,6 +70,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	env["SENDGRID_WEBHOOK_PUBLIC_KEY"] = sendgridTestKey.public // email_public_test.go
 	if o.dev {
 		env["APP_ENV"] = "dev"
+	}
+	for k, v := range o.env {
+		env[k] = v
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/cartwheel/cartwheel/app/input"
 )
 
 // Prize kinds, as the storefront contract names them.
@@ -247,7 +249,7 @@ func Parse(in Input) (Config, error) {
 		}
 		w, err := strconv.ParseFloat(strings.TrimSpace(si.Weight), 64)
 		switch {
-		case err != nil:
+		case err != nil || !input.Finite(w): // NaN passes every range test below
 			errs["slice_weight."+n] = "Enter the slice's weight as a number, such as 10."
 		case w < 0:
 			errs["slice_weight."+n] = "A weight can't be negative; use 0 for a slice that never wins."
