@@ -220,6 +220,8 @@ func Parse(in Input) (Config, error) {
 		switch {
 		case s.Label == "":
 			errs["slice_label."+n] = "Enter a label for this slice."
+		case input.Problem(s.Label) != "":
+			errs["slice_label."+n] = "The label " + input.Problem(s.Label) + "."
 		case utf8.RuneCountInString(s.Label) > MaxLabelLen:
 			errs["slice_label."+n] = fmt.Sprintf("Keep the label to %d characters or fewer (it has %d).", MaxLabelLen, utf8.RuneCountInString(s.Label))
 		}
@@ -360,6 +362,8 @@ func text(errs FieldErrors, name, label, v string, required bool, max int) {
 	switch {
 	case required && v == "":
 		errs[name] = label + " is required."
+	case input.Problem(v) != "":
+		errs[name] = label + " " + input.Problem(v) + "."
 	case utf8.RuneCountInString(v) > max:
 		errs[name] = fmt.Sprintf("%s must be %d characters or fewer (it has %d).", label, max, utf8.RuneCountInString(v))
 	}
