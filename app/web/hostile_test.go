@@ -255,6 +255,14 @@ func TestHostileInputGets4xx(t *testing.T) {
 			t.Errorf("%.200q: %d with an empty body; say what was wrong", rq.name, resp.StatusCode)
 		}
 	}
+	// CSV uploads: NUL and invalid UTF-8 in headers and cells, a huge cell.
+	for _, csv := range []string{"Email,No\x00te\nann@example.com,x\n", "Email,Note\nann@example.com,a\x00b\n",
+		"Email,N\xffote\nann@example.com,x\n", "Email,Note\nann@example.com," + strings.Repeat("x", 2<<20) + "\n"} {
+		resp, b := h.upload(sh.Domain, "profiles", "hostile.csv", strings.NewReader(csv))
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(b, "line ") {
+			t.Errorf("CSV upload %.40q: %d %.300s", csv, resp.StatusCode, b)
+		}
+	}
 	// Storefront JSON: \u0000 decodes to a NUL byte.
 	ts := time.Now().UTC().Add(-time.Second).Format(time.RFC3339)
 	for _, body := range []string{
