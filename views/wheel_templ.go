@@ -1500,7 +1500,20 @@ func WheelPreview(display any, widgetJS string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 99, "\"></script><script>\n(function () {\n  var mount = document.getElementById('cw-preview');\n  var fallback = document.getElementById('cw-preview-fallback');\n  function render(cfg) {\n    if (window.CartwheelWheel && typeof window.CartwheelWheel.preview === 'function') {\n      fallback.hidden = true;\n      window.CartwheelWheel.preview(cfg, mount);\n      return;\n    }\n    fallback.hidden = false;\n    fallback.textContent = 'The storefront widget is not built yet (run npm run build). The wheel configuration:\\n' +\n      JSON.stringify(cfg && cfg.wheel, null, 2);\n  }\n  render(JSON.parse(document.getElementById('cw-wheel-config').textContent));\n  window.addEventListener('message', function (e) {\n    if (e.origin !== window.location.origin || !e.data || e.data.type !== 'cartwheel:wheel-preview') return;\n    render(e.data.config);\n  });\n})();\n\t\t\t</script></body></html>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 99, "\"></script><script nonce=\"")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var67 string
+		templ_7745c5c3_Var67, templ_7745c5c3_Err = templ.JoinStringErrs(templ.GetNonce(ctx))
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `wheel.templ`, Line: 281, Col: 38}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var67))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 100, "\">\n(function () {\n  var mount = document.getElementById('cw-preview');\n  var fallback = document.getElementById('cw-preview-fallback');\n  function render(cfg) {\n    if (window.CartwheelWheel && typeof window.CartwheelWheel.preview === 'function') {\n      fallback.hidden = true;\n      window.CartwheelWheel.preview(cfg, mount);\n      return;\n    }\n    fallback.hidden = false;\n    fallback.textContent = 'The storefront widget is not built yet (run npm run build). The wheel configuration:\\n' +\n      JSON.stringify(cfg && cfg.wheel, null, 2);\n  }\n  render(JSON.parse(document.getElementById('cw-wheel-config').textContent));\n  window.addEventListener('message', function (e) {\n    if (e.origin !== window.location.origin || !e.data || e.data.type !== 'cartwheel:wheel-preview') return;\n    render(e.data.config);\n  });\n})();\n\t\t\t</script></body></html>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

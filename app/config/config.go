@@ -46,6 +46,9 @@ type Config struct {
 
 	// RunWorkers lets `serve` also run the job workers (default true).
 	RunWorkers bool
+
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	MetricsToken string
 }
 
 // Dev reports whether the dev-only helpers (dev login, dev storefront) may run.
@@ -75,6 +78,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SendGridWebhookPublicKey: get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
 		SendGridAPIBaseURL:       get("SENDGRID_API_BASE_URL"),
 		SMTPURL:                  get("SMTP_URL"),
+		MetricsToken:             get("METRICS_TOKEN"),
 		RunWorkers:               true,
 	}
 
@@ -181,6 +185,10 @@ func Load(getenv func(string) string) (*Config, error) {
 			bad("RUN_WORKERS=%q is not valid: use true or false", v)
 		}
 		c.RunWorkers = b
+	}
+
+	if c.MetricsToken != "" && (len(c.MetricsToken) < 16 || strings.ContainsAny(c.MetricsToken, " \t\r\n")) {
+		bad("METRICS_TOKEN is not valid: use at least 16 characters without spaces, e.g. the output of `openssl rand -hex 32`, or leave it unset")
 	}
 
 	if len(problems) > 0 {

@@ -30,6 +30,9 @@ func TestLoadValid(t *testing.T) {
 	if c.Port != 8080 || c.Env != EnvProduction || len(c.EncryptionKey) != 32 || !c.RunWorkers {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
+	if c.MetricsToken != "" {
+		t.Fatalf("metrics token without METRICS_TOKEN: %q", c.MetricsToken)
+	}
 	if got := c.AppURL.String(); got != "https://cartwheel.example.com" {
 		t.Fatalf("APP_URL trailing slash not trimmed: %q", got)
 	}
@@ -55,6 +58,7 @@ func TestLoadNamesEachBadVariable(t *testing.T) {
 		{"sendgrid without key", "MAIL_PROVIDER", "sendgrid", "SENDGRID_API_KEY is not set"},
 		{"smtp without url", "MAIL_PROVIDER", "smtp", "SMTP_URL is not valid"},
 		{"base url", "SHOPIFY_API_BASE_URL", "::", "SHOPIFY_API_BASE_URL="},
+		{"short metrics token", "METRICS_TOKEN", "abc", "METRICS_TOKEN is not valid"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

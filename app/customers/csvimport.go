@@ -67,6 +67,18 @@ type ImportError struct{ Msg string }
 
 func (e *ImportError) Error() string { return e.Msg }
 
+// Limits on one row of a CSV file. csv.Reader keeps a whole row in memory,
+// so without them one 100 MB cell is read, kept and stored whole; with them
+// a row costs at most about MaxRowBytes and the file is refused naming the
+// line and column.
+const (
+	MaxCellBytes = 64 << 10 // one cell (a long custom property fits)
+	MaxRowBytes  = 1 << 20  // one row, every cell together
+	// sampleCellRunes bounds each cell kept for the mapping preview (which
+	// shows 60 characters).
+	sampleCellRunes = 100
+)
+
 // ErrTooLarge is returned when an upload exceeds MaxImportBytes.
 var ErrTooLarge = fmt.Errorf("the file is larger than %d MB", MaxImportBytes>>20)
 
@@ -176,16 +188,13 @@ func (s *Store) Upload(ctx context.Context, shopID int64, kind, filename string,
 	sep := detectSeparator(first)
 
 	cw := &chunkWriter{ctx: ctx, tx: tx, id: id}
-	cr := csv.NewReader(io.TeeReader(br, cw))
-	cr.Comma = sep
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
+	rr := newRowReader(io.TeeReader(br, cw), sep)
 
 	var header []string
 	var sample [][]string
 	var rows int64
 	for {
-		rec, err := cr.Read()
+		rec, err := rr.read(header)
 		if err == io.EOF {
 			break
 		}
@@ -193,20 +202,14 @@ func (s *Store) Upload(ctx context.Context, shopID int64, kind, filename string,
 			if errors.Is(err, ErrTooLarge) {
 				return Import{}, ErrTooLarge
 			}
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return Import{}, importErr("the file is not valid CSV at line %d: %v", pe.Line, pe.Err)
+			var ie *ImportError
+			if errors.As(err, &ie) {
+				return Import{}, err
 			}
 			if cw.err != nil {
 				return Import{}, cw.err
 			}
 			return Import{}, fmt.Errorf("customers: upload: %w", err)
-		}
-		for _, f := range rec {
-			if !utf8.ValidString(f) {
-				line, _ := cr.FieldPos(0)
-				return Import{}, importErr("line %d is not UTF-8 text; save the file as \"CSV UTF-8\" and upload it again", line)
-			}
 		}
 		if header == nil {
 			header = make([]string, len(rec))
@@ -220,7 +223,11 @@ func (s *Store) Upload(ctx context.Context, shopID int64, kind, filename string,
 		}
 		rows++
 		if len(sample) < 5 {
-			sample = append(sample, append([]string(nil), rec...))
+			row := make([]string, len(rec))
+			for i, f := range rec {
+				row[i] = truncateRunes(f, sampleCellRunes)
+			}
+			sample = append(sample, row)
 		}
 	}
 	if err := cw.flush(); err != nil {
@@ -253,7 +260,10 @@ func (s *Store) Upload(ctx context.Context, shopID int64, kind, filename string,
 // GetImport loads an import of the shop, or ErrNotFound.
 func (s *Store) GetImport(ctx context.Context, shopID, id int64) (Import, error) {
 	var im Import
-	err := s.db.GetContext(ctx, &im, `SELECT id, shop_id, kind, format, filename, separator, header, mapping, sample, bytes_total,
+	// The sample is only shown while the import waits for its mapping;
+	// progress polls of a running import don't load it.
+	err := s.db.GetContext(ctx, &im, `SELECT id, shop_id, kind, format, filename, separator, header, mapping,
+		CASE WHEN status = 'uploaded' THEN sample END AS sample, bytes_total,
 		rows_total, rows_done, rows_created, rows_updated, rows_rejected, status, error, created_at, finished_at
 		FROM csv_imports WHERE shop_id = $1 AND id = $2`, shopID, id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -400,11 +410,8 @@ func (s *Store) RunImport(ctx context.Context, shopID, id int64) error {
 	}
 	mapping := im.Mapping()
 	sep, _ := utf8.DecodeRuneInString(im.Separator)
-	cr := csv.NewReader(&chunkReader{ctx: ctx, db: s.db, id: id})
-	cr.Comma = sep
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	if _, err := cr.Read(); err != nil { // header
+	rr := newRowReader(&chunkReader{ctx: ctx, db: s.db, id: id}, sep)
+	if _, err := rr.read(nil); err != nil { // header
 		return fmt.Errorf("customers: import %d: header: %w", id, err)
 	}
 	// Duplicates within the file are found by a 64-bit hash of the address:
@@ -425,7 +432,7 @@ func (s *Store) RunImport(ctx context.Context, shopID, id int64) error {
 		return nil
 	}
 	for {
-		rec, err := cr.Read()
+		rec, err := rr.read(im.Header)
 		if err == io.EOF {
 			break
 		}
@@ -435,7 +442,7 @@ func (s *Store) RunImport(ctx context.Context, shopID, id int64) error {
 		if isBlank(rec) {
 			continue
 		}
-		line, _ := cr.FieldPos(0)
+		line, _ := rr.cr.FieldPos(0)
 		done++
 		row, reason := parseRow(im.Kind, defReason, im.Header, mapping, rec)
 		if reason == "" {
@@ -949,7 +956,7 @@ func (s *Store) WriteRejects(ctx context.Context, shopID, id int64, w io.Writer)
 // RecentImports lists the shop's latest imports.
 func (s *Store) RecentImports(ctx context.Context, shopID int64, limit int) ([]Import, error) {
 	var out []Import
-	if err := s.db.SelectContext(ctx, &out, `SELECT id, shop_id, kind, format, filename, separator, header, mapping, sample,
+	if err := s.db.SelectContext(ctx, &out, `SELECT id, shop_id, kind, format, filename, separator, header, mapping, NULL::jsonb AS sample,
 		bytes_total, rows_total, rows_done, rows_created, rows_updated, rows_rejected, status, error, created_at, finished_at
 		FROM csv_imports WHERE shop_id = $1 ORDER BY id DESC LIMIT $2`, shopID, limit); err != nil {
 		return nil, fmt.Errorf("customers: imports: %w", err)

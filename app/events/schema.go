@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cartwheel/cartwheel/app/input"
 )
 
 // The strict schema of event data: each standard event's `data` follows
@@ -199,7 +201,7 @@ func clean(v any, f *field, path string) (any, error) {
 	case kID:
 		switch x := v.(type) {
 		case string:
-			if x == "" || len(x) > 128 {
+			if x == "" || len(x) > 128 || input.Problem(x) != "" { // jsonb refuses \u0000
 				return nil, fmt.Errorf("%s must be a Shopify id", path)
 			}
 			return x, nil

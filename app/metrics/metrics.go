@@ -39,7 +39,7 @@ func New() *Metrics {
 			Name: "cartwheel_job_duration_seconds", Help: "Job run time by kind.",
 		}, []string{"kind"}),
 		WebhooksReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cartwheel_webhooks_received_total", Help: "Shopify webhooks by topic and result (accepted, duplicate, rejected).",
+			Name: "cartwheel_webhooks_received_total", Help: "Shopify webhooks by topic and result (accepted, duplicate, rejected, rejected_body: stored but unprocessable).",
 		}, []string{"topic", "result"}),
 		ConsistencyRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cartwheel_consistency_repairs_total", Help: "Derived values the consistency sweep found wrong and repaired, by kind.",

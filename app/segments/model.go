@@ -34,29 +34,13 @@ type Group struct {
 	Items []Node `json:"items"`
 }
 
-// Node is exactly one of a nested group or a condition.
+// Node is exactly one of a nested group or a condition. JSON: a group is
+// {"group": {...}}, a condition is {"condition": {...}}. The plain struct
+// tags (no UnmarshalJSON of its own) keep decoding linear: a custom
+// unmarshaler re-scans every subtree, which made a deep tree quadratic.
 type Node struct {
-	Group     *Group
-	Condition *Condition
-}
-
-// JSON: a group is {"group": {...}}, a condition is {"condition": {...}}.
-type nodeJSON struct {
 	Group     *Group     `json:"group,omitempty"`
 	Condition *Condition `json:"condition,omitempty"`
-}
-
-func (n Node) MarshalJSON() ([]byte, error) {
-	return json.Marshal(nodeJSON{Group: n.Group, Condition: n.Condition})
-}
-
-func (n *Node) UnmarshalJSON(b []byte) error {
-	var j nodeJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
-	}
-	n.Group, n.Condition = j.Group, j.Condition
-	return nil
 }
 
 // Field names: the closed set of condition kinds.
@@ -134,13 +118,58 @@ type Filter struct {
 	Value string `json:"value"`
 }
 
-// Parse reads stored rules JSON.
+// ErrTooDeep is returned by Parse for rules nested far beyond MaxDepth.
+var ErrTooDeep = fmt.Errorf("Groups can be nested at most %d levels deep.", MaxDepth)
+
+// maxJSONDepth is the deepest JSON nesting valid rules can have: the rules
+// object (1), the root group (2), then 3 levels per nested group (items
+// array, item, group), so a level-5 group sits at 14 and a value inside one
+// of its conditions (count, window, values) at 18. Any item of a level-6
+// group would sit at 19, so deeper trees are refused before decoding.
+const maxJSONDepth = 3*MaxDepth - 1 + 4
+
+// Parse reads rules JSON (stored, or sent by the builder). Nesting is
+// checked first in one linear scan, so a hostile document thousands of
+// levels deep costs no more than its length.
 func Parse(b []byte) (Rules, error) {
+	if jsonDepthExceeds(b, maxJSONDepth) {
+		return Rules{}, fmt.Errorf("segment rules: %w", ErrTooDeep)
+	}
 	var r Rules
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Rules{}, fmt.Errorf("segment rules: %w", err)
 	}
 	return r, nil
+}
+
+// jsonDepthExceeds reports whether b nests objects/arrays deeper than max,
+// skipping brackets inside strings. It does not validate the JSON (the
+// decoder that follows does).
+func jsonDepthExceeds(b []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
 }
 
 // Walk calls fn for each condition in tree order.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/cartwheel/cartwheel/app/input"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -96,6 +97,8 @@ func validateName(name string) error {
 	switch {
 	case n == "":
 		return Errors{{Path: "name", Message: "Enter a name for the segment."}}
+	case input.Problem(n) != "":
+		return Errors{{Path: "name", Message: "The name " + input.Problem(n) + "."}}
 	case len([]rune(n)) > MaxTextLen:
 		return Errors{{Path: "name", Message: fmt.Sprintf("The name can be at most %d characters.", MaxTextLen)}}
 	}

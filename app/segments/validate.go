@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cartwheel/cartwheel/app/events"
+	"github.com/cartwheel/cartwheel/app/input"
 )
 
 // FieldError is one problem, at a place in the tree ("root.items[2]").
@@ -127,8 +128,8 @@ func (v *validator) text(path, s, what string) {
 	switch {
 	case strings.TrimSpace(s) == "":
 		v.add(path, "Enter "+what+".")
-	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
-		v.add(path, "The "+what+" contains characters that can't be used.")
+	case input.Problem(s) != "":
+		v.add(path, "The "+what+" "+input.Problem(s)+".")
 	case utf8.RuneCountInString(s) > MaxTextLen:
 		v.add(path, fmt.Sprintf("The %s can be at most %d characters.", what, MaxTextLen))
 	}
@@ -284,7 +285,7 @@ func isLetters(s string) bool {
 }
 
 func (v *validator) number(path, field string, n *float64) {
-	if n == nil || math.IsNaN(*n) || math.IsInf(*n, 0) {
+	if n == nil || !input.Finite(*n) {
 		v.add(path, "Enter a number.")
 		return
 	}

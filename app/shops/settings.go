@@ -11,6 +11,8 @@ import (
 	"time"
 	_ "time/tzdata" // timezone names validate even on hosts without zoneinfo
 	"unicode/utf8"
+
+	"github.com/cartwheel/cartwheel/app/input"
 )
 
 // Settings are the merchant's choices that every email and report reads.
@@ -71,6 +73,15 @@ func (f FieldErrors) Error() string {
 // Parse validates the input and returns the settings, or every problem at once.
 func (in SettingsInput) Parse() (Settings, FieldErrors) {
 	errs := FieldErrors{}
+	for field, v := range map[string]string{"sender_name": in.SenderName, "sender_email": in.SenderEmail, "reply_to": in.ReplyTo,
+		"postal_address": in.PostalAddress, "timezone": in.Timezone} {
+		if p := input.Problem(v); p != "" {
+			errs[field] = "This " + p + "."
+		}
+	}
+	if len(errs) > 0 {
+		return Settings{}, errs
+	}
 	s := Settings{
 		SenderName:    strings.TrimSpace(in.SenderName),
 		SenderEmail:   strings.TrimSpace(in.SenderEmail),

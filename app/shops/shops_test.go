@@ -148,6 +148,10 @@ func TestSettingsValidation(t *testing.T) {
 		{"attribution_open_days", func(in *shops.SettingsInput) { in.AttributionOpenDays = "1.5" }},
 		{"marketing_cap_hours", func(in *shops.SettingsInput) { in.MarketingCapHours = "721" }},
 		{"automation_skip_days", func(in *shops.SettingsInput) { in.AutomationSkipDays = "week" }},
+		{"automation_skip_days", func(in *shops.SettingsInput) { in.AutomationSkipDays = "99999999999999999999" }},
+		{"sender_name", func(in *shops.SettingsInput) { in.SenderName = "Acme\x00" }},
+		{"postal_address", func(in *shops.SettingsInput) { in.PostalAddress = "1 Main St\xff" }},
+		{"timezone", func(in *shops.SettingsInput) { in.Timezone = "Europe/Paris\x00" }},
 	}
 	for _, tc := range cases {
 		in := valid

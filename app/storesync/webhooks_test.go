@@ -36,7 +36,7 @@ import (
 const shopDomain = "sync-store.myshopify.com"
 
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	db        *sqlx.DB
 	shopID    int64
 	shops     *shops.Store
@@ -48,7 +48,7 @@ type env struct {
 	n         int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	d := dbtest.New(t)
 	box, _ := secretbox.New(bytes.Repeat([]byte{4}, 32))

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/input"
 	"github.com/cartwheel/cartwheel/views"
 )
 
@@ -32,12 +33,16 @@ func (s *server) customerRoutes(app *gin.RouterGroup) {
 }
 
 // listFilter reads the list's query parameters; `after` is the keyset cursor.
-func listFilter(c *gin.Context) customers.ListFilter {
-	after, _ := strconv.ParseInt(c.Query("after"), 10, 64)
+// A cursor that is not an id is refused (400) rather than guessed at.
+func listFilter(c *gin.Context) (customers.ListFilter, error) {
+	after, err := input.Cursor("after", c.Query("after"))
+	if err != nil {
+		return customers.ListFilter{}, err
+	}
 	f := customers.ListFilter{Query: c.Query("q"), Consent: c.Query("consent"), HasOrders: c.Query("orders"),
 		Country: c.Query("country"), Tag: c.Query("tag"), After: after}
 	f.Normalize()
-	return f
+	return f, nil
 }
 
 func filterQuery(f customers.ListFilter) url.Values {
@@ -60,7 +65,11 @@ func hrefWith(path string, v url.Values) string {
 func (s *server) customersList(c *gin.Context) {
 	sh := currentShop(c)
 	ctx := c.Request.Context()
-	f := listFilter(c)
+	f, err := listFilter(c)
+	if err != nil {
+		s.refuse(c, http.StatusBadRequest, "The address is not valid: "+err.Error()+".")
+		return
+	}
 	page, err := s.Customers.List(ctx, sh.ID, f)
 	if err != nil {
 		s.fail(c, err)
@@ -210,7 +219,11 @@ func joinNonEmpty(sep string, parts ...string) string {
 // customersExport streams the (filtered) list as CSV; nothing is buffered.
 func (s *server) customersExport(c *gin.Context) {
 	sh := currentShop(c)
-	f := listFilter(c)
+	f, err := listFilter(c)
+	if err != nil {
+		s.refuse(c, http.StatusBadRequest, "The address is not valid: "+err.Error()+".")
+		return
+	}
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="customers-%s.csv"`, s.Now().UTC().Format("2006-01-02")))
 	c.Header("Cache-Control", "no-store")

@@ -52,6 +52,8 @@ type harnessOpts struct {
 	// visitorRefill, when set, replaces the per-visitor refill rate
 	// (requests per second; the burst stays the default 30).
 	visitorRefill float64
+	// env adds or overrides environment variables.
+	env map[string]string
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -71,6 +73,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	env["SENDGRID_WEBHOOK_PUBLIC_KEY"] = sendgridTestKey.public // email_public_test.go
 	if o.dev {
 		env["APP_ENV"] = "dev"
+	}
+	for k, v := range o.env {
+		env[k] = v
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

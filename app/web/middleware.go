@@ -44,13 +44,16 @@ func (s *server) recoverer() gin.HandlerFunc {
 	})
 }
 
-// setFrameAncestors lets the Shopify admin (and only it) frame the page.
+// setFrameAncestors sets the admin's CSP: only the Shopify admin may frame
+// the page, and scripts come from this app (/static), Shopify's CDN (App
+// Bridge) or an inline script carrying this response's nonce.
 func setFrameAncestors(c *gin.Context, shop string) {
 	ancestors := "https://admin.shopify.com"
 	if shopify.ValidShopDomain(shop) {
 		ancestors = "https://" + strings.ToLower(shop) + " " + ancestors
 	}
-	c.Header("Content-Security-Policy", "frame-ancestors "+ancestors+";")
+	c.Header("Content-Security-Policy", "frame-ancestors "+ancestors+"; script-src 'self' https://cdn.shopify.com 'nonce-"+
+		cspNonce(c)+"'; object-src 'none'; base-uri 'self'")
 }
 
 // requireSession authenticates admin requests with an App Bridge session

@@ -85,10 +85,10 @@ func NewRouter(d Deps) http.Handler {
 
 	r := gin.New()
 	r.ContextWithFallback = true
-	r.Use(s.recoverer(), s.observe())
+	r.Use(s.recoverer(), s.observe(), s.guard())
 
 	r.GET("/healthz", s.healthz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
+	r.GET("/metrics", s.metricsAuth, gin.WrapH(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
 	r.GET("/static/*path", gin.WrapH(http.StripPrefix("/static", views.StaticHandler())))
 
 	r.GET("/", s.embeddedEntry)

@@ -18,6 +18,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/events"
+	"github.com/cartwheel/cartwheel/app/input"
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/views"
@@ -218,9 +219,10 @@ func (s *server) segmentShow(c *gin.Context) {
 func (s *server) renderSegmentPage(c *gin.Context, status int, sg segments.Segment, errMsg string) {
 	sh := currentShop(c)
 	ctx := c.Request.Context()
-	after, _ := strconv.ParseInt(c.Query("after"), 10, 64)
-	if after < 0 {
-		after = 0
+	after, err := input.Cursor("after", c.Query("after"))
+	if err != nil {
+		s.refuse(c, http.StatusBadRequest, "The address is not valid: "+err.Error()+".")
+		return
 	}
 	segs, err := s.Segments.List(ctx, sh.ID)
 	if err != nil {
@@ -384,6 +386,9 @@ func parseRulesForm(raw string) (segments.Rules, segments.Errors) {
 		return segments.Rules{}, segments.Errors{{Path: "root", Message: "Add at least one condition."}}
 	}
 	r, err := segments.Parse([]byte(raw))
+	if errors.Is(err, segments.ErrTooDeep) {
+		return segments.Rules{}, segments.Errors{{Path: "root", Message: segments.ErrTooDeep.Error()}}
+	}
 	if err != nil {
 		return segments.Rules{}, segments.Errors{{Path: "rules", Message: "The rules could not be read as JSON: " + jsonProblem(err) + "."}}
 	}

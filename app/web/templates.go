@@ -22,6 +22,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/render"
 	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/email/tracking"
+	"github.com/cartwheel/cartwheel/app/input"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/views"
 )
@@ -218,7 +219,15 @@ func (s *server) templateBlocks(c *gin.Context) {
 	t, _ := templateFromForm(c)
 	op, arg, _ := strings.Cut(c.PostForm("op"), ":")
 	n := len(t.Blocks) - 1 // the footer stays last
-	i, _ := strconv.Atoi(arg)
+	i := -1
+	if op != "add" {
+		n64, err := input.Int("op", arg, 0, int64(render.MaxBlocks))
+		if err != nil {
+			c.AbortWithStatusJSON(http.StatusUnprocessableEntity, gin.H{"error": "the block to " + op + " " + strings.TrimPrefix(err.Error(), "op ")})
+			return
+		}
+		i = int(n64)
+	}
 	switch op {
 	case "add":
 		if len(t.Blocks) >= render.MaxBlocks {
@@ -529,6 +538,12 @@ func (s *server) templateLivePreview(c *gin.Context) {
 // renderPreview renders t for a chosen customer (or a sample one).
 func (s *server) renderPreview(c *gin.Context, t render.Template, customerID string) {
 	sh := currentShop(c)
+	if customerID != "" {
+		if _, err := input.ID("customer_id", customerID); err != nil {
+			c.Data(http.StatusBadRequest, "text/plain; charset=utf-8", []byte("This preview can't be shown: "+err.Error()+"."))
+			return
+		}
+	}
 	comp, err := render.Compile(t)
 	if err != nil {
 		c.Data(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte("This template can't be previewed: "+err.Error()))

@@ -55,6 +55,13 @@ func (s *server) webhook(c *gin.Context) {
 		d.TriggeredAt = t
 	}
 	duplicate, err := s.Webhooks.Receive(c.Request.Context(), d)
+	if errors.Is(err, webhooks.ErrRejectedBody) {
+		// Recorded, never processable: a 2xx so Shopify stops retrying.
+		s.Metrics.WebhooksReceived.WithLabelValues(topicLabel(topic), "rejected_body").Inc()
+		s.Log.Warn("webhook body rejected", "topic", topic, "shop", shop, "webhook_id", d.WebhookID, "err", err)
+		c.JSON(http.StatusOK, gin.H{"status": "rejected", "error": err.Error()})
+		return
+	}
 	if errors.Is(err, webhooks.ErrInvalid) {
 		s.Metrics.WebhooksReceived.WithLabelValues(topicLabel(topic), "rejected").Inc()
 		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": err.Error()})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/privacy"
@@ -81,6 +82,14 @@ func (p *Processor) Work(ctx context.Context, job *river.Job[ProcessArgs]) error
 	outcome := "ignored: no handler for this topic"
 	if h, ok := p.handlers[d.Topic]; ok {
 		outcome, err = h(ctx, tx, d)
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) && pqErr.Code.Class() == "22" {
+			// A data exception (a number out of range, text the database
+			// can't hold) comes from the payload and repeats on every
+			// retry: record it as the outcome instead of retrying.
+			_ = tx.Rollback()
+			return p.reject(ctx, d, "rejected: a value in the payload can't be stored ("+pqErr.Message+")")
+		}
 		if err != nil {
 			return fmt.Errorf("webhooks: %s %s for %s: %w", d.Topic, d.WebhookID, d.Shop, err)
 		}
@@ -181,4 +190,16 @@ func (a *appHandlers) shopRedact(ctx context.Context, tx *sqlx.Tx, d Delivery) (
 		return "", err
 	}
 	return "shop erased", nil
+}
+
+// reject marks a delivery processed with outcome, in its own transaction
+// (the handler's was aborted by the error).
+func (p *Processor) reject(ctx context.Context, d Delivery, outcome string) error {
+	if _, err := p.db.ExecContext(ctx, `
+		UPDATE webhook_deliveries SET processed_at = now(), body = NULL, outcome = $2
+		WHERE webhook_id = $1 AND processed_at IS NULL`, d.WebhookID, outcome); err != nil {
+		return fmt.Errorf("webhooks: mark %s rejected: %w", d.WebhookID, err)
+	}
+	p.log.Warn("webhook payload rejected", "topic", d.Topic, "shop", d.Shop, "webhook_id", d.WebhookID, "outcome", outcome)
+	return nil
 }

@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/riverqueue/river"
 
+	"github.com/cartwheel/cartwheel/app/input"
 	"github.com/cartwheel/cartwheel/app/jobs"
 )
 
@@ -42,6 +44,16 @@ var (
 
 // ErrInvalid wraps every reason a delivery is refused with 400.
 var ErrInvalid = errors.New("invalid webhook")
+
+// ErrRejectedBody is returned by Receive when the delivery was recorded but
+// its body can never be processed: PostgreSQL's jsonb refuses it (Shopify
+// can send a \u0000 escape from customer-entered text). The raw bytes are
+// kept, the delivery is marked processed with a "rejected: …" outcome and
+// no job is queued; the sender should get a 2xx so it stops retrying.
+var ErrRejectedBody = errors.New("webhook body can't be stored as JSON")
+
+// rawBodyRetention is how long a rejected delivery's raw bytes are kept.
+const rawBodyRetention = 30 * 24 * time.Hour
 
 // Delivery is one webhook as Shopify sent it.
 type Delivery struct {
@@ -78,6 +90,12 @@ func (r *Receiver) Receive(ctx context.Context, d Delivery) (duplicate bool, err
 		return false, fmt.Errorf("webhooks: receive %s: %w", d.WebhookID, err)
 	}
 	defer tx.Rollback()
+	// jsonb is the judge of what can be stored: on a data exception (class
+	// 22: \u0000, invalid UTF-8, a lone surrogate) the body is kept raw and
+	// rejected instead of failing with a 500 that Shopify retries for hours.
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
+		return false, fmt.Errorf("webhooks: receive %s: %w", d.WebhookID, err)
+	}
 	var id string
 	err = tx.GetContext(ctx, &id, `
 		INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, event_id, api_version, triggered_at, body)
@@ -87,6 +105,13 @@ func (r *Receiver) Receive(ctx context.Context, d Delivery) (duplicate bool, err
 		d.WebhookID, strings.ToLower(d.Shop), d.Topic, d.EventID, d.APIVersion, triggered, d.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code.Class() == "22" {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT delivery`); err != nil {
+			return false, fmt.Errorf("webhooks: receive %s: %w", d.WebhookID, err)
+		}
+		return r.reject(ctx, tx, d, triggered, pqErr)
 	}
 	if err != nil {
 		return false, fmt.Errorf("webhooks: store %s: %w", d.WebhookID, err)
@@ -98,6 +123,34 @@ func (r *Receiver) Receive(ctx context.Context, d Delivery) (duplicate bool, err
 		return false, fmt.Errorf("webhooks: commit %s: %w", d.WebhookID, err)
 	}
 	return false, nil
+}
+
+// reject records a delivery whose body jsonb refused: raw bytes, processed,
+// with the reason as its outcome, and no job.
+func (r *Receiver) reject(ctx context.Context, tx *sqlx.Tx, d Delivery, triggered sql.NullTime, cause *pq.Error) (bool, error) {
+	outcome := "rejected: the body can't be stored as JSON (" + cause.Message + ")"
+	var id string
+	err := tx.GetContext(ctx, &id, `
+		INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, event_id, api_version, triggered_at, raw_body,
+			processed_at, outcome)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8)
+		ON CONFLICT (webhook_id) DO NOTHING
+		RETURNING webhook_id`,
+		d.WebhookID, strings.ToLower(d.Shop), d.Topic, d.EventID, d.APIVersion, triggered, d.Body, outcome)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("webhooks: store rejected %s: %w", d.WebhookID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET raw_body = NULL
+		WHERE raw_body IS NOT NULL AND received_at < now() - $1 * interval '1 second'`, rawBodyRetention.Seconds()); err != nil {
+		return false, fmt.Errorf("webhooks: prune raw bodies: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("webhooks: commit %s: %w", d.WebhookID, err)
+	}
+	return false, fmt.Errorf("%w: %s", ErrRejectedBody, cause.Message)
 }
 
 // Validate checks what can be checked without the database: required
@@ -113,6 +166,15 @@ func Validate(d Delivery) error {
 	}
 	if d.Topic == "" {
 		return fmt.Errorf("%w: X-Shopify-Topic header is missing", ErrInvalid)
+	}
+	for name, v := range map[string]string{"X-Shopify-Webhook-Id": d.WebhookID, "X-Shopify-Topic": d.Topic,
+		"X-Shopify-Event-Id": d.EventID, "X-Shopify-API-Version": d.APIVersion, "X-Shopify-Shop-Domain": d.Shop} {
+		if err := input.CheckText(name+" header", v); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		if len(v) > 200 {
+			return fmt.Errorf("%w: %s header is too long", ErrInvalid, name)
+		}
 	}
 	trimmed := bytes.TrimSpace(d.Body)
 	if len(trimmed) == 0 {

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/cartwheel/cartwheel/app/input"
 )
 
 // Prize kinds, as the storefront contract names them.
@@ -218,6 +220,8 @@ func Parse(in Input) (Config, error) {
 		switch {
 		case s.Label == "":
 			errs["slice_label."+n] = "Enter a label for this slice."
+		case input.Problem(s.Label) != "":
+			errs["slice_label."+n] = "The label " + input.Problem(s.Label) + "."
 		case utf8.RuneCountInString(s.Label) > MaxLabelLen:
 			errs["slice_label."+n] = fmt.Sprintf("Keep the label to %d characters or fewer (it has %d).", MaxLabelLen, utf8.RuneCountInString(s.Label))
 		}
@@ -247,7 +251,7 @@ func Parse(in Input) (Config, error) {
 		}
 		w, err := strconv.ParseFloat(strings.TrimSpace(si.Weight), 64)
 		switch {
-		case err != nil:
+		case err != nil || !input.Finite(w): // NaN passes every range test below
 			errs["slice_weight."+n] = "Enter the slice's weight as a number, such as 10."
 		case w < 0:
 			errs["slice_weight."+n] = "A weight can't be negative; use 0 for a slice that never wins."
@@ -358,6 +362,8 @@ func text(errs FieldErrors, name, label, v string, required bool, max int) {
 	switch {
 	case required && v == "":
 		errs[name] = label + " is required."
+	case input.Problem(v) != "":
+		errs[name] = label + " " + input.Problem(v) + "."
 	case utf8.RuneCountInString(v) > max:
 		errs[name] = fmt.Sprintf("%s must be %d characters or fewer (it has %d).", label, max, utf8.RuneCountInString(v))
 	}

@@ -367,3 +367,13 @@ document.addEventListener('input', (e) => {
   clearTimeout(livePreviewTimer);
   livePreviewTimer = setTimeout(() => templateLivePreview(form).catch(() => {}), 400);
 });
+
+// --- CSV upload progress ------------------------------------------------------------
+// htmx reports upload progress; show it on the import form's bar. (Here rather
+// than inline in the page: the admin's CSP allows no inline script.)
+document.addEventListener('htmx:xhr:progress', (e) => {
+  const bar = document.getElementById('upload-progress');
+  if (!bar || !e.detail.lengthComputable) return;
+  bar.hidden = false;
+  bar.value = Math.round((e.detail.loaded / e.detail.total) * 100);
+});

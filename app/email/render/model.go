@@ -18,7 +18,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/cartwheel/cartwheel/app/input"
 )
 
 // Limits a template has to stay within. They keep one template's render
@@ -171,6 +172,8 @@ func Validate(t Template) FieldErrors {
 	errs := FieldErrors{}
 	if strings.TrimSpace(t.Name) == "" {
 		errs["name"] = "Give the template a name."
+	} else if p := input.Problem(t.Name); p != "" {
+		errs["name"] = "The name " + p + "."
 	} else if len(t.Name) > 200 {
 		errs["name"] = "The name is too long (200 characters at most)."
 	}
@@ -307,8 +310,8 @@ func checkLine(errs FieldErrors, field, where, s string) {
 		errs[field] = fmt.Sprintf("Too long: at most %d characters.", MaxLineBytes)
 		return
 	}
-	if !utf8.ValidString(s) {
-		errs[field] = "Contains invalid characters."
+	if p := input.Problem(s); p != "" {
+		errs[field] = "The text " + p + "."
 		return
 	}
 	if e := checkTags(s, where); e != "" {
