@@ -28,6 +28,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
+	"github.com/cartwheel/cartwheel/app/ratelimit"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
@@ -120,6 +121,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, sender.NewWorker(emailSender))
 	river.AddWorker(workers, sender.NewSweepWorker(emailSender))
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
+	limiter := ratelimit.New(d, o.Now, log)
+	river.AddWorker(workers, &ratelimit.PurgeWorker{L: limiter})
 	segmentStore := segments.NewStore(d)
 	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
@@ -134,6 +137,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 			func() (river.JobArgs, *river.InsertOpts) { return sender.SweepArgs{}, nil }, nil),
 		// Segment memberships are fully recomputed daily at 02:00 shop time.
 		segments.DailyPeriodicJob(),
+		// Rate limit buckets that have refilled are dropped.
+		ratelimit.PeriodicJob(),
 	}
 
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})
@@ -206,6 +211,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Now:       o.Now,
 
 		IngestLimits: o.IngestLimits,
+		Limiter:      limiter,
 	})
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
 		Handler: handler, Webhooks: processor, Events: ingester,

@@ -569,6 +569,11 @@ func (s *server) templateTest(c *gin.Context) {
 		fail(http.StatusUnprocessableEntity, "Enter an email address to send the test to, like you@example.com.", false)
 		return
 	}
+	if ok, wait := s.allow(c, testSendsPerShop, strconv.FormatInt(sh.ID, 10)); !ok {
+		retryAfter(c, wait)
+		fail(http.StatusTooManyRequests, testSendsPerShop.Message, false)
+		return
+	}
 	if s.Email.Senders != nil {
 		verified, err := s.Email.Senders.Verified(ctx, sh.ID)
 		if err != nil {

@@ -61,6 +61,13 @@ func (s *server) proxyWheel(c *gin.Context) {
 }
 
 func (s *server) proxySpin(c *gin.Context) {
+	shopID := currentShop(c).ID
+	// Each spin subscribes an address and may create a discount code in
+	// Shopify: throttled per shopper address and per visitor, on counters
+	// every instance shares.
+	if !s.limit(c, spinPerIP, strconv.FormatInt(shopID, 10)+":"+clientIP(c)) {
+		return
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxSpinBody)
 	var req wheel.SpinRequest
 	dec := json.NewDecoder(c.Request.Body)
@@ -73,7 +80,10 @@ func (s *server) proxySpin(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "the body must be a JSON object with email, first_name, phone, consent and visitor_id"})
 		return
 	}
-	res, err := s.Wheel.Spin(c.Request.Context(), currentShop(c).ID, req)
+	if wheel.ValidVisitorID(req.VisitorID) && !s.limit(c, spinPerVisitor, strconv.FormatInt(shopID, 10)+":"+req.VisitorID) {
+		return
+	}
+	res, err := s.Wheel.Spin(c.Request.Context(), shopID, req)
 	var inErr *wheel.InputError
 	switch {
 	case errors.As(err, &inErr):
