@@ -123,6 +123,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
 	limiter := ratelimit.New(d, o.Now, log)
 	river.AddWorker(workers, &ratelimit.PurgeWorker{L: limiter})
+	river.AddWorker(workers, &events.PurgeClaimsWorker{DB: d, Now: o.Now})
 	segmentStore := segments.NewStore(d)
 	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
@@ -139,6 +140,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		segments.DailyPeriodicJob(),
 		// Rate limit buckets that have refilled are dropped.
 		ratelimit.PeriodicJob(),
+		// Unconfirmed checkout claims of storefront visitors expire.
+		events.PurgeClaimsPeriodicJob(),
 	}
 
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})
