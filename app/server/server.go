@@ -101,6 +101,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	wheelSvc := wheel.New(wheel.Deps{DB: d, Customers: customerStore, Shops: shopStore, API: client,
 		Events: wheel.TableEvents{}, Log: log, Now: o.Now})
 	river.AddWorker(workers, wheelSvc.Worker())
+	river.AddWorker(workers, wheelSvc.EmailWorker())
 	// Email: one provider for everything the app sends; the sender checks
 	// consent, suppression and caps at send time and writes the ledger row
 	// before the provider call.
@@ -118,6 +119,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	if err != nil {
 		return nil, err
 	}
+	wheelSvc.MailWith(emailSender)
 	river.AddWorker(workers, sender.NewWorker(emailSender))
 	river.AddWorker(workers, sender.NewSweepWorker(emailSender))
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})

@@ -226,7 +226,7 @@ test('frequency: a closed wheel stays closed on reload, its tab reopens it, focu
   await context.close();
 });
 
-test('a code Shopify fails to create is promised honestly, then revealed once the retry succeeds', async () => {
+test('a code Shopify fails to create is promised by email at once, then revealed once the retry succeeds', async () => {
   await saveWheel({ delay_seconds: '0' });
   const fail = async (n) => assert.equal((await fetch(`${control}/fail-discounts?n=${n}`, { method: 'POST' })).status, 204);
   const codes = async () => (await (await fetch(`${control}/discounts?shop=${shop}`)).json()).map((d) => d.Code);
@@ -248,7 +248,8 @@ test('a code Shopify fails to create is promised honestly, then revealed once th
 
   const live = page.locator('[role=dialog] [aria-live=polite]');
   await live.locator('h3', { hasText: 'You won: 10% off' }).waitFor();
-  assert.match(await live.textContent(), /still creating your code/);
+  // Told at once that the code will come by email, not left waiting.
+  assert.match(await live.textContent(), /We'll email it to you as soon as it's ready/);
   assert.equal(await live.locator('code').count(), 0, 'no code shown while it does not exist');
   assert.equal(await live.locator('a', { hasText: 'Apply to cart' }).count(), 0);
   const stored = sql(`SELECT code || '|' || code_status FROM spins WHERE id = ${Number(spin.spin_id)}`);
