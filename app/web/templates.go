@@ -570,8 +570,9 @@ func (s *server) templateTest(c *gin.Context) {
 		return
 	}
 	if ok, wait := s.allow(c, testSendsPerShop, strconv.FormatInt(sh.ID, 10)); !ok {
+		// htmx doesn't swap a 429; admin.js shows its "error" in a toast.
 		retryAfter(c, wait)
-		fail(http.StatusTooManyRequests, testSendsPerShop.Message, false)
+		c.JSON(http.StatusTooManyRequests, gin.H{"error": testSendsPerShop.Message})
 		return
 	}
 	if s.Email.Senders != nil {

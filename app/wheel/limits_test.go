@@ -55,8 +55,15 @@ func TestDailyCodeCap(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM customers`); n != 3 {
 		t.Fatalf("%d profiles: refused spins must write nothing", n)
 	}
+	// The storefront stops offering the wheel until then.
+	if d, err := e.svc.Config(context.Background(), e.shopID, "v_newcomer_01", 0); err != nil || d.Show || d.Reason != "daily_limit" {
+		t.Fatalf("wheel config at the cap: %+v %v", d, err)
+	}
 	// A day later the cap has room again.
 	e.db.MustExec(`UPDATE spins SET created_at = created_at - interval '25 hours'`)
+	if d, err := e.svc.Config(context.Background(), e.shopID, "v_newcomer_01", 0); err != nil || !d.Show {
+		t.Fatalf("wheel config a day later: %+v %v", d, err)
+	}
 	if _, err := e.svc.Spin(context.Background(), e.shopID, spinReq("nextday@example.com")); err != nil {
 		t.Fatalf("spin after 24 hours: %v", err)
 	}

@@ -221,6 +221,15 @@ func (s *Service) Config(ctx context.Context, shopID int64, visitorID string, sh
 	if !w.Enabled {
 		return Display{Reason: "disabled"}, nil
 	}
+	// Don't ask for an email a spin would refuse (the count stops at the cap).
+	var recent int
+	if err := s.d.DB.GetContext(ctx, &recent, `SELECT count(*) FROM (SELECT 1 FROM spins WHERE shop_id = $1 AND code IS NOT NULL
+		AND created_at > $2 LIMIT $3) AS r`, shopID, s.d.Now().Add(-24*time.Hour), w.Config.CodesPerDay()); err != nil {
+		return Display{}, fmt.Errorf("wheel: count today's codes: %w", err)
+	}
+	if recent >= w.Config.CodesPerDay() {
+		return Display{Reason: "daily_limit"}, nil
+	}
 	if shopifyCustomerID > 0 {
 		var n int
 		if err := s.d.DB.GetContext(ctx, &n, `SELECT count(*) FROM customers WHERE shop_id = $1 AND shopify_id = $2 AND email_consent = 'subscribed'`,

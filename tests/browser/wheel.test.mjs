@@ -278,6 +278,34 @@ test('a code Shopify fails to create is promised by email at once, then revealed
   await context.close();
 });
 
+test('email-the-code: the code never shows, and a repeat address gets the very same answer', async () => {
+  await saveWheel({ email_code: true });
+  const email = `inbox+${process.pid}@example.com`;
+  const answers = [];
+  for (const _ of [1, 2]) {
+    const { context, page, errors } = await shopper();
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    await page.goto(`${base}/dev/storefront?shop=${shop}`);
+    await dialog(page).waitFor({ timeout: 5000 });
+    await page.fill('input[name=email]', email);
+    await page.check('input[name=consent]');
+    const spun = page.waitForResponse((r) => r.url().includes('/apps/cartwheel/spin') && r.request().method() === 'POST');
+    await page.click('[role=dialog] button[type=submit]');
+    const res = await spun;
+    answers.push({ status: res.status(), body: await res.json() });
+    const live = page.locator('[role=dialog] [aria-live=polite]');
+    await live.locator('h3', { hasText: 'You won: 10% off' }).waitFor();
+    assert.match(await live.textContent(), /Check your inbox/);
+    assert.equal(await live.locator('code').count(), 0, 'no code on the page');
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
+  assert.deepEqual(answers[1], answers[0], 'a repeat address is answered exactly like a new one');
+  assert.equal(answers[0].status, 200);
+  assert.equal(answers[0].body.code, '');
+  assert.equal(sql(`SELECT count(*) FROM spins WHERE email = '${email}'`), '1');
+});
+
 test('editor: odds follow the weights, bad weights are refused, the preview follows the labels', async () => {
   await saveWheel({
     slices: [
