@@ -121,3 +121,34 @@ func TestEmailCodeAnswersAlikeForEveryAddress(t *testing.T) {
 		t.Fatalf("codes %+v, mail %+v", codes, mail)
 	}
 }
+
+// Once the prize cap is reached real spins only land on "no prize": so do
+// the decoys, or a prize would give away that an address is on the list.
+func TestEmailCodeDecoyRespectsPrizeCap(t *testing.T) {
+	e := newEnv(t, 13)
+	e.configure(func(c *wheel.Config) {
+		winsOnly(c)
+		c.Slices[1].Weight = 1 // "No luck", for once the cap is reached
+		c.PrizeCap = 1
+		c.EmailCode = true
+	})
+	e.db.MustExec(`INSERT INTO customers (shop_id, email, email_consent) VALUES ($1, 'member@example.com', 'subscribed')`, e.shopID)
+	// New addresses spin until one has won the only prize.
+	for i := 0; e.count(`SELECT count(*) FROM spins WHERE prize_kind <> 'none'`) == 0; i++ {
+		if i == 50 {
+			t.Fatal("no spin won in 50 tries at even odds")
+		}
+		if _, err := e.svc.Spin(context.Background(), e.shopID, spinReq(fmt.Sprintf("new%d@example.com", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		res, err := e.svc.Spin(context.Background(), e.shopID, spinReq("member@example.com"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Prize.Kind != wheel.PrizeNone || res.CodeStatus != "none" {
+			t.Fatalf("decoy %d won %+v after the prize cap was reached", i, res)
+		}
+	}
+}

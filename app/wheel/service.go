@@ -365,6 +365,7 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 	var row spinRow
 	var noPrize string
 	var cfg Config
+	capReached := false
 	err = db.InTx(ctx, s.d.DB, func(tx *sqlx.Tx) error {
 		// The wheel row lock serialises the shop's spins, so the daily
 		// code cap and the prize cap are exact under concurrent spins.
@@ -380,12 +381,21 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 		// Checked before anything about the address, so the answer does
 		// not depend on who the address belongs to.
 		var recent int
-		if err := tx.GetContext(ctx, &recent, `SELECT count(*) FROM spins WHERE shop_id = $1 AND code IS NOT NULL AND created_at > $2`,
-			shopID, now.Add(-24*time.Hour)); err != nil {
+		if err := tx.GetContext(ctx, &recent, `SELECT count(*) FROM (SELECT 1 FROM spins WHERE shop_id = $1 AND code IS NOT NULL
+			AND created_at > $2 LIMIT $3) AS r`, shopID, now.Add(-24*time.Hour), w.Config.CodesPerDay()); err != nil {
 			return fmt.Errorf("wheel: count today's codes: %w", err)
 		}
 		if recent >= w.Config.CodesPerDay() {
 			return ErrDailyLimit
+		}
+		// Before the address checks too: a decoy lands where a real spin
+		// could.
+		if w.Config.PrizeCap > 0 {
+			var won int
+			if err := tx.GetContext(ctx, &won, `SELECT count(*) FROM spins WHERE wheel_id = $1 AND prize_kind <> 'none'`, w.ID); err != nil {
+				return fmt.Errorf("wheel: count prizes: %w", err)
+			}
+			capReached = won >= w.Config.PrizeCap
 		}
 		// A repeat is told it already spun, even once subscribed by that spin.
 		var spun bool
@@ -409,14 +419,6 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 		}
 		if subscribed {
 			return ErrAlreadySubscribed
-		}
-		capReached := false
-		if w.Config.PrizeCap > 0 {
-			var won int
-			if err := tx.GetContext(ctx, &won, `SELECT count(*) FROM spins WHERE wheel_id = $1 AND prize_kind <> 'none'`, w.ID); err != nil {
-				return fmt.Errorf("wheel: count prizes: %w", err)
-			}
-			capReached = won >= w.Config.PrizeCap
 		}
 		s.rngMu.Lock()
 		i := Pick(s.d.Rand, eligible(w.Config.Slices, capReached))
@@ -509,7 +511,7 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 		return nil
 	})
 	if errors.Is(err, errDecoy) {
-		return s.decoy(cfg), nil
+		return s.decoy(cfg, capReached), nil
 	}
 	if err != nil {
 		return Result{}, err
@@ -631,9 +633,9 @@ func emailed(r spinRow) Result {
 // decoy is the answer for an address that may not spin again on an
 // email-the-code wheel: a slice drawn with the wheel's odds, told exactly
 // like a real spin, with nothing recorded or sent.
-func (s *Service) decoy(c Config) Result {
+func (s *Service) decoy(c Config, capReached bool) Result {
 	s.rngMu.Lock()
-	i := Pick(s.d.Rand, eligible(c.Slices, false))
+	i := Pick(s.d.Rand, eligible(c.Slices, capReached))
 	s.rngMu.Unlock()
 	if i < 0 {
 		i = 0
