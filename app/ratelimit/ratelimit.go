@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -42,6 +43,27 @@ type Limiter struct {
 	db  *sqlx.DB
 	now func() time.Time
 	log *slog.Logger
+
+	// take is takeSQL prepared once (database/sql prepares it on each
+	// pooled connection as needed): a check skips parsing and planning.
+	mu   sync.Mutex
+	take *sqlx.Stmt
+}
+
+// stmt returns the prepared check, preparing it on first use (again
+// after a failure, so a database that was down at start is no lasting
+// harm).
+func (l *Limiter) stmt(ctx context.Context) (*sqlx.Stmt, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.take == nil {
+		st, err := l.db.PreparexContext(context.WithoutCancel(ctx), takeSQL)
+		if err != nil {
+			return nil, err
+		}
+		l.take = st
+	}
+	return l.take, nil
 }
 
 // New returns a Limiter on db; now may be nil (time.Now).
@@ -86,7 +108,11 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 		Allowed bool    `db:"allowed"`
 		Tokens  float64 `db:"tokens"`
 	}
-	if err := l.db.GetContext(ctx, &row, takeSQL, rule.Name+":"+key, float64(rule.Burst), l.now(), rule.Rate); err != nil {
+	take, err := l.stmt(ctx)
+	if err != nil {
+		return Decision{Allowed: true}, fmt.Errorf("ratelimit: prepare: %w", err)
+	}
+	if err := take.GetContext(ctx, &row, rule.Name+":"+key, float64(rule.Burst), l.now(), rule.Rate); err != nil {
 		return Decision{Allowed: true}, fmt.Errorf("ratelimit: %s: %w", rule.Name, err)
 	}
 	if row.Allowed {

@@ -122,6 +122,23 @@ func TestPurgeDropsRefilledBuckets(t *testing.T) {
 	}
 }
 
+// BenchmarkSelect1 is one bare round trip to the same database, the floor
+// BenchmarkAllow compares with.
+func BenchmarkSelect1(b *testing.B) {
+	d := dbtest.New(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			var n int
+			if err := d.GetContext(ctx, &n, `SELECT 1`); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkAllow is the cost of one limiter check (one UPSERT round trip)
 // on the local cluster, spread over 1,000 keys.
 func BenchmarkAllow(b *testing.B) {
