@@ -59,15 +59,16 @@ type Deps struct {
 	Timelines []customers.TimelineSource
 	// IngestLimits tune the ingest rate limits (zero: defaults).
 	IngestLimits IngestLimits
+	Wheel        WheelService
+	Jobs         jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
+	Email        EmailPublic   // tracking, unsubscribe, SendGrid events (see email_public.go)
+	Mail         EmailAdmin    // templates, test sends, the dev outbox (see templates.go)
+	Metrics      *metrics.Metrics
+	Log          *slog.Logger
+	Now          func() time.Time
+
 	// Limiter keeps every rate limit in PostgreSQL (nil: no limits).
 	Limiter *ratelimit.Limiter
-	Wheel   WheelService
-	Jobs    jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
-	Email   EmailPublic   // tracking, unsubscribe, SendGrid events (see email_public.go)
-	Mail    EmailAdmin    // templates, test sends, the dev outbox (see templates.go)
-	Metrics *metrics.Metrics
-	Log     *slog.Logger
-	Now     func() time.Time
 }
 
 type server struct {
