@@ -262,15 +262,15 @@ function Wheel(w, net, mount) {
     (focusable || dlg.querySelector('.cw-x')).focus();
   }
 
-  // A code that failed at first is retried by a server job; poll until it
-  // settles, for about two minutes.
+  // A code that failed at first is retried by a server job, which emails
+  // it once made (the message says so); meanwhile poll for two minutes in
+  // case it appears here first.
   async function poll(id, n) {
     try {
       const res = await net.get(id);
       if (res.status === 200 && res.data.code_status !== 'pending') return render(res.data);
     } catch {}
     if (n < 40) setTimeout(() => poll(id, n + 1), 3000);
-    else render({ code_status: 'failed' });
   }
 
   function announce(msg) {

@@ -15,7 +15,8 @@ type WheelForm struct {
 	ExitIntent                                  bool
 	PagesMode, Paths                            string
 	FrequencyDays, PrizeExpiryDays, MinOrder    string
-	PrizeCap                                    string
+	PrizeCap, DailyCodeCap                      string
+	EmailCode                                   bool
 	Tab                                         bool
 	Errors                                      map[string]string
 	Saved                                       bool
@@ -70,7 +71,7 @@ var wheelFieldLabels = map[string]string{
 	"text_color": "Text colour", "button_color": "Button colour", "button_text_color": "Button text colour",
 	"delay_seconds": "Delay", "scroll_percent": "Scroll depth", "pages_mode": "Pages", "paths": "Page paths",
 	"frequency_days": "Frequency", "prize_expiry_days": "Code expiry", "min_order": "Minimum order",
-	"prize_cap": "Prize limit",
+	"prize_cap": "Prize limit", "daily_code_cap": "Codes per day",
 }
 
 var sliceFieldLabels = map[string]string{
@@ -91,7 +92,7 @@ func wheelErrors(errs map[string]string) []formError {
 		}
 	}
 	for _, n := range []string{"headline", "subtext", "consent", "button", "no_prize", "background", "text_color", "button_color",
-		"button_text_color", "delay_seconds", "scroll_percent", "pages_mode", "paths", "frequency_days", "prize_expiry_days", "min_order", "prize_cap"} {
+		"button_text_color", "delay_seconds", "scroll_percent", "pages_mode", "paths", "frequency_days", "prize_expiry_days", "min_order", "prize_cap", "daily_code_cap"} {
 		if m := errs[n]; m != "" {
 			out = append(out, formError{n, wheelFieldLabels[n], m})
 		}

@@ -73,21 +73,3 @@ func (s *Store) ProfileForShopifyID(ctx context.Context, tx *sqlx.Tx, shopID, sh
 	}
 	return id, nil
 }
-
-// ProfileForClaim returns the profile whose Shopify id and email both match
-// (email case-insensitively), or ErrNotFound. It never creates one: a
-// browser's claim is only trusted as far as it names someone we know.
-func (s *Store) ProfileForClaim(ctx context.Context, tx *sqlx.Tx, shopID, shopifyID int64, email string) (int64, error) {
-	var id int64
-	err := tx.GetContext(ctx, &id, `
-		SELECT id FROM customers
-		WHERE shop_id = $1 AND shopify_id = $2 AND lower(email) = lower($3) AND deleted_at IS NULL`,
-		shopID, shopifyID, NormalizeEmail(email))
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, ErrNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("customers: profile for claim: %w", err)
-	}
-	return id, nil
-}

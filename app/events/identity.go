@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -19,6 +19,8 @@ const (
 	ByWheel      = "wheel"
 	ByCheckout   = "checkout"
 	ByProxyLogin = "proxy_login"
+	// ByPixelClaim is kept for visitors linked before the pixel's claim
+	// stopped counting (it is unauthenticated); nothing sets it now.
 	ByPixelClaim = "pixel_claim"
 )
 
@@ -76,58 +78,78 @@ func identify(ctx context.Context, tx *sqlx.Tx, shopID int64, visitorID string, 
 type Identity struct {
 	db        *sqlx.DB
 	customers *customers.Store
+	now       func() time.Time
 }
 
 // NewIdentity returns an Identity.
 func NewIdentity(db *sqlx.DB, cs *customers.Store) *Identity {
-	return &Identity{db: db, customers: cs}
+	return &Identity{db: db, customers: cs, now: time.Now}
 }
 
-// Stitch applies the identity signals of a stored batch, strongest first:
-// the Shopify-signed logged-in customer (app proxy), an email typed at
-// checkout, then the pixel's claim. It returns the profile the visitor was
-// stitched to (0 if none).
+// Stitch applies the identity signals of a stored batch. Only signed
+// sources link a visitor to a profile or create one: here, the logged-in
+// customer in Shopify's signed app-proxy query. What the browser says
+// itself (an email typed at checkout, the pixel's customer claim) is never
+// applied: anybody can post it. A checkout token the batch carries is kept
+// as an unconfirmed claim and linked only when Shopify's signed checkout
+// webhook names that token's customer (ConfirmCheckout), whichever comes
+// first. It returns the profile the visitor was stitched to (0 if none).
 func (id *Identity) Stitch(ctx context.Context, shopID int64, b Batch, loggedIn int64) (int64, error) {
-	var email string
-	for _, ev := range b.Events {
-		if ev.Name == "checkout_contact_info_submitted" && customers.PlausibleEmail(ev.Email) {
-			email = ev.Email
-		}
+	tokens := checkoutTokens(b)
+	if loggedIn == 0 && len(tokens) == 0 {
+		return 0, nil
 	}
-	if loggedIn == 0 && email == "" && (b.Customer == nil || b.Customer.ShopifyID == 0 || b.Customer.Email == "") {
+	if !ValidVisitorID(b.VisitorID) {
 		return 0, nil
 	}
 	var customerID int64
 	err := inTx(ctx, id.db, func(tx *sqlx.Tx) error {
-		var by string
-		var err error
-		switch {
-		case loggedIn > 0:
-			by = ByProxyLogin
-			customerID, err = id.customers.ProfileForShopifyID(ctx, tx, shopID, loggedIn)
-		case email != "":
-			by = ByCheckout
-			customerID, _, err = id.customers.ProfileForEmail(ctx, tx, shopID, email, customers.SourceCheckout)
-		default:
-			by = ByPixelClaim
-			customerID, err = id.customers.ProfileForClaim(ctx, tx, shopID, b.Customer.ShopifyID, b.Customer.Email)
-			if errors.Is(err, customers.ErrNotFound) {
-				customerID = 0
-				return nil // an unverifiable claim changes nothing
+		now := id.now()
+		var refresh []int64
+		for _, token := range tokens {
+			confirmed, err := claimCheckout(ctx, tx, shopID, token, b.VisitorID, now)
+			if err != nil {
+				return err
+			}
+			if confirmed == 0 {
+				continue
+			}
+			changed, err := identify(ctx, tx, shopID, b.VisitorID, confirmed, ByCheckout)
+			if err != nil {
+				return err
+			}
+			customerID = confirmed
+			if changed {
+				refresh = append(refresh, confirmed)
 			}
 		}
-		if err != nil {
-			return err
+		// The signed login last: the strongest signal wins.
+		if loggedIn > 0 {
+			cid, err := id.customers.ProfileForShopifyID(ctx, tx, shopID, loggedIn)
+			if err != nil {
+				return err
+			}
+			changed, err := identify(ctx, tx, shopID, b.VisitorID, cid, ByProxyLogin)
+			if err != nil {
+				return err
+			}
+			customerID = cid
+			if changed {
+				refresh = append(refresh, cid)
+			}
 		}
-		changed, err := identify(ctx, tx, shopID, b.VisitorID, customerID, by)
-		if err != nil || !changed {
-			// A logged-in shopper's every batch lands here: only a new
-			// link (which a new profile always is) or back-filled events
-			// are worth re-evaluating; the batch's own events already
-			// queued a refresh when they were stored.
-			return err
+		// A logged-in shopper's every batch lands here: only a new link
+		// (which a new profile always is) or back-filled events are worth
+		// re-evaluating; the batch's own events already queued a refresh
+		// when they were stored. Ascending ids: one lock order for River's
+		// unique inserts.
+		slices.Sort(refresh)
+		for _, c := range slices.Compact(refresh) {
+			if err := id.customers.QueueSegmentRefresh(ctx, tx, shopID, c); err != nil {
+				return err
+			}
 		}
-		return id.customers.QueueSegmentRefresh(ctx, tx, shopID, customerID)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("events: stitch visitor: %w", err)

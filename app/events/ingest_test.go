@@ -10,7 +10,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/events"
@@ -200,104 +199,6 @@ func TestPartitionForNewMonth(t *testing.T) {
 	// Idempotent.
 	if err := events.EnsureMonth(context.Background(), d, far); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestIdentifyBackfillsAnonymousEvents(t *testing.T) {
-	d := dbtest.New(t)
-	shop := newShop(t, d, "id.myshopify.com")
-	other := newShop(t, d, "other.myshopify.com")
-	in := newIngester(t, d)
-	ctx := context.Background()
-	visitor := "visitor_ident1"
-	old := time.Now().Add(-100 * 24 * time.Hour)
-	// An event older than the back-fill window stays anonymous.
-	if _, err := d.Exec(`INSERT INTO events (shop_id, event_id, visitor_id, name, occurred_at, source) VALUES ($1, 'ancient', $2, 'page_viewed', $3, 'pixel')`, shop, visitor, old); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.Write(ctx, shop, events.Batch{VisitorID: visitor, Source: events.SourcePixel, Events: []events.Event{pageView("a1", time.Now().Add(-time.Hour)), pageView("a2", time.Now().Add(-time.Minute))}}); err != nil {
-		t.Fatal(err)
-	}
-	// Same visitor id in another shop: must not be touched.
-	if _, err := in.Write(ctx, other, events.Batch{VisitorID: visitor, Source: events.SourcePixel, Events: []events.Event{pageView("o1", time.Now())}}); err != nil {
-		t.Fatal(err)
-	}
-	cs := customers.NewStore(d)
-	idn := events.NewIdentity(d, cs)
-	b, rej, err := events.Parse(batch(ev("co1", "checkout_contact_info_submitted", time.Now().UTC().Format(time.RFC3339),
-		`{"checkout": {"token": "t1", "email": "New.Person@example.com"}}`)), events.SourcePixel)
-	if err != nil || len(rej) != 0 {
-		t.Fatal(err, rej)
-	}
-	b.VisitorID = visitor
-	if _, err := in.Write(ctx, shop, b); err != nil {
-		t.Fatal(err)
-	}
-	custID, err := idn.Stitch(ctx, shop, b, 0)
-	if err != nil || custID == 0 {
-		t.Fatalf("stitch: %d %v", custID, err)
-	}
-	var src string
-	d.Get(&src, `SELECT source FROM customers WHERE id = $1`, custID)
-	if src != customers.SourceCheckout {
-		t.Errorf("new profile source = %q", src)
-	}
-	if n := count(t, d, `SELECT count(*) FROM events WHERE shop_id = $1 AND customer_id = $2`, shop, custID); n != 3 {
-		t.Errorf("%d events on the profile, want 3 (a1, a2, co1)", n)
-	}
-	if n := count(t, d, `SELECT count(*) FROM events WHERE customer_id IS NOT NULL AND (event_id = 'ancient' OR shop_id = $1)`, other); n != 0 {
-		t.Errorf("%d events stitched that should not be", n)
-	}
-	// Later events of the visitor land on the profile at insert.
-	if _, err := in.Write(ctx, shop, events.Batch{VisitorID: visitor, Source: events.SourcePixel, Events: []events.Event{pageView("after", time.Now())}}); err != nil {
-		t.Fatal(err)
-	}
-	if n := count(t, d, `SELECT count(*) FROM events WHERE event_id = 'after' AND customer_id = $1`, custID); n != 1 {
-		t.Error("event after the stitch is not on the profile")
-	}
-	var by string
-	d.Get(&by, `SELECT identified_by FROM visitors WHERE shop_id = $1 AND visitor_id = $2`, shop, visitor)
-	if by != events.ByCheckout {
-		t.Errorf("identified_by = %q", by)
-	}
-	// The same email again finds the same profile, whatever its case.
-	var again int64
-	err = db.InTx(ctx, d, func(tx *sqlx.Tx) error {
-		var err error
-		again, _, err = cs.ProfileForEmail(ctx, tx, shop, "new.person@EXAMPLE.com", customers.SourceCheckout)
-		return err
-	})
-	if err != nil || again != custID {
-		t.Errorf("second lookup = %d %v, want %d", again, err, custID)
-	}
-}
-
-func TestPixelClaimOnlyMatchesKnownCustomer(t *testing.T) {
-	d := dbtest.New(t)
-	shop := newShop(t, d, "claim.myshopify.com")
-	ctx := context.Background()
-	var known int64
-	d.Get(&known, `INSERT INTO customers (shop_id, shopify_id, email) VALUES ($1, 501, 'Real@Example.com') RETURNING id`, shop)
-	idn := events.NewIdentity(d, customers.NewStore(d))
-	// Wrong email for that id: nothing happens, nothing is created.
-	got, err := idn.Stitch(ctx, shop, events.Batch{VisitorID: "visitor_claim", Customer: &events.Claim{ShopifyID: 501, Email: "attacker@example.com"}}, 0)
-	if err != nil || got != 0 {
-		t.Errorf("forged claim stitched to %d (%v)", got, err)
-	}
-	if n := count(t, d, `SELECT count(*) FROM customers WHERE shop_id = $1`, shop); n != 1 {
-		t.Errorf("a claim created profiles: %d", n)
-	}
-	got, err = idn.Stitch(ctx, shop, events.Batch{VisitorID: "visitor_claim", Customer: &events.Claim{ShopifyID: 501, Email: "real@example.com"}}, 0)
-	if err != nil || got != known {
-		t.Errorf("matching claim stitched to %d (%v), want %d", got, err, known)
-	}
-	// A logged-in proxy customer we never synced gets a stub profile.
-	got, err = idn.Stitch(ctx, shop, events.Batch{VisitorID: "visitor_login"}, 9001)
-	if err != nil || got == 0 {
-		t.Fatalf("login stitch: %d %v", got, err)
-	}
-	if n := count(t, d, `SELECT count(*) FROM customers WHERE id = $1 AND shopify_id = 9001 AND source = 'shopify'`, got); n != 1 {
-		t.Error("no stub profile for the logged-in Shopify customer")
 	}
 }
 

@@ -62,9 +62,13 @@ type Event struct {
 	URL        string
 	Referrer   string
 	Data       json.RawMessage // only known fields, re-encoded
-	// Email is data.checkout.email when present: used for identity, not
-	// stored in Data.
+	// Email is data.checkout.email when present. It is not stored in Data
+	// and never identifies anyone: anybody can post it (see Identity).
 	Email string
+	// CheckoutToken is data.checkout.token on checkout events: a claim
+	// that this visitor is in that checkout, applied only once Shopify's
+	// signed checkout webhook confirms the token (see ClaimCheckout).
+	CheckoutToken string
 }
 
 // Batch is a parsed event batch.
@@ -247,6 +251,11 @@ func parseEvent(raw json.RawMessage, src Source, now time.Time) (Event, error) {
 		return Event{}, err
 	}
 	ev.Email = stripContact(cleaned)
+	if m, ok := cleaned.(map[string]any); ok {
+		if co, ok := m["checkout"].(map[string]any); ok {
+			ev.CheckoutToken, _ = co["token"].(string)
+		}
+	}
 	if ev.Referrer != "" {
 		cleaned.(map[string]any)["referrer"] = ev.Referrer
 	}

@@ -132,14 +132,20 @@ func TestStitchQueuesRefreshForBackfilledProfile(t *testing.T) {
 	}
 	wantRefreshed(t, d, shop, "anonymous browsing")
 
+	// Shopify's signed checkout webhook names the checkout's customer
+	// first; the pixel's claim on that token then links the visitor.
+	var want int64
+	d.Get(&want, `INSERT INTO customers (shop_id, email) VALUES ($1, 'stitch@example.com') RETURNING id`, shop)
+	confirm(t, d, shop, "tok-stitch", want)
+	wantRefreshed(t, d, shop, "confirmation without claims")
 	b := events.Batch{VisitorID: visitor, Source: events.SourcePixel, Events: []events.Event{{ID: "co1",
-		Name: "checkout_contact_info_submitted", OccurredAt: time.Now().UTC().Truncate(time.Microsecond), Email: "stitch@example.com"}}}
+		Name: "checkout_contact_info_submitted", OccurredAt: time.Now().UTC().Truncate(time.Microsecond), CheckoutToken: "tok-stitch"}}}
 	if _, err := in.Write(ctx, shop, b); err != nil {
 		t.Fatal(err)
 	}
 	cust, err := idn.Stitch(ctx, shop, b, 0)
-	if err != nil || cust == 0 {
-		t.Fatalf("stitch: %d %v", cust, err)
+	if err != nil || cust != want {
+		t.Fatalf("stitch: %d %v, want %d", cust, err, want)
 	}
 	if n := count(t, d, `SELECT count(*) FROM events WHERE shop_id = $1 AND customer_id = $2`, shop, cust); n != 2 {
 		t.Fatalf("%d events back-filled, want 2", n)

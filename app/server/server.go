@@ -30,6 +30,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
+	"github.com/cartwheel/cartwheel/app/ratelimit"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
@@ -109,6 +110,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	wheelSvc := wheel.New(wheel.Deps{DB: d, Customers: customerStore, Shops: shopStore, API: client,
 		Events: wheel.TableEvents{}, Log: log, Now: o.Now})
 	river.AddWorker(workers, wheelSvc.Worker())
+	river.AddWorker(workers, wheelSvc.EmailWorker())
 	// Email: one provider for everything the app sends; the sender checks
 	// consent, suppression and caps at send time and writes the ledger row
 	// before the provider call.
@@ -126,9 +128,13 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	if err != nil {
 		return nil, err
 	}
+	wheelSvc.MailWith(emailSender)
 	river.AddWorker(workers, sender.NewWorker(emailSender))
 	river.AddWorker(workers, sender.NewSweepWorker(emailSender))
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
+	limiter := ratelimit.New(d, o.Now, log)
+	river.AddWorker(workers, &ratelimit.PurgeWorker{L: limiter})
+	river.AddWorker(workers, &events.PurgeClaimsWorker{DB: d, Now: o.Now})
 	segmentStore := segments.NewStore(d)
 	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
@@ -148,6 +154,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		segments.DailyPeriodicJob(),
 		// Derived data is checked against the raw rows once a day per shop.
 		consistency.PeriodicJob(),
+		// Rate limit buckets that have refilled are dropped.
+		ratelimit.PeriodicJob(),
+		// Unconfirmed checkout claims of storefront visitors expire.
+		events.PurgeClaimsPeriodicJob(),
 	}
 
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})
@@ -221,6 +231,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Now:       o.Now,
 
 		IngestLimits: o.IngestLimits,
+		Limiter:      limiter,
 	})
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
 		Handler: handler, Webhooks: processor, Events: ingester,

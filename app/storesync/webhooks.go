@@ -19,6 +19,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/events"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/segments"
@@ -424,6 +425,7 @@ func (s *Sync) checkoutUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 		Currency: c.Currency, Total: money(c.TotalPrice), LineItems: lines(c.LineItems),
 		RecoveryURL: c.AbandonedCheckoutUrl, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, CompletedAt: c.CompletedAt,
 	}
+	var customerID int64 // the checkout's profile, for visitor identity
 	if c.Customer != nil && c.Customer.Id != 0 {
 		redacted, err := redactedCustomers(ctx, tx, shopID, []int64{id64(c.Customer.Id)})
 		if err != nil {
@@ -439,16 +441,41 @@ func (s *Sync) checkoutUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 		if cust.Email == "" {
 			cust.Email = c.Email
 		}
-		_, written, err := s.customers.UpsertShopifyWritten(ctx, tx, shopID, []customers.ShopifyCustomer{cust})
+		ids, written, err := s.customers.UpsertShopifyWritten(ctx, tx, shopID, []customers.ShopifyCustomer{cust})
 		if err != nil {
 			return "", err
 		}
 		if err := s.refreshSegments(ctx, tx, shopID, written...); err != nil {
 			return "", err
 		}
+		customerID = ids[k.ShopifyCustomerID]
+	} else if customers.PlausibleEmail(customers.NormalizeEmail(c.Email)) {
+		// A guest checkout: Shopify's signed webhook vouches for the
+		// address, so it may create the profile (without consent).
+		id, created, err := s.customers.ProfileForEmail(ctx, tx, shopID, c.Email, customers.SourceCheckout)
+		if err != nil {
+			return "", err
+		}
+		if created {
+			if err := s.refreshSegments(ctx, tx, shopID, id); err != nil {
+				return "", err
+			}
+		}
+		customerID = id
 	}
 	if err := s.orders.UpsertCheckouts(ctx, tx, shopID, []orders.Checkout{k}); err != nil {
 		return "", err
+	}
+	// Visitors whose pixel claimed this checkout token are this customer:
+	// linked now, or when their claim arrives (app/events).
+	linked, err := events.ConfirmCheckout(ctx, tx, shopID, k.Token, customerID, time.Now())
+	if err != nil {
+		return "", err
+	}
+	if linked {
+		if err := s.refreshSegments(ctx, tx, shopID, customerID); err != nil {
+			return "", err
+		}
 	}
 	return fmt.Sprintf("checkout %s stored", k.Token), nil
 }

@@ -186,6 +186,8 @@ func (s *server) devAppProxy(r *gin.Engine) gin.HandlerFunc {
 			}
 		}
 		req.RemoteAddr = c.Request.RemoteAddr
+		// Shopify forwards the shopper's address this way.
+		req.Header.Set("X-Forwarded-For", c.RemoteIP())
 		r.ServeHTTP(c.Writer, req)
 		c.Abort()
 	}

@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/cartwheel/cartwheel/app/events"
+	"github.com/cartwheel/cartwheel/app/ratelimit"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
@@ -26,8 +24,9 @@ type Ingester interface {
 	Ingest(ctx context.Context, shopID int64, b events.Batch, loggedInCustomer int64) (events.Result, error)
 }
 
-// IngestLimits are the per-instance rate limits of the ingest endpoints
-// (requests per second and burst). Zero values take the defaults.
+// IngestLimits are the rate limits of the ingest endpoints (requests per
+// second and burst), shared by every instance. Zero values take the
+// defaults.
 type IngestLimits struct {
 	PerIP, PerVisitor       float64
 	IPBurst, VisitorBurst   int
@@ -50,12 +49,11 @@ func (l IngestLimits) withDefaults() IngestLimits {
 // ingestRoutes serves POST /ingest and POST /proxy/events.
 func (s *server) ingestRoutes(r *gin.Engine, proxy *gin.RouterGroup) {
 	lim := s.IngestLimits.withDefaults()
-	var byIP, byVisitor *rateLimiter
-	if !lim.DisableForBenchmarkOnly {
-		byIP = newRateLimiter(lim.PerIP, lim.IPBurst, 100_000)
-		byVisitor = newRateLimiter(lim.PerVisitor, lim.VisitorBurst, 200_000)
-	}
-	h := &ingestHandler{s: s, byIP: byIP, byVisitor: byVisitor}
+	h := &ingestHandler{s: s, off: lim.DisableForBenchmarkOnly,
+		byIP: ratelimit.Rule{Name: "ingest_ip", Rate: lim.PerIP, Burst: lim.IPBurst,
+			Message: "Too many requests from this address; slow down."},
+		byVisitor: ratelimit.Rule{Name: "ingest_visitor", Rate: lim.PerVisitor, Burst: lim.VisitorBurst,
+			Message: "Too many batches from this visitor; slow down."}}
 	r.OPTIONS("/ingest", h.preflight)
 	r.POST("/ingest", h.pixel)
 	proxy.POST("/events", h.theme)
@@ -63,8 +61,9 @@ func (s *server) ingestRoutes(r *gin.Engine, proxy *gin.RouterGroup) {
 
 type ingestHandler struct {
 	s         *server
-	byIP      *rateLimiter
-	byVisitor *rateLimiter
+	off       bool // benchmarks only
+	byIP      ratelimit.Rule
+	byVisitor ratelimit.Rule
 }
 
 // preflight answers the browser's CORS check. It carries no body, so the
@@ -152,8 +151,9 @@ func (h *ingestHandler) theme(c *gin.Context) {
 // returns false.
 func (h *ingestHandler) read(c *gin.Context, src events.Source) (events.Batch, bool) {
 	now := h.s.Now()
-	if ok, wait := h.byIP.allow(c.RemoteIP(), now); !ok {
-		tooMany(c, wait)
+	// Through the app proxy the address is the shopper's, forwarded by
+	// Shopify (requireProxy), and proxyPerIP already counted the request.
+	if _, proxied := c.Get(proxyClientIPKey); !proxied && !h.off && !h.s.limit(c, h.byIP, clientIP(c)) {
 		return events.Batch{}, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, events.MaxBodyBytes))
@@ -175,8 +175,7 @@ func (h *ingestHandler) read(c *gin.Context, src events.Source) (events.Batch, b
 		c.JSON(http.StatusBadRequest, gin.H{"error": strings.TrimPrefix(err.Error(), "events: ")})
 		return events.Batch{}, false
 	}
-	if ok, wait := h.byVisitor.allow(b.VisitorID, now); !ok {
-		tooMany(c, wait)
+	if !h.off && !h.s.limit(c, h.byVisitor, b.VisitorID) {
 		return events.Batch{}, false
 	}
 	c.Set(rejectedKey, rejected)
@@ -207,15 +206,6 @@ func (h *ingestHandler) store(c *gin.Context, shopID int64, b events.Batch, logg
 		}
 	}
 	c.JSON(http.StatusAccepted, gin.H{"accepted": res.Accepted, "duplicates": res.Duplicates, "rejected": rej})
-}
-
-func tooMany(c *gin.Context, wait time.Duration) {
-	secs := int(math.Ceil(wait.Seconds()))
-	if secs < 1 {
-		secs = 1
-	}
-	c.Header("Retry-After", strconv.Itoa(secs))
-	c.JSON(http.StatusTooManyRequests, gin.H{"error": "too many requests; slow down"})
 }
 
 // originHost returns the host of an https origin ("https://host[:port]").

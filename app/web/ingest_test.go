@@ -16,6 +16,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/shopify"
+	"github.com/cartwheel/cartwheel/app/shopify/shopifytest"
 )
 
 func ingestEvent(id, name, data string) string {
@@ -278,20 +279,55 @@ func TestProxyEventsSignatureAndStitching(t *testing.T) {
 	}
 }
 
-func TestIngestCheckoutEmailCreatesProfile(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
+// The attack from the issue: anonymous POST /ingest with someone's email
+// in checkout_contact_info_submitted. Nothing is linked and no profile is
+// made; the same checkout's token is linked only once Shopify's signed
+// checkouts/create webhook names it.
+func TestIngestCheckoutEmailLinksOnlyThroughSignedWebhook(t *testing.T) {
+	h := newHarness(t, harnessOpts{workers: true})
 	sh := h.install("co.myshopify.com")
+	var victim int64
+	h.db.Get(&victim, `INSERT INTO customers (shop_id, email) VALUES ($1, 'victim@example.com') RETURNING id`, sh.ID)
+	for i := range 20 {
+		email := fmt.Sprintf("minted%d@example.com", i)
+		if i == 0 {
+			email = "victim@example.com"
+		}
+		body := ingestBody(sh.Domain, "v_attacker1", ingestEvent(fmt.Sprint("x", i), "checkout_contact_info_submitted",
+			fmt.Sprintf(`{"checkout": {"token": "guess-%d", "email": %q}}`, i, email)))
+		if resp, out := h.ingest(body); resp.StatusCode != 202 {
+			t.Fatalf("%d %s", resp.StatusCode, out)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM customers WHERE shop_id = $1`, sh.ID); n != 1 {
+		t.Fatalf("%d profiles after the attack, want 1", n)
+	}
+	if n := h.count(`SELECT count(*) FROM visitors WHERE shop_id = $1 AND customer_id IS NOT NULL`, sh.ID); n != 0 {
+		t.Fatal("the attacker's visitor was linked to a profile")
+	}
+
+	// The real shopper: browsing, then checkout (the pixel carries the
+	// token); then Shopify's signed webhook for that checkout.
 	h.ingest(ingestBody(sh.Domain, "v_checkout1", ingestEvent("k0", "product_viewed", `{"productVariant": {"id": "1", "product": {"id": "2", "title": "Lamp"}}}`)))
 	body := ingestBody(sh.Domain, "v_checkout1", ingestEvent("k1", "checkout_contact_info_submitted",
-		`{"checkout": {"token": "ct1", "email": "Buyer@Example.com", "currencyCode": "EUR", "totalPrice": {"amount": 30}}}`))
-	resp, out := h.do(http.MethodPost, "/ingest", bytes.NewBufferString(body))
-	if resp.StatusCode != 202 {
+		`{"checkout": {"token": "123123123", "email": "Buyer@Example.com", "currencyCode": "EUR", "totalPrice": {"amount": 30}}}`))
+	if resp, out := h.do(http.MethodPost, "/ingest", bytes.NewBufferString(body)); resp.StatusCode != 202 {
 		t.Fatalf("%d %s", resp.StatusCode, out)
 	}
-	var custID int64
-	if err := h.db.Get(&custID, `SELECT id FROM customers WHERE shop_id = $1 AND lower(email) = 'buyer@example.com' AND source = 'checkout'`, sh.ID); err != nil {
-		t.Fatalf("no checkout profile: %v", err)
+	if n := h.count(`SELECT count(*) FROM visitors WHERE visitor_id = 'v_checkout1' AND customer_id IS NOT NULL`); n != 0 {
+		t.Fatal("linked before the webhook confirmed the checkout")
 	}
+	checkout := fmt.Sprintf(`{"id": 450789469, "token": "123123123", "cart_token": "c1", "email": "buyer@example.com",
+		"created_at": %q, "updated_at": %q, "currency": "EUR", "total_price": "30.00", "line_items": []}`,
+		time.Now().UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339))
+	if code, out := h.sendWebhook(shopifytest.Webhook{Topic: "checkouts/create", Shop: sh.Domain, Body: []byte(checkout)}); code != 200 {
+		t.Fatalf("webhook: %d %s", code, out)
+	}
+	var custID int64
+	h.eventually("the visitor linked by the webhook", func() bool {
+		return h.db.Get(&custID, `SELECT v.customer_id FROM visitors v JOIN customers c ON c.id = v.customer_id
+			WHERE v.shop_id = $1 AND v.visitor_id = 'v_checkout1' AND lower(c.email) = 'buyer@example.com' AND c.source = 'checkout'`, sh.ID) == nil
+	})
 	if n := h.count(`SELECT count(*) FROM events WHERE customer_id = $1`, custID); n != 2 {
 		t.Errorf("%d events on the profile, want 2", n)
 	}

@@ -31,6 +31,12 @@ func (s *server) requireProxy() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "this request did not come through the store's app proxy"})
 			return
 		}
+		// Only now, with the signature verified, is X-Forwarded-For known
+		// to be Shopify's account of the shopper's address.
+		c.Set(proxyClientIPKey, proxyClientIP(c))
+		if !s.limit(c, proxyPerIP, clientIP(c)) {
+			return
+		}
 		shop := q.Get("shop")
 		if !shopify.ValidShopDomain(shop) {
 			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": "shop must be a myshopify.com domain"})

@@ -1,67 +1,90 @@
 package web
 
 import (
-	"container/list"
 	"math"
-	"sync"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cartwheel/cartwheel/app/ratelimit"
 )
 
-// rateLimiter is a set of token buckets keyed by a string (an IP, a
-// visitor id). It lives in this process's memory, so limits apply per
-// instance: with N instances behind a load balancer a client gets up to N
-// times the rate. That is acceptable for abuse protection; a shared limit
-// would need PostgreSQL or a cache on every request. Memory is bounded: the
-// least recently used keys are evicted beyond maxKeys (an evicted key just
-// starts again with a full bucket).
-type rateLimiter struct {
-	rate    float64 // tokens per second
-	burst   float64
-	maxKeys int
+// Limits of the public endpoints. The counters are in PostgreSQL
+// (app/ratelimit), so they hold across every running instance.
+var (
+	// Spins: a shopper spins once; a few retries cover a mistyped address.
+	spinPerVisitor = ratelimit.Rule{Name: "spin_visitor", Burst: 3, Rate: 1.0 / 300,
+		Message: "You've tried the wheel several times in a row. Please wait a few minutes and try again."}
+	// Shoppers behind one address (an office, a mobile carrier) share it.
+	spinPerIP = ratelimit.PerWindow("spin_ip", 10, time.Hour,
+		"Too many spins from your network. Please try again later.")
+	// Every other app proxy request (wheel config, code polling).
+	proxyPerIP = ratelimit.Rule{Name: "proxy_ip", Rate: 20, Burst: 100,
+		Message: "Too many requests. Please wait a moment and try again."}
+	// Test sends go to any address the merchant types: bounded per shop to
+	// protect the sender's reputation.
+	testSendsPerShop = ratelimit.PerWindow("test_send", 10, 10*time.Minute,
+		"You've sent 10 test emails in the last 10 minutes. Please wait a few minutes before sending another.")
+)
 
-	mu   sync.Mutex
-	keys map[string]*list.Element
-	lru  *list.List // front = most recently used
+// limit takes a token of rule for key; when none is left it answers 429
+// with Retry-After and the rule's message as JSON, and returns false.
+func (s *server) limit(c *gin.Context, rule ratelimit.Rule, key string) bool {
+	ok, wait := s.allow(c, rule, key)
+	if ok {
+		return true
+	}
+	retryAfter(c, wait)
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited", "message": rule.Message})
+	return false
 }
 
-type bucket struct {
-	key    string
-	tokens float64
-	at     time.Time
-}
-
-func newRateLimiter(perSecond float64, burst, maxKeys int) *rateLimiter {
-	return &rateLimiter{rate: perSecond, burst: float64(burst), maxKeys: maxKeys,
-		keys: map[string]*list.Element{}, lru: list.New()}
-}
-
-// allow takes a token for key; when none is left it returns how long until
-// one is.
-func (l *rateLimiter) allow(key string, now time.Time) (bool, time.Duration) {
-	if l == nil || l.rate <= 0 {
+// allow checks a limit without answering; a limiter failure lets the
+// request through (logged).
+func (s *server) allow(c *gin.Context, rule ratelimit.Rule, key string) (bool, time.Duration) {
+	if s.Limiter == nil {
 		return true, 0
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	el, ok := l.keys[key]
-	if !ok {
-		el = l.lru.PushFront(&bucket{key: key, tokens: l.burst, at: now})
-		l.keys[key] = el
-		for l.lru.Len() > l.maxKeys {
-			old := l.lru.Back()
-			l.lru.Remove(old)
-			delete(l.keys, old.Value.(*bucket).key)
-		}
-	} else {
-		l.lru.MoveToFront(el)
+	dec, err := s.Limiter.Allow(c.Request.Context(), rule, key)
+	if err != nil {
+		s.Log.Warn("rate limit check failed; request allowed", "rule", rule.Name, "err", err)
 	}
-	b := el.Value.(*bucket)
-	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	return dec.Allowed, dec.RetryAfter
+}
+
+func retryAfter(c *gin.Context, wait time.Duration) {
+	secs := int(math.Ceil(wait.Seconds()))
+	if secs < 1 {
+		secs = 1
 	}
-	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-	return false, wait
+	c.Header("Retry-After", strconv.Itoa(secs))
+}
+
+const proxyClientIPKey = "cartwheel.proxy_client_ip"
+
+// clientIP is the shopper's address. Through the app proxy every request
+// comes from Shopify's servers, and Shopify forwards the shopper's address
+// in X-Forwarded-For; requireProxy reads it only once the request's
+// signature is verified (see proxyClientIP). Anything else is keyed on the
+// connection's address.
+func clientIP(c *gin.Context) string {
+	if v, ok := c.Get(proxyClientIPKey); ok {
+		return v.(string)
+	}
+	return c.RemoteIP()
+}
+
+// proxyClientIP reads the shopper's address Shopify put in
+// X-Forwarded-For: the first entry (a load balancer in front of the app may
+// append its own hops after it). Falls back to the connection's address.
+func proxyClientIP(c *gin.Context) string {
+	first, _, _ := strings.Cut(c.GetHeader("X-Forwarded-For"), ",")
+	if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+		return ip.String()
+	}
+	return c.RemoteIP()
 }

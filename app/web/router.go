@@ -19,6 +19,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
+	"github.com/cartwheel/cartwheel/app/ratelimit"
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
@@ -65,6 +66,9 @@ type Deps struct {
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
 	Now          func() time.Time
+
+	// Limiter keeps every rate limit in PostgreSQL (nil: no limits).
+	Limiter *ratelimit.Limiter
 }
 
 type server struct {

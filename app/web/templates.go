@@ -584,6 +584,12 @@ func (s *server) templateTest(c *gin.Context) {
 		fail(http.StatusUnprocessableEntity, "Enter an email address to send the test to, like you@example.com.", false)
 		return
 	}
+	if ok, wait := s.allow(c, testSendsPerShop, strconv.FormatInt(sh.ID, 10)); !ok {
+		// htmx doesn't swap a 429; admin.js shows its "error" in a toast.
+		retryAfter(c, wait)
+		c.JSON(http.StatusTooManyRequests, gin.H{"error": testSendsPerShop.Message})
+		return
+	}
 	if s.Email.Senders != nil {
 		verified, err := s.Email.Senders.Verified(ctx, sh.ID)
 		if err != nil {

@@ -61,6 +61,13 @@ func (s *server) proxyWheel(c *gin.Context) {
 }
 
 func (s *server) proxySpin(c *gin.Context) {
+	shopID := currentShop(c).ID
+	// Each spin subscribes an address and may create a discount code in
+	// Shopify: throttled per shopper address and per visitor, on counters
+	// every instance shares.
+	if !s.limit(c, spinPerIP, strconv.FormatInt(shopID, 10)+":"+clientIP(c)) {
+		return
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxSpinBody)
 	var req wheel.SpinRequest
 	dec := json.NewDecoder(c.Request.Body)
@@ -73,7 +80,10 @@ func (s *server) proxySpin(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "the body must be a JSON object with email, first_name, phone, consent and visitor_id"})
 		return
 	}
-	res, err := s.Wheel.Spin(c.Request.Context(), currentShop(c).ID, req)
+	if wheel.ValidVisitorID(req.VisitorID) && !s.limit(c, spinPerVisitor, strconv.FormatInt(shopID, 10)+":"+req.VisitorID) {
+		return
+	}
+	res, err := s.Wheel.Spin(c.Request.Context(), shopID, req)
 	var inErr *wheel.InputError
 	switch {
 	case errors.As(err, &inErr):
@@ -84,6 +94,10 @@ func (s *server) proxySpin(c *gin.Context) {
 	case errors.Is(err, wheel.ErrAlreadySubscribed):
 		c.JSON(http.StatusConflict, gin.H{"error": "already_subscribed",
 			"message": "This email is already subscribed to our emails, so the wheel is for new subscribers only. Thanks for being with us!"})
+	case errors.Is(err, wheel.ErrDailyLimit):
+		c.Header("Retry-After", "3600")
+		c.JSON(http.StatusTooManyRequests, gin.H{"error": "daily_limit",
+			"message": "The wheel has given out all of today's prizes. Please come back tomorrow!"})
 	case errors.Is(err, wheel.ErrDisabled):
 		c.JSON(http.StatusConflict, gin.H{"error": "wheel_disabled", "message": "The wheel isn't available right now."})
 	case err != nil:
@@ -217,7 +231,8 @@ func wheelInput(c *gin.Context) wheel.Input {
 		PagesMode:  c.PostForm("pages_mode"), Paths: c.PostForm("paths"),
 		FrequencyDays: c.PostForm("frequency_days"), PrizeExpiryDays: c.PostForm("prize_expiry_days"),
 		MinOrder: c.PostForm("min_order"), Cap: c.PostForm("prize_cap"),
-		Tab: c.PostForm("tab") != "",
+		Tab:          c.PostForm("tab") != "",
+		DailyCodeCap: c.PostForm("daily_code_cap"), EmailCode: c.PostForm("email_code") != "",
 	}
 	for i := range labels {
 		in.Slices = append(in.Slices, wheel.SliceInput{Label: labels[i], Color: at(colors, i), PrizeKind: at(kinds, i),
@@ -233,6 +248,7 @@ func wheelForm(in wheel.Input, errs wheel.FieldErrors, saved bool) views.WheelFo
 		ButtonTextColor: in.BtnText, DelaySeconds: in.DelaySeconds, ScrollPercent: in.ScrollPercent,
 		ExitIntent: in.ExitIntent, PagesMode: in.PagesMode, Paths: in.Paths, FrequencyDays: in.FrequencyDays,
 		PrizeExpiryDays: in.PrizeExpiryDays, MinOrder: in.MinOrder, PrizeCap: in.Cap, Tab: in.Tab,
+		DailyCodeCap: in.DailyCodeCap, EmailCode: in.EmailCode,
 		Errors: map[string]string(errs), Saved: saved, MaxSlices: wheel.MaxSlices,
 	}
 	// Odds as the merchant typed them: a weight that doesn't parse counts 0.

@@ -3,13 +3,16 @@ package wheel
 import (
 	"context"
 	crand "crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -223,12 +226,35 @@ func percentFraction(v string) float64 {
 	return f / 100
 }
 
+// markCode settles a pending code. A code that is to be emailed (the
+// merchant's choice, or one the shopper could not wait for) queues its
+// email in the same transaction as it becomes created, so it is sent
+// exactly when the code exists.
 func (s *Service) markCode(ctx context.Context, spinID int64, status, discountID, msg string) error {
-	if _, err := s.d.DB.ExecContext(ctx, `UPDATE spins SET code_status = $2, discount_id = $3, code_error = $4
-		WHERE id = $1 AND code_status = 'pending'`, spinID, status, discountID, truncate(msg, 500)); err != nil {
-		return fmt.Errorf("wheel: mark code of spin %d %s: %w", spinID, status, err)
-	}
-	return nil
+	return db.InTx(ctx, s.d.DB, func(tx *sqlx.Tx) error {
+		var row struct {
+			ShopID    int64 `db:"shop_id"`
+			EmailCode bool  `db:"email_code"`
+		}
+		err := tx.GetContext(ctx, &row, `UPDATE spins SET code_status = $2, discount_id = $3, code_error = $4
+			WHERE id = $1 AND code_status = 'pending' RETURNING shop_id, email_code`, spinID, status, discountID, truncate(msg, 500))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // settled already
+		}
+		if err != nil {
+			return fmt.Errorf("wheel: mark code of spin %d %s: %w", spinID, status, err)
+		}
+		if status != "created" || !row.EmailCode {
+			return nil
+		}
+		if s.jobs == nil {
+			return errors.New("wheel: no job queue (QueueWith not called)")
+		}
+		if _, err := s.jobs.InsertTx(ctx, tx.Tx, EmailCodeArgs{ShopID: row.ShopID, SpinID: spinID}, nil); err != nil {
+			return fmt.Errorf("wheel: queue code email for spin %d: %w", spinID, err)
+		}
+		return nil
+	})
 }
 
 // fail marks the code failed for good.

@@ -93,6 +93,31 @@ type Config struct {
 	// their relative weights; the editor requires one when a cap is set.
 	PrizeCap int  `json:"prize_cap"`
 	Tab      bool `json:"tab"` // show a small tab to reopen the wheel after closing it
+	// DailyCodeCap bounds the discount codes the wheel creates in any 24
+	// hours (0 in configurations saved before it existed: the default).
+	// Beyond it spins are refused with a message, so a flood of sign-ups
+	// can't flood the store with codes.
+	DailyCodeCap int `json:"daily_code_cap"`
+	// EmailCode sends the code to the address entered instead of showing
+	// it: only the owner of the inbox gets the prize, and the spin answers
+	// the same whether or not the address is already subscribed.
+	EmailCode bool `json:"email_code"`
+}
+
+// DefaultDailyCodeCap is the daily code cap of a wheel that has none set:
+// far above what a store's real sign-ups reach in a day, far below what a
+// script can ask for.
+const DefaultDailyCodeCap = 500
+
+// MaxDailyCodeCap is the highest cap the editor takes.
+const MaxDailyCodeCap = 100_000
+
+// CodesPerDay is the wheel's effective daily code cap.
+func (c Config) CodesPerDay() int {
+	if c.DailyCodeCap <= 0 {
+		return DefaultDailyCodeCap
+	}
+	return c.DailyCodeCap
 }
 
 // DefaultConfig is the wheel a shop starts with.
@@ -119,6 +144,7 @@ func DefaultConfig() Config {
 		FrequencyDays:   7,
 		PrizeExpiryDays: 14,
 		Tab:             true,
+		DailyCodeCap:    DefaultDailyCodeCap,
 	}
 }
 
@@ -168,6 +194,8 @@ type Input struct {
 	PagesMode, Paths                              string // Paths: one per line
 	FrequencyDays, PrizeExpiryDays, MinOrder, Cap string
 	Tab                                           bool
+	DailyCodeCap                                  string
+	EmailCode                                     bool
 }
 
 // InputFrom renders a stored configuration as the editor's form.
@@ -179,6 +207,7 @@ func InputFrom(enabled bool, c Config) Input {
 		DelaySeconds: strconv.Itoa(c.Trigger.DelaySeconds), ScrollPercent: strconv.Itoa(c.Trigger.ScrollPercent),
 		ExitIntent: c.Trigger.ExitIntent, PagesMode: c.Pages.Mode, Paths: strings.Join(c.Pages.Paths, "\n"),
 		FrequencyDays: strconv.Itoa(c.FrequencyDays), PrizeExpiryDays: strconv.Itoa(c.PrizeExpiryDays), Tab: c.Tab,
+		DailyCodeCap: strconv.Itoa(c.CodesPerDay()), EmailCode: c.EmailCode,
 	}
 	if c.MinOrderAmount != nil {
 		in.MinOrder = c.MinOrderAmount.StringFixed(2)
@@ -336,6 +365,12 @@ func Parse(in Input) (Config, error) {
 		errs["prize_cap"] = "A prize limit needs a “No prize” slice with a weight above 0, for the wheel to land on once the limit is reached."
 	}
 	c.Tab = in.Tab
+	c.DailyCodeCap = DefaultDailyCodeCap // left empty: the default
+	if v := strings.TrimSpace(in.DailyCodeCap); v != "" {
+		c.DailyCodeCap = intField(errs, "daily_code_cap", v, 1, MaxDailyCodeCap,
+			fmt.Sprintf("Enter the most codes to create per day, from 1 to %d (the default is %d).", MaxDailyCodeCap, DefaultDailyCodeCap))
+	}
+	c.EmailCode = in.EmailCode
 
 	if len(errs) > 0 {
 		return Config{}, errs

@@ -31,7 +31,15 @@ var (
 	ErrAlreadySubscribed = errors.New("wheel: this email is already subscribed")
 	ErrDisabled          = errors.New("wheel: the wheel is turned off")
 	ErrNotFound          = errors.New("wheel: not found")
+	// ErrDailyLimit: the shop's codes of the last 24 hours reached the
+	// wheel's daily cap.
+	ErrDailyLimit = errors.New("wheel: daily code limit reached")
 )
+
+// errDecoy ends the spin transaction of an address that may not spin again
+// on an email-the-code wheel: nothing is written, and the shopper gets the
+// same answer a new address gets.
+var errDecoy = errors.New("wheel: decoy answer")
 
 // InputError is a spin request the shopper must correct (HTTP 422).
 type InputError struct {
@@ -68,6 +76,7 @@ type Deps struct {
 type Service struct {
 	d     Deps
 	jobs  jobs.Inserter
+	mail  Mailer
 	rngMu sync.Mutex // *rand.Rand is not safe for concurrent use
 }
 
@@ -212,6 +221,15 @@ func (s *Service) Config(ctx context.Context, shopID int64, visitorID string, sh
 	if !w.Enabled {
 		return Display{Reason: "disabled"}, nil
 	}
+	// Don't ask for an email a spin would refuse (the count stops at the cap).
+	var recent int
+	if err := s.d.DB.GetContext(ctx, &recent, `SELECT count(*) FROM (SELECT 1 FROM spins WHERE shop_id = $1 AND code IS NOT NULL
+		AND created_at > $2 LIMIT $3) AS r`, shopID, s.d.Now().Add(-24*time.Hour), w.Config.CodesPerDay()); err != nil {
+		return Display{}, fmt.Errorf("wheel: count today's codes: %w", err)
+	}
+	if recent >= w.Config.CodesPerDay() {
+		return Display{Reason: "daily_limit"}, nil
+	}
 	if shopifyCustomerID > 0 {
 		var n int
 		if err := s.d.DB.GetContext(ctx, &n, `SELECT count(*) FROM customers WHERE shop_id = $1 AND shopify_id = $2 AND email_consent = 'subscribed'`,
@@ -322,11 +340,12 @@ type spinRow struct {
 	CodeError  string         `db:"code_error"`
 	ExpiresAt  sql.NullTime   `db:"expires_at"`
 	CreatedAt  time.Time      `db:"created_at"`
+	EmailCode  bool           `db:"email_code"`
 	NoPrizeMsg string         `db:"-"`
 }
 
 const spinColumns = `id, shop_id, slice_index, label, prize_kind, prize_value::text AS prize_value, min_order::text AS min_order,
-	code, code_status, code_error, expires_at, created_at`
+	code, code_status, code_error, expires_at, created_at, email_code`
 
 // Spin takes one spin: the server picks the slice, records the spin (one
 // per email per wheel, whatever the case or spacing of the address),
@@ -345,20 +364,47 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 	now := s.d.Now()
 	var row spinRow
 	var noPrize string
+	var cfg Config
+	capReached := false
 	err = db.InTx(ctx, s.d.DB, func(tx *sqlx.Tx) error {
-		w, err := s.load(ctx, tx, shopID, false)
+		// The wheel row lock serialises the shop's spins, so the daily
+		// code cap and the prize cap are exact under concurrent spins.
+		w, err := s.load(ctx, tx, shopID, true)
 		if err != nil {
 			return err
 		}
 		if !w.Enabled {
 			return ErrDisabled
 		}
+		cfg = w.Config
 		noPrize = w.Config.Texts.NoPrize
+		// Checked before anything about the address, so the answer does
+		// not depend on who the address belongs to.
+		var recent int
+		if err := tx.GetContext(ctx, &recent, `SELECT count(*) FROM (SELECT 1 FROM spins WHERE shop_id = $1 AND code IS NOT NULL
+			AND created_at > $2 LIMIT $3) AS r`, shopID, now.Add(-24*time.Hour), w.Config.CodesPerDay()); err != nil {
+			return fmt.Errorf("wheel: count today's codes: %w", err)
+		}
+		if recent >= w.Config.CodesPerDay() {
+			return ErrDailyLimit
+		}
+		// Before the address checks too: a decoy lands where a real spin
+		// could.
+		if w.Config.PrizeCap > 0 {
+			var won int
+			if err := tx.GetContext(ctx, &won, `SELECT count(*) FROM spins WHERE wheel_id = $1 AND prize_kind <> 'none'`, w.ID); err != nil {
+				return fmt.Errorf("wheel: count prizes: %w", err)
+			}
+			capReached = won >= w.Config.PrizeCap
+		}
 		// A repeat is told it already spun, even once subscribed by that spin.
 		var spun bool
 		if err := tx.GetContext(ctx, &spun, `SELECT EXISTS (SELECT 1 FROM spins WHERE wheel_id = $1 AND email_key = lower(btrim($2)))`,
 			w.ID, req.Email); err != nil {
 			return fmt.Errorf("wheel: repeat check: %w", err)
+		}
+		if spun && w.Config.EmailCode {
+			return errDecoy
 		}
 		if spun {
 			return ErrAlreadySpun
@@ -368,20 +414,11 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 			AND email IS NOT NULL AND email_consent = 'subscribed' AND deleted_at IS NULL)`, shopID, req.Email); err != nil {
 			return fmt.Errorf("wheel: subscriber check: %w", err)
 		}
+		if subscribed && w.Config.EmailCode {
+			return errDecoy
+		}
 		if subscribed {
 			return ErrAlreadySubscribed
-		}
-		capReached := false
-		if w.Config.PrizeCap > 0 {
-			// Serialise this wheel's spins so the cap is exact.
-			if _, err := tx.ExecContext(ctx, `SELECT 1 FROM wheels WHERE id = $1 FOR UPDATE`, w.ID); err != nil {
-				return fmt.Errorf("wheel: lock wheel %d: %w", w.ID, err)
-			}
-			var won int
-			if err := tx.GetContext(ctx, &won, `SELECT count(*) FROM spins WHERE wheel_id = $1 AND prize_kind <> 'none'`, w.ID); err != nil {
-				return fmt.Errorf("wheel: count prizes: %w", err)
-			}
-			capReached = won >= w.Config.PrizeCap
 		}
 		s.rngMu.Lock()
 		i := Pick(s.d.Rand, eligible(w.Config.Slices, capReached))
@@ -410,13 +447,16 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 		// the others wait for the first to commit, then insert nothing.
 		err = tx.GetContext(ctx, &row, `
 			INSERT INTO spins (shop_id, wheel_id, email, email_key, visitor_id, slice_index, label, prize_kind, prize_value,
-				min_order, code, code_status, expires_at, created_at)
-			VALUES ($1, $2, $3, lower(btrim($3)), $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12, $13)
+				min_order, code, code_status, expires_at, created_at, email_code)
+			VALUES ($1, $2, $3, lower(btrim($3)), $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12, $13, $14)
 			ON CONFLICT ON CONSTRAINT spins_one_per_email DO NOTHING
 			RETURNING `+spinColumns,
 			shopID, w.ID, req.Email, req.VisitorID, i, sl.Label, sl.PrizeKind, sl.PrizeValue.StringFixed(2),
-			minOrder, code, status, expires, now)
+			minOrder, code, status, expires, now, w.Config.EmailCode && sl.Wins())
 		if errors.Is(err, sql.ErrNoRows) {
+			if w.Config.EmailCode {
+				return errDecoy
+			}
 			return ErrAlreadySpun
 		}
 		if err != nil {
@@ -456,24 +496,42 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 			// Queued now, in the spin's transaction, so the code gets made
 			// even if this process dies right after the commit; the
 			// attempt below usually settles it first and the job finds
-			// nothing to do.
+			// nothing to do. A code that goes by email is made by the job
+			// alone, at once: the shopper doesn't wait for it, and the
+			// answer takes as long as a decoy's.
+			at := now.Add(s.d.RetryDelay)
+			if w.Config.EmailCode {
+				at = now
+			}
 			if _, err := s.jobs.InsertTx(ctx, tx.Tx, CreateCodeArgs{ShopID: shopID, SpinID: row.ID},
-				&river.InsertOpts{ScheduledAt: now.Add(s.d.RetryDelay)}); err != nil {
+				&river.InsertOpts{ScheduledAt: at}); err != nil {
 				return fmt.Errorf("wheel: queue code for spin %d: %w", row.ID, err)
 			}
 		}
 		return nil
 	})
+	if errors.Is(err, errDecoy) {
+		return s.decoy(cfg, capReached), nil
+	}
 	if err != nil {
 		return Result{}, err
 	}
 	row.NoPrizeMsg = noPrize
+	if cfg.EmailCode {
+		return emailed(row), nil
+	}
 	if row.CodeStatus == "pending" {
 		cctx, cancel := context.WithTimeout(ctx, s.d.CodeTimeout)
 		err := s.createCode(cctx, shopID, row.ID)
 		cancel()
 		if err != nil {
 			s.d.Log.Warn("wheel: discount code not created yet; the job will retry", "shop_id", shopID, "spin", row.ID, "err", err)
+			// The shopper is told now, not left polling: the code is
+			// emailed once the job has made it.
+			if _, uerr := s.d.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE spins SET email_code = true WHERE id = $1 AND code_status = 'pending'`,
+				row.ID); uerr != nil {
+				s.d.Log.Error("wheel: mark code to email", "spin", row.ID, "err", uerr)
+			}
 		}
 		if r, lerr := s.spin(ctx, shopID, row.ID, ""); lerr == nil {
 			r.NoPrizeMsg = noPrize
@@ -535,6 +593,9 @@ func result(r spinRow) Result {
 		out.Message = fmt.Sprintf("You won %s! Use code %s at checkout before %s.", r.Label, out.Code, out.ExpiresAt.Format("January 2, 2006"))
 	case "pending":
 		out.Message = fmt.Sprintf("You won %s! We're still creating your code; it will appear here in a moment.", r.Label)
+		if r.EmailCode {
+			out.Message = fmt.Sprintf("You won %s! Your code is taking longer than usual to create. We'll email it to you as soon as it's ready, usually within a few minutes.", r.Label)
+		}
 	case "failed":
 		out.Message = fmt.Sprintf("You won %s, but we couldn't create your code. Please contact the store with your email address and they'll sort it out.", r.Label)
 		out.Code, out.ApplyURL = "", ""
@@ -549,6 +610,39 @@ func result(r spinRow) Result {
 		out.Code, out.ApplyURL = "", ""
 	}
 	return out
+}
+
+// emailed is the answer of a spin on an email-the-code wheel: the slice
+// and the prize, never the code, nor anything that tells a new address
+// from one already on the list (no spin id to poll, no expiry).
+func emailed(r spinRow) Result {
+	out := Result{SliceIndex: r.SliceIndex, Label: r.Label, CodeStatus: "emailed",
+		Prize: Prize{Kind: r.PrizeKind, Value: prizeValue(r.PrizeKind, r.PrizeValue)}}
+	if r.PrizeKind == PrizeNone {
+		out.CodeStatus = "none"
+		out.Message = r.NoPrizeMsg
+		if out.Message == "" {
+			out.Message = "No prize this time, but thanks for subscribing!"
+		}
+		return out
+	}
+	out.Message = fmt.Sprintf("You won %s! Check your inbox: we're emailing your code to the address you entered.", r.Label)
+	return out
+}
+
+// decoy is the answer for an address that may not spin again on an
+// email-the-code wheel: a slice drawn with the wheel's odds, told exactly
+// like a real spin, with nothing recorded or sent.
+func (s *Service) decoy(c Config, capReached bool) Result {
+	s.rngMu.Lock()
+	i := Pick(s.d.Rand, eligible(c.Slices, capReached))
+	s.rngMu.Unlock()
+	if i < 0 {
+		i = 0
+	}
+	sl := c.Slices[i]
+	return emailed(spinRow{SliceIndex: i, Label: sl.Label, PrizeKind: sl.PrizeKind, PrizeValue: sl.PrizeValue.StringFixed(2),
+		NoPrizeMsg: c.Texts.NoPrize})
 }
 
 // prizeValue is the value as the contract shows it ("10", "7.50"; "" when

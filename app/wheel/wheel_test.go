@@ -22,6 +22,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
+	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shopify/shopifytest"
@@ -60,7 +61,60 @@ type env struct {
 	fake   *shopifytest.Server
 	svc    *wheel.Service
 	jobs   *captureInserter
+	mail   *recordMailer
 	shopID int64
+}
+
+// recordMailer stands in for app/email/sender (which has its own tests
+// down to SendGrid's fake): it records what the wheel asks to send.
+type recordMailer struct {
+	mu   sync.Mutex
+	sent []sender.Request
+}
+
+func (m *recordMailer) Send(_ context.Context, r sender.Request) (sender.Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, r)
+	return sender.Result{Outcome: sender.OutcomeSent}, nil
+}
+
+// runQueued runs the queued jobs of one kind (and forgets them).
+func (e *env) runQueued(kind string) {
+	e.t.Helper()
+	e.jobs.mu.Lock()
+	var run []river.JobArgs
+	keep := e.jobs.args[:0]
+	for _, a := range e.jobs.args {
+		if a.Kind() == kind {
+			run = append(run, a)
+		} else {
+			keep = append(keep, a)
+		}
+	}
+	e.jobs.args = keep
+	e.jobs.mu.Unlock()
+	for _, a := range run {
+		var err error
+		switch a := a.(type) {
+		case wheel.CreateCodeArgs:
+			err = e.svc.Worker().Work(context.Background(), &river.Job[wheel.CreateCodeArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 12}, Args: a})
+		case wheel.EmailCodeArgs:
+			err = e.svc.EmailWorker().Work(context.Background(), &river.Job[wheel.EmailCodeArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 12}, Args: a})
+		}
+		if err != nil {
+			e.t.Fatalf("%s: %v", kind, err)
+		}
+	}
+}
+
+// sendQueuedEmails runs the queued code emails and returns what was sent.
+func (e *env) sendQueuedEmails() []sender.Request {
+	e.t.Helper()
+	e.runQueued("wheel.email_code")
+	e.mail.mu.Lock()
+	defer e.mail.mu.Unlock()
+	return append([]sender.Request(nil), e.mail.sent...)
 }
 
 func newEnv(t *testing.T, seed uint64) *env {
@@ -86,7 +140,9 @@ func newEnv(t *testing.T, seed uint64) *env {
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Rand: rand.New(rand.NewPCG(seed, 42))})
 	jobs := &captureInserter{}
 	svc.QueueWith(jobs)
-	return &env{t: t, db: d, fake: fake, svc: svc, jobs: jobs, shopID: shop.ID}
+	mail := &recordMailer{}
+	svc.MailWith(mail)
+	return &env{t: t, db: d, fake: fake, svc: svc, jobs: jobs, mail: mail, shopID: shop.ID}
 }
 
 // configure saves a configuration built from the default with changes.
@@ -150,6 +206,8 @@ func TestParseMessages(t *testing.T) {
 				}
 			}
 		}, "prize_cap", "No prize"},
+		{"daily code cap", func(in *wheel.Input) { in.DailyCodeCap = "0" }, "daily_code_cap", "from 1 to 100000"},
+		{"daily code cap not a number", func(in *wheel.Input) { in.DailyCodeCap = "NaN" }, "daily_code_cap", "from 1 to 100000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -373,7 +431,9 @@ func TestCodeFailureIsRetriedByJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.CodeStatus != "pending" || res.Code != "" || !strings.Contains(res.Message, "still creating") {
+	// The shopper is told at once that the code will come by email, not
+	// left polling "still creating".
+	if res.CodeStatus != "pending" || res.Code != "" || !strings.Contains(res.Message, "We'll email it to you") {
 		t.Fatalf("want a pending code with an honest message, got %+v", res)
 	}
 	if e.jobs.kinds()["wheel.create_code"] != 1 {
@@ -399,6 +459,15 @@ func TestCodeFailureIsRetriedByJob(t *testing.T) {
 	if len(codes) != 1 || codes[0].Kind != "free_shipping" || !codes[0].AllCountries || codes[0].Code != got.Code || codes[0].UsageLimit != 1 {
 		t.Fatalf("fake discounts: %+v", codes)
 	}
+	// The code that now exists is emailed, once.
+	if e.jobs.kinds()["wheel.email_code"] != 1 {
+		t.Fatalf("code email not queued with the code: %v", e.jobs.kinds())
+	}
+	mail := e.sendQueuedEmails()
+	if len(mail) != 1 || mail[0].To != "retry@example.com" || !strings.Contains(mail[0].HTML, got.Code) || !strings.Contains(mail[0].Text, got.Code) ||
+		mail[0].Marketing || mail[0].DedupeKey != "wheel_code:"+strconv.FormatInt(spinID, 10) {
+		t.Fatalf("code email: %+v", mail)
+	}
 	// Another visitor can't read it.
 	if _, err := e.svc.SpinStatus(context.Background(), e.shopID, spinID, "v_someone_else"); !errors.Is(err, wheel.ErrNotFound) {
 		t.Fatalf("other visitor: %v", err)
@@ -406,6 +475,9 @@ func TestCodeFailureIsRetriedByJob(t *testing.T) {
 	// Running the job again (a duplicate) changes nothing.
 	if err := e.svc.Worker().Work(context.Background(), job); err != nil || len(e.fake.DiscountCodes(shopDomain)) != 1 {
 		t.Fatalf("repeat job: %v, %d codes", err, len(e.fake.DiscountCodes(shopDomain)))
+	}
+	if e.jobs.kinds()["wheel.email_code"] != 0 {
+		t.Fatalf("a repeated job queued another email: %v", e.jobs.kinds())
 	}
 }
 

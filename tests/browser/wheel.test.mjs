@@ -248,7 +248,7 @@ test('frequency: a closed wheel stays closed on reload, its tab reopens it, focu
   await context.close();
 });
 
-test('a code Shopify fails to create is promised honestly, then revealed once the retry succeeds', async () => {
+test('a code Shopify fails to create is promised by email at once, then revealed once the retry succeeds', async () => {
   await saveWheel({ delay_seconds: '0' });
   const fail = async (n) => assert.equal((await fetch(`${control}/fail-discounts?n=${n}`, { method: 'POST' })).status, 204);
   const codes = async () => (await (await fetch(`${control}/discounts?shop=${shop}`)).json()).map((d) => d.Code);
@@ -270,7 +270,8 @@ test('a code Shopify fails to create is promised honestly, then revealed once th
 
   const live = page.locator('[role=dialog] [aria-live=polite]');
   await live.locator('h3', { hasText: 'You won: 10% off' }).waitFor();
-  assert.match(await live.textContent(), /still creating your code/);
+  // Told at once that the code will come by email, not left waiting.
+  assert.match(await live.textContent(), /We'll email it to you as soon as it's ready/);
   assert.equal(await live.locator('code').count(), 0, 'no code shown while it does not exist');
   assert.equal(await live.locator('a', { hasText: 'Apply to cart' }).count(), 0);
   const stored = sql(`SELECT code || '|' || code_status FROM spins WHERE id = ${Number(spin.spin_id)}`);
@@ -297,6 +298,34 @@ test('a code Shopify fails to create is promised honestly, then revealed once th
   assert.ok(polls.length >= 1 && polls.every((s) => s === 200), `polls answered 200: ${polls}`);
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('email-the-code: the code never shows, and a repeat address gets the very same answer', async () => {
+  await saveWheel({ email_code: true });
+  const email = `inbox+${process.pid}@example.com`;
+  const answers = [];
+  for (const _ of [1, 2]) {
+    const { context, page, errors } = await shopper();
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    await page.goto(`${base}/dev/storefront?shop=${shop}`);
+    await dialog(page).waitFor({ timeout: 5000 });
+    await page.fill('input[name=email]', email);
+    await page.check('input[name=consent]');
+    const spun = page.waitForResponse((r) => r.url().includes('/apps/cartwheel/spin') && r.request().method() === 'POST');
+    await page.click('[role=dialog] button[type=submit]');
+    const res = await spun;
+    answers.push({ status: res.status(), body: await res.json() });
+    const live = page.locator('[role=dialog] [aria-live=polite]');
+    await live.locator('h3', { hasText: 'You won: 10% off' }).waitFor();
+    assert.match(await live.textContent(), /Check your inbox/);
+    assert.equal(await live.locator('code').count(), 0, 'no code on the page');
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
+  assert.deepEqual(answers[1], answers[0], 'a repeat address is answered exactly like a new one');
+  assert.equal(answers[0].status, 200);
+  assert.equal(answers[0].body.code, '');
+  assert.equal(sql(`SELECT count(*) FROM spins WHERE email = '${email}'`), '1');
 });
 
 test('editor: odds follow the weights, bad weights are refused, the preview follows the labels', async () => {
