@@ -147,7 +147,7 @@ func Store(ctx context.Context, d *sqlx.DB, shopID int64, o StoreOptions) error 
 				token := fmt.Sprintf("seed-%d-%d", o.Seed, i)
 				checkouts = append(checkouts, orders.Checkout{Token: token, Kind: "checkout",
 					ShopifyCustomerID: sid, Email: c.Email, Currency: "USD", Total: v.price,
-					LineItems:   []orders.CheckoutLine{{ProductID: v.product, VariantID: v.id, Title: v.title, Quantity: 1, Price: v.price}},
+					LineItems: []orders.CheckoutLine{{ProductID: v.product, VariantID: v.id, Title: v.title, Quantity: 1, Price: v.price}},
 					// Shopify's shape: the checkout's token is in the path.
 					RecoveryURL: "https://demo.myshopify.com/checkouts/" + token + "/recover", CreatedAt: &at, UpdatedAt: &at})
 			}
