@@ -21,7 +21,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
-const demoShop = "demo.myshopify.com"
+const demoShop = config.DevShop
 
 // dev runs the app locally with nothing but this repository: a private
 // PostgreSQL under .data/ (unless DATABASE_URL is set), migrations, the demo
