@@ -40,12 +40,16 @@ export async function eventually(fn, what, ms = 20000, logs = () => '') {
 
 // startStack builds and starts the fake Shopify and the app on database
 // cartwheel_<name>_<pid>. It returns what the tests use and stop().
-export async function startStack(name) {
+// With { fakeShopify: false } no fake process is started and the app runs
+// as `make dev` does: `cartwheel dev` with its in-process Shopify.
+export async function startStack(name, { fakeShopify = true } = {}) {
   assert.ok(existsSync(path.join(root, 'extensions/cartwheel-theme/assets/cartwheel-wheel.js')), 'run `npm run build` first');
   const workdir = mkdtempSync(path.join(tmpdir(), `cartwheel-${name}-`));
   const bin = path.join(workdir, 'cartwheel');
   execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
-  execFileSync('go', ['build', '-o', path.join(workdir, 'fakeshopify'), './tests/browser/fakeshopify'], { cwd: root, stdio: 'inherit' });
+  if (fakeShopify) {
+    execFileSync('go', ['build', '-o', path.join(workdir, 'fakeshopify'), './tests/browser/fakeshopify'], { cwd: root, stdio: 'inherit' });
+  }
 
   let logs = '';
   const st = { workdir, logs: () => logs };
@@ -58,7 +62,7 @@ export async function startStack(name) {
     execFileSync('go', ['run', './scripts/pgctl', 'dropdb', `cartwheel_${name}_${process.pid}`], { cwd: root, stdio: 'ignore' });
   };
   try {
-    await start(st, bin, name, (d) => (logs += d));
+    await start(st, bin, name, fakeShopify, (d) => (logs += d));
   } catch (e) {
     st.stop();
     throw e;
@@ -66,19 +70,22 @@ export async function startStack(name) {
   return st;
 }
 
-async function start(st, bin, name, log) {
-  st.fake = spawn(path.join(st.workdir, 'fakeshopify'), ['-shop', shop], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const fakeURL = await new Promise((resolve, reject) => {
-    let buf = '';
-    st.fake.stdout.on('data', (d) => {
-      const m = (buf += d).match(/^fake (\S+) control (\S+)/m);
-      if (m) {
-        st.control = m[2];
-        resolve(m[1]);
-      }
+async function start(st, bin, name, fakeShopify, log) {
+  let fakeURL = '';
+  if (fakeShopify) {
+    st.fake = spawn(path.join(st.workdir, 'fakeshopify'), ['-shop', shop], { stdio: ['pipe', 'pipe', 'inherit'] });
+    fakeURL = await new Promise((resolve, reject) => {
+      let buf = '';
+      st.fake.stdout.on('data', (d) => {
+        const m = (buf += d).match(/^fake (\S+) control (\S+)/m);
+        if (m) {
+          st.control = m[2];
+          resolve(m[1]);
+        }
+      });
+      st.fake.on('exit', (code) => reject(new Error('fakeshopify exited: ' + code)));
     });
-    st.fake.on('exit', (code) => reject(new Error('fakeshopify exited: ' + code)));
-  });
+  }
 
   st.dbURL = execFileSync('go', ['run', './scripts/pgctl', 'createdb', `cartwheel_${name}_${process.pid}`], { cwd: root }).toString().trim();
   st.sql = (q) => execFileSync('psql', [st.dbURL, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', q]).toString().trim();
@@ -86,6 +93,8 @@ async function start(st, bin, name, log) {
   st.base = `http://localhost:${port}`;
   st.app = spawn(bin, ['dev'], {
     cwd: root,
+    // Without a fake process, SHOPIFY_API_BASE_URL stays empty and the app
+    // starts its own Shopify, as under `make dev`.
     env: { ...process.env, DATABASE_URL: st.dbURL, PORT: String(port), SHOPIFY_API_BASE_URL: fakeURL },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
