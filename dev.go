@@ -64,6 +64,10 @@ func dev(ctx context.Context) error {
 	if fake != nil {
 		defer fake.Close()
 		fmt.Printf("\n  Shopify's Admin API for %s is simulated at %s.", demoShop, fake.URL)
+		// The first start plays the install's follow-up against it.
+		if _, err := devshopify.QueueInstall(ctx, d, sh); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("\n  Cartwheel is running in dev mode.\n  Open the admin: %s/ (or %s/dev/login?shop=%s)\n  Dev storefront: %s/dev/storefront?shop=%s\n\n",
 		cfg.AppURL, cfg.AppURL, demoShop, cfg.AppURL, demoShop)

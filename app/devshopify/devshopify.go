@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/shopify"
@@ -124,4 +126,32 @@ func Attach(ctx context.Context, cfg *config.Config, d *sqlx.DB, sh shops.Shop, 
 	}
 	cfg.ShopifyAPIBaseURL = fake.URL
 	return fake, nil
+}
+
+// QueueInstall queues the post-install job for a demo shop that never had
+// one, as Shopify's managed install leads to: it reads the shop's details,
+// checks webhook subscriptions, activates the web pixel at the simulated
+// Shopify and runs the first store import. Later starts skip it, as a real
+// shop is installed once. It reports whether it queued the job.
+func QueueInstall(ctx context.Context, d *sqlx.DB, sh shops.Shop) (bool, error) {
+	if sh.WebhooksCheckedAt.Valid {
+		return false, nil
+	}
+	// Insert-only: the server's own client works the job.
+	c, err := river.NewClient(riverdatabasesql.New(d.DB), &river.Config{})
+	if err != nil {
+		return false, fmt.Errorf("devshopify: queue install: %w", err)
+	}
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("devshopify: queue install: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := c.InsertTx(ctx, tx, shops.PostInstallArgs{ShopID: sh.ID}, nil); err != nil {
+		return false, fmt.Errorf("devshopify: queue install: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("devshopify: queue install: %w", err)
+	}
+	return true, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -230,5 +231,56 @@ func TestAttachKeepsAnExplicitBaseURL(t *testing.T) {
 	fake, err := Attach(context.Background(), cfg, nil, shops.Shop{Domain: demo}, seed.DemoToken, quiet)
 	if err != nil || fake != nil || cfg.ShopifyAPIBaseURL != "http://127.0.0.1:1" {
 		t.Fatalf("Attach = %v, %v, base %q", fake, err, cfg.ShopifyAPIBaseURL)
+	}
+}
+
+// The first `cartwheel dev` queues the install's follow-up, and the real
+// post-install job runs through against the simulated Shopify: shop
+// details, webhook check, web pixel activation. Later starts queue nothing.
+func TestFirstStartRunsThePostInstallAgainstTheFake(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	box, err := secretbox.New(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := shops.NewStore(d, box)
+	sh := install(t, d, st, demo, seed.DemoToken)
+	cfg := devConfig(t, config.EnvDev)
+	fake, err := Attach(ctx, cfg, d, sh, seed.DemoToken, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+
+	queued, err := QueueInstall(ctx, d, sh)
+	if err != nil || !queued {
+		t.Fatalf("QueueInstall on a new demo shop = %v, %v", queued, err)
+	}
+	var n int
+	if err := d.Get(&n, `SELECT count(*) FROM river_job WHERE kind = 'shop.post_install' AND args->>'shop_id' = $1`, fmt.Sprint(sh.ID)); err != nil || n != 1 {
+		t.Fatalf("%d post-install jobs queued (%v), want 1", n, err)
+	}
+
+	client := shopify.NewClient(shopify.ClientConfig{APIKey: key, APISecret: sec, BaseURL: cfg.ShopifyAPIBaseURL})
+	w := shops.NewPostInstallWorker(st, client, shops.WebhookPlan{CallbackURL: "http://localhost:8080/webhooks"}, quiet)
+	w.PixelSettings = func(shop string) map[string]string {
+		return map[string]string{"ingestUrl": "http://localhost:8080/ingest", "shop": shop}
+	}
+	if err := w.Work(ctx, &river.Job[shops.PostInstallArgs]{JobRow: &rivertype.JobRow{}, Args: shops.PostInstallArgs{ShopID: sh.ID}}); err != nil {
+		t.Fatalf("post-install against the simulated Shopify: %v", err)
+	}
+	if px, ok := fake.WebPixel(demo); !ok || !strings.Contains(fmt.Sprint(px), "localhost:8080/ingest") {
+		t.Fatalf("web pixel at the simulated Shopify: %+v (active %v)", px, ok)
+	}
+	sh, err = st.ByID(ctx, sh.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sh.WebhooksCheckedAt.Valid || sh.Name != "Demo Store" || sh.IanaTimezone != "Europe/Paris" {
+		t.Fatalf("shop after post-install: %+v", sh)
+	}
+	if queued, err := QueueInstall(ctx, d, sh); err != nil || queued {
+		t.Fatalf("QueueInstall on an installed demo shop = %v, %v; want nothing queued", queued, err)
 	}
 }

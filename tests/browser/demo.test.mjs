@@ -4,6 +4,8 @@
 // root URL (it leads to the admin), make every slice of the wheel a prize,
 // win on the dev storefront and see the code within seconds, then re-sync
 // the store from Settings and watch the bars fill. Needs `npm run build`.
+// The first start also plays the install's follow-up against the simulated
+// Shopify (post-install job: details, webhooks, web pixel, first import).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { shop, startStack, launchBrowser } from './lib.mjs';
@@ -83,16 +85,29 @@ test('a new user wins on the dev storefront and sees the code within seconds', a
 
 test('Settings › Re-sync imports the seeded store and its bars fill', async () => {
   const { page, errors } = await openAdmin();
+  // The wheel's new subscriber was pushed to the simulated Shopify (which
+  // gave them a Shopify id), so the export below includes them.
+  await stack.eventually(() => sql(`SELECT count(*) FROM customers WHERE source = 'wheel' AND shopify_id IS NULL`) === '0', 'the signup pushed to Shopify');
   const before = {
     customers: Number(sql(`SELECT count(*) FROM customers c JOIN shops s ON s.id = c.shop_id WHERE s.domain = '${shop}' AND c.shopify_id IS NOT NULL`)),
     products: Number(sql(`SELECT count(*) FROM products p JOIN shops s ON s.id = p.shop_id WHERE s.domain = '${shop}'`)),
   };
   assert.ok(before.customers > 0 && before.products > 0, 'the demo shop is seeded');
 
+  // The first start played the install against the simulated Shopify:
+  // shop details, webhook check, web pixel, and a first import.
+  await stack.eventually(() => sql(`SELECT webhooks_checked_at IS NOT NULL FROM shops WHERE domain = '${shop}'`) === 't', 'the post-install job');
+
   await page.goto(`${base}/app/settings`);
   const sync = page.locator('#store-sync');
   await sync.waitFor();
-  await sync.getByRole('button', { name: /Re-sync|Retry/ }).click();
+  // Re-sync is offered once the first import is over.
+  await page.waitForFunction(() => {
+    const b = document.querySelector('#store-sync button');
+    return b && !b.disabled && /Re-sync/.test(b.textContent);
+  }, null, { timeout: 60000 });
+  assert.equal(sql(`SELECT count(*) FROM import_runs WHERE status = 'done'`), '4', 'the first import ran');
+  await sync.getByRole('button', { name: 'Re-sync' }).click();
   await page.locator('#store-sync', { hasText: 'Re-sync started' }).waitFor();
 
   // Every resource reaches "Done" (the fragment polls itself every 2 s)…
@@ -120,5 +135,27 @@ test('Settings › Re-sync imports the seeded store and its bars fill', async ()
   assert.equal(Number(sql(`SELECT count(*) FROM customers c JOIN shops s ON s.id = c.shop_id WHERE s.domain = '${shop}' AND c.shopify_id IS NOT NULL`)), before.customers);
   assert.equal(Number(sql(`SELECT count(*) FROM products p JOIN shops s ON s.id = p.shop_id WHERE s.domain = '${shop}'`)), before.products);
   assert.equal(sql(`SELECT coalesce(sum(errors), 0) FROM import_runs`), '0');
+  assert.deepEqual(errors, []);
+});
+
+test('Customers › Import: a CSV import ends with a full bar', async () => {
+  const { page, errors } = await openAdmin();
+  const rows = ['Email,First Name,Email Marketing Consent'];
+  for (let i = 0; i < 50; i++) rows.push(`csv${i}+${process.pid}@example.com,Csv${i},SUBSCRIBED`);
+  await page.goto(`${base}/app/customers/import`);
+  await page.locator('input[type=file]').setInputFiles({ name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(rows.join('\n') + '\n') });
+  await page.getByRole('button', { name: /Upload|Continue|Preview/i }).first().click();
+  await page.waitForURL(/\/app\/customers\/import\/\d+/);
+  await page.getByRole('button', { name: 'Import 50 rows' }).click();
+  await page.locator('text=Import finished').waitFor({ timeout: 30000 });
+  const bar = await page.waitForFunction(() => {
+    const b = document.querySelector('#import-progress .Polaris-ProgressBar');
+    const track = b.getBoundingClientRect().width;
+    const fill = b.querySelector('.Polaris-ProgressBar__Indicator').getBoundingClientRect().width;
+    return track > 50 && fill >= track - 0.5 && { track, fill };
+  }, null, { timeout: 5000 });
+  const { track, fill } = await bar.jsonValue();
+  assert.ok(Math.abs(fill - track) <= 0.5, `bar filled ${fill} of ${track} px`);
+  assert.match(await page.locator('#import-progress').textContent(), /50 of 50 rows \(100%\)/);
   assert.deepEqual(errors, []);
 });
