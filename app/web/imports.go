@@ -91,12 +91,14 @@ func (s *server) storeSyncData(ctx context.Context, shopID int64) (views.StoreSy
 		if r.ETA > 0 {
 			v.ETA = "about " + roughDuration(r.ETA)
 		}
+		// A job failure is the same for every resource it left unfinished:
+		// said once, above the bars.
 		switch {
-		case r.Status == "failed":
-			v.Problem = "The import stopped: " + r.LastError
-		case r.Retrying:
-			v.Problem = "Import " + r.LastError + ". Cartwheel tries again automatically."
-		case len(r.ErrorSamples) > 0:
+		case r.Status == "failed" && d.Problem == "":
+			d.Problem = "The import stopped: " + r.LastError
+		case r.Retrying && d.Problem == "":
+			d.Problem = "Import " + r.LastError + ". Cartwheel tries again automatically."
+		case r.Status != "failed" && !r.Retrying && len(r.ErrorSamples) > 0:
 			v.Problem = "First skipped row: " + r.ErrorSamples[0]
 		}
 		d.Runs = append(d.Runs, v)

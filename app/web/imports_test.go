@@ -74,6 +74,9 @@ func TestResyncFailureIsShownWithARetry(t *testing.T) {
 	if strings.Contains(body, "disabled") {
 		t.Errorf("Retry now is disabled while the import waits to retry:\n%s", body)
 	}
+	if n := strings.Count(body, "attempt 1 of 5 failed"); n != 1 {
+		t.Errorf("the job's failure is said %d times, want once:\n%s", n, body)
+	}
 
 	h.fake.FailNext(0, 0) // Shopify is back
 	resp, body = h.do(http.MethodPost, "/app/settings/data/resync", nil, auth()...)
