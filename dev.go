@@ -14,13 +14,14 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/db"
+	"github.com/cartwheel/cartwheel/app/devshopify"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/seed"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
-const demoShop = "demo.myshopify.com"
+const demoShop = config.DevShop
 
 // dev runs the app locally with nothing but this repository: a private
 // PostgreSQL under .data/ (unless DATABASE_URL is set), migrations, the demo
@@ -45,16 +46,31 @@ func dev(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer d.Close()
 	box, err := secretbox.New(cfg.EncryptionKey)
 	if err != nil {
 		return err
 	}
-	if _, err := seed.DemoShop(ctx, d, shops.NewStore(d, box), demoShop); err != nil {
-		d.Close()
+	sh, err := seed.DemoShop(ctx, d, shops.NewStore(d, box), demoShop)
+	if err != nil {
 		return err
 	}
-	d.Close()
-	fmt.Printf("\n  Cartwheel is running in dev mode.\n  Open the admin: %s/dev/login?shop=%s\n\n", cfg.AppURL, demoShop)
+	// Shopify for the demo shop, in this process: wheel codes, consent
+	// updates and Re-sync work with nothing but this repository.
+	fake, err := devshopify.Attach(ctx, cfg, d, sh, seed.DemoToken, newLogger(cfg))
+	if err != nil {
+		return err
+	}
+	if fake != nil {
+		defer fake.Close()
+		fmt.Printf("\n  Shopify's Admin API for %s is simulated at %s.", demoShop, fake.URL)
+		// The first start plays the install's follow-up against it.
+		if _, err := devshopify.QueueInstall(ctx, d, sh); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\n  Cartwheel is running in dev mode.\n  Open the admin: %s/ (or %s/dev/login?shop=%s)\n  Dev storefront: %s/dev/storefront?shop=%s\n\n",
+		cfg.AppURL, cfg.AppURL, demoShop, cfg.AppURL, demoShop)
 	return run(ctx, cfg, true)
 }
 

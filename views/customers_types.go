@@ -76,6 +76,7 @@ type ImportView struct {
 	ReportHref          string
 	ProgressHref        string
 	StartHref           string
+	RetryHref           string // POST: queue a failed import again
 }
 
 // ImportColumn is one column of the uploaded file in the mapping preview.

@@ -51,6 +51,10 @@ type Config struct {
 	MetricsToken string
 }
 
+// DevShop is the demo shop `cartwheel dev` installs; in dev, the app's
+// root URL leads to its admin.
+const DevShop = "demo.myshopify.com"
+
 // Dev reports whether the dev-only helpers (dev login, dev storefront) may run.
 func (c *Config) Dev() bool { return c.Env == EnvDev }
 

@@ -284,6 +284,40 @@ type ImportArgs struct {
 // Kind names the job.
 func (ImportArgs) Kind() string { return "customers_csv_import" }
 
+// importAttempts bounds River's retries of a CSV import (about 20 s from
+// the first failure to the last try with River's backoff). The import page
+// shows each failed attempt's reason; after the last one the import is
+// failed and the merchant retries it from the page (RetryImport).
+const importAttempts = 3
+
+// InsertOpts bounds the retries (see importAttempts).
+func (ImportArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: importAttempts} }
+
+// RetryImport queues a failed import again, from the start of its file
+// (applying rows is idempotent).
+func (s *Store) RetryImport(ctx context.Context, ins jobs.Inserter, shopID, id int64) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("customers: retry import %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE csv_imports SET status = 'queued', error = '', updated_at = now()
+		WHERE shop_id = $1 AND id = $2 AND status = 'failed'`, shopID, id)
+	if err != nil {
+		return fmt.Errorf("customers: retry import %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return importErr("only an import that stopped can be retried")
+	}
+	if _, err := ins.InsertTx(ctx, tx.Tx, ImportArgs{ShopID: shopID, ImportID: id}, nil); err != nil {
+		return fmt.Errorf("customers: retry import %d: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("customers: retry import %d: %w", id, err)
+	}
+	return nil
+}
+
 // StartImport checks the mapping the merchant confirmed, stores it and
 // queues the import in the same transaction. mapping has one field per
 // header column.
@@ -358,8 +392,14 @@ func (w *ImportWorker) Timeout(*river.Job[ImportArgs]) time.Duration { return 2 
 func (w *ImportWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	err := w.store.RunImport(ctx, job.Args.ShopID, job.Args.ImportID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		w.store.db.ExecContext(context.WithoutCancel(ctx), `UPDATE csv_imports SET status = 'failed', error = $3, updated_at = now()
-			WHERE shop_id = $1 AND id = $2 AND status <> 'done'`, job.Args.ShopID, job.Args.ImportID, truncate(err.Error(), 500))
+		// Until the last attempt the import stays queued (its page keeps
+		// polling) with the reason; then it fails and offers a retry.
+		status, msg := "queued", fmt.Sprintf("attempt %d of %d failed: %v", job.Attempt, job.MaxAttempts, err)
+		if job.Attempt >= job.MaxAttempts {
+			status, msg = "failed", err.Error()
+		}
+		w.store.db.ExecContext(context.WithoutCancel(ctx), `UPDATE csv_imports SET status = $3, error = $4, updated_at = now()
+			WHERE shop_id = $1 AND id = $2 AND status <> 'done'`, job.Args.ShopID, job.Args.ImportID, status, truncate(msg, 500))
 	}
 	if errors.Is(err, ErrNotFound) {
 		return nil // the shop was erased meanwhile

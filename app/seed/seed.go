@@ -13,8 +13,9 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// DemoToken is the placeholder offline token of seeded shops. Calls to the
-// real Admin API with it fail, which is what a demo shop should do.
+// DemoToken is the placeholder offline token of seeded shops. `cartwheel
+// dev` gives it to the in-process fake Admin API (app/devshopify), which
+// accepts it for the demo shop; the real Admin API refuses it.
 const DemoToken = "dev-placeholder-token"
 
 // DemoShop installs (or reinstalls) a demo shop so the admin can be used

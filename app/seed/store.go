@@ -144,10 +144,12 @@ func Store(ctx context.Context, d *sqlx.DB, shopID int64, o StoreOptions) error 
 			if rng.IntN(10) == 0 {
 				at := o.Now.Add(-time.Duration(rng.Int64N(int64(30 * 24 * time.Hour))))
 				v := variants[rng.IntN(len(variants))]
-				checkouts = append(checkouts, orders.Checkout{Token: fmt.Sprintf("seed-%d-%d", o.Seed, i), Kind: "checkout",
+				token := fmt.Sprintf("seed-%d-%d", o.Seed, i)
+				checkouts = append(checkouts, orders.Checkout{Token: token, Kind: "checkout",
 					ShopifyCustomerID: sid, Email: c.Email, Currency: "USD", Total: v.price,
-					LineItems:   []orders.CheckoutLine{{ProductID: v.product, VariantID: v.id, Title: v.title, Quantity: 1, Price: v.price}},
-					RecoveryURL: "https://demo.myshopify.com/checkouts/recover", CreatedAt: &at, UpdatedAt: &at})
+					LineItems: []orders.CheckoutLine{{ProductID: v.product, VariantID: v.id, Title: v.title, Quantity: 1, Price: v.price}},
+					// Shopify's shape: the checkout's token is in the path.
+					RecoveryURL: "https://demo.myshopify.com/checkouts/" + token + "/recover", CreatedAt: &at, UpdatedAt: &at})
 			}
 		}
 		err := db.InTx(ctx, d, func(tx *sqlx.Tx) error {

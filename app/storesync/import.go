@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
@@ -49,6 +50,16 @@ type ImportArgs struct {
 // Kind names the job in River.
 func (ImportArgs) Kind() string { return "storesync.import" }
 
+// importAttempts bounds River's retries of one import. With River's
+// backoff (attempt⁴ seconds) the last try comes about six minutes after
+// the first failure: long enough to ride out a Shopify hiccup, short
+// enough that a merchant isn't left looking at a stalled import. Each
+// failed attempt is shown with its reason; the last one fails the runs.
+const importAttempts = 5
+
+// InsertOpts bounds the retries (see importAttempts).
+func (ImportArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: importAttempts} }
+
 // Start creates one import run per resource and enqueues the job that
 // works through them, in one transaction. It refuses with ErrImportRunning
 // while an earlier import still progresses.
@@ -67,14 +78,17 @@ func (im *Importer) Start(ctx context.Context, shopID int64) error {
 	var running bool
 	if err := tx.GetContext(ctx, &running, `
 		SELECT EXISTS (SELECT 1 FROM import_runs WHERE shop_id = $1 AND status NOT IN ('done', 'failed')
-			AND updated_at > now() - make_interval(secs => $2))`, shopID, staleAfter.Seconds()); err != nil {
+			AND attempt_failed_at IS NULL AND updated_at > now() - make_interval(secs => $2))`, shopID, staleAfter.Seconds()); err != nil {
 		return fmt.Errorf("storesync: start import for shop %d: %w", shopID, err)
 	}
 	if running {
 		return ErrImportRunning
 	}
+	// Runs waiting for a retry (or stale) are replaced; when the old job
+	// comes back it finds them failed and does nothing.
 	if _, err := tx.ExecContext(ctx, `
-		UPDATE import_runs SET status = 'failed', last_error = 'superseded by a new import', finished_at = now(), updated_at = now()
+		UPDATE import_runs SET status = 'failed', last_error = 'superseded by a new import', attempt_failed_at = NULL,
+			finished_at = now(), updated_at = now()
 		WHERE shop_id = $1 AND status NOT IN ('done', 'failed')`, shopID); err != nil {
 		return fmt.Errorf("storesync: start import for shop %d: %w", shopID, err)
 	}
@@ -165,11 +179,36 @@ func (w *ImportWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 	permanent := errors.Is(err, shopify.ErrUnauthorized) || errors.Is(err, shops.ErrNotInstalled) || errors.Is(err, shops.ErrNotFound)
 	if permanent || job.Attempt >= job.MaxAttempts {
 		w.failRuns(job.Args.RunIDs, err)
+	} else {
+		w.attemptFailed(job.Args.RunIDs, fmt.Sprintf("attempt %d of %d failed: %v", job.Attempt, job.MaxAttempts, err))
 	}
 	if permanent {
 		return river.JobCancel(err)
 	}
 	return err
+}
+
+// attemptFailed records why an attempt failed on what is left of the
+// import, so the admin shows the reason while River waits to retry.
+func (w *ImportWorker) attemptFailed(ids []int64, msg string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := w.d.DB.ExecContext(ctx, `
+		UPDATE import_runs SET last_error = $2, attempt_failed_at = now(), updated_at = now()
+		WHERE id = ANY($1) AND status NOT IN ('done', 'failed')`, int64Array(ids), truncate(msg, 500)); err != nil {
+		w.d.Log.Error("storesync: record failed import attempt", "err", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary: last_error is text.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Run imports the given runs of the shop, in order. It is what the job
@@ -184,6 +223,11 @@ func (w *ImportWorker) Run(ctx context.Context, shopID int64, runIDs []int64) er
 	}
 	token, err := w.d.Shops.AccessToken(ctx, shopID)
 	if err != nil {
+		return fmt.Errorf("storesync: import for shop %d: %w", shopID, err)
+	}
+	// This attempt is working on the runs again: no longer waiting.
+	if _, err := w.d.DB.ExecContext(ctx, `UPDATE import_runs SET attempt_failed_at = NULL WHERE id = ANY($1) AND shop_id = $2`,
+		int64Array(runIDs), shopID); err != nil {
 		return fmt.Errorf("storesync: import for shop %d: %w", shopID, err)
 	}
 	for _, id := range runIDs {
@@ -229,12 +273,9 @@ func (w *ImportWorker) queueSegmentRefresh(ctx context.Context, shopID int64) er
 func (w *ImportWorker) failRuns(ids []int64, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	msg := cause.Error()
-	if len(msg) > 500 {
-		msg = msg[:500]
-	}
+	msg := truncate(cause.Error(), 500)
 	if _, err := w.d.DB.ExecContext(ctx, `
-		UPDATE import_runs SET status = 'failed', last_error = $2, finished_at = now(), updated_at = now()
+		UPDATE import_runs SET status = 'failed', last_error = $2, attempt_failed_at = NULL, finished_at = now(), updated_at = now()
 		WHERE id = ANY($1) AND status NOT IN ('done', 'failed')`, int64Array(ids), msg); err != nil {
 		w.d.Log.Error("storesync: mark import failed", "err", err)
 	}

@@ -19,11 +19,14 @@ type RunProgress struct {
 	// latest problem, bad line or failure.
 	ErrorSamples []string
 	LastError    string
-	Rate         float64       // rows per second since the download (re)started; 0 if unknown
-	ETA          time.Duration // 0 if unknown
-	StartedAt    time.Time
-	UpdatedAt    time.Time
-	FinishedAt   *time.Time
+	// Retrying: the last job attempt failed (LastError says why) and the
+	// import waits for its next try; Start may replace it meanwhile.
+	Retrying   bool
+	Rate       float64       // rows per second since the download (re)started; 0 if unknown
+	ETA        time.Duration // 0 if unknown
+	StartedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt *time.Time
 }
 
 // Active reports whether the run still has work to do.
@@ -44,6 +47,26 @@ func (r RunProgress) Percent() int {
 // Progress is the latest import of every resource, in import order.
 type Progress struct {
 	Runs []RunProgress
+}
+
+// Retrying reports whether the import waits to retry after a failed attempt.
+func (p Progress) Retrying() bool {
+	for _, r := range p.Runs {
+		if r.Retrying {
+			return true
+		}
+	}
+	return false
+}
+
+// Failed reports whether the latest import stopped for good.
+func (p Progress) Failed() bool {
+	for _, r := range p.Runs {
+		if r.Status == "failed" {
+			return true
+		}
+	}
+	return false
 }
 
 // Running reports whether any resource is still importing.
@@ -73,10 +96,12 @@ func (im *Importer) Progress(ctx context.Context, shopID int64) (Progress, error
 		DownloadStart *time.Time     `db:"download_started_at"`
 		RowsAtStart   int64          `db:"rows_at_download_start"`
 		Now           time.Time      `db:"now"`
+		AttemptFailed *time.Time     `db:"attempt_failed_at"`
 	}
 	if err := im.db.SelectContext(ctx, &rows, `
 		SELECT DISTINCT ON (resource) resource, status, rows_done, rows_total, errors, error_samples, last_error,
-			started_at, updated_at, finished_at, download_started_at, rows_at_download_start, now() AS now
+			started_at, updated_at, finished_at, download_started_at, rows_at_download_start, now() AS now,
+			attempt_failed_at
 		FROM import_runs WHERE shop_id = $1
 		ORDER BY resource, id DESC`, shopID); err != nil {
 		return Progress{}, fmt.Errorf("storesync: import progress for shop %d: %w", shopID, err)
@@ -85,6 +110,7 @@ func (im *Importer) Progress(ctx context.Context, shopID int64) (Progress, error
 	for _, r := range rows {
 		p := RunProgress{Resource: r.Resource, Status: r.Status, RowsDone: r.RowsDone, Errors: r.Errors,
 			ErrorSamples: r.Samples, LastError: r.LastError, StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt}
+		p.Retrying = p.Active() && r.AttemptFailed != nil
 		if r.RowsTotal != nil {
 			p.RowsTotal = *r.RowsTotal
 		}

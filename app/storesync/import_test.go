@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -401,5 +402,55 @@ func TestImportSkipsRedactedCustomers(t *testing.T) {
 	}
 	if n := h.count(t, `SELECT count(*) FROM orders WHERE shop_id = $1 AND (shopify_customer_id = 1 OR lower(email) = 'test@example.com')`, h.shopID); n != 0 {
 		t.Fatal("orders still name the redacted customer")
+	}
+}
+
+// A failed attempt is recorded on the runs with its reason and lets a new
+// Start replace them; the last attempt fails them for good, with the reason.
+func TestFailedAttemptsAreVisible(t *testing.T) {
+	h := newHarness(t, 100)
+	ctx := context.Background()
+	ids := h.start(t)
+	h.fake.FailNext(1_000_000, http.StatusInternalServerError)
+	job := func(attempt int, ids []int64) *river.Job[ImportArgs] {
+		return &river.Job[ImportArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: importAttempts},
+			Args: ImportArgs{ShopID: h.shopID, RunIDs: ids}}
+	}
+	if err := h.w.Work(ctx, job(1, ids)); err == nil {
+		t.Fatal("attempt against a failing Shopify succeeded")
+	}
+	p, err := h.imp.Progress(ctx, h.shopID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Running() || !p.Retrying() || p.Failed() || !strings.HasPrefix(p.Runs[0].LastError, "attempt 1 of 5 failed: ") ||
+		!strings.Contains(p.Runs[0].LastError, "Internal Server Error") {
+		t.Fatalf("after a failed attempt: %+v", p)
+	}
+	// Waiting for River's backoff is no reason to refuse a new import.
+	if err := h.imp.Start(ctx, h.shopID); err != nil {
+		t.Fatalf("Start while the old import waits to retry: %v", err)
+	}
+	if n := h.count(t, `SELECT count(*) FROM import_runs WHERE id = ANY($1) AND status = 'failed'`, int64Array(ids)); n != 4 {
+		t.Fatalf("%d replaced runs failed, want 4", n)
+	}
+	// The replaced job, retried, leaves the replacement alone.
+	if err := h.w.Work(ctx, job(2, ids)); err != nil {
+		t.Fatalf("retry of a replaced import: %v", err)
+	}
+
+	ids = h.jobs.args[len(h.jobs.args)-1].RunIDs
+	if err := h.w.Work(ctx, job(importAttempts, ids)); err == nil {
+		t.Fatal("last attempt against a failing Shopify succeeded")
+	}
+	p, err = h.imp.Progress(ctx, h.shopID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Running() || p.Retrying() || !p.Failed() || !strings.Contains(p.Runs[0].LastError, "Internal Server Error") {
+		t.Fatalf("after the last attempt: %+v", p)
+	}
+	if err := h.imp.Start(ctx, h.shopID); err != nil {
+		t.Fatalf("Start after a failed import: %v", err)
 	}
 }

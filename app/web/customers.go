@@ -27,6 +27,7 @@ func (s *server) customerRoutes(app *gin.RouterGroup) {
 	app.POST("/customers/import", s.importUpload)
 	app.GET("/customers/import/:id", s.importShow)
 	app.POST("/customers/import/:id/start", s.importStart)
+	app.POST("/customers/import/:id/retry", s.importRetry)
 	app.GET("/customers/import/:id/progress", s.importProgress)
 	app.GET("/customers/import/:id/rejected.csv", s.importRejects)
 	app.GET("/customers/:id", s.customerShow)
@@ -399,6 +400,25 @@ func (s *server) importStart(c *gin.Context) {
 	s.redirect(c, "/app/customers/import/"+strconv.FormatInt(im.ID, 10))
 }
 
+// importRetry queues an import that stopped again and shows its progress.
+func (s *server) importRetry(c *gin.Context) {
+	im, ok := s.loadImport(c)
+	if !ok {
+		return
+	}
+	err := s.Customers.RetryImport(c.Request.Context(), s.Jobs, im.ShopID, im.ID)
+	var ie *customers.ImportError
+	switch {
+	case errors.As(err, &ie):
+		s.renderError(c, http.StatusConflict, ie.Msg)
+		return
+	case err != nil:
+		s.fail(c, err)
+		return
+	}
+	s.redirect(c, "/app/customers/import/"+strconv.FormatInt(im.ID, 10))
+}
+
 func (s *server) importRejects(c *gin.Context) {
 	im, ok := s.loadImport(c)
 	if !ok {
@@ -422,6 +442,7 @@ func importView(im customers.Import) views.ImportView {
 		ReportHref:   "/app/customers/import/" + id + "/rejected.csv",
 		ProgressHref: "/app/customers/import/" + id + "/progress",
 		StartHref:    "/app/customers/import/" + id + "/start",
+		RetryHref:    "/app/customers/import/" + id + "/retry",
 		KindLabel:    "Customer profiles",
 	}
 	fields := customers.ProfileFields

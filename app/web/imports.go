@@ -81,20 +81,24 @@ func (s *server) storeSyncData(ctx context.Context, shopID int64) (views.StoreSy
 		storesync.ResourceProducts: "Products", storesync.ResourceCustomers: "Customers",
 		storesync.ResourceOrders: "Orders", storesync.ResourceCheckouts: "Abandoned checkouts",
 	}
-	d := views.StoreSyncData{Running: p.Running()}
+	d := views.StoreSyncData{Running: p.Running(), Retrying: p.Retrying(), Failed: p.Failed()}
 	for _, r := range p.Runs {
 		v := views.StoreSyncRun{Label: labels[r.Resource], Status: r.Status, Percent: r.Percent(),
-			RowsDone: r.RowsDone, RowsTotal: r.RowsTotal, Errors: r.Errors}
+			RowsDone: r.RowsDone, RowsTotal: r.RowsTotal, Errors: r.Errors, Retrying: r.Retrying}
 		if r.Rate > 0 && r.Active() {
 			v.Rate = fmt.Sprintf("%.0f rows/s", r.Rate)
 		}
 		if r.ETA > 0 {
 			v.ETA = "about " + roughDuration(r.ETA)
 		}
+		// A job failure is the same for every resource it left unfinished:
+		// said once, above the bars.
 		switch {
-		case r.Status == "failed":
-			v.Problem = "The import stopped: " + r.LastError
-		case len(r.ErrorSamples) > 0:
+		case r.Status == "failed" && d.Problem == "":
+			d.Problem = "The import stopped: " + r.LastError
+		case r.Retrying && d.Problem == "":
+			d.Problem = "Import " + r.LastError + ". Cartwheel tries again automatically."
+		case r.Status != "failed" && !r.Retrying && len(r.ErrorSamples) > 0:
 			v.Problem = "First skipped row: " + r.ErrorSamples[0]
 		}
 		d.Runs = append(d.Runs, v)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/views"
@@ -29,6 +30,12 @@ func (s *server) embeddedEntry(c *gin.Context) {
 		if shopify.ValidShopDomain(c.Query("shop")) {
 			// Inside the admin without a token yet: App Bridge provides one.
 			s.render(c, http.StatusOK, views.Bounce(s.page(c, "Loading", "")))
+			return
+		}
+		if s.Config.Dev() && c.Request.URL.RawQuery == "" {
+			// In dev there is no Shopify admin to open the app from: the
+			// root URL is the way in, through the dev login.
+			c.Redirect(http.StatusFound, "/dev/login?"+url.Values{"shop": {config.DevShop}}.Encode())
 			return
 		}
 		s.renderError(c, http.StatusOK, "Cartwheel runs inside your Shopify admin. Install it from the Shopify App Store, then open it from Apps in your admin.")

@@ -192,3 +192,30 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Fatalf("healthz with the database gone: %d", resp.StatusCode)
 	}
 }
+
+// In dev the root URL (where `make dev` points) opens the demo shop's
+// admin through the dev login; in production it stays the install entry.
+func TestRootURL(t *testing.T) {
+	dev := newHarness(t, harnessOpts{dev: true})
+	dev.install("demo.myshopify.com")
+	resp, _ := dev.get("/")
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/dev/login?shop=demo.myshopify.com" {
+		t.Fatalf("dev GET /: %d to %q, want 302 to the dev login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = dev.get(resp.Header.Get("Location"))
+	resp, body := dev.get(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Dashboard") {
+		t.Fatalf("dev GET / did not end in the admin: %d", resp.StatusCode)
+	}
+	// Shopify's own loads (shop, host, id_token) keep their meaning in dev.
+	if resp, body := dev.get("/?shop=demo.myshopify.com"); resp.StatusCode != http.StatusOK || strings.Contains(body, "Dashboard") {
+		t.Fatalf("dev GET /?shop=…: %d, want the App Bridge bounce page", resp.StatusCode)
+	}
+
+	prod := newHarness(t, harnessOpts{})
+	prod.install("demo.myshopify.com")
+	resp, body = prod.get("/")
+	if resp.StatusCode == http.StatusFound || !strings.Contains(body, "Install it from the Shopify App Store") {
+		t.Fatalf("production GET /: %d %q, want the install entry", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

@@ -54,11 +54,13 @@ export function goBuild(pkg, out) {
 
 // startStack builds and starts the fake Shopify and the app on database
 // cartwheel_<name>_<pid>. It returns what the tests use and stop().
-export async function startStack(name) {
+// With { fakeShopify: false } no fake process is started and the app runs
+// as `make dev` does: `cartwheel dev` with its in-process Shopify.
+export async function startStack(name, { fakeShopify = true } = {}) {
   assert.ok(existsSync(path.join(root, 'extensions/cartwheel-theme/assets/cartwheel-wheel.js')), 'run `npm run build` first');
   const workdir = mkdtempSync(path.join(tmpdir(), `cartwheel-${name}-`));
   const bin = goBuild('.', path.join(workdir, 'cartwheel'));
-  const fake = goBuild('./tests/browser/fakeshopify', path.join(workdir, 'fakeshopify'));
+  const fake = fakeShopify ? goBuild('./tests/browser/fakeshopify', path.join(workdir, 'fakeshopify')) : '';
 
   let logs = '';
   const st = { workdir, logs: () => logs };
@@ -80,18 +82,21 @@ export async function startStack(name) {
 }
 
 async function start(st, bin, fake, name, log) {
-  st.fake = spawn(fake, ['-shop', shop], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const fakeURL = await new Promise((resolve, reject) => {
-    let buf = '';
-    st.fake.stdout.on('data', (d) => {
-      const m = (buf += d).match(/^fake (\S+) control (\S+)/m);
-      if (m) {
-        st.control = m[2];
-        resolve(m[1]);
-      }
+  let fakeURL = '';
+  if (fake) {
+    st.fake = spawn(fake, ['-shop', shop], { stdio: ['pipe', 'pipe', 'inherit'] });
+    fakeURL = await new Promise((resolve, reject) => {
+      let buf = '';
+      st.fake.stdout.on('data', (d) => {
+        const m = (buf += d).match(/^fake (\S+) control (\S+)/m);
+        if (m) {
+          st.control = m[2];
+          resolve(m[1]);
+        }
+      });
+      st.fake.on('exit', (code) => reject(new Error('fakeshopify exited: ' + code)));
     });
-    st.fake.on('exit', (code) => reject(new Error('fakeshopify exited: ' + code)));
-  });
+  }
 
   st.dbURL = execFileSync('go', ['run', './scripts/pgctl', 'createdb', `cartwheel_${name}_${process.pid}`], { cwd: root }).toString().trim();
   st.sql = (q) => execFileSync('psql', [st.dbURL, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', q]).toString().trim();
@@ -99,6 +104,8 @@ async function start(st, bin, fake, name, log) {
   st.base = `http://localhost:${port}`;
   st.app = spawn(bin, ['dev'], {
     cwd: root,
+    // Without a fake process, SHOPIFY_API_BASE_URL stays empty and the app
+    // starts its own Shopify, as under `make dev`.
     env: { ...process.env, DATABASE_URL: st.dbURL, PORT: String(port), SHOPIFY_API_BASE_URL: fakeURL },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -66,15 +66,17 @@ type bulkOp struct {
 	query     string
 	key       string // root field of the bulk query
 	createdAt time.Time
-	polls     int    // status reads so far; drives CREATED → RUNNING → COMPLETED
-	failCode  string // set: the operation ends FAILED with this errorCode
-	token     string // secret part of the result URL
+	polls     int         // status reads so far; drives CREATED → RUNNING → COMPLETED
+	failCode  string      // set: the operation ends FAILED with this errorCode
+	result    *BulkResult // taken from a BulkSource when the operation ran
+	token     string      // secret part of the result URL
 	expired   bool
 }
 
 // bulkState is the fake's bulk-operation bookkeeping, under Server.mu.
 type bulkState struct {
 	results map[string]map[string]BulkResult // shop → key → result
+	sources map[string]map[string]BulkSource // shop → key → source
 	ops     map[int64]*bulkOp
 	current map[string]*bulkOp // shop → most recent query operation
 	failOps []string           // errorCodes for the next operations
@@ -88,7 +90,7 @@ type bulkState struct {
 func (s *Server) bulk() *bulkState {
 	if s.bulkState == nil {
 		s.bulkState = &bulkState{
-			results: map[string]map[string]BulkResult{}, ops: map[int64]*bulkOp{},
+			results: map[string]map[string]BulkResult{}, sources: map[string]map[string]BulkSource{}, ops: map[int64]*bulkOp{},
 			current: map[string]*bulkOp{}, pollsToComplete: 2,
 		}
 	}
@@ -112,6 +114,33 @@ func (s *Server) SetBulkResult(shop, key string, r BulkResult) {
 		b.results[shop] = map[string]BulkResult{}
 	}
 	b.results[shop][key] = r
+}
+
+// BulkSource computes a bulk query's result when the operation starts, as
+// Shopify exports the store as it is at that moment (the dev fake reads the
+// demo shop's database).
+type BulkSource func() (BulkResult, error)
+
+// SetBulkSource makes bulk queries over key for shop take their result from
+// src, called once per operation; it wins over SetBulkResult.
+func (s *Server) SetBulkSource(shop, key string, src BulkSource) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bulk()
+	shop = strings.ToLower(shop)
+	if b.sources[shop] == nil {
+		b.sources[shop] = map[string]BulkSource{}
+	}
+	b.sources[shop][key] = src
+}
+
+// result is what op returns. Caller holds s.mu.
+func (b *bulkState) result(op *bulkOp) (BulkResult, bool) {
+	if op.result != nil {
+		return *op.result, true
+	}
+	r, ok := b.results[op.shop][op.key]
+	return r, ok
 }
 
 // SetBulkPolls sets how many status reads an operation takes to complete
@@ -187,13 +216,26 @@ func (s *Server) handleBulkRunQuery(c *Call) (any, error) {
 	key := doc.ops[0].selections[0].Name
 
 	s.mu.Lock()
+	src := s.bulk().sources[c.Shop][key]
+	s.mu.Unlock()
+	var snapshot *BulkResult
+	if src != nil {
+		// Outside the lock: a source may take a while (it reads a database).
+		r, err := src()
+		if err != nil {
+			return nil, &Error{Message: "Internal error. Looks like something went wrong on our end.", Code: "INTERNAL_SERVER_ERROR"}
+		}
+		snapshot = &r
+	}
+
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.bulk()
 	if cur := b.current[c.Shop]; cur != nil && s.bulkStatus(cur, false) != "COMPLETED" && s.bulkStatus(cur, false) != "FAILED" {
 		return userError("OPERATION_IN_PROGRESS", fmt.Sprintf("A bulk query operation for this app and shop is already in progress: %s.", bulkGID(cur.id)))
 	}
 	s.nextID++
-	op := &bulkOp{id: s.nextID, shop: c.Shop, query: query, key: key, createdAt: s.Now(), token: randomHex(12)}
+	op := &bulkOp{id: s.nextID, shop: c.Shop, query: query, key: key, createdAt: s.Now(), token: randomHex(12), result: snapshot}
 	if len(b.failOps) > 0 {
 		op.failCode, b.failOps = b.failOps[0], b.failOps[1:]
 	}
@@ -260,7 +302,7 @@ func (s *Server) bulkStatus(op *bulkOp, read bool) string {
 // bulkNode is the BulkOperation object. Caller holds s.mu.
 func (s *Server) bulkNode(op *bulkOp, read bool) map[string]any {
 	status := s.bulkStatus(op, read)
-	res, ok := s.bulk().results[op.shop][op.key]
+	res, ok := s.bulk().result(op)
 	// UnsignedInt64 fields are strings in Shopify's JSON.
 	count := func(n int64) string { return strconv.FormatInt(n, 10) }
 	node := map[string]any{
@@ -313,7 +355,7 @@ func (s *Server) serveBulkResult(w http.ResponseWriter, r *http.Request) {
 	var found bool
 	breakAfter := 0
 	if op != nil {
-		res, found = b.results[op.shop][op.key]
+		res, found = b.result(op)
 		breakAfter, b.breakAfter = b.breakAfter, 0
 	}
 	s.mu.Unlock()

@@ -159,6 +159,27 @@ type subscription struct {
 // t.Cleanup.
 func NewServer(t testing.TB, apiKey, apiSecret string) *Server {
 	t.Helper()
+	s := newServer(apiKey, apiSecret)
+	s.srv = httptest.NewServer(s)
+	s.URL = s.srv.URL
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// Serve runs the fake on ln outside a test: `cartwheel dev` runs it
+// in-process for the demo shop. Close stops it.
+func Serve(ln net.Listener, apiKey, apiSecret string) *Server {
+	s := newServer(apiKey, apiSecret)
+	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}}
+	s.srv.Start()
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close stops a fake started with Serve (NewServer's closes with the test).
+func (s *Server) Close() { s.srv.Close() }
+
+func newServer(apiKey, apiSecret string) *Server {
 	s := &Server{
 		Scopes:    "read_customers,write_customers,read_orders,read_products",
 		Now:       time.Now,
@@ -176,9 +197,6 @@ func NewServer(t testing.TB, apiKey, apiSecret string) *Server {
 	s.registerCustomerHandlers()
 	s.registerPixelHandlers()
 	s.registerDiscountHandlers()
-	s.srv = httptest.NewServer(s)
-	s.URL = s.srv.URL
-	t.Cleanup(s.srv.Close)
 	return s
 }
 
