@@ -20,11 +20,13 @@ const ClaimTTL = 7 * 24 * time.Hour
 // one checkout at a time.
 const maxClaimsPerBatch = 5
 
-// lockCheckout serialises everything about one checkout token of a shop:
+// LockCheckout serialises everything about one checkout token of a shop:
 // the pixel's claim and the webhook's confirmation each take this lock
 // before reading the other's table, so whichever commits second sees the
-// first, and the link is made in either order.
-func lockCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token string) error {
+// first, and the link is made in either order. It comes before the
+// profile's lock: a claim learns the profile only under it, so a webhook
+// must take it before it touches the checkout's customer.
+func LockCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token string) error {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2, 0))`,
 		shopID, token); err != nil {
 		return fmt.Errorf("events: lock checkout: %w", err)
@@ -36,7 +38,7 @@ func lockCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token string) 
 // returns the customer a signed webhook already named for that token (0 if
 // none yet). The claim itself is never applied.
 func claimCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token, visitorID string, now time.Time) (int64, error) {
-	if err := lockCheckout(ctx, tx, shopID, token); err != nil {
+	if err := LockCheckout(ctx, tx, shopID, token); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `
@@ -67,7 +69,7 @@ func ConfirmCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token strin
 	if token == "" || customerID <= 0 {
 		return false, nil
 	}
-	if err := lockCheckout(ctx, tx, shopID, token); err != nil {
+	if err := LockCheckout(ctx, tx, shopID, token); err != nil {
 		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `

@@ -425,6 +425,13 @@ func (s *Sync) checkoutUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 		Currency: c.Currency, Total: money(c.TotalPrice), LineItems: lines(c.LineItems),
 		RecoveryURL: c.AbandonedCheckoutUrl, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, CompletedAt: c.CompletedAt,
 	}
+	// The checkout's lock before the customer's: the order a pixel claim of
+	// this token takes them in (app/events), or the two deadlock.
+	if c.Token != "" {
+		if err := events.LockCheckout(ctx, tx, shopID, c.Token); err != nil {
+			return "", err
+		}
+	}
 	var customerID int64 // the checkout's profile, for visitor identity
 	if c.Customer != nil && c.Customer.Id != 0 {
 		redacted, err := redactedCustomers(ctx, tx, shopID, []int64{id64(c.Customer.Id)})
