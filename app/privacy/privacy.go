@@ -209,6 +209,16 @@ func (s *Service) HandleCustomerRedact(ctx context.Context, tx *sqlx.Tx, r Custo
 			return 0, fmt.Errorf("privacy: redact import reports of %d: %w", r.ShopifyCustomerID, err)
 		}
 	}
+	// Rejected webhook deliveries keep their raw bytes for inspection: any
+	// that mention the customer's id or address (in any case) lose them now.
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE webhook_deliveries SET raw_body = NULL
+		WHERE raw_body IS NOT NULL AND shop_domain = (SELECT domain FROM shops WHERE id = $1)
+		  AND (($2 > 0 AND position(convert_to($2::text, 'UTF8') IN raw_body) > 0)
+		    OR ($3 <> '' AND position(lower($3) IN lower(encode(raw_body, 'escape'))) > 0))`,
+		r.ShopID, r.ShopifyCustomerID, r.Email); err != nil {
+		return 0, fmt.Errorf("privacy: redact rejected webhook bodies of %d: %w", r.ShopifyCustomerID, err)
+	}
 	res, err = tx.ExecContext(ctx, `
 		DELETE FROM customers
 		WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))`,

@@ -203,3 +203,28 @@ func TestRedactDropsSegmentMembership(t *testing.T) {
 		t.Fatalf("after redaction: %d members (want Wendy only), %d changes of Ann, %d jobs", members, changes, jobs)
 	}
 }
+
+// A rejected webhook's raw bytes that mention the customer (by Shopify id
+// or address, in any case) go with the redaction; others stay for their
+// retention, and another shop's are untouched.
+func TestRedactClearsRejectedWebhookBodiesNamingThem(t *testing.T) {
+	d, s, a, _ := setup(t)
+	ctx := context.Background()
+	d.MustExec(`INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, raw_body, processed_at, outcome) VALUES
+		('by-id', 'a.myshopify.com', 'customers/update', convert_to('{"id":10,"note":"\u0000"}', 'UTF8'), now(), 'rejected'),
+		('by-email', 'a.myshopify.com', 'orders/create', convert_to('{"email":"ANN@example.com","x":"\u0000"}', 'UTF8'), now(), 'rejected'),
+		('by-lower-email', 'a.myshopify.com', 'orders/create', convert_to('{"email":"ann@example.com","x":"\u0000"}', 'UTF8'), now(), 'rejected'),
+		('someone-else', 'a.myshopify.com', 'orders/create', convert_to('{"email":"bob@example.com","id":77}', 'UTF8'), now(), 'rejected'),
+		('other-shop', 'b.myshopify.com', 'orders/create', convert_to('{"email":"ann@example.com"}', 'UTF8'), now(), 'rejected')`)
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		_, err := s.HandleCustomerRedact(ctx, tx, privacy.CustomerRedact{WebhookID: "r1", ShopID: a, ShopifyCustomerID: 10, Email: "Ann@Example.com"})
+		return err
+	})
+	var kept []string
+	if err := d.Select(&kept, `SELECT webhook_id FROM webhook_deliveries WHERE raw_body IS NOT NULL ORDER BY webhook_id`); err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 2 || kept[0] != "other-shop" || kept[1] != "someone-else" {
+		t.Fatalf("raw bodies kept after the redaction: %v, want [other-shop someone-else]", kept)
+	}
+}

@@ -135,6 +135,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	limiter := ratelimit.New(d, o.Now, log)
 	river.AddWorker(workers, &ratelimit.PurgeWorker{L: limiter})
 	river.AddWorker(workers, &events.PurgeClaimsWorker{DB: d, Now: o.Now})
+	river.AddWorker(workers, &webhooks.PruneWorker{DB: d, Now: o.Now})
 	segmentStore := segments.NewStore(d)
 	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
@@ -158,6 +159,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		ratelimit.PeriodicJob(),
 		// Unconfirmed checkout claims of storefront visitors expire.
 		events.PurgeClaimsPeriodicJob(),
+		// Raw bytes of rejected webhook deliveries expire.
+		webhooks.PrunePeriodicJob(),
 	}
 
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})

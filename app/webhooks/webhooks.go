@@ -143,10 +143,6 @@ func (r *Receiver) reject(ctx context.Context, tx *sqlx.Tx, d Delivery, triggere
 	if err != nil {
 		return false, fmt.Errorf("webhooks: store rejected %s: %w", d.WebhookID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET raw_body = NULL
-		WHERE raw_body IS NOT NULL AND received_at < now() - $1 * interval '1 second'`, rawBodyRetention.Seconds()); err != nil {
-		return false, fmt.Errorf("webhooks: prune raw bodies: %w", err)
-	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("webhooks: commit %s: %w", d.WebhookID, err)
 	}
