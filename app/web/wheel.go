@@ -147,6 +147,18 @@ func (s *server) wheelPage(c *gin.Context) {
 func (s *server) wheelSave(c *gin.Context) {
 	sh := currentShop(c)
 	in := wheelInput(c)
+	if in.EmailCode {
+		// Codes sent by email go through the sender, which sends nothing
+		// until the sender email is confirmed: refuse the option rather
+		// than promise shoppers an email that never comes.
+		if fe, err := s.senderNeededFor(c, sh.ID, in); err != nil {
+			s.fail(c, err)
+			return
+		} else if fe != nil {
+			s.renderWheelForm(c, http.StatusUnprocessableEntity, wheelForm(in, fe, false))
+			return
+		}
+	}
 	w, err := s.Wheel.Save(c.Request.Context(), sh.ID, in)
 	var fe wheel.FieldErrors
 	switch {
@@ -157,6 +169,24 @@ func (s *server) wheelSave(c *gin.Context) {
 	default:
 		s.renderWheelForm(c, http.StatusOK, wheelForm(wheel.InputFrom(w.Enabled, w.Config), nil, true))
 	}
+}
+
+// senderNeededFor returns the form's problems, with one on email_code,
+// when the shop's sender email isn't confirmed; nil when it is.
+func (s *server) senderNeededFor(c *gin.Context, shopID int64, in wheel.Input) (wheel.FieldErrors, error) {
+	if s.Email.Senders == nil {
+		return nil, nil
+	}
+	ok, err := s.Email.Senders.Verified(c.Request.Context(), shopID)
+	if err != nil || ok {
+		return nil, err
+	}
+	fe := wheel.FieldErrors{}
+	if _, perr := wheel.Parse(in); perr != nil && !errors.As(perr, &fe) {
+		return nil, perr
+	}
+	fe["email_code"] = "Confirm your sender email in Settings first: codes sent by email need it."
+	return fe, nil
 }
 
 func (s *server) renderWheelForm(c *gin.Context, status int, f views.WheelForm) {

@@ -189,3 +189,42 @@ func TestWheelAdmin(t *testing.T) {
 		t.Fatal("preview served without a session")
 	}
 }
+
+// "Send the code by email" is refused until the sender email is confirmed
+// (the sender sends nothing before that, so shoppers would wait for an
+// email that never comes); nothing is saved, and other problems of the
+// form are reported alongside. Once confirmed, it saves.
+func TestWheelEmailCodeNeedsConfirmedSender(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	const shop = "wheel-email-code.myshopify.com"
+	sh := h.install(shop)
+	auth := []string{"Authorization", "Bearer " + h.token(shop), "HX-Request", "true"}
+	form := wheelForm("10% off")
+	form.Set("email_code", "on")
+	form["slice_weight"] = []string{"-1", "1"}
+	resp, body := h.postForm("/app/wheel", form, auth...)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Confirm your sender email in Settings first") ||
+		!strings.Contains(body, "can&#39;t be negative") {
+		t.Fatalf("unconfirmed sender: %d %s", resp.StatusCode, body)
+	}
+	form["slice_weight"] = []string{"1", "1"}
+	if resp, body = h.postForm("/app/wheel", form, auth...); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("unconfirmed sender, valid form: %d %s", resp.StatusCode, body)
+	}
+	if n := h.count(`SELECT count(*) FROM wheels WHERE config->>'email_code' = 'true'`); n != 0 {
+		t.Fatal("email_code was saved without a confirmed sender")
+	}
+	if resp, _ := h.postForm("/app/settings", validSettings(), auth...); resp.StatusCode != http.StatusOK {
+		t.Fatalf("settings: %d", resp.StatusCode)
+	}
+	if resp, _ := h.do(http.MethodPost, "/app/settings/sender/verify", nil, auth...); resp.StatusCode != http.StatusOK {
+		t.Fatalf("verify: %d", resp.StatusCode)
+	}
+	h.db.MustExec(`UPDATE sender_verifications SET verified_at = now() WHERE shop_id = $1`, sh.ID)
+	if resp, body = h.postForm("/app/wheel", form, auth...); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Wheel saved") {
+		t.Fatalf("confirmed sender: %d %s", resp.StatusCode, body)
+	}
+	if n := h.count(`SELECT count(*) FROM wheels WHERE config->>'email_code' = 'true'`); n != 1 {
+		t.Fatal("email_code not saved once the sender was confirmed")
+	}
+}

@@ -59,6 +59,15 @@ const baseWheel = {
 // saveWheel stores the wheel through the admin's own form handler.
 async function saveWheel(over = {}) {
   const w = { ...baseWheel, ...over };
+  const r = await postWheel(w);
+  const html = await r.text();
+  assert.equal(r.status, 200, html.slice(0, 2000));
+  assert.match(html, /Wheel saved/);
+  const trigger = JSON.parse(sql(`SELECT config->'trigger' FROM wheels`));
+  assert.deepEqual(trigger, { delay_seconds: Number(w.delay_seconds), scroll_percent: Number(w.scroll_percent), exit_intent: w.exit_intent });
+}
+
+async function postWheel(w) {
   const body = new URLSearchParams();
   for (const s of w.slices) {
     body.append('slice_label', s.label);
@@ -72,12 +81,7 @@ async function saveWheel(over = {}) {
     if (typeof v === 'boolean') v && body.append(k, 'on');
     else body.append(k, v);
   }
-  const r = await fetch(`${base}/app/wheel`, { method: 'POST', headers: { Authorization: 'Bearer ' + (await token()), 'HX-Request': 'true' }, body });
-  const html = await r.text();
-  assert.equal(r.status, 200, html.slice(0, 2000));
-  assert.match(html, /Wheel saved/);
-  const trigger = JSON.parse(sql(`SELECT config->'trigger' FROM wheels`));
-  assert.deepEqual(trigger, { delay_seconds: Number(w.delay_seconds), scroll_percent: Number(w.scroll_percent), exit_intent: w.exit_intent });
+  return fetch(`${base}/app/wheel`, { method: 'POST', headers: { Authorization: 'Bearer ' + (await token()), 'HX-Request': 'true' }, body });
 }
 
 // A fresh shopper (own context, so own visitor id and localStorage) on the
@@ -301,6 +305,14 @@ test('a code Shopify fails to create is promised by email at once, then revealed
 });
 
 test('email-the-code: the code never shows, and a repeat address gets the very same answer', async () => {
+  // Refused until the sender email is confirmed: the code could never be sent.
+  const refused = await postWheel({ ...baseWheel, email_code: true });
+  assert.equal(refused.status, 422);
+  assert.match(await refused.text(), /Confirm your sender email in Settings first/);
+  // The merchant confirms the sender (the whole flow is email.test.mjs's).
+  sql(`UPDATE shops SET sender_email = 'hello@demo-store.test' WHERE domain = '${shop}'`);
+  sql(`INSERT INTO sender_verifications (shop_id, email, token_hash, sent_at, verified_at)
+    SELECT id, sender_email, '\\x0102', now(), now() FROM shops WHERE domain = '${shop}'`);
   await saveWheel({ email_code: true });
   const email = `inbox+${process.pid}@example.com`;
   const answers = [];
