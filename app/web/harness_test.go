@@ -149,7 +149,13 @@ func (h *harness) token(shop string) string {
 // do sends a request; headers are pairs of name, value.
 func (h *harness) do(method, path string, body io.Reader, headers ...string) (*http.Response, string) {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.srv.URL+path, body)
+	return h.sendTo(h.srv.URL, method, path, body, headers...)
+}
+
+// sendTo is do against the server at base (another instance, say).
+func (h *harness) sendTo(base, method, path string, body io.Reader, headers ...string) (*http.Response, string) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -33,20 +33,7 @@ func (h *harness) secondInstance() *httptest.Server {
 // send is h.do against another server.
 func (h *harness) send(base, method, path, body string, headers ...string) (*http.Response, string) {
 	h.t.Helper()
-	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return h.sendTo(base, method, path, strings.NewReader(body), headers...)
 }
 
 // 25 test sends fired at once, through two instances: exactly 10 go out,
