@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
 )
 
 // ClaimTTL is how long a visitor's unconfirmed claim on a checkout token
@@ -125,33 +124,4 @@ func checkoutTokens(b Batch) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// PurgeClaimsArgs is the periodic job that runs PurgeClaims.
-type PurgeClaimsArgs struct{}
-
-// Kind names the job in River.
-func (PurgeClaimsArgs) Kind() string { return "events.purge_checkout_claims" }
-
-// PurgeClaimsWorker runs PurgeClaimsArgs.
-type PurgeClaimsWorker struct {
-	river.WorkerDefaults[PurgeClaimsArgs]
-	DB  *sqlx.DB
-	Now func() time.Time
-}
-
-// Work purges expired claims.
-func (w *PurgeClaimsWorker) Work(ctx context.Context, _ *river.Job[PurgeClaimsArgs]) error {
-	now := time.Now
-	if w.Now != nil {
-		now = w.Now
-	}
-	_, err := PurgeClaims(ctx, w.DB, now())
-	return err
-}
-
-// PurgeClaimsPeriodicJob purges hourly.
-func PurgeClaimsPeriodicJob() *river.PeriodicJob {
-	return river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-		func() (river.JobArgs, *river.InsertOpts) { return PurgeClaimsArgs{}, nil }, nil)
 }

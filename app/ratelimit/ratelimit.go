@@ -6,13 +6,11 @@ package ratelimit
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
 )
 
 // Rule is one limit: a bucket of Burst tokens refilled at Rate per second;
@@ -42,7 +40,6 @@ type Decision struct {
 type Limiter struct {
 	db  *sqlx.DB
 	now func() time.Time
-	log *slog.Logger
 
 	// take is takeSQL prepared once (database/sql prepares it on each
 	// pooled connection as needed): a check skips parsing and planning.
@@ -67,14 +64,11 @@ func (l *Limiter) stmt(ctx context.Context) (*sqlx.Stmt, error) {
 }
 
 // New returns a Limiter on db; now may be nil (time.Now).
-func New(db *sqlx.DB, now func() time.Time, log *slog.Logger) *Limiter {
+func New(db *sqlx.DB, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Limiter{db: db, now: now, log: log}
+	return &Limiter{db: db, now: now}
 }
 
 // refill is the bucket's level now: what it held plus what has dripped in
@@ -130,32 +124,4 @@ func (l *Limiter) Purge(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("ratelimit: purge: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-// PurgeArgs is the periodic job that runs Purge.
-type PurgeArgs struct{}
-
-// Kind names the job in River.
-func (PurgeArgs) Kind() string { return "ratelimit.purge" }
-
-// PurgeWorker runs PurgeArgs.
-type PurgeWorker struct {
-	river.WorkerDefaults[PurgeArgs]
-	L *Limiter
-}
-
-// Work purges expired buckets.
-func (w *PurgeWorker) Work(ctx context.Context, _ *river.Job[PurgeArgs]) error {
-	n, err := w.L.Purge(ctx)
-	if err != nil {
-		return err
-	}
-	w.L.log.Debug("ratelimit: purged buckets", "rows", n)
-	return nil
-}
-
-// PeriodicJob purges every 10 minutes.
-func PeriodicJob() *river.PeriodicJob {
-	return river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
-		func() (river.JobArgs, *river.InsertOpts) { return PurgeArgs{}, nil }, nil)
 }

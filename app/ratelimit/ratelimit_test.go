@@ -29,7 +29,7 @@ func (c *clock) add(d time.Duration) {
 func TestBucketEmptiesAndRefills(t *testing.T) {
 	d := dbtest.New(t)
 	clk := &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
-	l := ratelimit.New(d, clk.now, nil)
+	l := ratelimit.New(d, clk.now)
 	rule := ratelimit.PerWindow("test", 3, time.Minute, "slow down") // one token per 20 s
 	ctx := context.Background()
 	for i := range 3 {
@@ -71,7 +71,7 @@ func TestConcurrentChecksAcrossInstances(t *testing.T) {
 	d2 := openAgain(t, url)
 	frozen := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	now := func() time.Time { return frozen } // no refill during the test
-	limiters := []*ratelimit.Limiter{ratelimit.New(d1, now, nil), ratelimit.New(d2, now, nil)}
+	limiters := []*ratelimit.Limiter{ratelimit.New(d1, now), ratelimit.New(d2, now)}
 	rule := ratelimit.PerWindow("conc", 25, time.Hour, "")
 	var allowed, refused atomic.Int64
 	var wg sync.WaitGroup
@@ -102,7 +102,7 @@ func TestConcurrentChecksAcrossInstances(t *testing.T) {
 func TestPurgeDropsRefilledBuckets(t *testing.T) {
 	d := dbtest.New(t)
 	clk := &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
-	l := ratelimit.New(d, clk.now, nil)
+	l := ratelimit.New(d, clk.now)
 	rule := ratelimit.PerWindow("p", 2, time.Minute, "")
 	ctx := context.Background()
 	l.Allow(ctx, rule, "old")
@@ -143,7 +143,7 @@ func BenchmarkSelect1(b *testing.B) {
 // on the local cluster, spread over 1,000 keys.
 func BenchmarkAllow(b *testing.B) {
 	d := dbtest.New(b)
-	l := ratelimit.New(d, nil, nil)
+	l := ratelimit.New(d, nil)
 	rule := ratelimit.PerWindow("bench", 1_000_000, time.Second, "")
 	keys := make([]string, 1000)
 	for i := range keys {

@@ -132,10 +132,28 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, sender.NewWorker(emailSender))
 	river.AddWorker(workers, sender.NewSweepWorker(emailSender))
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
-	limiter := ratelimit.New(d, o.Now, log)
-	river.AddWorker(workers, &ratelimit.PurgeWorker{L: limiter})
-	river.AddWorker(workers, &events.PurgeClaimsWorker{DB: d, Now: o.Now})
-	river.AddWorker(workers, &webhooks.PruneWorker{DB: d, Now: o.Now})
+	limiter := ratelimit.New(d, o.Now)
+	housekeeper, housekeeping, err := jobs.Housekeeping(o.Now,
+		// Rate limit buckets that have refilled are dropped.
+		jobs.Task{Name: "ratelimit.purge", Every: 10 * time.Minute, Run: func(ctx context.Context, _ time.Time) error {
+			_, err := limiter.Purge(ctx)
+			return err
+		}},
+		// Unconfirmed checkout claims of storefront visitors expire.
+		jobs.Task{Name: "events.purge_checkout_claims", Every: time.Hour, Run: func(ctx context.Context, now time.Time) error {
+			_, err := events.PurgeClaims(ctx, d, now)
+			return err
+		}},
+		// Raw bytes of rejected webhook deliveries expire.
+		jobs.Task{Name: "webhooks.prune_raw_bodies", Every: time.Hour, Run: func(ctx context.Context, now time.Time) error {
+			_, err := webhooks.PruneRawBodies(ctx, d, now)
+			return err
+		}},
+	)
+	if err != nil {
+		return nil, err
+	}
+	river.AddWorker(workers, housekeeper)
 	segmentStore := segments.NewStore(d)
 	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
@@ -155,13 +173,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		segments.DailyPeriodicJob(),
 		// Derived data is checked against the raw rows once a day per shop.
 		consistency.PeriodicJob(),
-		// Rate limit buckets that have refilled are dropped.
-		ratelimit.PeriodicJob(),
-		// Unconfirmed checkout claims of storefront visitors expire.
-		events.PurgeClaimsPeriodicJob(),
-		// Raw bytes of rejected webhook deliveries expire.
-		webhooks.PrunePeriodicJob(),
 	}
+	periodic = append(periodic, housekeeping...)
 
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, Metrics: m, PollInterval: o.JobPollInterval, Periodic: periodic})
 	if err != nil {
