@@ -1,0 +1,257 @@
+package flows
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// maxStepsPerWake bounds the steps one wake-up executes (a definition of
+// only conditions and splits ends far sooner; this guards a bad one).
+const maxStepsPerWake = 64
+
+// shopRules are the shop's sending rules, read once per pass.
+type shopRules struct {
+	Loc        *time.Location
+	CapHours   int
+	QuietStart string
+	QuietEnd   string
+}
+
+func (e *Engine) rules(ctx context.Context, q sqlx.QueryerContext, shopID int64) (shopRules, error) {
+	var row struct {
+		TZ, ShopTZ, QS, QE string
+		Cap                int
+	}
+	err := sqlx.GetContext(ctx, q, &row, `SELECT timezone AS tz, iana_timezone AS shoptz, quiet_hours_start AS qs, quiet_hours_end AS qe,
+		marketing_cap_hours AS cap FROM shops WHERE id = $1`, shopID)
+	if err != nil {
+		return shopRules{}, fmt.Errorf("flows: shop %d rules: %w", shopID, err)
+	}
+	tz := row.TZ
+	if tz == "" {
+		tz = row.ShopTZ
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil || tz == "" {
+		loc = time.UTC
+	}
+	return shopRules{Loc: loc, CapHours: row.Cap, QuietStart: row.QS, QuietEnd: row.QE}, nil
+}
+
+// advance executes a due run until it waits, ends, or defers. It returns
+// how many steps it executed.
+func (e *Engine) advance(ctx context.Context, tx *sqlx.Tx, r *run, now time.Time) (int, error) {
+	def, err := e.version(ctx, tx, r.ShopID, r.FlowID, r.Version)
+	if err != nil {
+		return 0, err
+	}
+	rules, err := e.rules(ctx, tx, r.ShopID)
+	if err != nil {
+		return 0, err
+	}
+	if reason, err := e.exitReason(ctx, tx, r, def, now); err != nil || reason != "" {
+		if err != nil {
+			return 0, err
+		}
+		return 0, e.end(ctx, tx, r, "exited", reason, now)
+	}
+	steps := 0
+	for i := 0; i < maxStepsPerWake; i++ {
+		switch r.Phase {
+		case phaseTrigger:
+			ok, err := e.triggerHolds(ctx, tx, r, def, now)
+			if err != nil {
+				return steps, err
+			}
+			if !ok {
+				return steps, e.end(ctx, tx, r, "exited", ReasonConverted, now)
+			}
+			r.DueAt.Time, r.DueAt.Valid = r.WakeAt.Time, true
+			if err := e.moveTo(ctx, tx, r, def, def.tree.first(), now); err != nil {
+				return steps, err
+			}
+		case phaseWait:
+			s := def.tree.step[r.StepID]
+			if s == nil {
+				return steps, e.end(ctx, tx, r, "exited", ReasonMissingStep, now)
+			}
+			if s.Type == StepWait {
+				r.DueAt.Time, r.DueAt.Valid = r.WakeAt.Time, true
+				if err := e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now); err != nil {
+					return steps, err
+				}
+				continue
+			}
+			r.Phase = phaseStep // a deferred send, due again
+		case phaseEvent:
+			s := def.tree.step[r.StepID]
+			if s == nil {
+				return steps, e.end(ctx, tx, r, "exited", ReasonMissingStep, now)
+			}
+			hit, err := e.eventHappened(ctx, tx, r, s, now)
+			if err != nil {
+				return steps, err
+			}
+			b := 1
+			if hit {
+				b = 0
+			}
+			steps++
+			if err := e.logStep(ctx, tx, r, s.ID, OutcomeBranched, branchLabel(s, b), 0, now); err != nil {
+				return steps, err
+			}
+			r.DueAt.Time, r.DueAt.Valid = now, true
+			if err := e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now); err != nil {
+				return steps, err
+			}
+		case phaseStep:
+			if r.Status != "active" {
+				return steps, nil
+			}
+			s := def.tree.step[r.StepID]
+			if s == nil {
+				return steps, e.end(ctx, tx, r, "exited", ReasonMissingStep, now)
+			}
+			steps++
+			waiting, err := e.execute(ctx, tx, r, def, s, rules, now)
+			if err != nil || waiting {
+				return steps, err
+			}
+		}
+		if r.Status != "active" {
+			return steps, nil
+		}
+		if r.Phase != phaseStep {
+			return steps, e.save(ctx, tx, r)
+		}
+	}
+	return steps, e.save(ctx, tx, r)
+}
+
+// execute runs step s. waiting is true when the run now waits (saved).
+func (e *Engine) execute(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, s *Step, rules shopRules, now time.Time) (bool, error) {
+	switch s.Type {
+	case StepWait:
+		r.Phase = phaseWait
+		r.WakeAt.Time, r.WakeAt.Valid = waitUntil(s, now, rules.Loc), true
+		return true, e.save(ctx, tx, r)
+	case StepWaitForEvent:
+		hit, err := e.eventHappened(ctx, tx, r, s, now)
+		if err != nil {
+			return false, err
+		}
+		if hit {
+			if err := e.logStep(ctx, tx, r, s.ID, OutcomeBranched, branchLabel(s, 0), 0, now); err != nil {
+				return false, err
+			}
+			return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, 0), now)
+		}
+		r.Phase = phaseEvent
+		r.WakeAt.Time, r.WakeAt.Valid = now.Add(s.Timeout.D()), true
+		return true, e.save(ctx, tx, r)
+	case StepCondition:
+		all := true
+		for _, c := range s.Conditions {
+			ok, err := e.holds(ctx, tx, r, c, now)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				all = false
+				break
+			}
+		}
+		b := 1
+		if all {
+			b = 0
+		}
+		if err := e.logStep(ctx, tx, r, s.ID, OutcomeBranched, branchLabel(s, b), 0, now); err != nil {
+			return false, err
+		}
+		return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now)
+	case StepRandomSplit:
+		b := pick(r.ID, s.ID, s.Branches)
+		if err := e.logStep(ctx, tx, r, s.ID, OutcomeBranched, branchLabel(s, b), 0, now); err != nil {
+			return false, err
+		}
+		return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now)
+	case StepSendEmail:
+		return e.send(ctx, tx, r, def, s, rules, now)
+	case StepUpdate:
+		if err := e.updateProfile(ctx, tx, r, s); err != nil {
+			return false, err
+		}
+		if err := e.logStep(ctx, tx, r, s.ID, OutcomeUpdated, "", 0, now); err != nil {
+			return false, err
+		}
+		return false, e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now)
+	case StepExit:
+		if err := e.logStep(ctx, tx, r, s.ID, OutcomeExited, ReasonExitStep, 0, now); err != nil {
+			return false, err
+		}
+		return false, e.end(ctx, tx, r, "exited", ReasonExitStep, now)
+	}
+	return false, fmt.Errorf("flows: run %d: unknown step type %q", r.ID, s.Type)
+}
+
+func branchLabel(s *Step, b int) string {
+	if b < len(s.Branches) && s.Branches[b].Label != "" {
+		return s.Branches[b].Label
+	}
+	return fmt.Sprintf("branch %d", b+1)
+}
+
+// moveTo makes id the run's current step, due now (or completes the run
+// when id is "": the end of a branch or of the flow).
+func (e *Engine) moveTo(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, id string, now time.Time) error {
+	if id == "" {
+		return e.end(ctx, tx, r, "completed", "", now)
+	}
+	r.StepID, r.Phase = id, phaseStep
+	if !r.DueAt.Valid {
+		r.DueAt.Time, r.DueAt.Valid = now, true
+	}
+	r.WakeAt.Time, r.WakeAt.Valid = now, true
+	return e.logStep(ctx, tx, r, id, OutcomeEntered, "", 0, now)
+}
+
+// save writes the run's position and schedules its wake-up.
+func (e *Engine) save(ctx context.Context, tx *sqlx.Tx, r *run) error {
+	ctxJSON, _ := json.Marshal(r.ctx)
+	_, err := tx.ExecContext(ctx, `UPDATE flow_runs SET step_id = $3, phase = $4, wake_at = $5, due_at = $6, context = $7, updated_at = now()
+		WHERE shop_id = $1 AND id = $2`, r.ShopID, r.ID, r.StepID, r.Phase, r.WakeAt, r.DueAt, ctxJSON)
+	if err != nil {
+		return fmt.Errorf("flows: save run %d: %w", r.ID, err)
+	}
+	if r.WakeAt.Valid {
+		return e.scheduleWake(ctx, tx, r.ShopID, r.WakeAt.Time)
+	}
+	return nil
+}
+
+// end finishes a run (completed, exited or ended).
+func (e *Engine) end(ctx context.Context, tx *sqlx.Tx, r *run, status, reason string, now time.Time) error {
+	r.Status = status
+	_, err := tx.ExecContext(ctx, `UPDATE flow_runs SET status = $3, end_reason = $4, ended_at = $5, wake_at = NULL, updated_at = now()
+		WHERE shop_id = $1 AND id = $2`, r.ShopID, r.ID, status, reason, now)
+	if err != nil {
+		return fmt.Errorf("flows: end run %d: %w", r.ID, err)
+	}
+	if status == "exited" && r.StepID != "" && reason != ReasonExitStep {
+		return e.logStep(ctx, tx, r, r.StepID, OutcomeExited, reason, 0, now)
+	}
+	return nil
+}
+
+func (e *Engine) logStep(ctx context.Context, tx *sqlx.Tx, r *run, stepID, outcome, reason string, messageID int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO flow_run_steps (shop_id, flow_id, run_id, step_id, outcome, reason, message_id, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.ShopID, r.FlowID, r.ID, stepID, outcome, reason, nullID(messageID), now)
+	if err != nil {
+		return fmt.Errorf("flows: log step of run %d: %w", r.ID, err)
+	}
+	return nil
+}

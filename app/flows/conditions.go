@@ -1,0 +1,203 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// The state the engine checks is read from the store's own tables at the
+// moment of the check, never from the order signals arrived in: an
+// orders/create that arrives before the checkout webhook still stops the
+// abandoned-checkout email.
+
+func exists(ctx context.Context, tx *sqlx.Tx, what, q string, args ...any) (bool, error) {
+	var ok bool
+	if err := tx.GetContext(ctx, &ok, `SELECT EXISTS (`+q+`)`, args...); err != nil {
+		return false, fmt.Errorf("flows: %s: %w", what, err)
+	}
+	return ok, nil
+}
+
+// orderSince: the customer placed an order at or after t.
+func orderSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time) (bool, error) {
+	return exists(ctx, tx, "orders since", `SELECT 1 FROM orders WHERE shop_id = $1 AND customer_id = $2
+		AND COALESCE(processed_at, shopify_created_at) >= $3 AND NOT test`, shopID, customerID, t)
+}
+
+// checkoutConverted: the checkout completed, or the customer ordered after
+// it was created (the order's webhook may come first).
+func checkoutConverted(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, token string, since time.Time) (bool, error) {
+	return exists(ctx, tx, "checkout converted", `
+		SELECT 1 FROM checkouts c WHERE c.shop_id = $1 AND c.token = $2 AND c.completed_at IS NOT NULL
+		UNION ALL
+		SELECT 1 FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $3 AND NOT o.test
+		  AND COALESCE(o.processed_at, o.shopify_created_at) >= LEAST($4::timestamptz,
+		      COALESCE((SELECT shopify_created_at FROM checkouts WHERE shop_id = $1 AND token = $2), $4::timestamptz))`,
+		shopID, token, customerID, since)
+}
+
+// checkoutSince: the customer started a checkout at or after t.
+func checkoutSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time) (bool, error) {
+	ok, err := exists(ctx, tx, "checkout since", `SELECT 1 FROM checkouts WHERE shop_id = $1 AND customer_id = $2 AND kind = 'checkout'
+		AND COALESCE(shopify_created_at, shopify_updated_at) >= $3`, shopID, customerID, t)
+	if err != nil || ok {
+		return ok, err
+	}
+	return eventSince(ctx, tx, shopID, customerID, t, "checkout_started")
+}
+
+// eventSince: a storefront event of one of the names at or after t.
+func eventSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time, names ...string) (bool, error) {
+	return exists(ctx, tx, "events since", `SELECT 1 FROM events WHERE customer_id = $2 AND shop_id = $1
+		AND occurred_at >= $3 AND name = ANY($4)`, shopID, customerID, t, pq.Array(names))
+}
+
+// reachable: the customer may still get marketing email (not deleted,
+// subscribed, address not suppressed). The sender checks again at send time.
+func reachable(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64) (string, error) {
+	var p struct {
+		Deleted    bool   `db:"deleted"`
+		Consent    string `db:"email_consent"`
+		HasEmail   bool   `db:"has_email"`
+		Suppressed bool   `db:"suppressed"`
+	}
+	err := tx.GetContext(ctx, &p, `SELECT deleted_at IS NOT NULL AS deleted, email_consent, COALESCE(email, '') <> '' AS has_email,
+		EXISTS (SELECT 1 FROM suppressions s WHERE s.shop_id = c.shop_id AND s.email = lower(trim(c.email))) AS suppressed
+		FROM customers c WHERE shop_id = $1 AND id = $2`, shopID, customerID)
+	if err != nil {
+		return "", fmt.Errorf("flows: profile %d: %w", customerID, err)
+	}
+	switch {
+	case p.Deleted:
+		return ReasonDeleted, nil
+	case !p.HasEmail:
+		return ReasonNoEmail, nil
+	case p.Suppressed:
+		return "suppressed", nil
+	case p.Consent != "subscribed":
+		return ReasonNotSubscribed, nil
+	}
+	return "", nil
+}
+
+func inSegment(ctx context.Context, tx *sqlx.Tx, shopID, customerID, segmentID int64) (bool, error) {
+	return exists(ctx, tx, "segment member", `SELECT 1 FROM segment_members m JOIN segments s ON s.id = m.segment_id
+		WHERE s.shop_id = $1 AND m.segment_id = $3 AND m.customer_id = $2`, shopID, customerID, segmentID)
+}
+
+func compare(op string, got, want float64) bool {
+	switch op {
+	case "gte":
+		return got >= want
+	case "lte":
+		return got <= want
+	case "gt":
+		return got > want
+	case "lt":
+		return got < want
+	default:
+		return got == want
+	}
+}
+
+// holds evaluates one condition for a run (r may have no id yet: a run
+// being started).
+func (e *Engine) holds(ctx context.Context, tx *sqlx.Tx, r *run, c Condition, now time.Time) (bool, error) {
+	ok, err := e.holdsRaw(ctx, tx, r, c, now)
+	if err != nil {
+		return false, err
+	}
+	if c.Negate {
+		ok = !ok
+	}
+	return ok, nil
+}
+
+func (e *Engine) holdsRaw(ctx context.Context, tx *sqlx.Tx, r *run, c Condition, now time.Time) (bool, error) {
+	shop, cust := r.ShopID, r.CustomerID
+	num := func(what, q string, args ...any) (float64, error) {
+		var v float64
+		if err := tx.GetContext(ctx, &v, q, args...); err != nil {
+			return 0, fmt.Errorf("flows: condition %s: %w", what, err)
+		}
+		return v, nil
+	}
+	switch c.Field {
+	case CondCartValue:
+		token := r.ctx["checkout_token"]
+		if token == "" {
+			token = r.ctx["cart_token"]
+		}
+		v, err := num("cart value", `SELECT COALESCE((SELECT total_price FROM checkouts WHERE shop_id = $1 AND token = $2), 0)`, shop, token)
+		return compare(c.Op, v, c.Number), err
+	case CondProductInCart:
+		token := r.ctx["checkout_token"]
+		if token == "" {
+			token = r.ctx["cart_token"]
+		}
+		return exists(ctx, tx, "product in collection", `
+			SELECT 1 FROM checkouts ch, jsonb_array_elements(ch.line_items) li
+			JOIN products p ON p.shop_id = $1 AND p.shopify_id = (li->>'product_id')::bigint
+			WHERE ch.shop_id = $1 AND ch.token = $2 AND $3 = ANY(p.collection_ids)`, shop, token, c.CollectionID)
+	case CondSource:
+		return r.ctx["source"] == c.Text, nil
+	case CondInSegment:
+		return inSegment(ctx, tx, shop, cust, c.SegmentID)
+	case CondNotInSegment:
+		in, err := inSegment(ctx, tx, shop, cust, c.SegmentID)
+		return !in, err
+	case CondOrdersSinceStart:
+		v, err := num("orders since start", `SELECT count(*) FROM orders WHERE shop_id = $1 AND customer_id = $2 AND NOT test
+			AND COALESCE(processed_at, shopify_created_at) >= $3`, shop, cust, r.StartedAt)
+		return compare(c.Op, v, c.Number), err
+	case CondOpenedRunEmail, CondClickedRunEmail:
+		kinds := []string{"open", "click"}
+		if c.Field == CondClickedRunEmail {
+			kinds = []string{"click"}
+		}
+		return exists(ctx, tx, "run email engagement", `SELECT 1 FROM email_messages m JOIN email_events ev ON ev.message_id = m.id
+			WHERE m.shop_id = $1 AND m.flow_run_id = $2 AND ($3 = '' OR m.flow_step = $3) AND ev.kind = ANY($4)`,
+			shop, r.ID, c.StepID, pq.Array(kinds))
+	case CondHasTag:
+		return exists(ctx, tx, "tag", `SELECT 1 FROM customers WHERE shop_id = $1 AND id = $2 AND $3 = ANY(tags)`, shop, cust, c.Text)
+	case CondOrdersCount:
+		v, err := num("orders count", `SELECT orders_count FROM customers WHERE shop_id = $1 AND id = $2`, shop, cust)
+		return compare(c.Op, v, c.Number), err
+	case CondAverageOrderValue:
+		v, err := num("average order value", `SELECT average_order_value FROM customers WHERE shop_id = $1 AND id = $2`, shop, cust)
+		return compare(c.Op, v, c.Number), err
+	case CondLastOrderDaysAgo:
+		v, err := num("last order", `SELECT COALESCE(EXTRACT(EPOCH FROM ($3 - last_order_at)) / 86400, -1) FROM customers WHERE shop_id = $1 AND id = $2`, shop, cust, now)
+		if err != nil || v < 0 {
+			return false, err // never ordered: no "days ago"
+		}
+		return compare(c.Op, float64(int(v)), c.Number), nil
+	case CondBoughtProduct:
+		return exists(ctx, tx, "bought product", `SELECT 1 FROM customer_products WHERE shop_id = $1 AND customer_id = $2 AND product_id = $3`, shop, cust, c.ProductID)
+	case CondNoAutomationEmail:
+		hit, err := exists(ctx, tx, "automation email", `SELECT 1 FROM email_messages WHERE shop_id = $1 AND customer_id = $2 AND kind = 'flow'
+			AND COALESCE(sent_at, created_at) >= $3 AND status <> 'skipped' AND flow_run_id IS DISTINCT FROM $4`,
+			shop, cust, now.Add(-time.Duration(c.Number*24)*time.Hour), nullID(r.ID))
+		return !hit, err
+	case CondNoEngagementDays:
+		hit, err := exists(ctx, tx, "engagement", `SELECT 1 FROM email_events ev JOIN email_messages m ON m.id = ev.message_id
+			WHERE m.shop_id = $1 AND m.customer_id = $2 AND ev.kind IN ('open', 'click') AND ev.occurred_at >= $3`,
+			shop, cust, now.Add(-time.Duration(c.Number*24)*time.Hour))
+		return !hit, err
+	}
+	return false, fmt.Errorf("flows: unknown condition %q", c.Field)
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
