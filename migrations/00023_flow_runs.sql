@@ -20,7 +20,7 @@ CREATE TABLE flow_runs (
     -- The step to execute at wake_at. '' with phase 'trigger': the trigger's
     -- own delay (abandonment "for N") is still running.
     step_id      text NOT NULL DEFAULT '',
-    phase        text NOT NULL DEFAULT 'step' CHECK (phase IN ('trigger', 'step', 'event')),
+    phase        text NOT NULL DEFAULT 'step' CHECK (phase IN ('trigger', 'step', 'wait', 'event')),
     wake_at      timestamptz,
     -- When the current step was first due: lateness and deferrals count
     -- from it.

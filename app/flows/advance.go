@@ -70,8 +70,7 @@ func (e *Engine) advance(ctx context.Context, tx *sqlx.Tx, r *run, now time.Time
 			if !ok {
 				return steps, e.end(ctx, tx, r, "exited", ReasonConverted, now)
 			}
-			r.DueAt.Time, r.DueAt.Valid = r.WakeAt.Time, true
-			if err := e.moveTo(ctx, tx, r, def, def.tree.first(), now); err != nil {
+			if err := e.moveTo(ctx, tx, r, def, def.tree.first(), r.WakeAt.Time, now); err != nil {
 				return steps, err
 			}
 		case phaseWait:
@@ -80,8 +79,7 @@ func (e *Engine) advance(ctx context.Context, tx *sqlx.Tx, r *run, now time.Time
 				return steps, e.end(ctx, tx, r, "exited", ReasonMissingStep, now)
 			}
 			if s.Type == StepWait {
-				r.DueAt.Time, r.DueAt.Valid = r.WakeAt.Time, true
-				if err := e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now); err != nil {
+				if err := e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), r.WakeAt.Time, now); err != nil {
 					return steps, err
 				}
 				continue
@@ -104,8 +102,7 @@ func (e *Engine) advance(ctx context.Context, tx *sqlx.Tx, r *run, now time.Time
 			if err := e.logStep(ctx, tx, r, s.ID, OutcomeBranched, branchLabel(s, b), 0, now); err != nil {
 				return steps, err
 			}
-			r.DueAt.Time, r.DueAt.Valid = now, true
-			if err := e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now); err != nil {
+			if err := e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now, now); err != nil {
 				return steps, err
 			}
 		case phaseStep:
@@ -125,7 +122,7 @@ func (e *Engine) advance(ctx context.Context, tx *sqlx.Tx, r *run, now time.Time
 		if r.Status != "active" {
 			return steps, nil
 		}
-		if r.Phase != phaseStep {
+		if r.Phase != phaseStep && r.WakeAt.Time.After(now) {
 			return steps, e.save(ctx, tx, r)
 		}
 	}
@@ -136,9 +133,11 @@ func (e *Engine) advance(ctx context.Context, tx *sqlx.Tx, r *run, now time.Time
 func (e *Engine) execute(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, s *Step, rules shopRules, now time.Time) (bool, error) {
 	switch s.Type {
 	case StepWait:
+		// From when the step came due, not from when this pass reached it:
+		// a run executed late doesn't drift later at every wait.
 		r.Phase = phaseWait
-		r.WakeAt.Time, r.WakeAt.Valid = waitUntil(s, now, rules.Loc), true
-		return true, e.save(ctx, tx, r)
+		r.WakeAt.Time, r.WakeAt.Valid = waitUntil(s, dueOr(r, now), rules.Loc), true
+		return e.wait(ctx, tx, r, now)
 	case StepWaitForEvent:
 		hit, err := e.eventHappened(ctx, tx, r, s, now)
 		if err != nil {
@@ -148,11 +147,11 @@ func (e *Engine) execute(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDe
 			if err := e.logStep(ctx, tx, r, s.ID, OutcomeBranched, branchLabel(s, 0), 0, now); err != nil {
 				return false, err
 			}
-			return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, 0), now)
+			return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, 0), now, now)
 		}
 		r.Phase = phaseEvent
-		r.WakeAt.Time, r.WakeAt.Valid = now.Add(s.Timeout.D()), true
-		return true, e.save(ctx, tx, r)
+		r.WakeAt.Time, r.WakeAt.Valid = dueOr(r, now).Add(s.Timeout.D()), true
+		return e.wait(ctx, tx, r, now)
 	case StepCondition:
 		all := true
 		for _, c := range s.Conditions {
@@ -172,13 +171,13 @@ func (e *Engine) execute(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDe
 		if err := e.logStep(ctx, tx, r, s.ID, OutcomeBranched, branchLabel(s, b), 0, now); err != nil {
 			return false, err
 		}
-		return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now)
+		return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now, now)
 	case StepRandomSplit:
 		b := pick(r.ID, s.ID, s.Branches)
 		if err := e.logStep(ctx, tx, r, s.ID, OutcomeBranched, branchLabel(s, b), 0, now); err != nil {
 			return false, err
 		}
-		return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now)
+		return false, e.moveTo(ctx, tx, r, def, def.tree.branch(s.ID, b), now, now)
 	case StepSendEmail:
 		return e.send(ctx, tx, r, def, s, rules, now)
 	case StepUpdate:
@@ -188,7 +187,7 @@ func (e *Engine) execute(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDe
 		if err := e.logStep(ctx, tx, r, s.ID, OutcomeUpdated, "", 0, now); err != nil {
 			return false, err
 		}
-		return false, e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now)
+		return false, e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now, now)
 	case StepExit:
 		if err := e.logStep(ctx, tx, r, s.ID, OutcomeExited, ReasonExitStep, 0, now); err != nil {
 			return false, err
@@ -205,16 +204,15 @@ func branchLabel(s *Step, b int) string {
 	return fmt.Sprintf("branch %d", b+1)
 }
 
-// moveTo makes id the run's current step, due now (or completes the run
-// when id is "": the end of a branch or of the flow).
-func (e *Engine) moveTo(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, id string, now time.Time) error {
+// moveTo makes id the run's current step, due at due: the end of the wait
+// that led to it, or now after a step that just executed (or completes the
+// run when id is "": the end of a branch or of the flow).
+func (e *Engine) moveTo(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, id string, due, now time.Time) error {
 	if id == "" {
 		return e.end(ctx, tx, r, "completed", "", now)
 	}
 	r.StepID, r.Phase = id, phaseStep
-	if !r.DueAt.Valid {
-		r.DueAt.Time, r.DueAt.Valid = now, true
-	}
+	r.DueAt.Time, r.DueAt.Valid = due, true
 	r.WakeAt.Time, r.WakeAt.Valid = now, true
 	return e.logStep(ctx, tx, r, id, OutcomeEntered, "", 0, now)
 }
@@ -254,4 +252,22 @@ func (e *Engine) logStep(ctx context.Context, tx *sqlx.Tx, r *run, stepID, outco
 		return fmt.Errorf("flows: log step of run %d: %w", r.ID, err)
 	}
 	return nil
+}
+
+// dueOr is when the run's current step came due (now if not known or in
+// the future).
+func dueOr(r *run, now time.Time) time.Time {
+	if r.DueAt.Valid && r.DueAt.Time.Before(now) {
+		return r.DueAt.Time
+	}
+	return now
+}
+
+// wait saves a run that waits past now; one whose wake-up has already
+// passed (a late pass) goes on in this one.
+func (e *Engine) wait(ctx context.Context, tx *sqlx.Tx, r *run, now time.Time) (bool, error) {
+	if !r.WakeAt.Time.After(now) {
+		return false, nil
+	}
+	return true, e.save(ctx, tx, r)
 }

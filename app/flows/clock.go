@@ -22,14 +22,12 @@ func waitUntil(s *Step, t time.Time, loc *time.Location) time.Time {
 		return at
 	}
 	mins := -1
-	if s.UntilTime != "" {
-		if m, err := parseClock(s.UntilTime); err == nil {
-			mins = m
-		}
+	if m, err := parseClock(s.UntilTime); err == nil {
+		mins = m
 	}
 	days := map[time.Weekday]bool{}
 	for _, d := range s.UntilDays {
-		days[time.Weekday(d%7)] = true
+		days[time.Weekday(((d%7)+7)%7)] = true
 	}
 	local := at.In(loc)
 	for i := 0; i < 8; i++ {
@@ -37,20 +35,15 @@ func waitUntil(s *Step, t time.Time, loc *time.Location) time.Time {
 		if len(days) > 0 && !days[day.Weekday()] {
 			continue
 		}
-		cand := day
-		if mins >= 0 {
-			cand = day.Add(time.Duration(mins) * time.Minute)
-		}
-		if i == 0 && cand.Before(local) {
-			if mins < 0 {
-				return at // today is allowed and no time of day: now
+		if mins < 0 { // any time of an allowed day
+			if i == 0 {
+				return at
 			}
-			continue
+			return day
 		}
-		if i > 0 && mins < 0 {
+		if cand := day.Add(time.Duration(mins) * time.Minute); !cand.Before(local) {
 			return cand
 		}
-		return cand
 	}
 	return at
 }

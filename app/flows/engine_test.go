@@ -323,3 +323,103 @@ func TestTurnOffEndsRuns(t *testing.T) {
 		t.Fatalf("run %s (%s) after turning off", st, why)
 	}
 }
+
+func (v *env) event(customerID int64, name string, at time.Time) {
+	v.t.Helper()
+	orderSeq++
+	v.exec(`INSERT INTO events (shop_id, event_id, customer_id, name, occurred_at, source) VALUES ($1, $2, $3, $4, $5, 'pixel')`,
+		v.shopID, fmt.Sprintf("ev-%d", orderSeq), customerID, name, at)
+}
+
+func browse(tmpl int64) flows.Definition {
+	return flows.Definition{
+		Trigger:  flows.Trigger{Type: flows.TriggerBrowseAbandoned, Delay: dur("1h")},
+		Exits:    []flows.Exit{{Kind: flows.ExitAddedToCart}, {Kind: flows.ExitCheckout}, {Kind: flows.ExitOrderPlaced}},
+		ReEntry:  flows.ReEntry{Mode: flows.ReEntryAfter, Days: 14},
+		Priority: 70, MaxLateness: dur("12h"),
+		Steps: []flows.Step{{ID: "b1", Type: flows.StepSendEmail, TemplateID: tmpl},
+			{ID: "w", Type: flows.StepWait, Wait: dur("2d")}, {ID: "b3", Type: flows.StepSendEmail, TemplateID: tmpl}},
+	}
+}
+
+func TestBrowseAbandonmentExitsOnAddToCartAndReentersAfter14Days(t *testing.T) {
+	v := newEnv(t)
+	v.publish(browse(v.tmpl))
+	a, b := v.customer("ba@example.com"), v.customer("bb@example.com")
+	for _, c := range []int64{a, b} {
+		v.event(c, "product_viewed", v.clock())
+		v.signal(c, signals.StorefrontEvent, "product_viewed", "")
+	}
+	// b adds to cart within the hour: no browse email at all.
+	v.at(20 * time.Minute)
+	v.event(b, "product_added_to_cart", v.clock())
+	v.signal(b, signals.StorefrontEvent, "product_added_to_cart", "")
+	v.at(time.Hour + time.Minute)
+	v.runDue()
+	if !equal(v.sent(a), []string{"b1"}) || len(v.sent(b)) != 0 {
+		t.Fatalf("after the hour: a got %v (want b1), b got %v (want none)", v.sent(a), v.sent(b))
+	}
+	// a adds to cart on day 2: the run ends at once.
+	v.at(2 * day)
+	v.event(a, "product_added_to_cart", v.clock())
+	v.signal(a, signals.StorefrontEvent, "product_added_to_cart", "")
+	if st, why := v.runStatus(a); st != "exited" {
+		t.Fatalf("a's run is %s (%s) after adding to cart", st, why)
+	}
+	// Views within 14 days don't start it again; after 14 days they do.
+	v.at(5 * day)
+	v.signal(a, signals.StorefrontEvent, "product_viewed", "")
+	v.at(16 * day)
+	v.signal(a, signals.StorefrontEvent, "product_viewed", "")
+	var runs int
+	v.db.Get(&runs, `SELECT count(*) FROM flow_runs WHERE customer_id = $1`, a)
+	if runs != 2 {
+		t.Fatalf("a has %d runs, want 2 (re-entry after 14 days only)", runs)
+	}
+}
+
+func TestCartActivityRestartsTheAbandonmentClock(t *testing.T) {
+	v := newEnv(t)
+	v.publish(flows.Definition{
+		Trigger: flows.Trigger{Type: flows.TriggerCartAbandoned, Delay: dur("1h")}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
+		Priority: 80, MaxLateness: dur("12h"),
+		Steps: []flows.Step{{ID: "c1", Type: flows.StepSendEmail, TemplateID: v.tmpl}},
+	})
+	c := v.customer("ca@example.com")
+	v.signal(c, signals.CartUpdated, "cart-1", "")
+	v.at(50 * time.Minute)
+	v.signal(c, signals.CartUpdated, "cart-1", "")
+	v.at(61 * time.Minute)
+	v.runDue()
+	if len(v.sent(c)) != 0 {
+		t.Fatalf("sent %v 11 minutes after the last cart activity", v.sent(c))
+	}
+	v.at(111 * time.Minute)
+	v.runDue()
+	if !equal(v.sent(c), []string{"c1"}) {
+		t.Fatalf("an hour after the last activity sent %v, want c1", v.sent(c))
+	}
+}
+
+func TestUnsubscribedCustomersStartNothingAndLeaveRuns(t *testing.T) {
+	v := newEnv(t)
+	def := sendNow(v.tmpl, flows.TriggerCustomerCreated, 50, "24h")
+	def.Exits = []flows.Exit{{Kind: flows.ExitUnsubscribed}}
+	def.Steps = append([]flows.Step{{ID: "w", Type: flows.StepWait, Wait: dur("1h")}}, def.Steps...)
+	v.publish(def)
+	a, b := v.customer("ua@example.com"), v.customer("ub@example.com")
+	v.exec(`UPDATE customers SET email_consent = 'not_subscribed' WHERE id = $1`, b)
+	v.signal(a, signals.CustomerCreated, "", "")
+	v.signal(b, signals.CustomerCreated, "", "")
+	v.runDue()
+	v.exec(`UPDATE customers SET email_consent = 'unsubscribed' WHERE id = $1`, a)
+	v.signal(a, signals.ConsentChanged, "", `{"state":"unsubscribed","source":"admin"}`)
+	if st, why := v.runStatus(a); st != "exited" || why != flows.ExitUnsubscribed {
+		t.Fatalf("a's run %s (%s) after unsubscribing", st, why)
+	}
+	var runs int
+	v.db.Get(&runs, `SELECT count(*) FROM flow_runs WHERE customer_id = $1`, b)
+	if runs != 0 {
+		t.Fatal("a run started for a customer who isn't subscribed")
+	}
+}

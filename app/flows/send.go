@@ -41,7 +41,7 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 		if err := e.logStep(ctx, tx, r, s.ID, OutcomeSkipped, reason, 0, now); err != nil {
 			return false, err
 		}
-		return false, e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now)
+		return false, e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now, now)
 	}
 	due := now
 	if r.DueAt.Valid {
@@ -69,7 +69,7 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 		}
 		r.Phase = phaseWait
 		r.WakeAt.Time, r.WakeAt.Valid = until, true
-		return true, e.save(ctx, tx, r)
+		return true, e.save(ctx, tx, r) // until is after now: the cap or quiet hours hold
 	}
 	if end, in := quietEnd(now, rules.QuietStart, rules.QuietEnd, rules.Loc); in {
 		return defer_(end, ReasonQuietHours)
@@ -117,7 +117,7 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 	if err := e.logStep(ctx, tx, r, s.ID, OutcomeSent, "", id, now); err != nil {
 		return false, err
 	}
-	return false, e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now)
+	return false, e.moveTo(ctx, tx, r, def, def.tree.next(s.ID), now, now)
 }
 
 // updateProfile applies an update_profile step. Setting "suppress" is the
