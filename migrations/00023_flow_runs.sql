@@ -55,6 +55,15 @@ CREATE TABLE flow_run_steps (
 CREATE INDEX flow_run_steps_flow_idx ON flow_run_steps (flow_id, step_id, outcome);
 CREATE INDEX flow_run_steps_run_idx ON flow_run_steps (run_id);
 
+-- Date triggers: the local days already done per flow.
+CREATE TABLE flow_date_checks (
+    shop_id bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
+    flow_id bigint NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
+    day     date NOT NULL,
+    PRIMARY KEY (flow_id, day)
+);
+
 -- +goose Down
+DROP TABLE flow_date_checks;
 DROP TABLE flow_run_steps;
 DROP TABLE flow_runs;

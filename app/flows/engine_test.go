@@ -423,3 +423,36 @@ func TestUnsubscribedCustomersStartNothingAndLeaveRuns(t *testing.T) {
 		t.Fatal("a run started for a customer who isn't subscribed")
 	}
 }
+
+func TestDateTriggersStartOncePerDay(t *testing.T) {
+	v := newEnv(t)
+	v.publish(flows.Definition{
+		Trigger: flows.Trigger{Type: flows.TriggerDateProperty, DateProperty: flows.DateBirthday}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
+		Priority: 30, MaxLateness: dur("12h"),
+		Steps: []flows.Step{{ID: "bday", Type: flows.StepSendEmail, TemplateID: v.tmpl}},
+	})
+	v.publish(flows.Definition{
+		Trigger: flows.Trigger{Type: flows.TriggerDateProperty, DateProperty: flows.DateDaysAfterLastOrder, Days: 30}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
+		Priority: 30, MaxLateness: dur("12h"),
+		Steps: []flows.Step{{ID: "d30", Type: flows.StepSendEmail, TemplateID: v.tmpl}},
+	})
+	a, b, c := v.customer("da@example.com"), v.customer("db@example.com"), v.customer("dc@example.com")
+	v.exec(`UPDATE customers SET properties = '{"birthday": "1990-03-02"}' WHERE id = $1`, a)
+	v.exec(`UPDATE customers SET properties = '{"birthday": "03-03"}' WHERE id = $1`, b)
+	v.exec(`UPDATE customers SET last_order_at = $2 WHERE id = $1`, c, t0.AddDate(0, 0, -30))
+	ctx := context.Background()
+	v.at(-4 * time.Hour) // 08:00 UTC: before the hour
+	if n, _ := v.e.StartDateRuns(ctx, v.shopID, v.clock()); n != 0 {
+		t.Fatalf("started %d runs before %d:00", n, flows.DateHour)
+	}
+	v.at(0)
+	for i := 0; i < 2; i++ {
+		if _, err := v.e.StartDateRuns(ctx, v.shopID, v.clock()); err != nil {
+			t.Fatal(err)
+		}
+		v.runDue()
+	}
+	if !equal(v.sent(a), []string{"bday"}) || len(v.sent(b)) != 0 || !equal(v.sent(c), []string{"d30"}) {
+		t.Fatalf("a %v (want bday), b %v (want none), c %v (want d30)", v.sent(a), v.sent(b), v.sent(c))
+	}
+}
