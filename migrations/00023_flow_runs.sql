@@ -55,6 +55,11 @@ CREATE TABLE flow_run_steps (
 CREATE INDEX flow_run_steps_flow_idx ON flow_run_steps (flow_id, step_id, outcome);
 CREATE INDEX flow_run_steps_run_idx ON flow_run_steps (run_id);
 
+-- The frequency cap and the "no automation email in N days" filter read a
+-- customer's recent marketing email at every flow send.
+CREATE INDEX email_messages_customer_recent_idx ON email_messages (shop_id, customer_id, created_at DESC)
+    WHERE customer_id IS NOT NULL AND marketing;
+
 -- Date triggers: the local days already done per flow.
 CREATE TABLE flow_date_checks (
     shop_id bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
@@ -64,6 +69,7 @@ CREATE TABLE flow_date_checks (
 );
 
 -- +goose Down
+DROP INDEX email_messages_customer_recent_idx;
 DROP TABLE flow_date_checks;
 DROP TABLE flow_run_steps;
 DROP TABLE flow_runs;

@@ -44,12 +44,8 @@ func (e *Engine) rules(ctx context.Context, q sqlx.QueryerContext, shopID int64)
 
 // advance executes a due run until it waits, ends, or defers. It returns
 // how many steps it executed.
-func (e *Engine) advance(ctx context.Context, tx *sqlx.Tx, r *run, now time.Time) (int, error) {
+func (e *Engine) advance(ctx context.Context, tx *sqlx.Tx, r *run, rules shopRules, now time.Time) (int, error) {
 	def, err := e.version(ctx, tx, r.ShopID, r.FlowID, r.Version)
-	if err != nil {
-		return 0, err
-	}
-	rules, err := e.rules(ctx, tx, r.ShopID)
 	if err != nil {
 		return 0, err
 	}

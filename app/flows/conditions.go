@@ -57,32 +57,65 @@ func eventSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t ti
 		AND occurred_at >= $3 AND name = ANY($4)`, shopID, customerID, t, pq.Array(names))
 }
 
-// reachable: the customer may still get marketing email (not deleted,
-// subscribed, address not suppressed). The sender checks again at send time.
-func reachable(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64) (string, error) {
-	var p struct {
-		Deleted    bool   `db:"deleted"`
-		Consent    string `db:"email_consent"`
-		HasEmail   bool   `db:"has_email"`
-		Suppressed bool   `db:"suppressed"`
-	}
-	err := tx.GetContext(ctx, &p, `SELECT deleted_at IS NOT NULL AS deleted, email_consent, COALESCE(email, '') <> '' AS has_email,
+// profile is what the engine reads of the customer's profile: whether
+// marketing email may go to them (the sender checks again at send time).
+type profile struct {
+	Missing    bool
+	Deleted    bool   `db:"deleted"`
+	Consent    string `db:"email_consent"`
+	Email      string `db:"email"`
+	Suppressed bool   `db:"suppressed"`
+}
+
+func loadProfile(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64) (profile, error) {
+	var p profile
+	err := tx.GetContext(ctx, &p, `SELECT deleted_at IS NOT NULL AS deleted, email_consent, COALESCE(email, '') AS email,
 		EXISTS (SELECT 1 FROM suppressions s WHERE s.shop_id = c.shop_id AND s.email = lower(trim(c.email))) AS suppressed
 		FROM customers c WHERE shop_id = $1 AND id = $2`, shopID, customerID)
+	if isNoRows(err) {
+		return profile{Missing: true}, nil
+	}
 	if err != nil {
-		return "", fmt.Errorf("flows: profile %d: %w", customerID, err)
+		return p, fmt.Errorf("flows: profile %d: %w", customerID, err)
 	}
+	return p, nil
+}
+
+// unreachable is why no marketing email may go to the profile ("" if it may).
+func (p profile) unreachable() string {
 	switch {
-	case p.Deleted:
-		return ReasonDeleted, nil
-	case !p.HasEmail:
-		return ReasonNoEmail, nil
+	case p.Missing, p.Deleted:
+		return ReasonDeleted
+	case p.Email == "":
+		return ReasonNoEmail
 	case p.Suppressed:
-		return "suppressed", nil
+		return "suppressed"
 	case p.Consent != "subscribed":
-		return ReasonNotSubscribed, nil
+		return ReasonNotSubscribed
 	}
-	return "", nil
+	return ""
+}
+
+// reachable is loadProfile(…).unreachable().
+func reachable(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64) (string, error) {
+	p, err := loadProfile(ctx, tx, shopID, customerID)
+	if err != nil {
+		return "", err
+	}
+	return p.unreachable(), nil
+}
+
+// profileOf is the run's profile, read once per wake-up.
+func (e *Engine) profileOf(ctx context.Context, tx *sqlx.Tx, r *run) (profile, error) {
+	if r.prof != nil {
+		return *r.prof, nil
+	}
+	p, err := loadProfile(ctx, tx, r.ShopID, r.CustomerID)
+	if err != nil {
+		return p, err
+	}
+	r.prof = &p
+	return p, nil
 }
 
 func inSegment(ctx context.Context, tx *sqlx.Tx, shopID, customerID, segmentID int64) (bool, error) {
@@ -181,7 +214,7 @@ func (e *Engine) holdsRaw(ctx context.Context, tx *sqlx.Tx, r *run, c Condition,
 		return exists(ctx, tx, "bought product", `SELECT 1 FROM customer_products WHERE shop_id = $1 AND customer_id = $2 AND product_id = $3`, shop, cust, c.ProductID)
 	case CondNoAutomationEmail:
 		hit, err := exists(ctx, tx, "automation email", `SELECT 1 FROM email_messages WHERE shop_id = $1 AND customer_id = $2 AND kind = 'flow'
-			AND COALESCE(sent_at, created_at) >= $3 AND status <> 'skipped' AND flow_run_id IS DISTINCT FROM $4`,
+			AND marketing AND created_at >= $3 AND status <> 'skipped' AND flow_run_id IS DISTINCT FROM $4`,
 			shop, cust, now.Add(-time.Duration(c.Number*24)*time.Hour), nullID(r.ID))
 		return !hit, err
 	case CondNoEngagementDays:

@@ -149,6 +149,7 @@ type run struct {
 	ContextRaw []byte            `db:"context"`
 	StartedAt  time.Time         `db:"started_at"`
 	ctx        map[string]string // decoded ContextRaw
+	prof       *profile          // read once per wake-up (profileOf)
 }
 
 const runColumns = `id, shop_id, flow_id, version, priority, customer_id, trigger_ref, status, step_id, phase, wake_at, due_at, context, started_at`
@@ -175,6 +176,10 @@ func (e *Engine) RunDue(ctx context.Context, shopID int64, now time.Time) (int, 
 	workers := e.Workers
 	if workers <= 0 {
 		workers = 4
+	}
+	rules, err := e.rules(ctx, e.DB, shopID)
+	if err != nil {
+		return 0, err
 	}
 	total := 0
 	var lastID int64
@@ -207,7 +212,7 @@ func (e *Engine) RunDue(ctx context.Context, shopID int64, now time.Time) (int, 
 			go func() {
 				defer wg.Done()
 				for i := range next {
-					n, err := e.executeOne(ctx, shopID, due[i].ID, due[i].CustomerID, now)
+					n, err := e.executeOne(ctx, shopID, due[i].ID, due[i].CustomerID, rules, now)
 					mu.Lock()
 					total += n
 					if err != nil && first == nil {
@@ -234,7 +239,7 @@ func (e *Engine) RunDue(ctx context.Context, shopID int64, now time.Time) (int, 
 // executeOne runs one due run in its own transaction: the profile's lock
 // first (the order every writer of the customer's data takes), then the
 // run's row, re-read: if another worker moved it meanwhile, nothing is done.
-func (e *Engine) executeOne(ctx context.Context, shopID, runID, customerID int64, now time.Time) (int, error) {
+func (e *Engine) executeOne(ctx context.Context, shopID, runID, customerID int64, rules shopRules, now time.Time) (int, error) {
 	tx, err := e.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("flows: run %d: %w", runID, err)
@@ -243,26 +248,23 @@ func (e *Engine) executeOne(ctx context.Context, shopID, runID, customerID int64
 	if _, err := customers.LockProfiles(ctx, tx, shopID, []int64{customerID}); err != nil {
 		return 0, fmt.Errorf("flows: run %d: %w", runID, err)
 	}
-	var r run
-	err = tx.GetContext(ctx, &r, `SELECT `+runColumns+` FROM flow_runs WHERE shop_id = $1 AND id = $2 FOR UPDATE`, shopID, runID)
+	var r struct {
+		run
+		Flow string `db:"flow_status"`
+	}
+	err = tx.GetContext(ctx, &r, `SELECT `+runColumns+`, (SELECT status FROM flows f WHERE f.id = flow_id) AS flow_status
+		FROM flow_runs WHERE shop_id = $1 AND id = $2 FOR UPDATE`, shopID, runID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("flows: run %d: %w", runID, err)
 	}
-	if r.Status != "active" || !r.WakeAt.Valid || r.WakeAt.Time.After(now) {
-		return 0, nil
-	}
-	var live string
-	if err := tx.GetContext(ctx, &live, `SELECT status FROM flows WHERE shop_id = $1 AND id = $2`, shopID, r.FlowID); err != nil {
-		return 0, fmt.Errorf("flows: run %d: %w", runID, err)
-	}
-	if live != StatusLive {
+	if r.Status != "active" || !r.WakeAt.Valid || r.WakeAt.Time.After(now) || r.Flow != StatusLive {
 		return 0, nil
 	}
 	r.decode()
-	n, err := e.advance(ctx, tx, &r, now)
+	n, err := e.advance(ctx, tx, &r.run, rules, now)
 	if err != nil {
 		return 0, err
 	}

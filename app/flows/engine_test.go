@@ -456,3 +456,24 @@ func TestDateTriggersStartOncePerDay(t *testing.T) {
 		t.Fatalf("a %v (want bday), b %v (want none), c %v (want d30)", v.sent(a), v.sent(b), v.sent(c))
 	}
 }
+
+func TestDryRunCountsWhoWouldHaveEnteredAndTheirEmails(t *testing.T) {
+	v := newEnv(t)
+	def := abandonedCheckout(v.tmpl)
+	a, b, c, d := v.customer("xa@example.com"), v.customer("xb@example.com"), v.customer("xc@example.com"), v.customer("xd@example.com")
+	v.exec(`UPDATE customers SET email_consent = 'unsubscribed' WHERE id = $1`, d)
+	v.checkout(a, "k-a", t0.AddDate(0, 0, -20), "10") // never ordered: all three emails
+	v.checkout(b, "k-b", t0.AddDate(0, 0, -20), "10") // ordered on day 2: the day-1 email only
+	v.order(b, t0.AddDate(0, 0, -18))
+	v.checkout(c, "k-c", t0.AddDate(0, 0, -20), "10") // ordered within the hour: not entered
+	v.order(c, t0.AddDate(0, 0, -20).Add(30*time.Minute))
+	v.checkout(d, "k-d", t0.AddDate(0, 0, -20), "10") // not subscribed: not counted
+	v.checkout(a, "k-a2", t0.AddDate(0, 0, -40), "10") // too old
+	dr, err := v.e.DryRun(context.Background(), v.shopID, def, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dr.Entered != 2 || dr.Emails != 4 || dr.EmailsByStep["day1"] != 2 || dr.EmailsByStep["day5"] != 1 {
+		t.Fatalf("dry run: %+v; want 2 entered, 4 emails (day1 ×2, day3 ×1, day5 ×1)", dr)
+	}
+}

@@ -32,11 +32,11 @@ func (e *Engine) converted(ctx context.Context, tx *sqlx.Tx, r *run, trigger str
 // exitReason is why the run must end now ("" to go on): the profile is
 // gone, the shopper converted, or one of the flow's exits holds.
 func (e *Engine) exitReason(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, now time.Time) (string, error) {
-	var deleted bool
-	if err := tx.GetContext(ctx, &deleted, `SELECT deleted_at IS NOT NULL FROM customers WHERE shop_id = $1 AND id = $2`, r.ShopID, r.CustomerID); err != nil {
-		return ReasonDeleted, nil //nolint: the profile row is gone (cascade ends the run anyway)
+	p, err := e.profileOf(ctx, tx, r)
+	if err != nil {
+		return "", err
 	}
-	if deleted {
+	if p.Missing || p.Deleted {
 		return ReasonDeleted, nil
 	}
 	if abandonment(def.Trigger.Type) {
@@ -51,8 +51,7 @@ func (e *Engine) exitReason(ctx context.Context, tx *sqlx.Tx, r *run, def *loade
 		case ExitOrderPlaced:
 			hit, err = orderSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt)
 		case ExitUnsubscribed:
-			var why string
-			why, err = reachable(ctx, tx, r.ShopID, r.CustomerID)
+			why := p.unreachable()
 			hit = why == ReasonNotSubscribed || why == "suppressed"
 		case ExitLeftSegment:
 			if def.Trigger.SegmentID != 0 {

@@ -51,10 +51,11 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 	if now.Sub(due) > late {
 		return skip(ReasonTooLate)
 	}
-	if reason, err := reachable(ctx, tx, r.ShopID, r.CustomerID); err != nil || reason != "" {
-		if err != nil {
-			return false, err
-		}
+	p, err := e.profileOf(ctx, tx, r)
+	if err != nil {
+		return false, err
+	}
+	if reason := p.unreachable(); reason != "" {
 		return skip(reason)
 	}
 	defer_ := func(until time.Time, reason string) (bool, error) {
@@ -84,6 +85,7 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 			SELECT max(COALESCE(m.sent_at, m.created_at)) FROM email_messages m
 			LEFT JOIN flow_runs fr ON fr.id = m.flow_run_id
 			WHERE m.shop_id = $1 AND m.customer_id = $2 AND m.marketing AND m.status NOT IN ('skipped', 'failed')
+			  AND m.created_at > $3::timestamptz - interval '7 days'
 			  AND COALESCE(m.sent_at, m.created_at) > $3 AND m.flow_run_id IS DISTINCT FROM $4
 			  AND (m.flow_run_id IS NULL OR fr.priority >= $5)`,
 			r.ShopID, r.CustomerID, now.Add(-cap), r.ID, r.Priority)
@@ -94,10 +96,7 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 			return defer_(last.Time.Add(cap), ReasonFrequencyCap)
 		}
 	}
-	var to string
-	if err := tx.GetContext(ctx, &to, `SELECT COALESCE(email, '') FROM customers WHERE shop_id = $1 AND id = $2`, r.ShopID, r.CustomerID); err != nil {
-		return false, fmt.Errorf("flows: recipient of run %d: %w", r.ID, err)
-	}
+	to := p.Email
 	msgCtx := map[string]string{}
 	for _, k := range []string{"checkout_token", "cart_token", "search", "product_id"} {
 		if v := r.ctx[k]; v != "" {
@@ -127,6 +126,7 @@ func (e *Engine) updateProfile(ctx context.Context, tx *sqlx.Tx, r *run, s *Step
 	if e.Profiles == nil {
 		return errors.New("flows: no profile writer wired")
 	}
+	r.prof = nil // read again after the change
 	if s.AddTag != "" {
 		if err := e.Profiles.AddTag(ctx, tx, r.ShopID, r.CustomerID, s.AddTag); err != nil {
 			return fmt.Errorf("flows: run %d: %w", r.ID, err)

@@ -1,0 +1,111 @@
+package flows_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/db/dbtest"
+	"github.com/cartwheel/cartwheel/app/flows"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkFlows (make bench-flows) measures the engine with
+// BENCH_FLOWS_WAITING runs waiting (default 1,000,000): due steps executed
+// per second into the ledger and the email queue, and the lateness of due
+// steps. Figures are printed, not asserted.
+func BenchmarkFlows(b *testing.B) {
+	waiting := envInt("BENCH_FLOWS_WAITING", 1_000_000)
+	due := envInt("BENCH_FLOWS_DUE", 20_000)
+	d, _ := dbtest.Persistent(b, "bench_flows", true)
+	ctx := context.Background()
+	v := &env{db: d, now: time.Now()}
+	must := func(q string, args ...any) {
+		if _, err := d.ExecContext(ctx, q, args...); err != nil {
+			b.Fatalf("%s: %v", q[:40], err)
+		}
+	}
+	if err := d.Get(&v.shopID, `INSERT INTO shops (domain, installed_at, marketing_cap_hours, quiet_hours_start, quiet_hours_end)
+		VALUES ('bench-flows.myshopify.com', now(), 16, '', '') RETURNING id`); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Get(&v.tmpl, `INSERT INTO email_templates (shop_id, name, locale, doc) VALUES ($1, 'T', 'en', '{}') RETURNING id`, v.shopID); err != nil {
+		b.Fatal(err)
+	}
+	def := flows.Definition{
+		Trigger: flows.Trigger{Type: flows.TriggerCheckoutAbandoned, Delay: dur("1h")},
+		Exits:   []flows.Exit{{Kind: flows.ExitOrderPlaced}}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
+		Priority: 90, MaxLateness: dur("12h"),
+		Steps: []flows.Step{{ID: "day1", Type: flows.StepSendEmail, TemplateID: v.tmpl}, {ID: "w", Type: flows.StepWait, Wait: dur("2d")},
+			{ID: "day3", Type: flows.StepSendEmail, TemplateID: v.tmpl}},
+	}
+	raw := mustJSON(def)
+	var flowID int64
+	if err := d.Get(&flowID, `INSERT INTO flows (shop_id, name, status, trigger_type, draft, live_version) VALUES ($1, 'bench', 'live', $2, $3, 1) RETURNING id`,
+		v.shopID, def.Trigger.Type, raw); err != nil {
+		b.Fatal(err)
+	}
+	must(`INSERT INTO flow_versions (shop_id, flow_id, version, definition) VALUES ($1, $2, 1, $3)`, v.shopID, flowID, raw)
+
+	if os.Getenv("BENCH_FLOWS_ASYNC") != "" {
+		must(`ALTER DATABASE bench_flows SET synchronous_commit = off`)
+	}
+	start := time.Now()
+	must(`INSERT INTO customers (shop_id, email, email_consent) SELECT $1, 'c' || g || '@example.com', 'subscribed' FROM generate_series(1, $2) g`, v.shopID, waiting)
+	// All but `due` wait for days; `due` are due now, at the first send.
+	must(`INSERT INTO flow_runs (shop_id, flow_id, version, priority, customer_id, trigger_ref, step_id, phase, wake_at, due_at, started_at)
+		SELECT $1, $2, 1, 90, id, 'tok' || id, CASE WHEN rn <= $3 THEN 'day1' ELSE 'w' END, CASE WHEN rn <= $3 THEN 'step' ELSE 'wait' END,
+		       CASE WHEN rn <= $3 THEN now() ELSE now() + interval '2 days' END, now(), now()
+		FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM customers WHERE shop_id = $1) c`, v.shopID, flowID, due)
+	must(`ANALYZE`)
+	fmt.Printf("seeded %d customers and %d waiting runs in %s\n", waiting, waiting, time.Since(start).Round(time.Second))
+
+	e := &flows.Engine{DB: d, Mail: &flows.LedgerMailer{}, Profiles: customers.NewStore(d), Workers: envInt("BENCH_FLOWS_WORKERS", 8)}
+	b.ResetTimer()
+	t := time.Now()
+	n, err := e.RunDue(ctx, v.shopID, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	el := time.Since(t)
+	b.StopTimer()
+	var msgs int
+	d.Get(&msgs, `SELECT count(*) FROM email_messages WHERE shop_id = $1`, v.shopID)
+	fmt.Printf("due steps: %d executed (%d emails queued) in %s = %.0f steps/s with %d workers, %d runs waiting\n",
+		n, msgs, el.Round(time.Millisecond), float64(n)/el.Seconds(), e.Workers, waiting)
+
+	// Lateness: the sends executed vs when they were due.
+	var late []float64
+	d.Select(&late, `SELECT EXTRACT(EPOCH FROM (s.at - r.due_at)) FROM flow_run_steps s JOIN flow_runs r ON r.id = s.run_id
+		WHERE s.shop_id = $1 AND s.outcome = 'sent'`, v.shopID)
+	sort.Float64s(late)
+	if len(late) > 0 {
+		fmt.Printf("lateness of due steps (one pass, all due at once): p50 %.2fs p99 %.2fs\n", late[len(late)/2], late[len(late)*99/100])
+	}
+	fmt.Printf("peak RSS: %s\n", peakRSS())
+}
+
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}
