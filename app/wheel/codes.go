@@ -2,7 +2,6 @@ package wheel
 
 import (
 	"context"
-	crand "crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -13,25 +12,17 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/db"
+	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
-// codeAlphabet leaves out 0/O and 1/I, which shoppers misread; 32
-// symbols so a random byte maps onto it without bias.
-const codeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-
 // NewCode returns a random code "CW-XXXXXXXX" (40 bits of randomness).
 func NewCode() (string, error) {
-	var b [8]byte
-	if _, err := crand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("wheel: random code: %w", err)
+	c, err := shopify.NewDiscountCode("CW")
+	if err != nil {
+		return "", fmt.Errorf("wheel: %w", err)
 	}
-	out := make([]byte, 0, 11)
-	out = append(out, "CW-"...)
-	for _, x := range b {
-		out = append(out, codeAlphabet[x%32])
-	}
-	return string(out), nil
+	return c, nil
 }
 
 // CreateCodeArgs is the job that creates a spin's discount code in Shopify
@@ -87,30 +78,6 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-type discountUserError struct {
-	Field   []string `json:"field"`
-	Message string   `json:"message"`
-	Code    string   `json:"code"`
-}
-
-const basicCodeMutation = `mutation discountCodeBasicCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
-  discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
-    codeDiscountNode { id }
-    userErrors { field message code }
-  }
-}`
-
-const freeShippingMutation = `mutation discountCodeFreeShippingCreate($freeShippingCodeDiscount: DiscountCodeFreeShippingInput!) {
-  discountCodeFreeShippingCreate(freeShippingCodeDiscount: $freeShippingCodeDiscount) {
-    codeDiscountNode { id }
-    userErrors { field message code }
-  }
-}`
-
-const codeLookupQuery = `query codeDiscountNodeByCode($code: String!) {
-  codeDiscountNodeByCode(code: $code) { id }
-}`
-
 // createCode asks Shopify for the spin's code, unless it exists already.
 // A transport error may hide a success, so "code already taken" is checked
 // against Shopify: if the code is there, it is ours.
@@ -139,91 +106,39 @@ func (s *Service) createCode(ctx context.Context, shopID, spinID int64) error {
 	if err != nil {
 		return err
 	}
-	mutation, root, varName, input := discountInput(sp)
-	var out map[string]struct {
-		Node *struct {
-			ID string `json:"id"`
-		} `json:"codeDiscountNode"`
-		UserErrors []discountUserError `json:"userErrors"`
+	id, err := shopify.CreateCodeDiscount(ctx, s.d.API, sh.Domain, token, discountFor(sp))
+	if errors.Is(err, shopify.ErrDiscountRefused) {
+		return s.fail(ctx, spinID, strings.TrimPrefix(err.Error(), shopify.ErrDiscountRefused.Error()+": "))
 	}
-	if err := s.d.API.GraphQL(ctx, sh.Domain, token, mutation, map[string]any{varName: input}, &out); err != nil {
+	if err != nil {
 		s.noteError(ctx, spinID, err)
 		return fmt.Errorf("wheel: create code for spin %d: %w", spinID, err)
 	}
-	res := out[root]
-	if len(res.UserErrors) == 0 && res.Node != nil {
-		return s.markCode(ctx, spinID, "created", res.Node.ID, "")
-	}
-	if taken(res.UserErrors) {
-		var found struct {
-			Node *struct {
-				ID string `json:"id"`
-			} `json:"codeDiscountNodeByCode"`
-		}
-		if err := s.d.API.GraphQL(ctx, sh.Domain, token, codeLookupQuery, map[string]any{"code": sp.Code.String}, &found); err != nil {
-			s.noteError(ctx, spinID, err)
-			return fmt.Errorf("wheel: look up code of spin %d: %w", spinID, err)
-		}
-		if found.Node != nil {
-			return s.markCode(ctx, spinID, "created", found.Node.ID, "")
-		}
-	}
-	msgs := make([]string, 0, len(res.UserErrors))
-	for _, ue := range res.UserErrors {
-		msgs = append(msgs, strings.Join(ue.Field, ".")+": "+ue.Message)
-	}
-	if len(msgs) == 0 {
-		msgs = append(msgs, "Shopify returned no discount")
-	}
-	return s.fail(ctx, spinID, root+": "+strings.Join(msgs, "; "))
+	return s.markCode(ctx, spinID, "created", id, "")
 }
 
-func taken(errs []discountUserError) bool {
-	for _, e := range errs {
-		if e.Code == "TAKEN" || strings.Contains(strings.ToLower(e.Message), "unique") || strings.Contains(strings.ToLower(e.Message), "taken") {
-			return true
-		}
-	}
-	return false
-}
-
-// discountInput builds the mutation for the spin's prize: a single-use
-// code for one customer, for the whole order, expiring with the prize.
-func discountInput(sp spinRow) (mutation, root, varName string, input map[string]any) {
-	title := "Cartwheel signup wheel: " + sp.Label + " (" + sp.Code.String + ")"
-	input = map[string]any{
-		"title":                  title,
-		"code":                   sp.Code.String,
-		"startsAt":               sp.CreatedAt.UTC().Format(time.RFC3339),
-		"usageLimit":             1,
-		"appliesOncePerCustomer": true,
-		"context":                map[string]any{"all": "ALL"},
+// discountFor is the spin's prize as a Shopify code: single use, for the
+// whole order, expiring with the prize.
+func discountFor(sp spinRow) shopify.CodeDiscount {
+	d := shopify.CodeDiscount{
+		Title: "Cartwheel signup wheel: " + sp.Label + " (" + sp.Code.String + ")",
+		Code:  sp.Code.String, Value: sp.PrizeValue, StartsAt: sp.CreatedAt,
 	}
 	if sp.ExpiresAt.Valid {
-		input["endsAt"] = sp.ExpiresAt.Time.UTC().Format(time.RFC3339)
+		d.EndsAt = sp.ExpiresAt.Time
 	}
 	if sp.MinOrder.Valid {
-		input["minimumRequirement"] = map[string]any{"subtotal": map[string]any{"greaterThanOrEqualToSubtotal": sp.MinOrder.String}}
+		d.MinSubtotal = sp.MinOrder.String
 	}
-	if sp.PrizeKind == PrizeFreeShipping {
-		input["destination"] = map[string]any{"all": true}
-		return freeShippingMutation, "discountCodeFreeShippingCreate", "freeShippingCodeDiscount", input
+	switch sp.PrizeKind {
+	case PrizeFreeShipping:
+		d.Kind = shopify.DiscountFreeShipping
+	case PrizePercentage:
+		d.Kind = shopify.DiscountPercentage
+	default:
+		d.Kind = shopify.DiscountFixedAmount
 	}
-	value := map[string]any{}
-	if sp.PrizeKind == PrizePercentage {
-		// Shopify takes a fraction: 0.1 is 10 % off.
-		value["percentage"] = percentFraction(sp.PrizeValue)
-	} else {
-		value["discountAmount"] = map[string]any{"amount": sp.PrizeValue, "appliesOnEachItem": false}
-	}
-	input["customerGets"] = map[string]any{"value": value, "items": map[string]any{"all": true}}
-	return basicCodeMutation, "discountCodeBasicCreate", "basicCodeDiscount", input
-}
-
-func percentFraction(v string) float64 {
-	var f float64
-	fmt.Sscanf(v, "%g", &f)
-	return f / 100
+	return d
 }
 
 // markCode settles a pending code. A code that is to be emailed (the

@@ -22,6 +22,7 @@ type Discount struct {
 	Percentage             float64 // basic: 0.1 is 10 % off
 	Amount                 string  // basic: fixed amount off
 	ItemsAll               bool
+	Collections            []string // basic: the collection gids the discount is limited to
 	MinSubtotal            string // "" when none
 	AllCountries           bool   // free shipping
 }
@@ -183,6 +184,16 @@ func (s *Server) createDiscount(c *Call, kind, arg string) (any, error) {
 			d.Amount = numberString(amt["amount"])
 		} else {
 			errs = append(errs, discountError(arg, "customerGets", "Customer gets value is invalid", "INVALID"))
+		}
+		if cols, _ := items["collections"].(map[string]any); cols != nil {
+			add, _ := cols["add"].([]any)
+			for _, a := range add {
+				if id, ok := a.(string); ok && strings.HasPrefix(id, "gid://shopify/Collection/") {
+					d.Collections = append(d.Collections, id)
+				} else {
+					errs = append(errs, discountError(arg, "customerGets", "Collection is invalid", "INVALID"))
+				}
+			}
 		}
 		if all, _ := items["all"].(bool); all {
 			d.ItemsAll = true
