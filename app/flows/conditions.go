@@ -23,10 +23,11 @@ func exists(ctx context.Context, tx *sqlx.Tx, what, q string, args ...any) (bool
 	return ok, nil
 }
 
-// orderSince: the customer placed an order at or after t.
+// orderSince: the customer placed an order after t (strictly: the order
+// that started a post-purchase run doesn't end it).
 func orderSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time) (bool, error) {
 	return exists(ctx, tx, "orders since", `SELECT 1 FROM orders WHERE shop_id = $1 AND customer_id = $2
-		AND COALESCE(processed_at, shopify_created_at) >= $3 AND NOT test`, shopID, customerID, t)
+		AND COALESCE(processed_at, shopify_created_at) > $3 AND NOT test`, shopID, customerID, t)
 }
 
 // checkoutConverted: the checkout completed, or the customer ordered after
@@ -186,7 +187,7 @@ func (e *Engine) holdsRaw(ctx context.Context, tx *sqlx.Tx, r *run, c Condition,
 		return !in, err
 	case CondOrdersSinceStart:
 		v, err := num("orders since start", `SELECT count(*) FROM orders WHERE shop_id = $1 AND customer_id = $2 AND NOT test
-			AND COALESCE(processed_at, shopify_created_at) >= $3`, shop, cust, r.StartedAt)
+			AND COALESCE(processed_at, shopify_created_at) > $3`, shop, cust, r.StartedAt)
 		return compare(c.Op, v, c.Number), err
 	case CondOpenedRunEmail, CondClickedRunEmail:
 		kinds := []string{"open", "click"}
