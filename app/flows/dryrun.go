@@ -81,7 +81,7 @@ func (e *Engine) DryRun(ctx context.Context, shopID int64, def Definition, now t
 		return out, nil
 	}
 	delay := def.Trigger.Delay.D()
-	if abandonment(def.Trigger.Type) && delay <= 0 {
+	if isAbandonment(def.Trigger.Type) && delay <= 0 {
 		delay = time.Hour
 	}
 	var cands []candidate
@@ -109,7 +109,7 @@ func (e *Engine) DryRun(ctx context.Context, shopID int64, def Definition, now t
 		if t.After(now) {
 			continue // still inside the trigger's delay
 		}
-		if abandonment(def.Trigger.Type) && c.Converted.Valid && !c.Converted.Time.After(t) {
+		if isAbandonment(def.Trigger.Type) && c.Converted.Valid && !c.Converted.Time.After(t) {
 			continue
 		}
 		last[c.CustomerID] = c.At
@@ -141,7 +141,7 @@ func (e *Engine) DryRun(ctx context.Context, shopID int64, def Definition, now t
 
 // stopsOnOrder: an order ends the flow's runs.
 func stopsOnOrder(def Definition) bool {
-	if abandonment(def.Trigger.Type) {
+	if isAbandonment(def.Trigger.Type) {
 		return true
 	}
 	for _, x := range def.Exits {

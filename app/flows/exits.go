@@ -10,7 +10,7 @@ import (
 
 // abandonment triggers stop on conversion whatever exits the merchant set:
 // an abandoned-cart email after the order is the one mistake never made.
-func abandonment(trigger string) bool {
+func isAbandonment(trigger string) bool {
 	switch trigger {
 	case TriggerCheckoutAbandoned, TriggerCartAbandoned, TriggerBrowseAbandoned, TriggerSearchAbandoned:
 		return true
@@ -39,7 +39,7 @@ func (e *Engine) exitReason(ctx context.Context, tx *sqlx.Tx, r *run, def *loade
 	if p.Missing || p.Deleted {
 		return ReasonDeleted, nil
 	}
-	if abandonment(def.Trigger.Type) {
+	if isAbandonment(def.Trigger.Type) {
 		if ok, err := e.converted(ctx, tx, r, def.Trigger.Type); err != nil || ok {
 			return ReasonConverted, err
 		}

@@ -76,12 +76,6 @@ func (e *Engine) WaitingBySteps(ctx context.Context, shopID, flowID int64) (map[
 	return out, nil
 }
 
-// StepCounts are one step's numbers on the canvas.
-type StepCounts struct {
-	Entered, Waiting, Sent, Opened, Clicked, Ordered int
-	Skipped, Deferred                                map[string]int
-}
-
 // StepNumbers are the per-step numbers of a flow, all versions together
 // (step ids are stable across versions).
 func (e *Engine) StepNumbers(ctx context.Context, shopID, flowID int64) (map[string]StepCounts, error) {

@@ -222,7 +222,7 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 		}
 	}
 	delay := time.Duration(0)
-	if abandonment(def.Trigger.Type) {
+	if isAbandonment(def.Trigger.Type) {
 		delay = def.Trigger.Delay.D()
 		if delay <= 0 {
 			delay = time.Hour
@@ -271,7 +271,7 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 	if r.ctx == nil {
 		r.ctx = map[string]string{}
 	}
-	if abandonment(def.Trigger.Type) {
+	if isAbandonment(def.Trigger.Type) {
 		if ok, err := e.converted(ctx, tx, r, def.Trigger.Type); err != nil || ok {
 			return err
 		}
