@@ -22,8 +22,6 @@ CREATE TABLE flow_versions (
     PRIMARY KEY (flow_id, version)
 );
 ALTER TABLE shops ADD COLUMN quiet_hours_start text NOT NULL DEFAULT '', ADD COLUMN quiet_hours_end text NOT NULL DEFAULT '';
-ALTER TABLE email_messages ADD COLUMN flow_id bigint, ADD COLUMN flow_version integer, ADD COLUMN flow_run_id bigint, ADD COLUMN flow_step text,
-  ADD COLUMN campaign_id bigint, ADD COLUMN campaign_variant text, ADD COLUMN template_id bigint, ADD COLUMN context jsonb NOT NULL DEFAULT '{}';
 -- +goose Down
 ALTER TABLE shops DROP COLUMN quiet_hours_start, DROP COLUMN quiet_hours_end;
 DROP TABLE flow_versions;
