@@ -37,7 +37,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -168,6 +167,9 @@ type Request struct {
 	Text       string            `json:"text"`
 	Categories []string          `json:"categories,omitempty"`
 	Headers    map[string]string `json:"headers,omitempty"`
+	// Source is what the email belongs to (the dedupe key may be derived
+	// from it); the automation quiet period reads its flow run.
+	Source ledger.Source `json:"-"`
 }
 
 // Result says what happened to a request.
@@ -179,14 +181,12 @@ type Result struct {
 	Error      string
 }
 
-var flowRunKey = regexp.MustCompile(`^(flow_run:\d+:)`)
-
 // Send sends req unless its dedupe key was already used or a send-time rule
 // forbids it. A non-nil error means "try again later" (the job retries).
 func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 	id, existed, err := ledger.Reserve(ctx, s.d.DB, ledger.Reservation{
 		ShopID: req.ShopID, CustomerID: req.CustomerID, To: req.To, Kind: req.Kind,
-		DedupeKey: req.DedupeKey, Subject: req.Subject, Marketing: req.Marketing,
+		DedupeKey: req.DedupeKey, Subject: req.Subject, Marketing: req.Marketing, Source: req.Source,
 	})
 	if err != nil {
 		return Result{}, err
@@ -405,7 +405,7 @@ func (s *Sender) check(ctx context.Context, req Request, id int64) (shops.Settin
 	now := time.Now()
 	if st.MarketingCapHours > 0 {
 		hit, err := ledger.MarketingSince(ctx, s.d.DB, req.ShopID, req.CustomerID,
-			now.Add(-time.Duration(st.MarketingCapHours)*time.Hour), id, "")
+			now.Add(-time.Duration(st.MarketingCapHours)*time.Hour), id, 0)
 		if err != nil {
 			return st, "", err
 		}
@@ -415,12 +415,8 @@ func (s *Sender) check(ctx context.Context, req Request, id int64) (shops.Settin
 	}
 	if req.Kind == ledger.KindFlow && st.AutomationSkipDays > 0 {
 		// Earlier steps of the same flow run don't count against it.
-		prefix := ""
-		if m := flowRunKey.FindStringSubmatch(req.DedupeKey); m != nil {
-			prefix = m[1]
-		}
 		hit, err := ledger.MarketingSince(ctx, s.d.DB, req.ShopID, req.CustomerID,
-			now.AddDate(0, 0, -st.AutomationSkipDays), id, prefix)
+			now.AddDate(0, 0, -st.AutomationSkipDays), id, req.Source.FlowRunID)
 		if err != nil {
 			return st, "", err
 		}

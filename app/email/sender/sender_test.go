@@ -271,7 +271,7 @@ func TestSkipRules(t *testing.T) {
 		e.db.Exec(`UPDATE email_messages SET sent_at = now() - interval '6 days' WHERE id = $1`, first.MessageID)
 		flow := func(run, step int) sender.Request {
 			return sender.Request{ShopID: e.shop, CustomerID: c, To: "a@example.com", Kind: ledger.KindFlow, Marketing: true,
-				DedupeKey: fmt.Sprintf("flow_run:%d:step:%d", run, step), Subject: "s", Text: "t"}
+				Source: ledger.Source{FlowRunID: int64(run), FlowStep: fmt.Sprint(step)}, Subject: "s", Text: "t"}
 		}
 		expectSkip(t, e, flow(1, 1), sender.SkipAutomationQuietly)
 		// A campaign is not held by the automation quiet period (only by the cap).
