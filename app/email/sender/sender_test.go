@@ -17,6 +17,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/internal/emailtest"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/providers"
+	"github.com/cartwheel/cartwheel/app/email/render"
 	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/email/sendgridtest"
 	"github.com/cartwheel/cartwheel/app/shops"
@@ -58,7 +59,8 @@ func setup(t testing.TB, verifier sender.SenderVerifier) *env {
 		verifier = sender.AlwaysVerified
 	}
 	prov := &counting{Provider: sg}
-	s, err := sender.New(sender.Deps{DB: db, Shops: shops.NewStore(db, nil), Provider: prov, Tracker: sender.NoTracking{}, Verifier: verifier}, sender.Options{})
+	s, err := sender.New(sender.Deps{DB: db, Shops: shops.NewStore(db, nil), Provider: prov, Tracker: sender.NoTracking{}, Verifier: verifier,
+		Templates: render.NewStore(db), Products: render.NewProductSource(db)}, sender.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +318,8 @@ func TestOutboxProvider(t *testing.T) {
 	ctx := context.Background()
 	shop := emailtest.Shop(t, db)
 	ob := providers.NewOutbox(db)
-	s, _ := sender.New(sender.Deps{DB: db, Shops: shops.NewStore(db, nil), Provider: ob, Tracker: sender.NoTracking{}, Verifier: sender.AlwaysVerified}, sender.Options{})
+	s, _ := sender.New(sender.Deps{DB: db, Shops: shops.NewStore(db, nil), Provider: ob, Tracker: sender.NoTracking{}, Verifier: sender.AlwaysVerified,
+		Templates: render.NewStore(db), Products: render.NewProductSource(db)}, sender.Options{})
 	res, err := s.Send(ctx, sender.Request{ShopID: shop, To: "m@demo.example", Kind: ledger.KindTest, DedupeKey: "test:1",
 		Subject: "Preview", HTML: "<p>Hi</p>", Text: "Hi", Headers: map[string]string{"List-Unsubscribe": "<https://u>"}})
 	if err != nil || res.Outcome != sender.OutcomeSent {
