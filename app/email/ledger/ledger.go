@@ -326,6 +326,91 @@ func Reserve(ctx context.Context, q Querier, r Reservation) (id int64, existed b
 	return id, true, nil
 }
 
+// ReserveMany is Reserve for many messages of one shop in one statement
+// (a campaign's or a flow tick's batch): ids[i] and existed[i] answer rs[i].
+// A reservation that is invalid refuses the whole batch, and nothing is
+// written. The same key twice in rs is one row (the later ones existed).
+func ReserveMany(ctx context.Context, q Querier, rs []Reservation) (ids []int64, existed []bool, err error) {
+	if len(rs) == 0 {
+		return nil, nil, nil
+	}
+	shopID := rs[0].ShopID
+	n := len(rs)
+	// One array per column, unnested side by side by the INSERT.
+	ints := func() pq.Int64Array { return make(pq.Int64Array, n) }
+	texts := func() pq.StringArray { return make(pq.StringArray, n) }
+	cust, flowID, flowVersion, runID, campID, tplID := ints(), ints(), ints(), ints(), ints(), ints()
+	to, kind, key, subject, step, variant, cx := texts(), texts(), texts(), texts(), texts(), texts(), texts()
+	marketing := make(pq.BoolArray, n)
+	for i := range rs {
+		r, err := validate(rs[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (message %d of %d)", err, i+1, n)
+		}
+		if r.ShopID != shopID {
+			return nil, nil, errors.New("ledger: reserve many: every message must be of one shop")
+		}
+		c, err := r.Context.Value()
+		if err != nil {
+			return nil, nil, err
+		}
+		s := r.Source
+		cust[i], to[i], kind[i], key[i], subject[i], marketing[i] = r.CustomerID, strings.TrimSpace(r.To), r.Kind, r.DedupeKey, r.Subject, r.Marketing
+		flowID[i], flowVersion[i], runID[i], step[i] = s.FlowID, int64(s.FlowVersion), s.FlowRunID, s.FlowStep
+		campID[i], variant[i], tplID[i], cx[i] = s.CampaignID, s.CampaignVariant, s.TemplateID, string(c.([]byte))
+	}
+	type row struct {
+		ID  int64  `db:"id"`
+		Key string `db:"dedupe_key"`
+	}
+	var created []row
+	if err := sqlx.SelectContext(ctx, q, &created, `
+		INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, subject, marketing,
+			flow_id, flow_version, flow_run_id, flow_step, campaign_id, campaign_variant, template_id, context)
+		SELECT $1, NULLIF(u.cust, 0), u.to_email, u.kind, u.key, u.subject, u.marketing,
+		       NULLIF(u.flow_id, 0), NULLIF(u.flow_version, 0)::integer, NULLIF(u.run_id, 0), NULLIF(u.step, ''),
+		       NULLIF(u.camp_id, 0), NULLIF(u.variant, ''), NULLIF(u.tpl_id, 0), u.cx::jsonb
+		FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
+		            $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $13::text[], $14::bigint[], $15::text[])
+		     AS u(cust, to_email, kind, key, subject, marketing, flow_id, flow_version, run_id, step, camp_id, variant, tpl_id, cx)
+		ON CONFLICT DO NOTHING
+		RETURNING id, dedupe_key`,
+		shopID, cust, to, kind, key, subject, marketing, flowID, flowVersion, runID, step, campID, variant, tplID, cx); err != nil {
+		return nil, nil, fmt.Errorf("ledger: reserve %d messages: %w", n, err)
+	}
+	byKey := make(map[string]int64, n)
+	fresh := make(map[string]bool, len(created))
+	for _, c := range created {
+		byKey[c.Key], fresh[c.Key] = c.ID, true
+	}
+	if len(created) < n {
+		var missing pq.StringArray
+		for _, k := range key {
+			if _, ok := byKey[k]; !ok {
+				missing = append(missing, k)
+			}
+		}
+		var found []row
+		if err := sqlx.SelectContext(ctx, q, &found, `SELECT id, dedupe_key FROM email_messages WHERE shop_id = $1 AND dedupe_key = ANY($2)`,
+			shopID, missing); err != nil {
+			return nil, nil, fmt.Errorf("ledger: reserve %d messages: existing rows: %w", n, err)
+		}
+		for _, f := range found {
+			byKey[f.Key] = f.ID
+		}
+	}
+	ids, existed = make([]int64, n), make([]bool, n)
+	for i, k := range key {
+		id, ok := byKey[k]
+		if !ok {
+			return nil, nil, fmt.Errorf("ledger: reserve %q: no row after the insert", k)
+		}
+		ids[i], existed[i] = id, !fresh[k]
+		fresh[k] = false // the same key again in rs: that one existed
+	}
+	return ids, existed, nil
+}
+
 // Get loads one message of the shop.
 func Get(ctx context.Context, q Querier, shopID, id int64) (Message, error) {
 	var m Message

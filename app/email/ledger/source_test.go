@@ -318,3 +318,53 @@ func TestMigrationBackfillsSourcesFromKeys(t *testing.T) {
 		}
 	}
 }
+
+// ReserveMany writes a batch in one statement: ids in the order asked,
+// rows that already existed found (not duplicated), the same key twice one
+// row; one invalid reservation refuses the batch.
+func TestReserveMany(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	shop := emailtest.Shop(t, db)
+	var custs []int64
+	for i := 0; i < 4; i++ {
+		custs = append(custs, emailtest.Customer(t, db, shop, fmt.Sprintf("c%d@example.com", i), "subscribed"))
+	}
+	res := func(i int) ledger.Reservation {
+		return ledger.Reservation{ShopID: shop, CustomerID: custs[i], To: fmt.Sprintf("c%d@example.com", i), Kind: ledger.KindCampaign,
+			Marketing: true, Subject: "Sale", Source: ledger.Source{CampaignID: 5, CampaignVariant: "A", TemplateID: 2},
+			Context: ledger.Context{ledger.ContextDiscountCode: fmt.Sprintf("CODE%d", i)}}
+	}
+	// Customer 1's row exists already.
+	pre, _, err := ledger.Reserve(ctx, db, res(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, existed, err := ledger.ReserveMany(ctx, db, []ledger.Reservation{res(0), res(1), res(2), res(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 4 || ids[1] != pre || ids[3] != ids[0] || fmt.Sprint(existed) != "[false true false true]" {
+		t.Fatalf("ids %v existed %v (pre-existing %d)", ids, existed, pre)
+	}
+	for i, id := range ids[:3] {
+		m, err := ledger.Get(ctx, db, shop, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.CustomerID.Valid || m.CustomerID.Int64 != custs[i] || m.Source != res(i).Source || m.Context[ledger.ContextDiscountCode] != fmt.Sprintf("CODE%d", i) ||
+			m.DedupeKey != fmt.Sprintf("campaign:5:customer:%d", custs[i]) || !m.Marketing || m.Status != ledger.Queued {
+			t.Errorf("row %d: %+v", i, m)
+		}
+	}
+	bad := res(3)
+	bad.Source.FlowStep = "x"
+	if _, _, err := ledger.ReserveMany(ctx, db, []ledger.Reservation{res(3), bad}); err == nil || !strings.Contains(err.Error(), "message 2 of 2") {
+		t.Errorf("invalid batch: %v", err)
+	}
+	var n int
+	db.Get(&n, `SELECT count(*) FROM email_messages WHERE shop_id = $1`, shop)
+	if n != 3 {
+		t.Errorf("%d rows, want 3 (nothing of the refused batch)", n)
+	}
+}

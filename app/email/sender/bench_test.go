@@ -24,7 +24,7 @@ func envInt(name string, def int) int {
 
 // BenchmarkHandoff sends BENCH_SEND_MESSAGES (5,000) distinct campaign
 // emails the way campaigns and flows do: the ledger rows are reserved (with
-// their source and template) in transactions of sender.MaxBatch, then
+// their source and template) sender.MaxBatch at a time (ledger.ReserveMany), then
 // BENCH_SEND_WORKERS (16) concurrent deliver batches of sender.MaxBatch
 // each run the whole path (shop, settings and verification once per batch;
 // per message: profile and suppression, caps, composing from the template
@@ -61,20 +61,13 @@ func BenchmarkHandoff(b *testing.B) {
 		var batches [][]int64
 		for lo := 0; lo < n; lo += sender.MaxBatch {
 			hi := min(lo+sender.MaxBatch, n)
-			tx, err := de.db.BeginTxx(ctx, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch := make([]int64, 0, hi-lo)
+			rs := make([]ledger.Reservation, 0, hi-lo)
 			for i := lo; i < hi; i++ {
-				id, _, err := ledger.Reserve(ctx, tx, ledger.Reservation{ShopID: de.shop, CustomerID: ids[i], To: fmt.Sprintf("c%d@example.com", i+1),
+				rs = append(rs, ledger.Reservation{ShopID: de.shop, CustomerID: ids[i], To: fmt.Sprintf("c%d@example.com", i+1),
 					Kind: ledger.KindCampaign, Marketing: true, Source: ledger.Source{CampaignID: int64(round + 1), TemplateID: tpl}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				batch = append(batch, id)
 			}
-			if err := tx.Commit(); err != nil {
+			batch, _, err := ledger.ReserveMany(ctx, de.db, rs)
+			if err != nil {
 				b.Fatal(err)
 			}
 			batches = append(batches, batch)
