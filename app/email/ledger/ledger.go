@@ -452,13 +452,23 @@ func affected(res sql.Result, err error, what string) (bool, error) {
 // called and the tracked links; it reports whether this caller won the row.
 // Only the winner may call the provider. Commit before calling it.
 func Claim(ctx context.Context, q Querier, shopID, id int64, provider string, links []string) (bool, error) {
-	return ClaimComposed(ctx, q, shopID, id, provider, links, "", "")
+	if links == nil {
+		links = []string{}
+	}
+	res, err := q.ExecContext(ctx, `
+		UPDATE email_messages
+		SET status = 'sending', provider = $3, links = $4, attempts = attempts + 1,
+		    sending_at = now(), updated_at = now()
+		WHERE shop_id = $1 AND id = $2 AND status = 'queued'`, shopID, id, provider, pq.Array(links))
+	return affected(res, err, "claim")
 }
 
-// ClaimComposed is Claim for a message composed at send time: it also
-// records the address it goes to and its subject (the ledger shows what
-// was sent); empty keeps the reserved value.
-func ClaimComposed(ctx context.Context, q Querier, shopID, id int64, provider string, links []string, to, subject string) (bool, error) {
+// ClaimComposed is Claim for a message composed at send time for customer
+// (0: none): it also records the address it goes to and its subject (the
+// ledger shows what was sent); empty keeps the reserved value. It claims
+// only while the row still names that customer, so a redaction that erased
+// the row meanwhile is not undone by writing the address back.
+func ClaimComposed(ctx context.Context, q Querier, shopID, id, customerID int64, provider string, links []string, to, subject string) (bool, error) {
 	if links == nil {
 		links = []string{}
 	}
@@ -467,7 +477,8 @@ func ClaimComposed(ctx context.Context, q Querier, shopID, id int64, provider st
 		SET status = 'sending', provider = $3, links = $4, attempts = attempts + 1,
 		    to_email = COALESCE(NULLIF($5, ''), to_email), subject = COALESCE(NULLIF($6, ''), subject),
 		    sending_at = now(), updated_at = now()
-		WHERE shop_id = $1 AND id = $2 AND status = 'queued'`, shopID, id, provider, pq.Array(links), to, subject)
+		WHERE shop_id = $1 AND id = $2 AND status = 'queued' AND customer_id IS NOT DISTINCT FROM NULLIF($7, 0)`,
+		shopID, id, provider, pq.Array(links), to, subject, customerID)
 	return affected(res, err, "claim")
 }
 

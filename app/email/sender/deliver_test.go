@@ -14,6 +14,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/cartwheel/cartwheel/app/email"
 	"github.com/cartwheel/cartwheel/app/email/compose"
 	"github.com/cartwheel/cartwheel/app/email/internal/emailtest"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
@@ -529,5 +530,41 @@ func TestDeliverRetryableProviderError(t *testing.T) {
 	de.db.Get(&sent, `SELECT count(*) FROM email_messages WHERE shop_id = $1 AND status = 'sent'`, de.shop)
 	if sent != 3 || len(de.fake.Received()) != 3 {
 		t.Errorf("sent %d, received %d", sent, len(de.fake.Received()))
+	}
+}
+
+// eraseOnDecorate erases the customer (as customers/redact does) at the
+// point between reading the profile and claiming the row.
+type eraseOnDecorate struct {
+	sender.NoTracking
+	de   *deliverEnv
+	cust int64
+}
+
+func (e eraseOnDecorate) Decorate(shopID, id int64, html, text string, marketing bool) (email.Decorated, error) {
+	e.de.db.MustExec(`UPDATE email_messages SET to_email = '', customer_id = NULL, subject = '', context = '{}' WHERE id = $1`, id)
+	e.de.db.MustExec(`DELETE FROM customers WHERE id = $1`, e.cust)
+	return e.NoTracking.Decorate(shopID, id, html, text, marketing)
+}
+
+// A redaction that lands while the message is being composed wins: the
+// message is skipped, and the address and subject are not written back.
+func TestDeliverRedactedWhileComposing(t *testing.T) {
+	de := setupDeliver(t)
+	ctx := context.Background()
+	ada := named(t, de, "Ada", "Lovelace", "ada@example.com")
+	id := de.reserveFlow(t, de.db, ada, "ada@example.com", 1, nil)
+	s, err := sender.New(sender.Deps{DB: de.db, Shops: de.shops, Provider: de.prov, Tracker: eraseOnDecorate{de: de, cust: ada},
+		Verifier: sender.AlwaysVerified, Templates: de.templates, Products: render.NewProductSource(de.db)}, sender.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Deliver(ctx, de.shop, []int64{id})
+	if err != nil || len(res) != 1 || res[0].SkipReason != sender.SkipCustomerDeleted || de.prov.calls.Load() != 0 {
+		t.Fatalf("%+v %v, provider calls %d", res, err, de.prov.calls.Load())
+	}
+	m, _ := ledger.Get(ctx, de.db, de.shop, id)
+	if m.To != "" || m.Subject != "" || m.Status != ledger.Skipped {
+		t.Errorf("row after redaction: to %q subject %q status %s", m.To, m.Subject, m.Status)
 	}
 }

@@ -283,7 +283,7 @@ func (s *Sender) handOff(ctx context.Context, st shops.Settings, h handOff) (Res
 	}
 	var won bool
 	if h.Composed {
-		won, err = ledger.ClaimComposed(ctx, s.d.DB, h.ShopID, id, s.d.Provider.Name(), dec.Links, h.To.Email, h.Subject)
+		won, err = ledger.ClaimComposed(ctx, s.d.DB, h.ShopID, id, h.CustomerID, s.d.Provider.Name(), dec.Links, h.To.Email, h.Subject)
 	} else {
 		won, err = ledger.Claim(ctx, s.d.DB, h.ShopID, id, s.d.Provider.Name(), dec.Links)
 	}
@@ -291,8 +291,13 @@ func (s *Sender) handOff(ctx context.Context, st shops.Settings, h handOff) (Res
 		return res, err
 	}
 	if !won {
-		// Someone else claimed it between our reserve and claim.
-		r, _, err := s.existing(ctx, h.ShopID, id)
+		// Someone else claimed it between our reserve and claim, or (a
+		// composed message still queued) the customer was erased after we
+		// read the profile.
+		r, done, err := s.existing(ctx, h.ShopID, id)
+		if err == nil && !done && h.Composed {
+			return s.skip(ctx, h.ShopID, id, SkipCustomerDeleted)
+		}
 		return r, err
 	}
 
