@@ -593,15 +593,20 @@ func ApplyEvent(ctx context.Context, q Querier, shopID, id int64, ev Event) (boo
 }
 
 // MarketingSince reports whether the customer got a marketing email of the
-// shop sent at or after since, other than message exceptID. Messages of
-// flow run exceptRunID (when not 0) don't count: earlier steps of the same
-// run don't hold back its later ones.
+// shop sent at or after since, or has one being sent right now (claimed by
+// a worker since then), other than message exceptID. Messages of flow run
+// exceptRunID (when not 0) don't count: earlier steps of the same run don't
+// hold back its later ones.
 func MarketingSince(ctx context.Context, q Querier, shopID, customerID int64, since time.Time, exceptID, exceptRunID int64) (bool, error) {
 	var found bool
 	err := q.GetContext(ctx, &found, `
 		SELECT EXISTS (
 			SELECT 1 FROM email_messages
 			WHERE shop_id = $1 AND customer_id = $2 AND marketing AND sent_at IS NOT NULL AND sent_at >= $3
+			  AND id <> $4 AND ($5 = 0 OR flow_run_id IS DISTINCT FROM $5))
+		OR EXISTS (
+			SELECT 1 FROM email_messages
+			WHERE shop_id = $1 AND customer_id = $2 AND marketing AND status = 'sending' AND sending_at >= $3
 			  AND id <> $4 AND ($5 = 0 OR flow_run_id IS DISTINCT FROM $5))`,
 		shopID, customerID, since, exceptID, exceptRunID)
 	if err != nil {

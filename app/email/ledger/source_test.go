@@ -264,6 +264,20 @@ func TestMarketingSinceExceptRun(t *testing.T) {
 	if hit, _ := ledger.MarketingSince(ctx, db, shop, c, since, 0, 10); !hit {
 		t.Error("a campaign email didn't count against a run")
 	}
+	// An email being sent right now (claimed, not yet sent) counts too.
+	db.MustExec(`UPDATE email_messages SET sent_at = now() - interval '30 days' WHERE shop_id = $1`, shop)
+	if hit, _ := ledger.MarketingSince(ctx, db, shop, c, since, 0, 0); hit {
+		t.Fatal("old emails counted")
+	}
+	r.Source = ledger.Source{FlowRunID: 12, FlowStep: "one"}
+	busy, _, _ := ledger.Reserve(ctx, db, r)
+	ledger.Claim(ctx, db, shop, busy, "sendgrid", nil)
+	if hit, _ := ledger.MarketingSince(ctx, db, shop, c, since, 0, 0); !hit {
+		t.Error("an email in sending didn't count")
+	}
+	if hit, _ := ledger.MarketingSince(ctx, db, shop, c, since, busy, 0); hit {
+		t.Error("the message itself counted")
+	}
 }
 
 // Migration 00021 fills the source of rows written before it from their

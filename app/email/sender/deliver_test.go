@@ -568,3 +568,60 @@ func TestDeliverRedactedWhileComposing(t *testing.T) {
 		t.Errorf("row after redaction: to %q subject %q status %s", m.To, m.Subject, m.Status)
 	}
 }
+
+// barrierTracker holds every message at tracking (after the send-time
+// checks, before the claim) until n have arrived, so they all pass the
+// first cap check before any is claimed.
+type barrierTracker struct {
+	sender.NoTracking
+	n       int64
+	arrived *atomic.Int64
+	all     chan struct{}
+}
+
+func (b barrierTracker) Decorate(shopID, id int64, html, text string, marketing bool) (email.Decorated, error) {
+	if b.arrived.Add(1) == b.n {
+		close(b.all)
+	}
+	<-b.all
+	return b.NoTracking.Decorate(shopID, id, html, text, marketing)
+}
+
+// The frequency cap holds across workers: deliver jobs sending one customer
+// different marketing emails at the same moment, all past the first cap
+// check, send one and skip the rest (the claim re-checks under a lock per
+// customer and sees the first row in sending).
+func TestFrequencyCapHoldsAcrossConcurrentDeliveries(t *testing.T) {
+	de := setupDeliver(t)
+	de.db.MustExec(`UPDATE shops SET marketing_cap_hours = 16 WHERE id = $1`, de.shop)
+	const workers = 8
+	s, err := sender.New(sender.Deps{DB: de.db, Shops: de.shops, Provider: de.prov,
+		Tracker:  barrierTracker{n: workers, arrived: new(atomic.Int64), all: make(chan struct{})},
+		Verifier: sender.AlwaysVerified, Templates: de.templates, Products: render.NewProductSource(de.db)}, sender.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada := named(t, de, "Ada", "Lovelace", "ada@example.com")
+	var ids []int64
+	for i := 0; i < workers; i++ {
+		ids = append(ids, de.reserveFlow(t, de.db, ada, "ada@example.com", int64(i+1), nil))
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func(id int64) {
+			defer wg.Done()
+			if _, err := s.Deliver(context.Background(), de.shop, []int64{id}); err != nil {
+				t.Error(err)
+			}
+		}(id)
+	}
+	wg.Wait()
+	var sent, capped int
+	de.db.Get(&sent, `SELECT count(*) FROM email_messages WHERE shop_id = $1 AND status = 'sent'`, de.shop)
+	de.db.Get(&capped, `SELECT count(*) FROM email_messages WHERE shop_id = $1 AND status = 'skipped'
+		AND skip_reason IN ('frequency_cap', 'automation_quiet_period')`, de.shop)
+	if sent != 1 || capped != workers-1 || de.prov.calls.Load() != 1 {
+		t.Errorf("sent %d, held by the caps %d, provider calls %d; want 1, %d, 1", sent, capped, de.prov.calls.Load(), workers-1)
+	}
+}

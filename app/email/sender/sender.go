@@ -242,7 +242,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		return s.skip(ctx, req.ShopID, id, reason)
 	}
 	return s.handOff(ctx, sh.settings, handOff{
-		ShopID: req.ShopID, MessageID: id, CustomerID: req.CustomerID, Kind: req.Kind, Marketing: req.Marketing,
+		ShopID: req.ShopID, MessageID: id, CustomerID: req.CustomerID, FlowRunID: req.Source.FlowRunID, Kind: req.Kind, Marketing: req.Marketing,
 		To: email.Address{Name: req.ToName, Email: req.To}, Subject: req.Subject, HTML: req.HTML, Text: req.Text,
 		Categories: req.Categories, Headers: req.Headers,
 	})
@@ -261,6 +261,7 @@ func (s *Sender) skip(ctx context.Context, shopID, id int64, reason string) (Res
 // handOff is one checked, rendered message ready for the provider.
 type handOff struct {
 	ShopID, MessageID, CustomerID int64
+	FlowRunID                     int64
 	Kind                          string
 	Marketing                     bool
 	// Composed: the row's address and subject are (re)written at claim,
@@ -281,14 +282,12 @@ func (s *Sender) handOff(ctx context.Context, st shops.Settings, h handOff) (Res
 	if err != nil {
 		return res, fmt.Errorf("sender: tracking: %w", err)
 	}
-	var won bool
-	if h.Composed {
-		won, err = ledger.ClaimComposed(ctx, s.d.DB, h.ShopID, id, h.CustomerID, s.d.Provider.Name(), dec.Links, h.To.Email, h.Subject)
-	} else {
-		won, err = ledger.Claim(ctx, s.d.DB, h.ShopID, id, s.d.Provider.Name(), dec.Links)
-	}
+	won, reason, err := s.claim(ctx, st, h, dec.Links)
 	if err != nil {
 		return res, err
+	}
+	if reason != "" {
+		return s.skip(ctx, h.ShopID, id, reason)
 	}
 	if !won {
 		// Someone else claimed it between our reserve and claim, or (a
@@ -346,6 +345,45 @@ func (s *Sender) handOff(ctx context.Context, st shops.Settings, h handOff) (Res
 		res.Outcome, res.Error = OutcomeFailed, sendErr.Error()
 		return res, nil
 	}
+}
+
+// claim moves the row to sending. For marketing mail to a customer the caps
+// are checked again in the same transaction, under a lock per customer, so
+// two workers sending that customer different emails at once can't both
+// pass them: the second sees the first's row in sending. A non-empty reason
+// means the row was not claimed and should be skipped for it.
+func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links []string) (bool, string, error) {
+	do := func(q ledger.Querier) (bool, error) {
+		if h.Composed {
+			return ledger.ClaimComposed(ctx, q, h.ShopID, h.MessageID, h.CustomerID, s.d.Provider.Name(), links, h.To.Email, h.Subject)
+		}
+		return ledger.Claim(ctx, q, h.ShopID, h.MessageID, s.d.Provider.Name(), links)
+	}
+	if !h.Marketing || h.CustomerID == 0 {
+		won, err := do(s.d.DB)
+		return won, "", err
+	}
+	tx, err := s.d.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return false, "", fmt.Errorf("sender: claim %d: %w", h.MessageID, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('cartwheel:email-caps:' || $1::text || ':' || $2::text, 0))`,
+		h.ShopID, h.CustomerID); err != nil {
+		return false, "", fmt.Errorf("sender: claim %d: lock caps: %w", h.MessageID, err)
+	}
+	reason, err := s.capChecks(ctx, tx, h.ShopID, st, h.CustomerID, h.MessageID, h.Kind, h.FlowRunID)
+	if err != nil || reason != "" {
+		return false, reason, err
+	}
+	won, err := do(tx)
+	if err != nil {
+		return false, "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, "", fmt.Errorf("sender: claim %d: %w", h.MessageID, err)
+	}
+	return won, "", nil
 }
 
 // markSent records the provider's acceptance and, for a customer's
@@ -525,10 +563,16 @@ func (s *Sender) recipientChecks(ctx context.Context, shopID int64, st shops.Set
 	if p.Consent != "subscribed" {
 		return SkipNotConsented, nil
 	}
+	return s.capChecks(ctx, s.d.DB, shopID, st, r.CustomerID, r.MessageID, r.Kind, r.FlowRunID)
+}
+
+// capChecks applies the frequency cap and, for automations, the quiet
+// period to a marketing email of the customer ("" when neither holds it).
+func (s *Sender) capChecks(ctx context.Context, q ledger.Querier, shopID int64, st shops.Settings, customerID, messageID int64, kind string, flowRunID int64) (string, error) {
 	now := time.Now()
 	if st.MarketingCapHours > 0 {
-		hit, err := ledger.MarketingSince(ctx, s.d.DB, shopID, r.CustomerID,
-			now.Add(-time.Duration(st.MarketingCapHours)*time.Hour), r.MessageID, 0)
+		hit, err := ledger.MarketingSince(ctx, q, shopID, customerID,
+			now.Add(-time.Duration(st.MarketingCapHours)*time.Hour), messageID, 0)
 		if err != nil {
 			return "", err
 		}
@@ -536,10 +580,10 @@ func (s *Sender) recipientChecks(ctx context.Context, shopID int64, st shops.Set
 			return SkipFrequencyCap, nil
 		}
 	}
-	if r.Kind == ledger.KindFlow && st.AutomationSkipDays > 0 {
+	if kind == ledger.KindFlow && st.AutomationSkipDays > 0 {
 		// Earlier steps of the same flow run don't count against it.
-		hit, err := ledger.MarketingSince(ctx, s.d.DB, shopID, r.CustomerID,
-			now.AddDate(0, 0, -st.AutomationSkipDays), r.MessageID, r.FlowRunID)
+		hit, err := ledger.MarketingSince(ctx, q, shopID, customerID,
+			now.AddDate(0, 0, -st.AutomationSkipDays), messageID, flowRunID)
 		if err != nil {
 			return "", err
 		}
