@@ -359,7 +359,8 @@ func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links 
 		}
 		return ledger.Claim(ctx, q, h.ShopID, h.MessageID, s.d.Provider.Name(), links)
 	}
-	if !h.Marketing || h.CustomerID == 0 {
+	capped := st.MarketingCapHours > 0 || (h.Kind == ledger.KindFlow && st.AutomationSkipDays > 0)
+	if !h.Marketing || h.CustomerID == 0 || !capped {
 		won, err := do(s.d.DB)
 		return won, "", err
 	}
