@@ -88,7 +88,7 @@ bench-import: deps
 bench-ingest: deps
 	$(GO) test -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./app/web/
 
-## bench-send: provider hand-off msgs/s to the fake SendGrid over loopback, with the ledger (BENCH_SEND_MESSAGES, BENCH_SEND_WORKERS)
+## bench-send: reserve + deliver batches (checks, compose, ledger) to the fake SendGrid over loopback, msgs/s (BENCH_SEND_MESSAGES, BENCH_SEND_WORKERS)
 bench-send: deps
 	$(GO) test -run '^$$' -bench BenchmarkHandoff -benchtime 1x -timeout 30m ./app/email/sender/
 

@@ -27,9 +27,16 @@ type Inserter interface {
 // Client is the River client type used across the app.
 type Client = river.Client[*sql.Tx]
 
+// QueueEmail is the queue email deliveries run on, with its own workers, so
+// a send never waits behind a store import or a segment refresh on the
+// default queue.
+const QueueEmail = "email"
+
 // Options tune the client; zero values are production defaults.
 type Options struct {
-	MaxWorkers   int
+	MaxWorkers int // default queue (default 10)
+	// EmailWorkers works QueueEmail (default 10).
+	EmailWorkers int
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	Metrics      *metrics.Metrics
@@ -51,7 +58,7 @@ func New(db *sql.DB, workers *river.Workers, o Options) (*Client, error) {
 		o.Logger = slog.Default()
 	}
 	cfg := &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.MaxWorkers}},
+		Queues:            Queues(o),
 		Workers:           workers,
 		PollOnly:          true,
 		FetchPollInterval: o.PollInterval,
@@ -68,6 +75,23 @@ func New(db *sql.DB, workers *river.Workers, o Options) (*Client, error) {
 		return nil, fmt.Errorf("jobs: new client: %w", err)
 	}
 	return c, nil
+}
+
+// Queues are the queues a client built with o works, each with its own
+// worker pool: every queue a job is inserted into must be here, or its jobs
+// would wait forever.
+func Queues(o Options) map[string]river.QueueConfig {
+	def, email := o.MaxWorkers, o.EmailWorkers
+	if def == 0 {
+		def = 10
+	}
+	if email == 0 {
+		email = 10
+	}
+	return map[string]river.QueueConfig{
+		river.QueueDefault: {MaxWorkers: def},
+		QueueEmail:         {MaxWorkers: email},
+	}
 }
 
 type metricsMiddleware struct {

@@ -185,11 +185,14 @@ func (s *Service) HandleCustomerRedact(ctx context.Context, tx *sqlx.Tx, r Custo
 		return 0, fmt.Errorf("privacy: redact checkouts of %d: %w", r.ShopifyCustomerID, err)
 	}
 	checkouts, _ := res.RowsAffected()
-	// Emails sent to them: the ledger keeps counts for reports but not the
-	// address; stored copies (dev outbox) go; the soft-bounce streak goes.
+	// Emails sent to them: the ledger keeps counts and sources for reports
+	// but not the address, the subject (composed with their name) or the
+	// context they were composed from; a queued one is then skipped, and its
+	// job holds only the message id. Stored copies (dev outbox) go; the
+	// soft-bounce streak goes.
 	if _, err := tx.ExecContext(ctx, `
 		WITH m AS (
-			UPDATE email_messages SET to_email = '', customer_id = NULL
+			UPDATE email_messages SET to_email = '', customer_id = NULL, subject = '', context = '{}'
 			WHERE shop_id = $1 AND (($3 <> '' AND lower(to_email) = lower($3))
 			   OR customer_id IN (SELECT id FROM customers WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))))
 			RETURNING id)

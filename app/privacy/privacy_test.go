@@ -4,13 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
+	"github.com/cartwheel/cartwheel/app/email/ledger"
+	"github.com/cartwheel/cartwheel/app/email/sender"
+	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/privacy"
 )
 
@@ -226,5 +233,67 @@ func TestRedactClearsRejectedWebhookBodiesNamingThem(t *testing.T) {
 	}
 	if len(kept) != 2 || kept[0] != "other-shop" || kept[1] != "someone-else" {
 		t.Fatalf("raw bodies kept after the redaction: %v, want [other-shop someone-else]", kept)
+	}
+}
+
+// A customers/redact reaches emails queued for the customer: the ledger row
+// loses the address, the subject and the context it would be composed
+// from, and the deliver job never held any of it (only message ids).
+// Someone else's queued email keeps its own.
+func TestRedactReachesQueuedEmails(t *testing.T) {
+	d, s, a, _ := setup(t)
+	ctx := context.Background()
+	workers := river.NewWorkers()
+	river.AddWorker(workers, sender.NewDeliverWorker(nil))
+	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ann, wendy int64
+	d.Get(&ann, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id = 10`, a)
+	d.Get(&wendy, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id IS NULL`, a)
+	var ids []int64
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		for i, c := range []struct {
+			id   int64
+			to   string
+			name string
+		}{{ann, "ann@example.com", "Ann"}, {wendy, "Wheel.Only@example.com", "Wendy"}} {
+			id, _, err := ledger.Reserve(ctx, tx, ledger.Reservation{ShopID: a, CustomerID: c.id, To: c.to, Kind: ledger.KindFlow,
+				Marketing: true, Subject: c.name + ", your cart is waiting",
+				Source:  ledger.Source{FlowID: 1, FlowVersion: 1, FlowRunID: int64(i + 1), FlowStep: "email-1", TemplateID: 3},
+				Context: ledger.Context{ledger.ContextCheckoutToken: "tok-" + c.name, ledger.ContextDiscountCode: "CODE-" + c.name}})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return sender.EnqueueDeliver(ctx, tx.Tx, jc, a, ids...)
+	})
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		_, err := s.HandleCustomerRedact(ctx, tx, privacy.CustomerRedact{WebhookID: "q", ShopID: a, ShopifyCustomerID: 10, Email: "ann@example.com"})
+		return err
+	})
+	annRow, _ := ledger.Get(ctx, d, a, ids[0])
+	if annRow.To != "" || annRow.CustomerID.Valid || annRow.Subject != "" || len(annRow.Context) != 0 {
+		t.Errorf("the redacted customer's queued email keeps to %q customer %v subject %q context %v",
+			annRow.To, annRow.CustomerID, annRow.Subject, annRow.Context)
+	}
+	if annRow.FlowRunID != 1 || annRow.TemplateID != 3 {
+		t.Errorf("the source (for reports) was lost: %+v", annRow.Source)
+	}
+	wendyRow, _ := ledger.Get(ctx, d, a, ids[1])
+	if wendyRow.To != "Wheel.Only@example.com" || wendyRow.Context[ledger.ContextDiscountCode] != "CODE-Wendy" {
+		t.Errorf("someone else's queued email was touched: %+v", wendyRow)
+	}
+	var args []string
+	d.Select(&args, `SELECT args::text FROM river_job`)
+	if len(args) != 1 {
+		t.Fatalf("jobs %v", args)
+	}
+	for _, v := range []string{"ann@example.com", "Ann", "tok-Ann", "CODE-Ann", "cart is waiting"} {
+		if strings.Contains(args[0], v) {
+			t.Errorf("river_job holds %q: %s", v, args[0])
+		}
 	}
 }

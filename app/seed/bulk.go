@@ -340,23 +340,30 @@ CROSS JOIN LATERAL (SELECT hashint8extended(a, 10) & 4611686018427387903 AS h,
 // Emails: 30 % of customers got none, the rest 1–24 campaign and flow
 // messages over 400 days ($6 scales the counts). Opens depend on how engaged
 // the customer is (60 %, 20 % or 2 % of messages), a quarter of opens click,
-// one open in ten is machine (privacy prefetch).
+// one open in ten is machine (privacy prefetch). Each message names its
+// campaign (one of 200) or flow (one of 8) run and step, as sends do.
 const qBulkEmails = `
 WITH m AS (
 	INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, subject, status, provider,
-		provider_message_id, marketing, attempts, created_at, sending_at, sent_at, updated_at)
-	SELECT $1, c.id, c.email, CASE WHEN q.y % 10 < 7 THEN 'campaign' ELSE 'flow' END,
-		CASE WHEN q.y % 10 < 7 THEN 'campaign:' || (q.y / 10) % 200 || ':customer:' || c.id ELSE 'flow_run:' || c.shopify_id || '-' || k || ':step:1' END,
-		'Bulk email ' || k, 'delivered', 'sendgrid', 'bulk-' || c.shopify_id || '-' || k, true, 1, t.at, t.at, t.at, t.at
+		provider_message_id, marketing, attempts, created_at, sending_at, sent_at, updated_at,
+		campaign_id, flow_id, flow_version, flow_run_id, flow_step)
+	SELECT $1, c.id, c.email, CASE WHEN q.campaign THEN 'campaign' ELSE 'flow' END,
+		CASE WHEN q.campaign THEN 'campaign:' || (1 + (q.y / 10) % 200) || ':customer:' || c.id
+		     ELSE 'flow_run:' || (c.shopify_id * 10000 + k) || ':step:email-1' END,
+		'Bulk email ' || k, 'delivered', 'sendgrid', 'bulk-' || c.shopify_id || '-' || k, true, 1, t.at, t.at, t.at, t.at,
+		CASE WHEN q.campaign THEN 1 + (q.y / 10) % 200 END,
+		CASE WHEN NOT q.campaign THEN 1 + (q.y / 10) % 8 END, CASE WHEN NOT q.campaign THEN 1 END,
+		CASE WHEN NOT q.campaign THEN c.shopify_id * 10000 + k END, CASE WHEN NOT q.campaign THEN 'email-1' END
 	FROM customers c
 	CROSS JOIN LATERAL (SELECT (hashint8extended(c.shopify_id, 13) & 4611686018427387903) % 100 AS r,
 		hashint8extended(c.shopify_id, 14) & 4611686018427387903 AS h) p
 	CROSS JOIN LATERAL generate_series(1, round($6::float8 * CASE WHEN p.r < 30 THEN 0 WHEN p.r < 55 THEN 1 + p.h % 4
 		WHEN p.r < 80 THEN 5 + p.h % 5 ELSE 10 + p.h % 15 END)::int) AS k
-	CROSS JOIN LATERAL (SELECT hashint8extended(c.shopify_id * 1000 + k, 15) & 4611686018427387903 AS y) q
+	CROSS JOIN LATERAL (SELECT y, y % 10 < 7 AS campaign
+		FROM (SELECT hashint8extended(c.shopify_id * 1000 + k, 15) & 4611686018427387903 AS y) h) q
 	CROSS JOIN LATERAL (SELECT $5::timestamptz - ((q.y / 1000) % (400 * 86400)) * interval '1 second' AS at) t
 	WHERE c.shop_id = $1 AND c.shopify_id >= $2::bigint + $4::bigint AND c.shopify_id < $3::bigint + $4::bigint
-	ON CONFLICT (shop_id, dedupe_key) DO NOTHING
+	ON CONFLICT DO NOTHING
 	RETURNING id, customer_id, sent_at
 )
 INSERT INTO email_events (shop_id, message_id, source, kind, link_index, url, user_agent, machine, occurred_at, recorded_at)

@@ -166,6 +166,8 @@ func TestBulkStore(t *testing.T) {
 		between(q, count(q), 0.02*n, 20*n)
 	}
 	between("emails", count(`SELECT count(*) FROM email_messages WHERE shop_id = $1 AND sent_at IS NOT NULL AND kind IN ('campaign', 'flow')`), 5*n, 7*n)
+	between("emails without their source", count(`SELECT count(*) FROM email_messages WHERE shop_id = $1
+		AND NOT (kind = 'campaign' AND campaign_id IS NOT NULL OR kind = 'flow' AND flow_id IS NOT NULL AND flow_run_id IS NOT NULL)`), 0, 0)
 	between("received 10+", count(`SELECT count(*) FROM (SELECT customer_id FROM email_messages WHERE shop_id = $1
 		GROUP BY 1 HAVING count(*) >= 10) x`), 0.1*n, 0.3*n)
 	between("opens", count(`SELECT count(*) FROM email_events WHERE shop_id = $1 AND kind = 'open'`), 0.15*6*n, 0.35*6*n)

@@ -56,7 +56,7 @@ type App struct {
 	Tracking *tracking.Service
 	Senders  *tracking.SenderVerifier // the sender's SenderVerified hook
 	Tracker  *tracking.Tracker        // the sender's email.Tracker
-	Sender   *sender.Sender           // sends one email (campaigns and flows queue sender.SendArgs)
+	Sender   *sender.Sender           // sends email (campaigns and flows queue sender.EnqueueDeliver)
 
 	opts Options
 }
@@ -124,12 +124,15 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	tracker := tracking.NewTracker(cfg.AppURL.String(), tokens)
 	senders := tracking.NewSenderVerifier(d, provider, cfg.AppURL.String(), email.Address{}, o.Now)
-	emailSender, err := sender.New(sender.Deps{DB: d, Shops: shopStore, Provider: provider, Tracker: tracker, Verifier: senders}, sender.Options{})
+	templateStore, productSource := render.NewStore(d), render.NewProductSource(d)
+	emailSender, err := sender.New(sender.Deps{DB: d, Shops: shopStore, Provider: provider, Tracker: tracker, Verifier: senders,
+		Templates: templateStore, Products: productSource}, sender.Options{})
 	if err != nil {
 		return nil, err
 	}
 	wheelSvc.MailWith(emailSender)
-	river.AddWorker(workers, sender.NewWorker(emailSender))
+	// Deliveries run on their own queue (jobs.QueueEmail).
+	river.AddWorker(workers, sender.NewDeliverWorker(emailSender))
 	river.AddWorker(workers, sender.NewSweepWorker(emailSender))
 	river.AddWorker(workers, &render.RefreshPairsWorker{DB: d})
 	limiter := ratelimit.New(d, o.Now)
@@ -219,7 +222,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	sweeper.Tracking = emailPublic.Tracking
 
-	mailAdmin := web.EmailAdmin{Templates: render.NewStore(d), Products: render.NewProductSource(d), Sender: emailSender}
+	mailAdmin := web.EmailAdmin{Templates: templateStore, Products: productSource, Sender: emailSender}
 	if ob, ok := provider.(*providers.Outbox); ok {
 		mailAdmin.Outbox = ob
 	}

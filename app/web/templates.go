@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/email/compose"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/providers"
 	"github.com/cartwheel/cartwheel/app/email/render"
@@ -444,24 +445,19 @@ func editorFrom(id int64, t render.Template, errs render.FieldErrors) views.Temp
 }
 
 // recipientData fills a render for the chosen customer of the shop (the
-// first one when none is chosen; a sample when the shop has none).
+// first one when none is chosen; a sample when the shop has none) through
+// the same composer the sender uses at send time, with a sample discount
+// code standing in for the one a flow or campaign creates.
 func (s *server) recipientData(ctx context.Context, sh shops.Shop, customerID string, comp *render.Compiled) (render.RenderData, int64, error) {
 	st, err := s.Shops.Settings(ctx, sh.ID)
 	if err != nil {
 		return render.RenderData{}, 0, err
 	}
-	name := sh.Name
-	if name == "" {
-		name = sh.Domain
-	}
-	d := render.RenderData{
-		Shop:         render.Shop{Name: name, URL: "https://" + sh.Domain, PostalAddress: st.PostalAddress, Currency: sh.Currency},
-		Customer:     render.Customer{FirstName: "Alex", LastName: "Sample", Email: "alex@example.com"},
-		DiscountCode: previewDiscountCode,
-	}
+	shop := compose.Shop(sh, st)
+	who := compose.Recipient{FirstName: "Alex", LastName: "Sample", Email: "alex@example.com"}
 	list, err := s.previewCustomers(ctx, sh.ID)
 	if err != nil {
-		return d, 0, err
+		return render.RenderData{Shop: shop}, 0, err
 	}
 	var chosen *customers.ListItem
 	for i := range list {
@@ -472,22 +468,18 @@ func (s *server) recipientData(ctx context.Context, sh shops.Shop, customerID st
 	if chosen == nil && len(list) > 0 {
 		chosen = &list[0]
 	}
-	var cid int64
 	if chosen != nil {
-		cid = chosen.ID
-		d.Customer = render.Customer{FirstName: chosen.FirstName, LastName: chosen.LastName}
+		who = compose.Recipient{CustomerID: chosen.ID, FirstName: chosen.FirstName, LastName: chosen.LastName}
 		if chosen.Email != nil {
-			d.Customer.Email = *chosen.Email
+			who.Email = *chosen.Email
 		}
 	}
-	if s.Mail.Products != nil && len(comp.Needs()) > 0 {
-		loaded, err := s.Mail.Products.Load(ctx, sh.ID, d.Shop, render.Recipient{CustomerID: cid}, comp.Needs())
-		if err != nil {
-			return d, cid, err
-		}
-		d.Products, d.CartURL = loaded.Products, loaded.CartURL
+	var products compose.Products
+	if s.Mail.Products != nil {
+		products = s.Mail.Products
 	}
-	return d, cid, nil
+	d, err := compose.Data(ctx, products, sh.ID, shop, who, map[string]string{ledger.ContextDiscountCode: previewDiscountCode}, comp)
+	return d, who.CustomerID, err
 }
 
 // framedHeaders are for documents shown in the admin's sandboxed iframes

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/sender"
+	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -36,9 +37,12 @@ type EmailCodeArgs struct {
 // Kind names the job in River.
 func (EmailCodeArgs) Kind() string { return "wheel.email_code" }
 
-// InsertOpts: the sender retries provider hiccups; a dozen attempts cover
+// InsertOpts: on the email queue, so the shopper's code never waits behind
+// an import; the sender retries provider hiccups, and a dozen attempts cover
 // an outage of a few hours.
-func (EmailCodeArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 12} }
+func (EmailCodeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueEmail, MaxAttempts: 12}
+}
 
 // EmailWorker is the River worker for EmailCodeArgs.
 type EmailWorker struct {

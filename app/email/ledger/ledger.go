@@ -1,8 +1,12 @@
 // Package ledger keeps one row per email (table email_messages), written
-// before the provider is called. The row's UNIQUE (shop_id, dedupe_key) makes
-// every email go out at most once per (campaign, customer) and per (flow run,
-// step); its status follows the message from queued to the last thing the
-// provider or the recipient did with it.
+// before the provider is called. The row's UNIQUE (shop_id, dedupe_key), and
+// the unique indexes on its structured source (shop, flow run, step) and
+// (shop, campaign, customer), make every email go out at most once per
+// (campaign, customer) and per (flow run, step); its status follows the
+// message from queued to the last thing the provider or the recipient did
+// with it. The source columns (flow, version, run, step; campaign, variant;
+// template) are what reports group by, and the row's context holds the
+// references the message is composed from when it is sent.
 //
 // # Lifecycle
 //
@@ -36,8 +40,11 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,15 +105,99 @@ func overwritable(status string) []string {
 	return out
 }
 
+// Source is what an email belongs to: a flow run's step (with the flow and
+// its version) or a campaign (and variant), and the template it is composed
+// from. Zero values are "none" (NULL in the table). Reports group by these
+// columns; the unique indexes on (shop, flow run, step) and (shop, campaign,
+// customer) make each of those one email at most.
+type Source struct {
+	FlowID          int64  `db:"flow_id"`
+	FlowVersion     int    `db:"flow_version"`
+	FlowRunID       int64  `db:"flow_run_id"`
+	FlowStep        string `db:"flow_step"` // the step's stable id in the flow definition
+	CampaignID      int64  `db:"campaign_id"`
+	CampaignVariant string `db:"campaign_variant"`
+	TemplateID      int64  `db:"template_id"`
+}
+
+// DedupeKey is the key the source implies: "flow_run:<run>:step:<step>" or
+// "campaign:<id>:customer:<customer>"; "" when the source names neither.
+func (s Source) DedupeKey(customerID int64) string {
+	switch {
+	case s.FlowRunID != 0:
+		return "flow_run:" + strconv.FormatInt(s.FlowRunID, 10) + ":step:" + s.FlowStep
+	case s.CampaignID != 0:
+		return "campaign:" + strconv.FormatInt(s.CampaignID, 10) + ":customer:" + strconv.FormatInt(customerID, 10)
+	}
+	return ""
+}
+
+// Context holds the non-personal references a message is composed from at
+// send time (keys such as ContextCheckoutToken); stored as a JSON object.
+type Context map[string]string
+
+// Keys of Context the composer reads.
+const (
+	ContextCheckoutToken = "checkout_token" // the checkout (cart) an abandoned-cart email is about
+	ContextDiscountCode  = "discount_code"  // a code created for this recipient
+	ContextSearch        = "search"         // the searched term of a search-abandonment email
+)
+
+// Limits of a Context: references, not content.
+const (
+	maxContextKeys  = 20
+	maxContextKey   = 64
+	maxContextValue = 1024
+)
+
+// Value implements driver.Valuer (jsonb).
+func (c Context) Value() (driver.Value, error) {
+	if c == nil {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(map[string]string(c))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: context: %w", err)
+	}
+	return b, nil
+}
+
+// Scan implements sql.Scanner.
+func (c *Context) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*c = Context{}
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("ledger: context: cannot scan %T", src)
+	}
+	m := map[string]string{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("ledger: context: %w", err)
+	}
+	*c = m
+	return nil
+}
+
 // Reservation is what is known about an email before it is sent.
 type Reservation struct {
 	ShopID     int64
 	CustomerID int64 // 0: no profile (test or system mail)
 	To         string
 	Kind       string
-	DedupeKey  string
-	Subject    string
-	Marketing  bool
+	// DedupeKey may be left empty when Source names a flow run or a
+	// campaign: it is then derived from it (Source.DedupeKey). When both
+	// are given they must agree.
+	DedupeKey string
+	Subject   string
+	Marketing bool
+	Source    Source
+	Context   Context
 }
 
 // Message is one ledger row.
@@ -131,10 +222,16 @@ type Message struct {
 	SendingAt         sql.NullTime   `db:"sending_at"`
 	SentAt            sql.NullTime   `db:"sent_at"`
 	UpdatedAt         time.Time      `db:"updated_at"`
+	Source
+	Context Context `db:"context"`
 }
 
-const columns = `id, shop_id, customer_id, to_email, kind, dedupe_key, subject, status, bounce_type, skip_reason,
-	provider, provider_message_id, links, marketing, attempts, last_error, created_at, sending_at, sent_at, updated_at`
+// Columns is the select list that fills a Message (NULL sources read as zero).
+const Columns = `id, shop_id, customer_id, to_email, kind, dedupe_key, subject, status, bounce_type, skip_reason,
+	provider, provider_message_id, links, marketing, attempts, last_error, created_at, sending_at, sent_at, updated_at,
+	COALESCE(flow_id, 0) AS flow_id, COALESCE(flow_version, 0) AS flow_version, COALESCE(flow_run_id, 0) AS flow_run_id,
+	COALESCE(flow_step, '') AS flow_step, COALESCE(campaign_id, 0) AS campaign_id,
+	COALESCE(campaign_variant, '') AS campaign_variant, COALESCE(template_id, 0) AS template_id, context`
 
 // Querier is a *sqlx.DB or *sqlx.Tx.
 type Querier interface {
@@ -142,22 +239,57 @@ type Querier interface {
 	GetContext(ctx context.Context, dest any, query string, args ...any) error
 }
 
-func validate(r Reservation) error {
+// validate checks r and returns it with its dedupe key filled in.
+func validate(r Reservation) (Reservation, error) {
 	switch {
 	case r.ShopID == 0:
-		return errors.New("ledger: shop id is required")
+		return r, errors.New("ledger: shop id is required")
 	case strings.TrimSpace(r.To) == "":
-		return errors.New("ledger: recipient is required")
-	case strings.TrimSpace(r.DedupeKey) == "":
-		return errors.New("ledger: dedupe key is required")
+		return r, errors.New("ledger: recipient is required")
 	}
 	switch r.Kind {
 	case KindCampaign, KindFlow, KindTest, KindSystem:
 	default:
-		return fmt.Errorf("ledger: kind %q is not campaign, flow, test or system", r.Kind)
+		return r, fmt.Errorf("ledger: kind %q is not campaign, flow, test or system", r.Kind)
 	}
-	return nil
+	s := r.Source
+	switch {
+	case s.FlowRunID < 0 || s.FlowID < 0 || s.FlowVersion < 0 || s.CampaignID < 0 || s.TemplateID < 0:
+		return r, errors.New("ledger: source ids must not be negative")
+	case s.FlowRunID != 0 && s.CampaignID != 0:
+		return r, errors.New("ledger: a message belongs to a flow run or a campaign, not both")
+	case s.FlowRunID != 0 && (r.Kind != KindFlow || strings.TrimSpace(s.FlowStep) == ""):
+		return r, errors.New("ledger: a flow run's message needs kind flow and the step's id")
+	case s.FlowRunID == 0 && (s.FlowStep != "" || s.FlowID != 0 || s.FlowVersion != 0):
+		return r, errors.New("ledger: a flow step, flow or flow version needs the flow run")
+	case s.CampaignID != 0 && (r.Kind != KindCampaign || r.CustomerID == 0):
+		return r, errors.New("ledger: a campaign's message needs kind campaign and a customer")
+	case s.CampaignID == 0 && s.CampaignVariant != "":
+		return r, errors.New("ledger: a campaign variant needs the campaign")
+	}
+	if len(r.Context) > maxContextKeys {
+		return r, fmt.Errorf("ledger: context has %d keys; at most %d", len(r.Context), maxContextKeys)
+	}
+	for k, v := range r.Context {
+		if k == "" || len(k) > maxContextKey || len(v) > maxContextValue {
+			return r, fmt.Errorf("ledger: context key %.64q: keys are 1–%d bytes, values at most %d", k, maxContextKey, maxContextValue)
+		}
+	}
+	derived := s.DedupeKey(r.CustomerID)
+	switch {
+	case strings.TrimSpace(r.DedupeKey) == "" && derived == "":
+		return r, errors.New("ledger: dedupe key is required")
+	case strings.TrimSpace(r.DedupeKey) == "":
+		r.DedupeKey = derived
+	case derived != "" && r.DedupeKey != derived:
+		return r, fmt.Errorf("ledger: dedupe key %q does not match the source's %q", r.DedupeKey, derived)
+	}
+	return r, nil
 }
+
+func nullInt(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }
+
+func nullText(v string) sql.NullString { return sql.NullString{String: v, Valid: v != ""} }
 
 // Reserve writes the message's row, or finds the one already written for the
 // same (shop, dedupe key). existed is true when this call did not create it:
@@ -165,18 +297,22 @@ func validate(r Reservation) error {
 // Run it in the caller's transaction (q may be a *sqlx.Tx) or on its own; the
 // row must be committed before any provider call.
 func Reserve(ctx context.Context, q Querier, r Reservation) (id int64, existed bool, err error) {
-	if err := validate(r); err != nil {
+	r, err = validate(r)
+	if err != nil {
 		return 0, false, err
 	}
-	var cust sql.NullInt64
-	if r.CustomerID != 0 {
-		cust = sql.NullInt64{Int64: r.CustomerID, Valid: true}
-	}
+	s := r.Source
+	// No conflict target: a row of the same (shop, dedupe key), (shop, flow
+	// run, step) or (shop, campaign, customer) all mean "already reserved",
+	// and since keys are derived from sources they name the same row.
 	err = q.GetContext(ctx, &id, `
-		INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, subject, marketing)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (shop_id, dedupe_key) DO NOTHING
-		RETURNING id`, r.ShopID, cust, strings.TrimSpace(r.To), r.Kind, r.DedupeKey, r.Subject, r.Marketing)
+		INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, subject, marketing,
+			flow_id, flow_version, flow_run_id, flow_step, campaign_id, campaign_variant, template_id, context)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT DO NOTHING
+		RETURNING id`, r.ShopID, nullInt(r.CustomerID), strings.TrimSpace(r.To), r.Kind, r.DedupeKey, r.Subject, r.Marketing,
+		nullInt(s.FlowID), sql.NullInt32{Int32: int32(s.FlowVersion), Valid: s.FlowVersion != 0}, nullInt(s.FlowRunID),
+		nullText(s.FlowStep), nullInt(s.CampaignID), nullText(s.CampaignVariant), nullInt(s.TemplateID), r.Context)
 	if err == nil {
 		return id, false, nil
 	}
@@ -190,10 +326,95 @@ func Reserve(ctx context.Context, q Querier, r Reservation) (id int64, existed b
 	return id, true, nil
 }
 
+// ReserveMany is Reserve for many messages of one shop in one statement
+// (a campaign's or a flow tick's batch): ids[i] and existed[i] answer rs[i].
+// A reservation that is invalid refuses the whole batch, and nothing is
+// written. The same key twice in rs is one row (the later ones existed).
+func ReserveMany(ctx context.Context, q Querier, rs []Reservation) (ids []int64, existed []bool, err error) {
+	if len(rs) == 0 {
+		return nil, nil, nil
+	}
+	shopID := rs[0].ShopID
+	n := len(rs)
+	// One array per column, unnested side by side by the INSERT.
+	ints := func() pq.Int64Array { return make(pq.Int64Array, n) }
+	texts := func() pq.StringArray { return make(pq.StringArray, n) }
+	cust, flowID, flowVersion, runID, campID, tplID := ints(), ints(), ints(), ints(), ints(), ints()
+	to, kind, key, subject, step, variant, cx := texts(), texts(), texts(), texts(), texts(), texts(), texts()
+	marketing := make(pq.BoolArray, n)
+	for i := range rs {
+		r, err := validate(rs[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (message %d of %d)", err, i+1, n)
+		}
+		if r.ShopID != shopID {
+			return nil, nil, errors.New("ledger: reserve many: every message must be of one shop")
+		}
+		c, err := r.Context.Value()
+		if err != nil {
+			return nil, nil, err
+		}
+		s := r.Source
+		cust[i], to[i], kind[i], key[i], subject[i], marketing[i] = r.CustomerID, strings.TrimSpace(r.To), r.Kind, r.DedupeKey, r.Subject, r.Marketing
+		flowID[i], flowVersion[i], runID[i], step[i] = s.FlowID, int64(s.FlowVersion), s.FlowRunID, s.FlowStep
+		campID[i], variant[i], tplID[i], cx[i] = s.CampaignID, s.CampaignVariant, s.TemplateID, string(c.([]byte))
+	}
+	type row struct {
+		ID  int64  `db:"id"`
+		Key string `db:"dedupe_key"`
+	}
+	var created []row
+	if err := sqlx.SelectContext(ctx, q, &created, `
+		INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, subject, marketing,
+			flow_id, flow_version, flow_run_id, flow_step, campaign_id, campaign_variant, template_id, context)
+		SELECT $1, NULLIF(u.cust, 0), u.to_email, u.kind, u.key, u.subject, u.marketing,
+		       NULLIF(u.flow_id, 0), NULLIF(u.flow_version, 0)::integer, NULLIF(u.run_id, 0), NULLIF(u.step, ''),
+		       NULLIF(u.camp_id, 0), NULLIF(u.variant, ''), NULLIF(u.tpl_id, 0), u.cx::jsonb
+		FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
+		            $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $13::text[], $14::bigint[], $15::text[])
+		     AS u(cust, to_email, kind, key, subject, marketing, flow_id, flow_version, run_id, step, camp_id, variant, tpl_id, cx)
+		ON CONFLICT DO NOTHING
+		RETURNING id, dedupe_key`,
+		shopID, cust, to, kind, key, subject, marketing, flowID, flowVersion, runID, step, campID, variant, tplID, cx); err != nil {
+		return nil, nil, fmt.Errorf("ledger: reserve %d messages: %w", n, err)
+	}
+	byKey := make(map[string]int64, n)
+	fresh := make(map[string]bool, len(created))
+	for _, c := range created {
+		byKey[c.Key], fresh[c.Key] = c.ID, true
+	}
+	if len(created) < n {
+		var missing pq.StringArray
+		for _, k := range key {
+			if _, ok := byKey[k]; !ok {
+				missing = append(missing, k)
+			}
+		}
+		var found []row
+		if err := sqlx.SelectContext(ctx, q, &found, `SELECT id, dedupe_key FROM email_messages WHERE shop_id = $1 AND dedupe_key = ANY($2)`,
+			shopID, missing); err != nil {
+			return nil, nil, fmt.Errorf("ledger: reserve %d messages: existing rows: %w", n, err)
+		}
+		for _, f := range found {
+			byKey[f.Key] = f.ID
+		}
+	}
+	ids, existed = make([]int64, n), make([]bool, n)
+	for i, k := range key {
+		id, ok := byKey[k]
+		if !ok {
+			return nil, nil, fmt.Errorf("ledger: reserve %q: no row after the insert", k)
+		}
+		ids[i], existed[i] = id, !fresh[k]
+		fresh[k] = false // the same key again in rs: that one existed
+	}
+	return ids, existed, nil
+}
+
 // Get loads one message of the shop.
 func Get(ctx context.Context, q Querier, shopID, id int64) (Message, error) {
 	var m Message
-	err := q.GetContext(ctx, &m, `SELECT `+columns+` FROM email_messages WHERE shop_id = $1 AND id = $2`, shopID, id)
+	err := q.GetContext(ctx, &m, `SELECT `+Columns+` FROM email_messages WHERE shop_id = $1 AND id = $2`, shopID, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}
@@ -206,7 +427,7 @@ func Get(ctx context.Context, q Querier, shopID, id int64) (Message, error) {
 // ByDedupeKey loads the message of a dedupe key.
 func ByDedupeKey(ctx context.Context, q Querier, shopID int64, key string) (Message, error) {
 	var m Message
-	err := q.GetContext(ctx, &m, `SELECT `+columns+` FROM email_messages WHERE shop_id = $1 AND dedupe_key = $2`, shopID, key)
+	err := q.GetContext(ctx, &m, `SELECT `+Columns+` FROM email_messages WHERE shop_id = $1 AND dedupe_key = $2`, shopID, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}
@@ -240,6 +461,37 @@ func Claim(ctx context.Context, q Querier, shopID, id int64, provider string, li
 		    sending_at = now(), updated_at = now()
 		WHERE shop_id = $1 AND id = $2 AND status = 'queued'`, shopID, id, provider, pq.Array(links))
 	return affected(res, err, "claim")
+}
+
+// ClaimComposed is Claim for a message composed at send time for customer
+// (0: none): it also records the address it goes to and its subject (the
+// ledger shows what was sent); empty keeps the reserved value. It claims
+// only while the row still names that customer, so a redaction that erased
+// the row meanwhile is not undone by writing the address back.
+func ClaimComposed(ctx context.Context, q Querier, shopID, id, customerID int64, provider string, links []string, to, subject string) (bool, error) {
+	if links == nil {
+		links = []string{}
+	}
+	res, err := q.ExecContext(ctx, `
+		UPDATE email_messages
+		SET status = 'sending', provider = $3, links = $4, attempts = attempts + 1,
+		    to_email = COALESCE(NULLIF($5, ''), to_email), subject = COALESCE(NULLIF($6, ''), subject),
+		    sending_at = now(), updated_at = now()
+		WHERE shop_id = $1 AND id = $2 AND status = 'queued' AND customer_id IS NOT DISTINCT FROM NULLIF($7, 0)`,
+		shopID, id, provider, pq.Array(links), to, subject, customerID)
+	return affected(res, err, "claim")
+}
+
+// GetMany loads the shop's messages among ids, in id order; ids of other
+// shops or of no message are left out.
+func GetMany(ctx context.Context, q Querier, shopID int64, ids []int64) ([]Message, error) {
+	var ms []Message
+	err := sqlx.SelectContext(ctx, q, &ms, `SELECT `+Columns+` FROM email_messages
+		WHERE shop_id = $1 AND id = ANY($2) ORDER BY id`, shopID, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: get %d messages: %w", len(ids), err)
+	}
+	return ms, nil
 }
 
 // MarkSending is Claim without provider or links.
@@ -341,16 +593,22 @@ func ApplyEvent(ctx context.Context, q Querier, shopID, id int64, ev Event) (boo
 }
 
 // MarketingSince reports whether the customer got a marketing email of the
-// shop sent at or after since, other than message exceptID. Messages whose
-// dedupe key starts with excludePrefix (when not empty) don't count.
-func MarketingSince(ctx context.Context, q Querier, shopID, customerID int64, since time.Time, exceptID int64, excludePrefix string) (bool, error) {
+// shop sent at or after since, or has one being sent right now (claimed by
+// a worker since then), other than message exceptID. Messages of flow run
+// exceptRunID (when not 0) don't count: earlier steps of the same run don't
+// hold back its later ones.
+func MarketingSince(ctx context.Context, q Querier, shopID, customerID int64, since time.Time, exceptID, exceptRunID int64) (bool, error) {
 	var found bool
 	err := q.GetContext(ctx, &found, `
 		SELECT EXISTS (
 			SELECT 1 FROM email_messages
 			WHERE shop_id = $1 AND customer_id = $2 AND marketing AND sent_at IS NOT NULL AND sent_at >= $3
-			  AND id <> $4 AND ($5 = '' OR NOT starts_with(dedupe_key, $5)))`,
-		shopID, customerID, since, exceptID, excludePrefix)
+			  AND id <> $4 AND ($5 = 0 OR flow_run_id IS DISTINCT FROM $5))
+		OR EXISTS (
+			SELECT 1 FROM email_messages
+			WHERE shop_id = $1 AND customer_id = $2 AND marketing AND status = 'sending' AND sending_at >= $3
+			  AND id <> $4 AND ($5 = 0 OR flow_run_id IS DISTINCT FROM $5))`,
+		shopID, customerID, since, exceptID, exceptRunID)
 	if err != nil {
 		return false, fmt.Errorf("ledger: marketing since: %w", err)
 	}

@@ -2,42 +2,72 @@ package sender
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/providers"
+	"github.com/cartwheel/cartwheel/app/jobs"
 )
 
-// SendArgs is the River job that sends one email. Campaign and flow code
-// enqueue it in the transaction that decides the email; the ledger, not the
-// job, guarantees the email goes out at most once.
-type SendArgs struct {
-	Request
+// DeliverArgs is the River job that sends reserved ledger rows. It carries
+// references only: the rows hold the recipient and what the email is
+// composed from, so river_job never holds an address, a name or HTML, and
+// a redaction that reaches the ledger reaches every queued email.
+type DeliverArgs struct {
+	ShopID     int64   `json:"shop_id"`
+	MessageIDs []int64 `json:"message_ids"`
 }
 
 // Kind implements river.JobArgs.
-func (SendArgs) Kind() string { return "email.send" }
+func (DeliverArgs) Kind() string { return "email.deliver" }
 
-// InsertOpts implements river.JobArgsWithInsertOpts.
-func (SendArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: 12}
+// InsertOpts implements river.JobArgsWithInsertOpts: deliveries run on
+// their own queue, so they never wait behind imports; a dozen attempts
+// cover a provider outage of a few hours.
+func (DeliverArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueEmail, MaxAttempts: 12}
 }
 
-// Worker runs SendArgs jobs.
-type Worker struct {
-	river.WorkerDefaults[SendArgs]
+// MaxBatch is the most messages one deliver job sends.
+const MaxBatch = 100
+
+// EnqueueDeliver queues the sending of the shop's ledger rows ids, in the
+// transaction that reserved them (so the job exists if and only if the rows
+// do), MaxBatch ids per job.
+func EnqueueDeliver(ctx context.Context, tx *sql.Tx, ins jobs.Inserter, shopID int64, ids ...int64) error {
+	if shopID <= 0 {
+		return errors.New("sender: enqueue deliver: a shop id is required")
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), MaxBatch)
+		batch := append([]int64(nil), ids[:n]...)
+		if _, err := ins.InsertTx(ctx, tx, DeliverArgs{ShopID: shopID, MessageIDs: batch}, nil); err != nil {
+			return fmt.Errorf("sender: enqueue deliver of %d messages: %w", n, err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// DeliverWorker runs DeliverArgs jobs.
+type DeliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
 	s *Sender
 }
 
-// NewWorker returns the worker for SendArgs.
-func NewWorker(s *Sender) *Worker { return &Worker{s: s} }
+// NewDeliverWorker returns the worker for DeliverArgs.
+func NewDeliverWorker(s *Sender) *DeliverWorker { return &DeliverWorker{s: s} }
 
-// Work implements river.Worker: retryable provider failures retry the job
-// (after the provider's Retry-After when it gave one); everything else ends it.
-func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
-	_, err := w.s.Send(ctx, job.Args.Request)
+// Work implements river.Worker: a retryable provider failure retries the
+// job (after the provider's Retry-After when it gave one); the retry finds
+// the rows already sent settled and sends only what is still queued.
+func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	_, err := w.s.Deliver(ctx, job.Args.ShopID, job.Args.MessageIDs)
 	if err != nil {
 		if d := providers.RetryAfter(err); d > 0 {
 			return river.JobSnooze(d)
@@ -47,8 +77,8 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	return nil
 }
 
-// Timeout implements river.Worker.
-func (w *Worker) Timeout(*river.Job[SendArgs]) time.Duration { return 2 * time.Minute }
+// Timeout implements river.Worker: room for a full batch of provider calls.
+func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return 10 * time.Minute }
 
 // SweepArgs is the periodic job that settles ledger rows whose worker died
 // mid-send: they are marked failed (never resent, to avoid duplicates).

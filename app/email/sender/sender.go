@@ -1,7 +1,17 @@
-// Package sender hands one email to the provider, at most once:
+// Package sender hands emails to the provider, at most once each:
 //
 //	reserve the ledger row → check (shop, sender, profile, suppression,
 //	consent, caps) → track → claim the row → provider → record the outcome
+//
+// Flows and campaigns reserve their rows (with the source and the context
+// the email is composed from) and, in the same transaction, queue an
+// email.deliver job that carries only the shop and the message ids
+// (EnqueueDeliver). Deliver then reads the shop, its settings and the sender
+// verification once for the whole batch, compiles each template once, and
+// for every message checks the recipient, composes the email from the
+// template, the profile as it is now and the row's context, and hands it
+// over. Send does the same for one email already rendered by its caller
+// (the admin's test send, the wheel's code email); it is not queued.
 //
 // # Exactly once
 //
@@ -37,7 +47,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -45,6 +54,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/email"
+	"github.com/cartwheel/cartwheel/app/email/compose"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/segments"
@@ -57,7 +67,9 @@ const (
 	SkipShopNotInstalled  = "shop_not_installed"
 	SkipSenderMissing     = "sender_missing"
 	SkipSenderUnverified  = "sender_unverified"
+	SkipNoPostalAddress   = "postal_address_missing" // composed mail: every email shows it
 	SkipCustomerDeleted   = "customer_deleted"
+	SkipNoAddress         = "no_address" // the profile has no email address any more
 	SkipSuppressed        = "suppressed"
 	SkipNoProfile         = "no_profile"
 	SkipNotConsented      = "not_consented"
@@ -114,6 +126,10 @@ type Deps struct {
 	Provider email.Provider
 	Tracker  email.Tracker
 	Verifier SenderVerifier
+	// Templates and Products compose queued messages at send time
+	// (*render.Store, *render.ProductSource).
+	Templates compose.TemplateSource
+	Products  compose.Products
 }
 
 // Options tune the sender.
@@ -147,6 +163,8 @@ func New(d Deps, o Options) (*Sender, error) {
 		return nil, errors.New("sender: a Tracker is required (sender.NoTracking{} in tests)")
 	case d.Verifier == nil:
 		return nil, errors.New("sender: a SenderVerifier is required (sender.AlwaysVerified in tests)")
+	case d.Templates == nil || d.Products == nil:
+		return nil, errors.New("sender: Templates and Products are required (queued messages are composed at send time)")
 	}
 	if o.StaleAfter == 0 {
 		o.StaleAfter = 10 * time.Minute
@@ -154,20 +172,25 @@ func New(d Deps, o Options) (*Sender, error) {
 	return &Sender{d: d, o: o}, nil
 }
 
-// Request is one email to send.
+// Request is one email, already rendered by its caller, to send now (Send).
+// It is never queued: queued email is a ledger row composed at send time
+// (Deliver).
 type Request struct {
-	ShopID     int64             `json:"shop_id"`
-	CustomerID int64             `json:"customer_id,omitempty"` // 0: no profile (test, system)
-	To         string            `json:"to"`
-	ToName     string            `json:"to_name,omitempty"`
-	Kind       string            `json:"kind"`       // campaign | flow | test | system
-	DedupeKey  string            `json:"dedupe_key"` // "campaign:12:customer:34", "flow_run:5:step:2", "test:<uuid>"
-	Marketing  bool              `json:"marketing"`  // needs consent, counts toward caps
-	Subject    string            `json:"subject"`
-	HTML       string            `json:"html"`
-	Text       string            `json:"text"`
-	Categories []string          `json:"categories,omitempty"`
-	Headers    map[string]string `json:"headers,omitempty"`
+	ShopID     int64
+	CustomerID int64 // 0: no profile (test, system)
+	To         string
+	ToName     string
+	Kind       string // campaign | flow | test | system
+	DedupeKey  string // "test:<uuid>", "wheel_code:<spin>"; may be derived from Source
+	Marketing  bool   // needs consent, counts toward caps
+	Subject    string
+	HTML       string
+	Text       string
+	Categories []string
+	Headers    map[string]string
+	// Source is what the email belongs to (the dedupe key may be derived
+	// from it); the automation quiet period reads its flow run.
+	Source ledger.Source
 }
 
 // Result says what happened to a request.
@@ -179,14 +202,12 @@ type Result struct {
 	Error      string
 }
 
-var flowRunKey = regexp.MustCompile(`^(flow_run:\d+:)`)
-
 // Send sends req unless its dedupe key was already used or a send-time rule
 // forbids it. A non-nil error means "try again later" (the job retries).
 func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 	id, existed, err := ledger.Reserve(ctx, s.d.DB, ledger.Reservation{
 		ShopID: req.ShopID, CustomerID: req.CustomerID, To: req.To, Kind: req.Kind,
-		DedupeKey: req.DedupeKey, Subject: req.Subject, Marketing: req.Marketing,
+		DedupeKey: req.DedupeKey, Subject: req.Subject, Marketing: req.Marketing, Source: req.Source,
 	})
 	if err != nil {
 		return Result{}, err
@@ -198,49 +219,104 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 
-	st, reason, err := s.check(ctx, req, id)
+	sh, reason, err := s.shopChecks(ctx, req.ShopID)
+	if err != nil {
+		return res, err
+	}
+	if reason == "" {
+		rc := recipientCheck{MessageID: id, CustomerID: req.CustomerID, To: req.To, Kind: req.Kind,
+			Marketing: req.Marketing, FlowRunID: req.Source.FlowRunID}
+		if req.CustomerID != 0 {
+			p, err := s.profile(ctx, req.ShopID, req.CustomerID)
+			if err != nil {
+				return res, err
+			}
+			rc.Profile = p
+		}
+		reason, err = s.recipientChecks(ctx, req.ShopID, sh.settings, rc)
+		if err != nil {
+			return res, err
+		}
+	}
+	if reason != "" {
+		return s.skip(ctx, req.ShopID, id, reason)
+	}
+	return s.handOff(ctx, sh.settings, handOff{
+		ShopID: req.ShopID, MessageID: id, CustomerID: req.CustomerID, FlowRunID: req.Source.FlowRunID, Kind: req.Kind, Marketing: req.Marketing,
+		To: email.Address{Name: req.ToName, Email: req.To}, Subject: req.Subject, HTML: req.HTML, Text: req.Text,
+		Categories: req.Categories, Headers: req.Headers,
+	})
+}
+
+// skip records that message id won't be sent, and why.
+func (s *Sender) skip(ctx context.Context, shopID, id int64, reason string) (Result, error) {
+	res := Result{MessageID: id}
+	if _, err := ledger.MarkSkipped(ctx, s.d.DB, shopID, id, reason); err != nil {
+		return res, err
+	}
+	res.Outcome, res.SkipReason = OutcomeSkipped, reason
+	return res, nil
+}
+
+// handOff is one checked, rendered message ready for the provider.
+type handOff struct {
+	ShopID, MessageID, CustomerID int64
+	FlowRunID                     int64
+	Kind                          string
+	Marketing                     bool
+	// Composed: the row's address and subject are (re)written at claim,
+	// since they were composed now.
+	Composed   bool
+	To         email.Address
+	Subject    string
+	HTML, Text string
+	Categories []string
+	Headers    map[string]string
+}
+
+// handOff tracks, claims, calls the provider and records the outcome.
+func (s *Sender) handOff(ctx context.Context, st shops.Settings, h handOff) (Result, error) {
+	id := h.MessageID
+	res := Result{MessageID: id}
+	dec, err := s.d.Tracker.Decorate(h.ShopID, id, h.HTML, h.Text, h.Marketing)
+	if err != nil {
+		return res, fmt.Errorf("sender: tracking: %w", err)
+	}
+	won, reason, err := s.claim(ctx, st, h, dec.Links)
 	if err != nil {
 		return res, err
 	}
 	if reason != "" {
-		if _, err := ledger.MarkSkipped(ctx, s.d.DB, req.ShopID, id, reason); err != nil {
-			return res, err
-		}
-		res.Outcome, res.SkipReason = OutcomeSkipped, reason
-		return res, nil
-	}
-
-	dec, err := s.d.Tracker.Decorate(req.ShopID, id, req.HTML, req.Text, req.Marketing)
-	if err != nil {
-		return res, fmt.Errorf("sender: tracking: %w", err)
-	}
-	won, err := ledger.Claim(ctx, s.d.DB, req.ShopID, id, s.d.Provider.Name(), dec.Links)
-	if err != nil {
-		return res, err
+		return s.skip(ctx, h.ShopID, id, reason)
 	}
 	if !won {
-		// Someone else claimed it between our reserve and claim.
-		r, _, err := s.existing(ctx, req.ShopID, id)
+		// Someone else claimed it between our reserve and claim, or (a
+		// composed message still queued) the customer was erased after we
+		// read the profile.
+		r, done, err := s.existing(ctx, h.ShopID, id)
+		if err == nil && !done && h.Composed {
+			return s.skip(ctx, h.ShopID, id, SkipCustomerDeleted)
+		}
 		return r, err
 	}
 
 	headers := map[string]string{}
-	for k, v := range req.Headers {
+	for k, v := range h.Headers {
 		headers[k] = v
 	}
 	for k, v := range dec.Headers {
 		headers[k] = v
 	}
 	msg := email.Message{
-		ID: id, ShopID: req.ShopID,
-		To:         email.Address{Name: req.ToName, Email: req.To},
+		ID: id, ShopID: h.ShopID,
+		To:         h.To,
 		From:       email.Address{Name: st.SenderName, Email: st.SenderEmail},
 		ReplyTo:    st.ReplyTo,
-		Subject:    req.Subject,
+		Subject:    h.Subject,
 		HTML:       dec.HTML,
 		Text:       dec.Text,
 		Headers:    headers,
-		Categories: append([]string{req.Kind}, req.Categories...),
+		Categories: append([]string{h.Kind}, h.Categories...),
 	}
 	out, sendErr := s.d.Provider.Send(ctx, msg)
 	// Record the outcome even if the job's context is ending: the provider
@@ -249,7 +325,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 	defer cancel()
 	switch {
 	case sendErr == nil:
-		if err := s.markSent(wctx, req, id, out.ProviderID); err != nil {
+		if err := s.markSent(wctx, Request{ShopID: h.ShopID, CustomerID: h.CustomerID}, id, out.ProviderID); err != nil {
 			// The row stays in sending and will be failed as interrupted,
 			// never resent; the provider's events still find it by id.
 			return res, err
@@ -257,18 +333,58 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		res.Outcome, res.ProviderID = OutcomeSent, out.ProviderID
 		return res, nil
 	case errors.Is(sendErr, email.ErrRetryable):
-		if _, err := ledger.Requeue(wctx, s.d.DB, req.ShopID, id, sendErr.Error()); err != nil {
+		if _, err := ledger.Requeue(wctx, s.d.DB, h.ShopID, id, sendErr.Error()); err != nil {
 			return res, err
 		}
 		res.Outcome, res.Error = OutcomeRetry, sendErr.Error()
 		return res, sendErr
 	default:
-		if _, err := ledger.MarkFailed(wctx, s.d.DB, req.ShopID, id, sendErr.Error()); err != nil {
+		if _, err := ledger.MarkFailed(wctx, s.d.DB, h.ShopID, id, sendErr.Error()); err != nil {
 			return res, err
 		}
 		res.Outcome, res.Error = OutcomeFailed, sendErr.Error()
 		return res, nil
 	}
+}
+
+// claim moves the row to sending. For marketing mail to a customer the caps
+// are checked again in the same transaction, under a lock per customer, so
+// two workers sending that customer different emails at once can't both
+// pass them: the second sees the first's row in sending. A non-empty reason
+// means the row was not claimed and should be skipped for it.
+func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links []string) (bool, string, error) {
+	do := func(q ledger.Querier) (bool, error) {
+		if h.Composed {
+			return ledger.ClaimComposed(ctx, q, h.ShopID, h.MessageID, h.CustomerID, s.d.Provider.Name(), links, h.To.Email, h.Subject)
+		}
+		return ledger.Claim(ctx, q, h.ShopID, h.MessageID, s.d.Provider.Name(), links)
+	}
+	capped := st.MarketingCapHours > 0 || (h.Kind == ledger.KindFlow && st.AutomationSkipDays > 0)
+	if !h.Marketing || h.CustomerID == 0 || !capped {
+		won, err := do(s.d.DB)
+		return won, "", err
+	}
+	tx, err := s.d.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return false, "", fmt.Errorf("sender: claim %d: %w", h.MessageID, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('cartwheel:email-caps:' || $1::text || ':' || $2::text, 0))`,
+		h.ShopID, h.CustomerID); err != nil {
+		return false, "", fmt.Errorf("sender: claim %d: lock caps: %w", h.MessageID, err)
+	}
+	reason, err := s.capChecks(ctx, tx, h.ShopID, st, h.CustomerID, h.MessageID, h.Kind, h.FlowRunID)
+	if err != nil || reason != "" {
+		return false, reason, err
+	}
+	won, err := do(tx)
+	if err != nil {
+		return false, "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, "", fmt.Errorf("sender: claim %d: %w", h.MessageID, err)
+	}
+	return won, "", nil
 }
 
 // markSent records the provider's acceptance and, for a customer's
@@ -312,6 +428,12 @@ func (s *Sender) existing(ctx context.Context, shopID, id int64) (Result, bool, 
 	if err != nil {
 		return Result{}, true, err
 	}
+	return s.settle(ctx, m)
+}
+
+// settle is existing for a row already loaded.
+func (s *Sender) settle(ctx context.Context, m ledger.Message) (Result, bool, error) {
+	shopID, id := m.ShopID, m.ID
 	r := Result{MessageID: id, ProviderID: m.ProviderMessageID.String}
 	switch m.Status {
 	case ledger.Queued:
@@ -338,16 +460,17 @@ func (s *Sender) existing(ctx context.Context, shopID, id int64) (Result, bool, 
 	}
 }
 
-type profile struct {
-	Deleted sql.NullTime `db:"deleted_at"`
-	Consent string       `db:"email_consent"`
+// shopState is what a batch reads once about its shop.
+type shopState struct {
+	shop     shops.Shop
+	settings shops.Settings
 }
 
-// check applies the send-time rules in order and returns the first reason
-// to skip ("" to send), with the shop's settings.
-func (s *Sender) check(ctx context.Context, req Request, id int64) (shops.Settings, string, error) {
-	var st shops.Settings
-	sh, err := s.d.Shops.ByID(ctx, req.ShopID)
+// shopChecks reads the shop, its settings and the sender verification, and
+// returns the first reason nothing of the shop may be sent ("" to go on).
+func (s *Sender) shopChecks(ctx context.Context, shopID int64) (shopState, string, error) {
+	var st shopState
+	sh, err := s.d.Shops.ByID(ctx, shopID)
 	if errors.Is(err, shops.ErrNotFound) {
 		return st, SkipShopNotInstalled, nil
 	}
@@ -357,76 +480,117 @@ func (s *Sender) check(ctx context.Context, req Request, id int64) (shops.Settin
 	if !sh.Installed() {
 		return st, SkipShopNotInstalled, nil
 	}
-	st, err = s.d.Shops.Settings(ctx, req.ShopID)
+	st.shop = sh
+	st.settings, err = s.d.Shops.Settings(ctx, shopID)
 	if err != nil {
 		return st, "", err
 	}
-	if strings.TrimSpace(st.SenderEmail) == "" {
+	if strings.TrimSpace(st.settings.SenderEmail) == "" {
 		return st, SkipSenderMissing, nil
 	}
-	ok, err := s.d.Verifier.SenderVerified(ctx, req.ShopID)
+	ok, err := s.d.Verifier.SenderVerified(ctx, shopID)
 	if err != nil {
 		return st, "", fmt.Errorf("sender: verification: %w", err)
 	}
 	if !ok {
 		return st, SkipSenderUnverified, nil
 	}
+	return st, "", nil
+}
+
+// profile is the recipient's profile as it is at send time.
+type profile struct {
+	Found      bool         `db:"-"`
+	Deleted    sql.NullTime `db:"deleted_at"`
+	Consent    string       `db:"email_consent"`
+	FirstName  string       `db:"first_name"`
+	LastName   string       `db:"last_name"`
+	Email      string       `db:"email"`
+	Suppressed bool         `db:"suppressed"` // the profile's current address
+}
+
+// profile reads the customer's profile, and whether its address is
+// suppressed, in one statement.
+func (s *Sender) profile(ctx context.Context, shopID, customerID int64) (profile, error) {
 	var p profile
-	if req.CustomerID != 0 {
-		err := s.d.DB.GetContext(ctx, &p, `SELECT deleted_at, email_consent FROM customers WHERE shop_id = $1 AND id = $2`,
-			req.ShopID, req.CustomerID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return st, SkipCustomerDeleted, nil
-		}
-		if err != nil {
-			return st, "", fmt.Errorf("sender: profile: %w", err)
-		}
-		if p.Deleted.Valid {
-			return st, SkipCustomerDeleted, nil
-		}
+	err := s.d.DB.GetContext(ctx, &p, `
+		SELECT c.deleted_at, c.email_consent, c.first_name, c.last_name, COALESCE(c.email, '') AS email,
+		       EXISTS (SELECT 1 FROM suppressions x WHERE x.shop_id = c.shop_id AND x.email = lower(trim(c.email))) AS suppressed
+		FROM customers c WHERE c.shop_id = $1 AND c.id = $2`, shopID, customerID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return profile{}, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("sender: profile: %w", err)
+	}
+	p.Found = true
+	return p, nil
+}
+
+// recipientCheck is what the per-message rules look at.
+type recipientCheck struct {
+	MessageID  int64
+	CustomerID int64   // 0: no profile
+	Profile    profile // read when CustomerID != 0
+	To         string  // the address the email goes to
+	Kind       string
+	Marketing  bool
+	FlowRunID  int64
+}
+
+// recipientChecks applies the per-message send-time rules in order and
+// returns the first reason to skip ("" to send).
+func (s *Sender) recipientChecks(ctx context.Context, shopID int64, st shops.Settings, r recipientCheck) (string, error) {
+	p := r.Profile
+	if r.CustomerID != 0 && (!p.Found || p.Deleted.Valid) {
+		return SkipCustomerDeleted, nil
 	}
 	var suppressed bool
-	if err := s.d.DB.GetContext(ctx, &suppressed,
-		`SELECT EXISTS (SELECT 1 FROM suppressions WHERE shop_id = $1 AND email = lower(trim($2)))`, req.ShopID, req.To); err != nil {
-		return st, "", fmt.Errorf("sender: suppressions: %w", err)
+	if r.CustomerID != 0 && strings.EqualFold(strings.TrimSpace(r.To), strings.TrimSpace(p.Email)) {
+		suppressed = p.Suppressed // read with the profile
+	} else if err := s.d.DB.GetContext(ctx, &suppressed,
+		`SELECT EXISTS (SELECT 1 FROM suppressions WHERE shop_id = $1 AND email = lower(trim($2)))`, shopID, r.To); err != nil {
+		return "", fmt.Errorf("sender: suppressions: %w", err)
 	}
 	if suppressed {
-		return st, SkipSuppressed, nil
+		return SkipSuppressed, nil
 	}
-	if !req.Marketing {
-		return st, "", nil
+	if !r.Marketing {
+		return "", nil
 	}
-	if req.CustomerID == 0 {
-		return st, SkipNoProfile, nil
+	if r.CustomerID == 0 {
+		return SkipNoProfile, nil
 	}
 	if p.Consent != "subscribed" {
-		return st, SkipNotConsented, nil
+		return SkipNotConsented, nil
 	}
+	return s.capChecks(ctx, s.d.DB, shopID, st, r.CustomerID, r.MessageID, r.Kind, r.FlowRunID)
+}
+
+// capChecks applies the frequency cap and, for automations, the quiet
+// period to a marketing email of the customer ("" when neither holds it).
+func (s *Sender) capChecks(ctx context.Context, q ledger.Querier, shopID int64, st shops.Settings, customerID, messageID int64, kind string, flowRunID int64) (string, error) {
 	now := time.Now()
 	if st.MarketingCapHours > 0 {
-		hit, err := ledger.MarketingSince(ctx, s.d.DB, req.ShopID, req.CustomerID,
-			now.Add(-time.Duration(st.MarketingCapHours)*time.Hour), id, "")
+		hit, err := ledger.MarketingSince(ctx, q, shopID, customerID,
+			now.Add(-time.Duration(st.MarketingCapHours)*time.Hour), messageID, 0)
 		if err != nil {
-			return st, "", err
+			return "", err
 		}
 		if hit {
-			return st, SkipFrequencyCap, nil
+			return SkipFrequencyCap, nil
 		}
 	}
-	if req.Kind == ledger.KindFlow && st.AutomationSkipDays > 0 {
+	if kind == ledger.KindFlow && st.AutomationSkipDays > 0 {
 		// Earlier steps of the same flow run don't count against it.
-		prefix := ""
-		if m := flowRunKey.FindStringSubmatch(req.DedupeKey); m != nil {
-			prefix = m[1]
-		}
-		hit, err := ledger.MarketingSince(ctx, s.d.DB, req.ShopID, req.CustomerID,
-			now.AddDate(0, 0, -st.AutomationSkipDays), id, prefix)
+		hit, err := ledger.MarketingSince(ctx, q, shopID, customerID,
+			now.AddDate(0, 0, -st.AutomationSkipDays), messageID, flowRunID)
 		if err != nil {
-			return st, "", err
+			return "", err
 		}
 		if hit {
-			return st, SkipAutomationQuietly, nil
+			return SkipAutomationQuietly, nil
 		}
 	}
-	return st, "", nil
+	return "", nil
 }

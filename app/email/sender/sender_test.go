@@ -17,6 +17,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/internal/emailtest"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/providers"
+	"github.com/cartwheel/cartwheel/app/email/render"
 	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/email/sendgridtest"
 	"github.com/cartwheel/cartwheel/app/shops"
@@ -58,7 +59,8 @@ func setup(t testing.TB, verifier sender.SenderVerifier) *env {
 		verifier = sender.AlwaysVerified
 	}
 	prov := &counting{Provider: sg}
-	s, err := sender.New(sender.Deps{DB: db, Shops: shops.NewStore(db, nil), Provider: prov, Tracker: sender.NoTracking{}, Verifier: verifier}, sender.Options{})
+	s, err := sender.New(sender.Deps{DB: db, Shops: shops.NewStore(db, nil), Provider: prov, Tracker: sender.NoTracking{}, Verifier: verifier,
+		Templates: render.NewStore(db), Products: render.NewProductSource(db)}, sender.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +273,7 @@ func TestSkipRules(t *testing.T) {
 		e.db.Exec(`UPDATE email_messages SET sent_at = now() - interval '6 days' WHERE id = $1`, first.MessageID)
 		flow := func(run, step int) sender.Request {
 			return sender.Request{ShopID: e.shop, CustomerID: c, To: "a@example.com", Kind: ledger.KindFlow, Marketing: true,
-				DedupeKey: fmt.Sprintf("flow_run:%d:step:%d", run, step), Subject: "s", Text: "t"}
+				Source: ledger.Source{FlowRunID: int64(run), FlowStep: fmt.Sprint(step)}, Subject: "s", Text: "t"}
 		}
 		expectSkip(t, e, flow(1, 1), sender.SkipAutomationQuietly)
 		// A campaign is not held by the automation quiet period (only by the cap).
@@ -316,7 +318,8 @@ func TestOutboxProvider(t *testing.T) {
 	ctx := context.Background()
 	shop := emailtest.Shop(t, db)
 	ob := providers.NewOutbox(db)
-	s, _ := sender.New(sender.Deps{DB: db, Shops: shops.NewStore(db, nil), Provider: ob, Tracker: sender.NoTracking{}, Verifier: sender.AlwaysVerified}, sender.Options{})
+	s, _ := sender.New(sender.Deps{DB: db, Shops: shops.NewStore(db, nil), Provider: ob, Tracker: sender.NoTracking{}, Verifier: sender.AlwaysVerified,
+		Templates: render.NewStore(db), Products: render.NewProductSource(db)}, sender.Options{})
 	res, err := s.Send(ctx, sender.Request{ShopID: shop, To: "m@demo.example", Kind: ledger.KindTest, DedupeKey: "test:1",
 		Subject: "Preview", HTML: "<p>Hi</p>", Text: "Hi", Headers: map[string]string{"List-Unsubscribe": "<https://u>"}})
 	if err != nil || res.Outcome != sender.OutcomeSent {
