@@ -53,6 +53,9 @@ type Email struct {
 	StepID     string
 	TemplateID int64
 	Context    map[string]string
+	// NeedsCode: Context carries a code to create in Shopify before the
+	// email may be delivered (see DiscountArgs).
+	NeedsCode bool
 }
 
 // Mailer reserves a flow email in the step's transaction and queues its

@@ -467,7 +467,7 @@ func TestDryRunCountsWhoWouldHaveEnteredAndTheirEmails(t *testing.T) {
 	v.order(b, t0.AddDate(0, 0, -18))
 	v.checkout(c, "k-c", t0.AddDate(0, 0, -20), "10") // ordered within the hour: not entered
 	v.order(c, t0.AddDate(0, 0, -20).Add(30*time.Minute))
-	v.checkout(d, "k-d", t0.AddDate(0, 0, -20), "10") // not subscribed: not counted
+	v.checkout(d, "k-d", t0.AddDate(0, 0, -20), "10")  // not subscribed: not counted
 	v.checkout(a, "k-a2", t0.AddDate(0, 0, -40), "10") // too old
 	dr, err := v.e.DryRun(context.Background(), v.shopID, def, t0)
 	if err != nil {

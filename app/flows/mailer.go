@@ -7,6 +7,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cartwheel/cartwheel/app/email/ledger"
+	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/jobs"
 )
 
@@ -23,20 +24,24 @@ type LedgerMailer struct {
 func (m *LedgerMailer) Queue(ctx context.Context, tx *sqlx.Tx, e Email) (int64, error) {
 	id, existed, err := ledger.Reserve(ctx, tx, ledger.Reservation{
 		ShopID: e.ShopID, CustomerID: e.CustomerID, To: e.To, Kind: ledger.KindFlow, Marketing: true,
-		DedupeKey: fmt.Sprintf("flow_run:%d:step:%s", e.RunID, e.StepID),
+		Source:  ledger.Source{FlowID: e.FlowID, FlowVersion: e.Version, FlowRunID: e.RunID, FlowStep: e.StepID, TemplateID: e.TemplateID},
+		Context: ledger.Context(e.Context),
 	})
-	if err == nil {
-		_, err = tx.ExecContext(ctx, `UPDATE email_messages SET flow_id = $2, flow_version = $3, flow_run_id = $4, flow_step = $5, template_id = $6 WHERE id = $1`,
-			id, e.FlowID, e.Version, e.RunID, e.StepID, e.TemplateID)
-	}
 	if err != nil {
 		return 0, fmt.Errorf("flows: reserve email: %w", err)
 	}
-	if existed {
-		return id, nil // the step ran before (a retried job): already queued
-	}
-	if m.Jobs == nil {
+	if existed || m.Jobs == nil {
+		// existed: the step ran before and its delivery is queued already.
 		return id, nil
+	}
+	if e.NeedsCode {
+		if _, err := m.Jobs.InsertTx(ctx, tx.Tx, DiscountArgs{ShopID: e.ShopID, MessageID: id}, nil); err != nil {
+			return 0, fmt.Errorf("flows: queue discount code: %w", err)
+		}
+		return id, nil
+	}
+	if err := sender.EnqueueDeliver(ctx, tx.Tx, m.Jobs, e.ShopID, id); err != nil {
+		return 0, fmt.Errorf("flows: queue delivery: %w", err)
 	}
 	return id, nil
 }

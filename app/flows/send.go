@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/cartwheel/cartwheel/app/email/ledger"
+	"github.com/cartwheel/cartwheel/app/shopify"
 )
 
 // DefaultMaxLateness applies when a definition doesn't set one.
@@ -97,18 +100,35 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 		}
 	}
 	to := p.Email
+	// The composer reads the checkout (carts are stored as checkouts too)
+	// and the searched term from the row's context.
 	msgCtx := map[string]string{}
-	for _, k := range []string{"checkout_token", "cart_token", "search", "product_id"} {
-		if v := r.ctx[k]; v != "" {
-			msgCtx[k] = v
+	if v := r.ctx["checkout_token"]; v != "" {
+		msgCtx[ledger.ContextCheckoutToken] = v
+	} else if v := r.ctx["cart_token"]; v != "" {
+		msgCtx[ledger.ContextCheckoutToken] = v
+	}
+	if v := r.ctx["search"]; v != "" {
+		msgCtx[ledger.ContextSearch] = v
+	}
+	needsCode := false
+	if s.Discount != nil {
+		prefix := s.Discount.Prefix
+		if prefix == "" {
+			prefix = "CW"
 		}
+		code, err := shopify.NewDiscountCode(prefix)
+		if err != nil {
+			return false, fmt.Errorf("flows: run %d: %w", r.ID, err)
+		}
+		msgCtx[ledger.ContextDiscountCode], needsCode = code, true
 	}
 	if e.Mail == nil {
 		return false, errors.New("flows: no mailer wired")
 	}
 	id, err := e.Mail.Queue(ctx, tx, Email{
 		ShopID: r.ShopID, CustomerID: r.CustomerID, To: to, FlowID: r.FlowID, Version: r.Version,
-		RunID: r.ID, StepID: s.ID, TemplateID: s.TemplateID, Context: msgCtx,
+		RunID: r.ID, StepID: s.ID, TemplateID: s.TemplateID, Context: msgCtx, NeedsCode: needsCode,
 	})
 	if err != nil {
 		return false, fmt.Errorf("flows: run %d step %s: %w", r.ID, s.ID, err)
