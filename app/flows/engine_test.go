@@ -477,3 +477,26 @@ func TestDryRunCountsWhoWouldHaveEnteredAndTheirEmails(t *testing.T) {
 		t.Fatalf("dry run: %+v; want 2 entered, 4 emails (day1 ×2, day3 ×1, day5 ×1)", dr)
 	}
 }
+
+func TestStepNumbers(t *testing.T) {
+	v := newEnv(t)
+	v.exec(`UPDATE shops SET marketing_cap_hours = 16 WHERE id = $1`, v.shopID)
+	def := sendNow(v.tmpl, flows.TriggerCustomerCreated, 50, "24h")
+	def.Steps = append(def.Steps, flows.Step{ID: "w", Type: flows.StepWait, Wait: dur("1d")}, flows.Step{ID: "two", Type: flows.StepSendEmail, TemplateID: v.tmpl})
+	f := v.publish(def)
+	a, b := v.customer("na@example.com"), v.customer("nb@example.com")
+	v.exec(`INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, marketing, status, sent_at)
+		VALUES ($1, $2, 'nb@example.com', 'campaign', 'campaign:9:customer:b', true, 'sent', $3)`, v.shopID, b, t0.Add(-time.Hour))
+	v.signal(a, signals.CustomerCreated, "", "")
+	v.signal(b, signals.CustomerCreated, "", "")
+	v.runDue()
+	// The sender's outcome: a's first email went out.
+	v.exec(`UPDATE email_messages SET status = 'sent', sent_at = $2 WHERE customer_id = $1 AND flow_step = 'only'`, a, t0)
+	n, err := v.e.StepNumbers(context.Background(), v.shopID, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n["only"].Entered != 2 || n["only"].Sent != 1 || n["only"].Deferred[flows.ReasonFrequencyCap] != 1 || n["w"].Waiting != 1 || n["only"].Waiting != 1 {
+		t.Fatalf("numbers %+v", n)
+	}
+}

@@ -87,6 +87,8 @@ func (e *Engine) StepNumbers(ctx context.Context, shopID, flowID int64) (map[str
 		}
 		return c
 	}
+	// Entered and deferred come from the runs' step log; sent and skipped
+	// from the ledger too, which knows what the sender did at send time.
 	var logs []struct {
 		Step    string `db:"step_id"`
 		Outcome string `db:"outcome"`
@@ -94,7 +96,11 @@ func (e *Engine) StepNumbers(ctx context.Context, shopID, flowID int64) (map[str
 		N       int    `db:"n"`
 	}
 	if err := e.DB.SelectContext(ctx, &logs, `SELECT step_id, outcome, reason, count(*) AS n FROM flow_run_steps
-		WHERE shop_id = $1 AND flow_id = $2 AND outcome IN ('entered', 'sent', 'skipped', 'deferred') GROUP BY 1, 2, 3`, shopID, flowID); err != nil {
+		WHERE shop_id = $1 AND flow_id = $2 AND outcome IN ('entered', 'skipped', 'deferred') GROUP BY 1, 2, 3
+		UNION ALL
+		SELECT flow_step, CASE WHEN status IN ('skipped', 'failed') THEN 'skipped' ELSE 'sent' END,
+		       CASE WHEN status = 'failed' THEN 'failed' ELSE skip_reason END, count(*)
+		FROM email_messages WHERE shop_id = $1 AND flow_id = $2 AND status NOT IN ('queued', 'sending') GROUP BY 1, 2, 3`, shopID, flowID); err != nil {
 		return nil, fmt.Errorf("flows: step numbers of flow %d: %w", flowID, err)
 	}
 	for _, l := range logs {
