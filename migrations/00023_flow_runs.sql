@@ -40,10 +40,12 @@ CREATE INDEX flow_runs_flow_idx ON flow_runs (flow_id, step_id) WHERE status = '
 
 -- What happened at each step of each run: the per-step numbers and the
 -- reasons for every skip and deferral.
+-- Written at every step: only the run is a foreign key (deleting a shop, a
+-- flow or a customer cascades through it), the other ids are copies.
 CREATE TABLE flow_run_steps (
     id          bigserial PRIMARY KEY,
-    shop_id     bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
-    flow_id     bigint NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
+    shop_id     bigint NOT NULL,
+    flow_id     bigint NOT NULL,
     run_id      bigint NOT NULL REFERENCES flow_runs (id) ON DELETE CASCADE,
     step_id     text NOT NULL,
     -- entered | sent | skipped | deferred | exited | branched | updated

@@ -2,11 +2,13 @@ package flows
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // maxStepsPerWake bounds the steps one wake-up executes (a definition of
@@ -215,8 +217,11 @@ func (e *Engine) moveTo(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef
 
 // save writes the run's position and schedules its wake-up.
 func (e *Engine) save(ctx context.Context, tx *sqlx.Tx, r *run) error {
+	if err := e.flushLogs(ctx, tx, r); err != nil {
+		return err
+	}
 	ctxJSON, _ := json.Marshal(r.ctx)
-	_, err := tx.ExecContext(ctx, `UPDATE flow_runs SET step_id = $3, phase = $4, wake_at = $5, due_at = $6, context = $7, updated_at = now()
+	_, err := e.exec(ctx, tx, `UPDATE flow_runs SET step_id = $3, phase = $4, wake_at = $5, due_at = $6, context = $7, updated_at = now()
 		WHERE shop_id = $1 AND id = $2`, r.ShopID, r.ID, r.StepID, r.Phase, r.WakeAt, r.DueAt, ctxJSON)
 	if err != nil {
 		return fmt.Errorf("flows: save run %d: %w", r.ID, err)
@@ -230,23 +235,51 @@ func (e *Engine) save(ctx context.Context, tx *sqlx.Tx, r *run) error {
 // end finishes a run (completed, exited or ended).
 func (e *Engine) end(ctx context.Context, tx *sqlx.Tx, r *run, status, reason string, now time.Time) error {
 	r.Status = status
-	_, err := tx.ExecContext(ctx, `UPDATE flow_runs SET status = $3, end_reason = $4, ended_at = $5, wake_at = NULL, updated_at = now()
+	_, err := e.exec(ctx, tx, `UPDATE flow_runs SET status = $3, end_reason = $4, ended_at = $5, wake_at = NULL, updated_at = now()
 		WHERE shop_id = $1 AND id = $2`, r.ShopID, r.ID, status, reason, now)
 	if err != nil {
 		return fmt.Errorf("flows: end run %d: %w", r.ID, err)
 	}
 	if status == "exited" && r.StepID != "" && reason != ReasonExitStep {
-		return e.logStep(ctx, tx, r, r.StepID, OutcomeExited, reason, 0, now)
+		if err := e.logStep(ctx, tx, r, r.StepID, OutcomeExited, reason, 0, now); err != nil {
+			return err
+		}
 	}
+	return e.flushLogs(ctx, tx, r)
+}
+
+// logStep notes what happened at a step; the notes are written with the
+// run's position (flushLogs), in one statement.
+func (e *Engine) logStep(_ context.Context, _ *sqlx.Tx, r *run, stepID, outcome, reason string, messageID int64, now time.Time) error {
+	r.logs = append(r.logs, stepLog{step: stepID, outcome: outcome, reason: reason, message: messageID, at: now})
 	return nil
 }
 
-func (e *Engine) logStep(ctx context.Context, tx *sqlx.Tx, r *run, stepID, outcome, reason string, messageID int64, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO flow_run_steps (shop_id, flow_id, run_id, step_id, outcome, reason, message_id, at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.ShopID, r.FlowID, r.ID, stepID, outcome, reason, nullID(messageID), now)
-	if err != nil {
-		return fmt.Errorf("flows: log step of run %d: %w", r.ID, err)
+type stepLog struct {
+	step, outcome, reason string
+	message               int64
+	at                    time.Time
+}
+
+func (e *Engine) flushLogs(ctx context.Context, tx *sqlx.Tx, r *run) error {
+	if len(r.logs) == 0 {
+		return nil
 	}
+	n := len(r.logs)
+	steps, outcomes, reasons := make([]string, n), make([]string, n), make([]string, n)
+	msgs, ats := make([]sql.NullInt64, n), make([]time.Time, n)
+	for i, l := range r.logs {
+		steps[i], outcomes[i], reasons[i], ats[i] = l.step, l.outcome, l.reason, l.at
+		msgs[i] = sql.NullInt64{Int64: l.message, Valid: l.message != 0}
+	}
+	_, err := e.exec(ctx, tx, `INSERT INTO flow_run_steps (shop_id, flow_id, run_id, step_id, outcome, reason, message_id, at)
+		SELECT $1, $2, $3, u.step, u.outcome, u.reason, u.msg, u.at
+		FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[]) WITH ORDINALITY AS u(step, outcome, reason, msg, at, i)
+		ORDER BY u.i`, r.ShopID, r.FlowID, r.ID, pq.Array(steps), pq.Array(outcomes), pq.Array(reasons), pq.Array(msgs), pq.Array(ats))
+	if err != nil {
+		return fmt.Errorf("flows: log steps of run %d: %w", r.ID, err)
+	}
+	r.logs = r.logs[:0]
 	return nil
 }
 

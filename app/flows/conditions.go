@@ -15,9 +15,9 @@ import (
 // orders/create that arrives before the checkout webhook still stops the
 // abandoned-checkout email.
 
-func exists(ctx context.Context, tx *sqlx.Tx, what, q string, args ...any) (bool, error) {
+func (e *Engine) exists(ctx context.Context, tx *sqlx.Tx, what, q string, args ...any) (bool, error) {
 	var ok bool
-	if err := tx.GetContext(ctx, &ok, `SELECT EXISTS (`+q+`)`, args...); err != nil {
+	if err := e.get(ctx, tx, &ok, `SELECT EXISTS (`+q+`)`, args...); err != nil {
 		return false, fmt.Errorf("flows: %s: %w", what, err)
 	}
 	return ok, nil
@@ -25,15 +25,15 @@ func exists(ctx context.Context, tx *sqlx.Tx, what, q string, args ...any) (bool
 
 // orderSince: the customer placed an order after t (strictly: the order
 // that started a post-purchase run doesn't end it).
-func orderSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time) (bool, error) {
-	return exists(ctx, tx, "orders since", `SELECT 1 FROM orders WHERE shop_id = $1 AND customer_id = $2
+func (e *Engine) orderSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time) (bool, error) {
+	return e.exists(ctx, tx, "orders since", `SELECT 1 FROM orders WHERE shop_id = $1 AND customer_id = $2
 		AND COALESCE(processed_at, shopify_created_at) > $3 AND NOT test`, shopID, customerID, t)
 }
 
 // checkoutConverted: the checkout completed, or the customer ordered after
 // it was created (the order's webhook may come first).
-func checkoutConverted(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, token string, since time.Time) (bool, error) {
-	return exists(ctx, tx, "checkout converted", `
+func (e *Engine) checkoutConverted(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, token string, since time.Time) (bool, error) {
+	return e.exists(ctx, tx, "checkout converted", `
 		SELECT 1 FROM checkouts c WHERE c.shop_id = $1 AND c.token = $2 AND c.completed_at IS NOT NULL
 		UNION ALL
 		SELECT 1 FROM orders o WHERE o.shop_id = $1 AND o.customer_id = $3 AND NOT o.test
@@ -43,18 +43,18 @@ func checkoutConverted(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 }
 
 // checkoutSince: the customer started a checkout at or after t.
-func checkoutSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time) (bool, error) {
-	ok, err := exists(ctx, tx, "checkout since", `SELECT 1 FROM checkouts WHERE shop_id = $1 AND customer_id = $2 AND kind = 'checkout'
+func (e *Engine) checkoutSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time) (bool, error) {
+	ok, err := e.exists(ctx, tx, "checkout since", `SELECT 1 FROM checkouts WHERE shop_id = $1 AND customer_id = $2 AND kind = 'checkout'
 		AND COALESCE(shopify_created_at, shopify_updated_at) >= $3`, shopID, customerID, t)
 	if err != nil || ok {
 		return ok, err
 	}
-	return eventSince(ctx, tx, shopID, customerID, t, "checkout_started")
+	return e.eventSince(ctx, tx, shopID, customerID, t, "checkout_started")
 }
 
 // eventSince: a storefront event of one of the names at or after t.
-func eventSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time, names ...string) (bool, error) {
-	return exists(ctx, tx, "events since", `SELECT 1 FROM events WHERE customer_id = $2 AND shop_id = $1
+func (e *Engine) eventSince(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, t time.Time, names ...string) (bool, error) {
+	return e.exists(ctx, tx, "events since", `SELECT 1 FROM events WHERE customer_id = $2 AND shop_id = $1
 		AND occurred_at >= $3 AND name = ANY($4)`, shopID, customerID, t, pq.Array(names))
 }
 
@@ -68,9 +68,9 @@ type profile struct {
 	Suppressed bool   `db:"suppressed"`
 }
 
-func loadProfile(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64) (profile, error) {
+func (e *Engine) loadProfile(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64) (profile, error) {
 	var p profile
-	err := tx.GetContext(ctx, &p, `SELECT deleted_at IS NOT NULL AS deleted, email_consent, COALESCE(email, '') AS email,
+	err := e.get(ctx, tx, &p, `SELECT deleted_at IS NOT NULL AS deleted, email_consent, COALESCE(email, '') AS email,
 		EXISTS (SELECT 1 FROM suppressions s WHERE s.shop_id = c.shop_id AND s.email = lower(trim(c.email))) AS suppressed
 		FROM customers c WHERE shop_id = $1 AND id = $2`, shopID, customerID)
 	if isNoRows(err) {
@@ -98,8 +98,8 @@ func (p profile) unreachable() string {
 }
 
 // reachable is loadProfile(…).unreachable().
-func reachable(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64) (string, error) {
-	p, err := loadProfile(ctx, tx, shopID, customerID)
+func (e *Engine) reachable(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64) (string, error) {
+	p, err := e.loadProfile(ctx, tx, shopID, customerID)
 	if err != nil {
 		return "", err
 	}
@@ -111,7 +111,7 @@ func (e *Engine) profileOf(ctx context.Context, tx *sqlx.Tx, r *run) (profile, e
 	if r.prof != nil {
 		return *r.prof, nil
 	}
-	p, err := loadProfile(ctx, tx, r.ShopID, r.CustomerID)
+	p, err := e.loadProfile(ctx, tx, r.ShopID, r.CustomerID)
 	if err != nil {
 		return p, err
 	}
@@ -119,8 +119,8 @@ func (e *Engine) profileOf(ctx context.Context, tx *sqlx.Tx, r *run) (profile, e
 	return p, nil
 }
 
-func inSegment(ctx context.Context, tx *sqlx.Tx, shopID, customerID, segmentID int64) (bool, error) {
-	return exists(ctx, tx, "segment member", `SELECT 1 FROM segment_members m JOIN segments s ON s.id = m.segment_id
+func (e *Engine) inSegment(ctx context.Context, tx *sqlx.Tx, shopID, customerID, segmentID int64) (bool, error) {
+	return e.exists(ctx, tx, "segment member", `SELECT 1 FROM segment_members m JOIN segments s ON s.id = m.segment_id
 		WHERE s.shop_id = $1 AND m.segment_id = $3 AND m.customer_id = $2`, shopID, customerID, segmentID)
 }
 
@@ -156,7 +156,7 @@ func (e *Engine) holdsRaw(ctx context.Context, tx *sqlx.Tx, r *run, c Condition,
 	shop, cust := r.ShopID, r.CustomerID
 	num := func(what, q string, args ...any) (float64, error) {
 		var v float64
-		if err := tx.GetContext(ctx, &v, q, args...); err != nil {
+		if err := e.get(ctx, tx, &v, q, args...); err != nil {
 			return 0, fmt.Errorf("flows: condition %s: %w", what, err)
 		}
 		return v, nil
@@ -174,16 +174,16 @@ func (e *Engine) holdsRaw(ctx context.Context, tx *sqlx.Tx, r *run, c Condition,
 		if token == "" {
 			token = r.ctx["cart_token"]
 		}
-		return exists(ctx, tx, "product in collection", `
+		return e.exists(ctx, tx, "product in collection", `
 			SELECT 1 FROM checkouts ch, jsonb_array_elements(ch.line_items) li
 			JOIN products p ON p.shop_id = $1 AND p.shopify_id = (li->>'product_id')::bigint
 			WHERE ch.shop_id = $1 AND ch.token = $2 AND $3 = ANY(p.collection_ids)`, shop, token, c.CollectionID)
 	case CondSource:
 		return r.ctx["source"] == c.Text, nil
 	case CondInSegment:
-		return inSegment(ctx, tx, shop, cust, c.SegmentID)
+		return e.inSegment(ctx, tx, shop, cust, c.SegmentID)
 	case CondNotInSegment:
-		in, err := inSegment(ctx, tx, shop, cust, c.SegmentID)
+		in, err := e.inSegment(ctx, tx, shop, cust, c.SegmentID)
 		return !in, err
 	case CondOrdersSinceStart:
 		v, err := num("orders since start", `SELECT count(*) FROM orders WHERE shop_id = $1 AND customer_id = $2 AND NOT test
@@ -194,11 +194,11 @@ func (e *Engine) holdsRaw(ctx context.Context, tx *sqlx.Tx, r *run, c Condition,
 		if c.Field == CondClickedRunEmail {
 			kinds = []string{"click"}
 		}
-		return exists(ctx, tx, "run email engagement", `SELECT 1 FROM email_messages m JOIN email_events ev ON ev.message_id = m.id
+		return e.exists(ctx, tx, "run email engagement", `SELECT 1 FROM email_messages m JOIN email_events ev ON ev.message_id = m.id
 			WHERE m.shop_id = $1 AND m.flow_run_id = $2 AND ($3 = '' OR m.flow_step = $3) AND ev.kind = ANY($4)`,
 			shop, r.ID, c.StepID, pq.Array(kinds))
 	case CondHasTag:
-		return exists(ctx, tx, "tag", `SELECT 1 FROM customers WHERE shop_id = $1 AND id = $2 AND $3 = ANY(tags)`, shop, cust, c.Text)
+		return e.exists(ctx, tx, "tag", `SELECT 1 FROM customers WHERE shop_id = $1 AND id = $2 AND $3 = ANY(tags)`, shop, cust, c.Text)
 	case CondOrdersCount:
 		v, err := num("orders count", `SELECT orders_count FROM customers WHERE shop_id = $1 AND id = $2`, shop, cust)
 		return compare(c.Op, v, c.Number), err
@@ -212,14 +212,14 @@ func (e *Engine) holdsRaw(ctx context.Context, tx *sqlx.Tx, r *run, c Condition,
 		}
 		return compare(c.Op, float64(int(v)), c.Number), nil
 	case CondBoughtProduct:
-		return exists(ctx, tx, "bought product", `SELECT 1 FROM customer_products WHERE shop_id = $1 AND customer_id = $2 AND product_id = $3`, shop, cust, c.ProductID)
+		return e.exists(ctx, tx, "bought product", `SELECT 1 FROM customer_products WHERE shop_id = $1 AND customer_id = $2 AND product_id = $3`, shop, cust, c.ProductID)
 	case CondNoAutomationEmail:
-		hit, err := exists(ctx, tx, "automation email", `SELECT 1 FROM email_messages WHERE shop_id = $1 AND customer_id = $2 AND kind = 'flow'
+		hit, err := e.exists(ctx, tx, "automation email", `SELECT 1 FROM email_messages WHERE shop_id = $1 AND customer_id = $2 AND kind = 'flow'
 			AND marketing AND created_at >= $3 AND status <> 'skipped' AND flow_run_id IS DISTINCT FROM $4`,
 			shop, cust, now.Add(-time.Duration(c.Number*24)*time.Hour), nullID(r.ID))
 		return !hit, err
 	case CondNoEngagementDays:
-		hit, err := exists(ctx, tx, "engagement", `SELECT 1 FROM email_events ev JOIN email_messages m ON m.id = ev.message_id
+		hit, err := e.exists(ctx, tx, "engagement", `SELECT 1 FROM email_events ev JOIN email_messages m ON m.id = ev.message_id
 			WHERE m.shop_id = $1 AND m.customer_id = $2 AND ev.kind IN ('open', 'click') AND ev.occurred_at >= $3`,
 			shop, cust, now.Add(-time.Duration(c.Number*24)*time.Hour))
 		return !hit, err

@@ -91,14 +91,14 @@ func (e *Engine) startOne(ctx context.Context, shopID, customerID int64, f liveF
 		return 0, fmt.Errorf("flows: start for %d: %w", customerID, err)
 	}
 	var before int
-	if err := tx.GetContext(ctx, &before, `SELECT count(*) FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3`, shopID, f.ID, customerID); err != nil {
+	if err := e.get(ctx, tx, &before, `SELECT count(*) FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3`, shopID, f.ID, customerID); err != nil {
 		return 0, err
 	}
 	if err := e.start(ctx, tx, shopID, customerID, f, en, now); err != nil {
 		return 0, err
 	}
 	var after int
-	if err := tx.GetContext(ctx, &after, `SELECT count(*) FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3`, shopID, f.ID, customerID); err != nil {
+	if err := e.get(ctx, tx, &after, `SELECT count(*) FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3`, shopID, f.ID, customerID); err != nil {
 		return 0, err
 	}
 	return after - before, tx.Commit()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/jobs"
@@ -83,7 +84,8 @@ type Engine struct {
 	// Workers is how many runs execute at once in RunDue (default 4).
 	Workers int
 
-	defs sync.Map // defKey → *loadedDef (versions never change)
+	defs  sync.Map // defKey → *loadedDef (versions never change)
+	stmts stmtCache
 }
 
 type defKey struct {
@@ -153,6 +155,7 @@ type run struct {
 	StartedAt  time.Time         `db:"started_at"`
 	ctx        map[string]string // decoded ContextRaw
 	prof       *profile          // read once per wake-up (profileOf)
+	logs       []stepLog         // written by flushLogs
 }
 
 const runColumns = `id, shop_id, flow_id, version, priority, customer_id, trigger_ref, status, step_id, phase, wake_at, due_at, context, started_at`
@@ -187,10 +190,7 @@ func (e *Engine) RunDue(ctx context.Context, shopID int64, now time.Time) (int, 
 	total := 0
 	var lastID int64
 	for {
-		var due []struct {
-			ID         int64 `db:"id"`
-			CustomerID int64 `db:"customer_id"`
-		}
+		var due []dueRun
 		// Keyset on id within the due set: a run deferred to later in this
 		// pass isn't due any more, and one that failed isn't retried in a loop.
 		err := e.DB.SelectContext(ctx, &due, `
@@ -208,14 +208,14 @@ func (e *Engine) RunDue(ctx context.Context, shopID int64, now time.Time) (int, 
 			mu    sync.Mutex
 			first error
 			wg    sync.WaitGroup
-			next  = make(chan int)
+			next  = make(chan []dueRun)
 		)
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := range next {
-					n, err := e.executeOne(ctx, shopID, due[i].ID, due[i].CustomerID, rules, now)
+				for chunk := range next {
+					n, err := e.executeChunk(ctx, shopID, chunk, rules, now)
 					mu.Lock()
 					total += n
 					if err != nil && first == nil {
@@ -225,8 +225,8 @@ func (e *Engine) RunDue(ctx context.Context, shopID int64, now time.Time) (int, 
 				}
 			}()
 		}
-		for i := range due {
-			next <- i
+		for i := 0; i < len(due); i += chunkSize {
+			next <- due[i:min(i+chunkSize, len(due))]
 		}
 		close(next)
 		wg.Wait()
@@ -237,6 +237,77 @@ func (e *Engine) RunDue(ctx context.Context, shopID int64, now time.Time) (int, 
 			return total, nil
 		}
 	}
+}
+
+// dueRun is a run RunDue found due.
+type dueRun struct {
+	ID         int64 `db:"id"`
+	CustomerID int64 `db:"customer_id"`
+}
+
+// chunkSize is how many due runs execute in one transaction: each run's
+// steps are the same as alone, but the locks, the commit and its flush to
+// disk are shared. A chunk that fails is retried run by run, so one bad run
+// doesn't hold up the others.
+const chunkSize = 20
+
+func (e *Engine) executeChunk(ctx context.Context, shopID int64, chunk []dueRun, rules shopRules, now time.Time) (int, error) {
+	n, err := e.tryChunk(ctx, shopID, chunk, rules, now)
+	if err == nil || len(chunk) == 1 {
+		return n, err
+	}
+	var first error
+	total := 0
+	for _, d := range chunk {
+		n, err := e.executeOne(ctx, shopID, d.ID, d.CustomerID, rules, now)
+		total += n
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return total, first
+}
+
+func (e *Engine) tryChunk(ctx context.Context, shopID int64, chunk []dueRun, rules shopRules, now time.Time) (int, error) {
+	tx, err := e.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("flows: due runs: %w", err)
+	}
+	defer tx.Rollback()
+	ids, custs := make([]int64, len(chunk)), make([]int64, len(chunk))
+	for i, d := range chunk {
+		ids[i], custs[i] = d.ID, d.CustomerID
+	}
+	// Profiles first, then runs, both in ascending order: the order every
+	// other writer of a customer's runs takes them.
+	if _, err := customers.LockProfiles(ctx, tx, shopID, custs); err != nil {
+		return 0, fmt.Errorf("flows: due runs: %w", err)
+	}
+	var rows []struct {
+		run
+		Flow string `db:"flow_status"`
+	}
+	if err := e.sel(ctx, tx, &rows, `SELECT `+runColumns+`, (SELECT status FROM flows f WHERE f.id = flow_id) AS flow_status
+		FROM flow_runs WHERE shop_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, shopID, pq.Array(ids)); err != nil {
+		return 0, fmt.Errorf("flows: due runs: %w", err)
+	}
+	total := 0
+	for i := range rows {
+		r := &rows[i]
+		if r.Status != "active" || !r.WakeAt.Valid || r.WakeAt.Time.After(now) || r.Flow != StatusLive {
+			continue // moved by another worker, or the flow paused meanwhile
+		}
+		r.decode()
+		n, err := e.advance(ctx, tx, &r.run, rules, now)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("flows: due runs: commit: %w", err)
+	}
+	return total, nil
 }
 
 // executeOne runs one due run in its own transaction: the profile's lock
@@ -255,7 +326,7 @@ func (e *Engine) executeOne(ctx context.Context, shopID, runID, customerID int64
 		run
 		Flow string `db:"flow_status"`
 	}
-	err = tx.GetContext(ctx, &r, `SELECT `+runColumns+`, (SELECT status FROM flows f WHERE f.id = flow_id) AS flow_status
+	err = e.get(ctx, tx, &r, `SELECT `+runColumns+`, (SELECT status FROM flows f WHERE f.id = flow_id) AS flow_status
 		FROM flow_runs WHERE shop_id = $1 AND id = $2 FOR UPDATE`, shopID, runID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil

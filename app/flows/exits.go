@@ -22,9 +22,9 @@ func isAbandonment(trigger string) bool {
 func (e *Engine) converted(ctx context.Context, tx *sqlx.Tx, r *run, trigger string) (bool, error) {
 	switch trigger {
 	case TriggerCheckoutAbandoned:
-		return checkoutConverted(ctx, tx, r.ShopID, r.CustomerID, r.TriggerRef, r.StartedAt)
+		return e.checkoutConverted(ctx, tx, r.ShopID, r.CustomerID, r.TriggerRef, r.StartedAt)
 	case TriggerCartAbandoned, TriggerBrowseAbandoned, TriggerSearchAbandoned:
-		return orderSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt)
+		return e.orderSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt)
 	}
 	return false, nil
 }
@@ -49,20 +49,20 @@ func (e *Engine) exitReason(ctx context.Context, tx *sqlx.Tx, r *run, def *loade
 		var err error
 		switch x.Kind {
 		case ExitOrderPlaced:
-			hit, err = orderSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt)
+			hit, err = e.orderSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt)
 		case ExitUnsubscribed:
 			why := p.unreachable()
 			hit = why == ReasonNotSubscribed || why == "suppressed"
 		case ExitLeftSegment:
 			if def.Trigger.SegmentID != 0 {
 				var in bool
-				in, err = inSegment(ctx, tx, r.ShopID, r.CustomerID, def.Trigger.SegmentID)
+				in, err = e.inSegment(ctx, tx, r.ShopID, r.CustomerID, def.Trigger.SegmentID)
 				hit = !in
 			}
 		case ExitAddedToCart:
-			hit, err = eventSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt, "product_added_to_cart")
+			hit, err = e.eventSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt, "product_added_to_cart")
 		case ExitCheckout:
-			hit, err = checkoutSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt)
+			hit, err = e.checkoutSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt)
 		case ExitCondition:
 			if x.Condition != nil {
 				hit, err = e.holds(ctx, tx, r, *x.Condition, now)
@@ -87,10 +87,10 @@ func (e *Engine) triggerHolds(ctx context.Context, tx *sqlx.Tx, r *run, def *loa
 		if t, err := time.Parse(time.RFC3339Nano, r.ctx["activity_at"]); err == nil {
 			since = t
 		}
-		started, err := checkoutSince(ctx, tx, r.ShopID, r.CustomerID, since)
+		started, err := e.checkoutSince(ctx, tx, r.ShopID, r.CustomerID, since)
 		return !started, err
 	case TriggerBrowseAbandoned, TriggerSearchAbandoned:
-		added, err := eventSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt, "product_added_to_cart")
+		added, err := e.eventSince(ctx, tx, r.ShopID, r.CustomerID, r.StartedAt, "product_added_to_cart")
 		return !added, err
 	}
 	return true, nil
@@ -113,19 +113,19 @@ func (e *Engine) eventHappened(ctx context.Context, tx *sqlx.Tx, r *run, s *Step
 	switch s.Event {
 	case EventCheckoutCompleted:
 		if r.ctx["checkout_token"] != "" {
-			return checkoutConverted(ctx, tx, r.ShopID, r.CustomerID, r.ctx["checkout_token"], since)
+			return e.checkoutConverted(ctx, tx, r.ShopID, r.CustomerID, r.ctx["checkout_token"], since)
 		}
-		return orderSince(ctx, tx, r.ShopID, r.CustomerID, since)
+		return e.orderSince(ctx, tx, r.ShopID, r.CustomerID, since)
 	case EventOrderPlaced:
-		return orderSince(ctx, tx, r.ShopID, r.CustomerID, since)
+		return e.orderSince(ctx, tx, r.ShopID, r.CustomerID, since)
 	case EventAddedToCart:
-		return eventSince(ctx, tx, r.ShopID, r.CustomerID, since, "product_added_to_cart")
+		return e.eventSince(ctx, tx, r.ShopID, r.CustomerID, since, "product_added_to_cart")
 	case EventEmailOpened, EventEmailClicked:
 		kinds := []string{"open", "click"}
 		if s.Event == EventEmailClicked {
 			kinds = []string{"click"}
 		}
-		return exists(ctx, tx, "run email engagement", `SELECT 1 FROM email_messages m JOIN email_events ev ON ev.message_id = m.id
+		return e.exists(ctx, tx, "run email engagement", `SELECT 1 FROM email_messages m JOIN email_events ev ON ev.message_id = m.id
 			WHERE m.shop_id = $1 AND m.flow_run_id = $2 AND ev.kind = ANY($3) AND ev.occurred_at >= $4`, r.ShopID, r.ID, pq.Array(kinds), since)
 	}
 	return false, nil

@@ -24,7 +24,7 @@ func (e *Engine) Resumed(ctx context.Context, tx *sqlx.Tx, shopID, flowID int64)
 
 // TurnedOff ends every active run of the flow.
 func (e *Engine) TurnedOff(ctx context.Context, tx *sqlx.Tx, shopID, flowID int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE flow_runs SET status = 'ended', end_reason = $3, ended_at = $4, wake_at = NULL, updated_at = now()
+	_, err := e.exec(ctx, tx, `UPDATE flow_runs SET status = 'ended', end_reason = $3, ended_at = $4, wake_at = NULL, updated_at = now()
 		WHERE shop_id = $1 AND flow_id = $2 AND status = 'active'`, shopID, flowID, ReasonTurnedOff, e.now())
 	if err != nil {
 		return fmt.Errorf("flows: end runs of flow %d: %w", flowID, err)
@@ -48,7 +48,7 @@ func (e *Engine) Published(ctx context.Context, tx *sqlx.Tx, shopID, flowID int6
 	for id := range d.tree.step {
 		ids = append(ids, id)
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE flow_runs SET version = $3, priority = $5, updated_at = now()
+	_, err = e.exec(ctx, tx, `UPDATE flow_runs SET version = $3, priority = $5, updated_at = now()
 		WHERE shop_id = $1 AND flow_id = $2 AND status = 'active' AND version <> $3 AND (phase = 'trigger' OR step_id = ANY($4))`,
 		shopID, flowID, version, pq.Array(ids), d.Priority)
 	if err != nil {

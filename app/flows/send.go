@@ -84,7 +84,7 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 		// The customer's latest marketing email inside the window, other
 		// than this run's own: campaigns and flows of at least this
 		// priority hold this one back; a lower-priority flow's doesn't.
-		err := tx.GetContext(ctx, &last, `
+		err := e.get(ctx, tx, &last, `
 			SELECT max(COALESCE(m.sent_at, m.created_at)) FROM email_messages m
 			LEFT JOIN flow_runs fr ON fr.id = m.flow_run_id
 			WHERE m.shop_id = $1 AND m.customer_id = $2 AND m.marketing AND m.status NOT IN ('skipped', 'failed')

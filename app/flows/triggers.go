@@ -21,7 +21,7 @@ type liveFlow struct {
 
 func (e *Engine) liveFlows(ctx context.Context, tx *sqlx.Tx, shopID int64) ([]liveFlow, error) {
 	var fs []liveFlow
-	if err := tx.SelectContext(ctx, &fs, `SELECT id, live_version FROM flows WHERE shop_id = $1 AND status = 'live' AND live_version IS NOT NULL ORDER BY id`, shopID); err != nil {
+	if err := e.sel(ctx, tx, &fs, `SELECT id, live_version FROM flows WHERE shop_id = $1 AND status = 'live' AND live_version IS NOT NULL ORDER BY id`, shopID); err != nil {
 		return nil, fmt.Errorf("flows: live flows of shop %d: %w", shopID, err)
 	}
 	for i := range fs {
@@ -161,7 +161,7 @@ func (e *Engine) entries(ctx context.Context, tx *sqlx.Tx, shopID int64, s signa
 			Flow     *int64 `db:"flow_id"`
 			Campaign *int64 `db:"campaign_id"`
 		}
-		if err := tx.GetContext(ctx, &src, `SELECT flow_id, campaign_id FROM email_messages WHERE shop_id = $1 AND id = $2`, shopID, s.Ref); err != nil {
+		if err := e.get(ctx, tx, &src, `SELECT flow_id, campaign_id FROM email_messages WHERE shop_id = $1 AND id = $2`, shopID, s.Ref); err != nil {
 			return nil
 		}
 		out := one(t, s.Ref, nil)
@@ -214,7 +214,7 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 	def := f.def
 	if en.trigger == TriggerFirstOrder {
 		var n int
-		if err := tx.GetContext(ctx, &n, `SELECT orders_count FROM customers WHERE shop_id = $1 AND id = $2`, shopID, customerID); err != nil {
+		if err := e.get(ctx, tx, &n, `SELECT orders_count FROM customers WHERE shop_id = $1 AND id = $2`, shopID, customerID); err != nil {
 			return fmt.Errorf("flows: first order of %d: %w", customerID, err)
 		}
 		if n > 1 {
@@ -234,7 +234,7 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 		ID    int64  `db:"id"`
 		Phase string `db:"phase"`
 	}
-	err := tx.GetContext(ctx, &active, `SELECT id, phase FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3
+	err := e.get(ctx, tx, &active, `SELECT id, phase FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3
 		AND trigger_ref = $4 AND status = 'active' FOR UPDATE`, shopID, f.ID, customerID, en.ref)
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("flows: active run of flow %d: %w", f.ID, err)
@@ -242,7 +242,7 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 	if err == nil {
 		if active.Phase == phaseTrigger && def.Trigger.Type != TriggerCheckoutAbandoned {
 			wake := en.at.Add(delay)
-			if _, err := tx.ExecContext(ctx, `UPDATE flow_runs SET wake_at = GREATEST(wake_at, $3),
+			if _, err := e.exec(ctx, tx, `UPDATE flow_runs SET wake_at = GREATEST(wake_at, $3),
 				context = context || jsonb_build_object('activity_at', $4::text), updated_at = now() WHERE shop_id = $1 AND id = $2`,
 				shopID, active.ID, wake, en.at.UTC().Format(time.RFC3339Nano)); err != nil {
 				return fmt.Errorf("flows: extend run %d: %w", active.ID, err)
@@ -253,17 +253,17 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 	}
 	switch def.ReEntry.Mode {
 	case ReEntryNever, "":
-		if ok, err := exists(ctx, tx, "earlier run", `SELECT 1 FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3`,
+		if ok, err := e.exists(ctx, tx, "earlier run", `SELECT 1 FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3`,
 			shopID, f.ID, customerID); err != nil || ok {
 			return err
 		}
 	case ReEntryAfter:
-		if ok, err := exists(ctx, tx, "recent run", `SELECT 1 FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3 AND started_at > $4`,
+		if ok, err := e.exists(ctx, tx, "recent run", `SELECT 1 FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3 AND started_at > $4`,
 			shopID, f.ID, customerID, now.AddDate(0, 0, -def.ReEntry.Days)); err != nil || ok {
 			return err
 		}
 	}
-	if why, err := reachable(ctx, tx, shopID, customerID); err != nil || why != "" {
+	if why, err := e.reachable(ctx, tx, shopID, customerID); err != nil || why != "" {
 		return err // nobody to write to: no run
 	}
 	r := &run{ShopID: shopID, FlowID: f.ID, Version: f.Version, Priority: def.Priority, CustomerID: customerID,
@@ -292,7 +292,7 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 		return nil
 	}
 	ctxJSON, _ := json.Marshal(r.ctx)
-	err = tx.GetContext(ctx, &r.ID, `
+	err = e.get(ctx, tx, &r.ID, `
 		INSERT INTO flow_runs (shop_id, flow_id, version, priority, customer_id, trigger_ref, step_id, phase, wake_at, due_at, context, started_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
 		ON CONFLICT (shop_id, flow_id, customer_id, trigger_ref) WHERE status = 'active' DO NOTHING
@@ -307,6 +307,9 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 		if err := e.logStep(ctx, tx, r, step, OutcomeEntered, "", 0, now); err != nil {
 			return err
 		}
+		if err := e.flushLogs(ctx, tx, r); err != nil {
+			return err
+		}
 	}
 	return e.scheduleWake(ctx, tx, shopID, wake)
 }
@@ -315,7 +318,7 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 // now hold end them at once, and a wait for an event that came wakes now.
 func (e *Engine) applyToRuns(ctx context.Context, tx *sqlx.Tx, b *signals.Batch, now time.Time) error {
 	var runs []run
-	if err := tx.SelectContext(ctx, &runs, `SELECT `+runColumns+` FROM flow_runs WHERE shop_id = $1 AND customer_id = $2 AND status = 'active' ORDER BY id FOR UPDATE`,
+	if err := e.sel(ctx, tx, &runs, `SELECT `+runColumns+` FROM flow_runs WHERE shop_id = $1 AND customer_id = $2 AND status = 'active' ORDER BY id FOR UPDATE`,
 		b.ShopID, b.CustomerID); err != nil {
 		return fmt.Errorf("flows: runs of %d: %w", b.CustomerID, err)
 	}
