@@ -38,7 +38,7 @@ func (e *Engine) scheduleWake(ctx context.Context, tx *sqlx.Tx, shopID int64, t 
 	_, err := e.jobs.InsertTx(ctx, tx.Tx, WakeArgs{ShopID: shopID, At: at}, &river.InsertOpts{
 		Queue: Queue, ScheduledAt: at, MaxAttempts: 25,
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable}},
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}},
 	})
 	if err != nil {
 		return fmt.Errorf("flows: schedule wake of shop %d: %w", shopID, err)
