@@ -146,12 +146,20 @@ func Record(ctx context.Context, tx *sql.Tx, ins jobs.Inserter, sigs ...Signal) 
 			params = append(params, river.InsertManyParams{Args: ConsumeArgs{ShopID: shop, CustomerID: id}, InsertOpts: consumeOpts(now)})
 		}
 	}
-	if err := insertRows(ctx, tx, sigs); err != nil {
+	stored, err := insertRows(ctx, tx, sigs)
+	if err != nil {
 		return err
 	}
+	params = slices.DeleteFunc(params, func(p river.InsertManyParams) bool {
+		a := p.Args.(ConsumeArgs)
+		return !stored[customerKey{a.ShopID, a.CustomerID}]
+	})
 	// In (shop, customer) order, so that transactions scheduling several
 	// customers take River's unique-key locks in one order and can't
 	// deadlock.
+	if len(params) == 0 {
+		return nil
+	}
 	if many, ok := ins.(manyInserter); ok && len(params) > 1 {
 		if _, err := many.InsertManyTx(ctx, tx, params); err != nil {
 			return fmt.Errorf("signals: schedule %d consumers: %w", len(params), err)
@@ -166,9 +174,12 @@ func Record(ctx context.Context, tx *sql.Tx, ins jobs.Inserter, sigs ...Signal) 
 	return nil
 }
 
+type customerKey struct{ shop, customer int64 }
+
 // insertRows writes the signals in one statement, in the given order (ids
-// ascend with it), leaving out customers not found in their shop.
-func insertRows(ctx context.Context, tx *sql.Tx, sigs []Signal) error {
+// ascend with it), leaving out customers not found in their shop, and
+// returns the customers it stored signals for.
+func insertRows(ctx context.Context, tx *sql.Tx, sigs []Signal) (map[customerKey]bool, error) {
 	n := len(sigs)
 	shops, custs := make([]int64, n), make([]int64, n)
 	kinds, refs, data, ats := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -182,18 +193,34 @@ func insertRows(ctx context.Context, tx *sql.Tx, sigs []Signal) error {
 			ats[i] = s.At.UTC().Format(time.RFC3339Nano)
 		}
 	}
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO customer_signals (shop_id, customer_id, kind, ref, data, at)
-		SELECT u.shop_id, u.customer_id, u.kind, u.ref, u.data::jsonb, COALESCE(NULLIF(u.at, '')::timestamptz, now())
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
-		     AS u(shop_id, customer_id, kind, ref, data, at, n)
-		JOIN customers c ON c.id = u.customer_id AND c.shop_id = u.shop_id
-		ORDER BY u.n`,
+	rows, err := tx.QueryContext(ctx, `
+		WITH ins AS (
+			INSERT INTO customer_signals (shop_id, customer_id, kind, ref, data, at)
+			SELECT u.shop_id, u.customer_id, u.kind, u.ref, u.data::jsonb, COALESCE(NULLIF(u.at, '')::timestamptz, now())
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+			     AS u(shop_id, customer_id, kind, ref, data, at, n)
+			JOIN customers c ON c.id = u.customer_id AND c.shop_id = u.shop_id
+			ORDER BY u.n
+			RETURNING shop_id, customer_id
+		)
+		SELECT DISTINCT shop_id, customer_id FROM ins`,
 		pq.Array(shops), pq.Array(custs), pq.Array(kinds), pq.Array(refs), pq.Array(data), pq.Array(ats))
 	if err != nil {
-		return fmt.Errorf("signals: record %d signals: %w", n, err)
+		return nil, fmt.Errorf("signals: record %d signals: %w", n, err)
 	}
-	return nil
+	defer rows.Close()
+	stored := map[customerKey]bool{}
+	for rows.Next() {
+		var k customerKey
+		if err := rows.Scan(&k.shop, &k.customer); err != nil {
+			return nil, fmt.Errorf("signals: record %d signals: %w", n, err)
+		}
+		stored[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("signals: record %d signals: %w", n, err)
+	}
+	return stored, nil
 }
 
 // Data marshals a small map for Signal.Data (only strings and bools are
@@ -237,8 +264,16 @@ func RecordBulk(ctx context.Context, tx *sql.Tx, ins jobs.Inserter, sigs []Signa
 			params = append(params, river.InsertManyParams{Args: ConsumeArgs{ShopID: s.ShopID, CustomerID: s.CustomerID}})
 		}
 	}
-	if err := insertRows(ctx, tx, sigs); err != nil {
+	stored, err := insertRows(ctx, tx, sigs)
+	if err != nil {
 		return err
+	}
+	params = slices.DeleteFunc(params, func(p river.InsertManyParams) bool {
+		a := p.Args.(ConsumeArgs)
+		return !stored[customerKey{a.ShopID, a.CustomerID}]
+	})
+	if len(params) == 0 {
+		return nil
 	}
 	if fast, ok := ins.(fastManyInserter); ok {
 		if _, err := fast.InsertManyFastTx(ctx, tx, params); err != nil {
