@@ -398,8 +398,8 @@ func storefrontSignals(got []storedEvent) []signals.Signal {
 }
 
 // lockProfiles locks, before the visitors, the profiles the rows will land
-// on (the visitors' stitched customers), which queueing their segment
-// refresh locks anyway: profile before visitor is the order a stitch (and a
+// on (the visitors' stitched customers), which recording their signals
+// locks anyway: profile before visitor is the order a stitch (and a
 // wheel signup) takes them, so the two can't deadlock. A stitch committed
 // between this read and the visitor lock moves events to a profile locked
 // only later, which at worst makes PostgreSQL abort one of two transactions
