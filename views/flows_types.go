@@ -37,6 +37,8 @@ type FlowEditor struct {
 	LiveVersion        int
 	// Notice is a success message ("The flow is live (version 2).").
 	Notice string
+	// Failure says why an edit wasn't saved.
+	Failure string
 	// Refused: Go live was refused; the marks say why.
 	Refused      bool
 	FlowProblems []string

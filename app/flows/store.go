@@ -367,7 +367,8 @@ func lock(ctx context.Context, tx *sqlx.Tx, shopID, id int64) (flowRow, error) {
 }
 
 // Publish validates the draft and, when it is ready, freezes it as the next
-// version and makes that version live. It refuses with Problems (nothing
+// version and makes that version live (a paused flow stays paused, on the
+// new version). It refuses with Problems (nothing
 // written) when the draft isn't ready. moveWaiting is passed on to the
 // engine (Lifecycle.Published).
 func (s *Store) Publish(ctx context.Context, shopID, flowID int64, moveWaiting bool) (int, error) {
@@ -393,8 +394,10 @@ func (s *Store) Publish(ctx context.Context, shopID, flowID int64, moveWaiting b
 			RETURNING version`, shopID, flowID, r.Draft); err != nil {
 			return fmt.Errorf("flows: publish %d: %w", flowID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE flows SET live_version = $3, status = 'live', trigger_type = $4,
-				updated_at = now(), status_changed_at = CASE WHEN status = 'live' THEN status_changed_at ELSE now() END
+		// A paused flow stays paused: publishing changes doesn't resume it.
+		if _, err := tx.ExecContext(ctx, `UPDATE flows SET live_version = $3, trigger_type = $4, updated_at = now(),
+				status = CASE WHEN status = 'paused' THEN 'paused' ELSE 'live' END,
+				status_changed_at = CASE WHEN status IN ('live', 'paused') THEN status_changed_at ELSE now() END
 			WHERE shop_id = $1 AND id = $2`, shopID, flowID, version, d.Trigger.Type); err != nil {
 			return fmt.Errorf("flows: publish %d: %w", flowID, err)
 		}

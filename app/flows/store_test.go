@@ -240,7 +240,11 @@ func TestStorePublishVersionsAndStatuses(t *testing.T) {
 	for _, step := range []struct {
 		do     func(context.Context, int64, int64) error
 		status string
-	}{{e.store.Pause, flows.StatusPaused}, {e.store.Resume, flows.StatusLive}, {e.store.TurnOff, flows.StatusOff}} {
+	}{{e.store.Pause, flows.StatusPaused}, {func(ctx context.Context, sh, id int64) error {
+		// Publishing changes to a paused flow keeps it paused.
+		_, err := e.store.Publish(ctx, sh, id, false)
+		return err
+	}, flows.StatusPaused}, {e.store.Resume, flows.StatusLive}, {e.store.TurnOff, flows.StatusOff}} {
 		if err := step.do(e.ctx, 1, f.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +260,8 @@ func TestStorePublishVersionsAndStatuses(t *testing.T) {
 	}
 	want := []string{
 		fmt.Sprintf("published 1/%d v1 move=false", f.ID), fmt.Sprintf("published 1/%d v2 move=true", f.ID),
-		fmt.Sprintf("paused 1/%d", f.ID), fmt.Sprintf("resumed 1/%d", f.ID), fmt.Sprintf("off 1/%d", f.ID),
+		fmt.Sprintf("paused 1/%d", f.ID), fmt.Sprintf("published 1/%d v3 move=false", f.ID), fmt.Sprintf("resumed 1/%d", f.ID),
+		fmt.Sprintf("off 1/%d", f.ID),
 	}
 	if fmt.Sprint(lc.calls) != fmt.Sprint(want) {
 		t.Fatalf("hooks %v, want %v", lc.calls, want)
@@ -270,13 +275,13 @@ func TestStorePublishVersionsAndStatuses(t *testing.T) {
 	if err := e.store.Pause(e.ctx, 1, f.ID); err == nil {
 		t.Fatal("pause succeeded with a failing hook")
 	}
-	if got, _ := e.store.Get(e.ctx, 1, f.ID); got.Status != flows.StatusLive || got.LiveVersion != 3 {
+	if got, _ := e.store.Get(e.ctx, 1, f.ID); got.Status != flows.StatusLive || got.LiveVersion != 4 {
 		t.Fatalf("after a failed pause: %s v%d", got.Status, got.LiveVersion)
 	}
 	if _, err := e.store.Publish(e.ctx, 1, f.ID, false); err == nil {
 		t.Fatal("publish succeeded with a failing hook")
 	}
-	if n := e.count(`SELECT count(*) FROM flow_versions WHERE flow_id = $1`, f.ID); n != 3 {
+	if n := e.count(`SELECT count(*) FROM flow_versions WHERE flow_id = $1`, f.ID); n != 4 {
 		t.Fatalf("a failed publish left a version: %d versions", n)
 	}
 }

@@ -177,6 +177,9 @@ func oneOf(e formErrors, field, v string, opts []views.Option, msg string) strin
 func parseSettings(c *gin.Context, d flows.Definition) (string, flows.Definition, formErrors) {
 	e := formErrors{}
 	name := e.text(c, "name", 100)
+	if name == "" && e["name"] == "" {
+		e["name"] = "Enter a name for the flow."
+	}
 	d.Trigger.Type = oneOf(e, "trigger", e.text(c, "trigger", 40), triggerOptions(), "Choose a trigger from the list.")
 	d.Trigger.Delay = e.duration(c, "delay")
 	d.Trigger.SegmentID = int64(e.integer(c, "segment_id", 1, 1<<53, "Choose a segment from the list."))

@@ -207,6 +207,7 @@ type editorState struct {
 	stepErrors  map[string]string
 	settings    *views.FlowSettingsForm // the settings form as typed (after a refused save)
 	showPublish bool
+	failure     string // why an edit wasn't saved
 }
 
 func (s *server) flowShow(c *gin.Context) {
@@ -269,7 +270,7 @@ func (s *server) renderEditor(c *gin.Context, status int, f flows.Flow, st edito
 		}
 	}
 	e := views.FlowEditor{ID: f.ID, Name: f.Name, Href: flowHref(f.ID), Status: f.Status, StatusTone: statusTone(f.Status),
-		LiveVersion: f.LiveVersion, Notice: st.notice, Refused: st.refused, FlowProblems: problems.Flow,
+		LiveVersion: f.LiveVersion, Notice: st.notice, Refused: st.refused, Failure: st.failure, FlowProblems: problems.Flow,
 		ProblemCount: problems.Count(), StepsMarked: len(problems.Steps), Dev: s.Config.Dev() && s.Flows.DevClock != nil,
 		HasNumbers: counts != nil,
 		CanPause:   f.Status == flows.StatusLive, CanResume: f.Status == flows.StatusPaused,
@@ -421,13 +422,7 @@ func (s *server) saveDraft(c *gin.Context, f flows.Flow, name string, d flows.De
 	_, err := s.Flows.Store.SaveDraft(c.Request.Context(), currentShop(c).ID, f.ID, name, d)
 	var ie flows.InputError
 	if errors.As(err, &ie) {
-		if st.settings != nil && ie.Field == "name" {
-			st.settings.Errors = map[string]string{"name": ie.Message}
-		} else {
-			st.notice = ""
-			st.refused = false
-			st.stepErrors = map[string]string{"name": ie.Message}
-		}
+		st.failure = ie.Message
 		s.renderEditor(c, http.StatusUnprocessableEntity, f, st)
 		return false
 	}
@@ -459,10 +454,7 @@ func (s *server) flowSettings(c *gin.Context) {
 		s.renderEditor(c, http.StatusUnprocessableEntity, f, editorState{settings: &typed})
 		return
 	}
-	if name == "" {
-		name = f.Name
-	}
-	if s.saveDraft(c, f, name, d, editorState{settings: &views.FlowSettingsForm{}}) {
+	if s.saveDraft(c, f, name, d, editorState{}) {
 		s.toFlow(c, f.ID, "done=saved")
 	}
 }

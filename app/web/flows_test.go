@@ -105,6 +105,10 @@ func TestFlowsAdmin(t *testing.T) {
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Enter a whole number from 1 to 100.") {
 		t.Fatalf("bad priority: %d", resp.StatusCode)
 	}
+	resp, body = h.postForm(href+"/settings", url.Values{"name": {" "}, "trigger": {"cart_abandoned"}, "priority": {"50"}}, authA...)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Enter a name for the flow.") {
+		t.Fatalf("empty name: %d", resp.StatusCode)
+	}
 	resp, _ = h.postForm(href+"/settings", url.Values{"name": {"Cart recovery"}, "trigger": {"cart_abandoned"}, "delay": {"2h"}, "reentry": {"after"},
 		"reentry_days": {"7"}, "priority": {"85"}, "max_lateness": {"6h"}, "exit": {"order_placed"},
 		"filter_field": {"cart_value"}, "filter_op": {"gte"}, "filter_value": {"50"}}, authA...)
