@@ -1127,7 +1127,7 @@ func FlowEditorPage(p Page, f FlowEditor) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					if f.Refused || len(f.FlowProblems) > 0 {
+					if f.Refused || f.ProblemCount > 0 {
 						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "<div id=\"flow-problems\">")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err

@@ -78,7 +78,8 @@ func TestFlowsAdmin(t *testing.T) {
 		t.Fatalf("go live: %d", resp.StatusCode)
 	}
 	_, body = h.get(href+"?done=published", authA...)
-	if !strings.Contains(body, `data-status="live"`) || !strings.Contains(body, "The flow is live (version 1).") || !strings.Contains(body, `data-action="pause"`) {
+	if !strings.Contains(body, `data-status="live"`) || !strings.Contains(body, "The flow is live (version 1).") || !strings.Contains(body, `data-action="pause"`) ||
+		strings.Contains(body, "unpublished changes") || strings.Contains(body, "Publish changes") {
 		t.Fatalf("after go live:\n%s", body)
 	}
 
@@ -98,6 +99,28 @@ func TestFlowsAdmin(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || h.count(`SELECT count(*) FROM flows WHERE draft::text LIKE '%split-1%'`) != 0 {
 		t.Fatalf("delete step: %d", resp.StatusCode)
 	}
+
+	// A random split takes its shares; a discount without scope is saved and marked.
+	h.postForm(href+"/steps", url.Values{"type": {"random_split"}, "after": {"email-3"}}, authA...)
+	resp, _ = h.postForm(href+"/steps/random-1", url.Values{"percents": {"70, 20, 10"}}, authA...)
+	if resp.StatusCode != http.StatusSeeOther || h.count(`SELECT jsonb_array_length(draft->'steps'->6->'branches') FROM flows`) != 3 {
+		t.Fatalf("random split shares: %d", resp.StatusCode)
+	}
+	if resp, body := h.postForm(href+"/steps/random-1", url.Values{"percents": {"70, x"}}, authA...); resp.StatusCode != http.StatusUnprocessableEntity ||
+		!strings.Contains(body, "Enter whole percentages separated by commas") {
+		t.Fatalf("bad shares: %d", resp.StatusCode)
+	}
+	resp, _ = h.postForm(href+"/steps/email-1", url.Values{"template_id": {"999999"}, "discount_kind": {"percentage"}, "discount_value": {"10"},
+		"discount_expiry": {"1d"}}, authA...)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("discount: %d", resp.StatusCode)
+	}
+	_, body = h.get(href+"?step=email-1", authA...)
+	if !strings.Contains(body, "Choose what the discount applies to") || !strings.Contains(body, "The template of this email no longer exists") ||
+		!strings.Contains(body, "2 steps need attention") { // email-1, and the random split's empty paths
+		t.Fatal("discount and template marks missing")
+	}
+	h.postForm(href+"/steps/random-1/delete", url.Values{}, authA...)
 
 	// Settings: a bad priority is named; a good one is saved.
 	resp, body = h.postForm(href+"/settings", url.Values{"name": {"Cart"}, "trigger": {"cart_abandoned"}, "delay": {"1h"}, "reentry": {"every_time"},
