@@ -26,6 +26,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/email/tracking"
 	"github.com/cartwheel/cartwheel/app/events"
+	"github.com/cartwheel/cartwheel/app/flows"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
@@ -280,6 +281,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Jobs:      jc,
 		Email:     emailPublic,
 		Mail:      mailAdmin,
+		Flows:     web.FlowAdmin{Store: &flows.Store{DB: d}},
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,
