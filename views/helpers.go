@@ -109,6 +109,8 @@ var settingsFields = []struct{ name, label string }{
 	{"attribution_open_days", "Open window"},
 	{"marketing_cap_hours", "Marketing frequency cap"},
 	{"automation_skip_days", "Automation quiet period"},
+	{"quiet_hours_start", "Quiet hours start"},
+	{"quiet_hours_end", "Quiet hours end"},
 }
 
 type formError struct{ name, label, message string }

@@ -35,6 +35,7 @@ type DashboardData struct {
 type SettingsForm struct {
 	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                        string
 	AttributionClickDays, AttributionOpenDays, MarketingCapHours, AutomationSkipDays string
+	QuietHoursStart, QuietHoursEnd                                                   string
 	Errors                                                                           map[string]string // form field name -> message
 	Saved                                                                            bool
 	Timezones                                                                        []string // options for the timezone <select>

@@ -34,6 +34,8 @@ import (
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
+	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/webhooks"
 )
@@ -59,7 +61,9 @@ type harness struct {
 	metrics   *metrics.Metrics
 
 	customers []customer // the shop's profiles, by index
-	seq       atomic.Int64
+	// noSignalJobs: signals recorded through noQueue have no consumer.
+	noSignalJobs bool
+	seq          atomic.Int64
 }
 
 type customer struct {
@@ -90,22 +94,25 @@ func newHarness(t *testing.T, nCustomers int, withQueue bool) *harness {
 	p := webhooks.NewProcessor(d, sh, privacy.NewService(d), log)
 	sync := storesync.New(sh, cs, ord, catalog.NewStore(d), log)
 	sync.Register(p)
-	h := &harness{t: t, db: d, receiver: webhooks.NewReceiver(d, noQueue{}), processor: p, segments: segStore, orders: ord}
+	h := &harness{t: t, db: d, receiver: webhooks.NewReceiver(d, noQueue{}), processor: p, segments: segStore, orders: ord,
+		noSignalJobs: !withQueue}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segStore})
+	signalstest.AddConsumer(t, workers, d, signals.Handlers{Segments: segStore})
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log, PollInterval: 20 * time.Millisecond, MaxWorkers: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.jobs = jc
-	var segQueue customers.SegmentQueue
+	var sigJobs jobs.Inserter
 	if withQueue {
 		sync.QueueWith(jc)
 		cs.RefreshSegmentsWith(segments.Queue{Jobs: jc})
-		segQueue = segments.Queue{Jobs: jc}
+		cs.SignalWith(jc)
+		segStore.Jobs = jc
+		sigJobs = jc
 	}
-	h.ingester = events.NewIngester(d, events.Options{Log: log, Segments: segQueue})
+	h.ingester = events.NewIngester(d, events.Options{Log: log, Signals: sigJobs})
 	t.Cleanup(func() { h.ingester.Close(context.Background()) })
 	tk, err := tracking.NewTokens(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -273,14 +280,14 @@ func (h *harness) sgEvent(event, typ string, to string, msg int64) map[string]an
 	return nil
 }
 
-// drain waits until every queued segment refresh ran, and fails on one that
-// failed.
+// drain waits until every scheduled signal consumer ran, and fails on one
+// that failed or on a signal left behind.
 func (h *harness) drain() {
 	h.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		var failed []string
-		if err := h.db.Select(&failed, `SELECT errors::text FROM river_job WHERE kind = 'segments.refresh_customer'
+		if err := h.db.Select(&failed, `SELECT errors::text FROM river_job WHERE kind = 'signals.consume'
 			AND (state IN ('retryable', 'discarded') OR errors IS NOT NULL AND errors <> '{}')`); err != nil {
 			h.t.Fatal(err)
 		}
@@ -288,11 +295,18 @@ func (h *harness) drain() {
 			h.t.Fatalf("segment refresh jobs failed: %v", failed)
 		}
 		var pending int
-		if err := h.db.Get(&pending, `SELECT count(*) FROM river_job WHERE kind = 'segments.refresh_customer'
+		if err := h.db.Get(&pending, `SELECT count(*) FROM river_job WHERE kind = 'signals.consume'
 			AND state IN ('available', 'pending', 'scheduled', 'running')`); err != nil {
 			h.t.Fatal(err)
 		}
 		if pending == 0 {
+			var left int
+			if err := h.db.Get(&left, `SELECT count(*) FROM customer_signals`); err != nil {
+				h.t.Fatal(err)
+			}
+			if left > 0 && !h.noSignalJobs {
+				h.t.Fatalf("%d signals left behind with no consumer scheduled", left)
+			}
 			return
 		}
 		if time.Now().After(deadline) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/consistency"
 	"github.com/cartwheel/cartwheel/app/events"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // TestSweepRepairsDrift writes a small store through the real paths, then
@@ -37,9 +38,17 @@ func TestSweepRepairsDrift(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	// No River here: the refreshes the writes queued are run by hand.
+	// No River here: the refreshes are run by hand, and the signals some
+	// writes recorded are consumed by hand.
+	consumer, err := signals.NewConsumer(h.db, signals.Handlers{Segments: h.segments, Flows: signals.Discard}, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range h.customers {
 		if err := h.segments.RefreshCustomer(ctx, h.shopID, c.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := consumer.Consume(ctx, h.shopID, c.ID); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // Consent states, as Shopify names them (lower case).
@@ -43,9 +44,11 @@ type Store struct {
 	// pushes queues consent pushes to Shopify (set by the app's wiring;
 	// nil in tests that don't care).
 	pushes jobs.Inserter
-	// segments queues segment refreshes (set by the app's wiring; nil in
+	// segments queues full segment refreshes after bulk imports, signals
+	// records the signals of changes (both set by the app's wiring; nil in
 	// tests that don't care).
 	segments SegmentQueue
+	signals  jobs.Inserter
 }
 
 // NewStore returns a Store.
@@ -132,10 +135,12 @@ func (s *Store) UpsertShopify(ctx context.Context, tx *sqlx.Tx, shopID int64, ba
 	return ids, err
 }
 
-// UpsertShopifyWritten is UpsertShopify that also returns the profiles the
-// batch actually wrote (not those skipped as stale), for callers that react
-// to changes.
-func (s *Store) UpsertShopifyWritten(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []ShopifyCustomer) (map[int64]int64, []int64, error) {
+// UpsertShopifyWritten is UpsertShopify that also returns what the batch
+// actually wrote (not the rows skipped as stale) as signals for the caller
+// to record: CustomerCreated (source shopify) for a new profile,
+// ProfileChanged for an updated one and for a profile that gave up its
+// email, and ConsentChanged (source shopify) when Shopify changed consent.
+func (s *Store) UpsertShopifyWritten(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []ShopifyCustomer) (map[int64]int64, []signals.Signal, error) {
 	if len(batch) == 0 {
 		return map[int64]int64{}, nil, nil
 	}
@@ -175,19 +180,30 @@ func (s *Store) UpsertShopifyWritten(ctx context.Context, tx *sqlx.Tx, shopID in
 		Level     string     `db:"email_opt_in_level"`
 		At        *time.Time `db:"email_consent_updated_at"`
 		Changed   bool       `db:"consent_changed"`
+		Created   bool       `db:"created"`
 	}
 	if err := tx.SelectContext(ctx, &changed, qUpsertShopify, shopID, doc); err != nil {
 		return nil, nil, fmt.Errorf("customers: upsert: %w", err)
 	}
 	ids := make(map[int64]int64, len(rows))
-	written := append(make([]int64, 0, len(changed)+len(released)), released...)
+	written := make([]signals.Signal, 0, len(changed)+len(released))
+	for _, id := range released {
+		written = append(written, signals.Signal{ShopID: shopID, CustomerID: id, Kind: signals.ProfileChanged})
+	}
 	var evCustomers []int64
 	var evStates, evLevels []string
 	var evTimes []time.Time
 	for _, c := range changed {
 		ids[c.ShopifyID] = c.ID
-		written = append(written, c.ID)
+		if c.Created {
+			written = append(written, signals.Signal{ShopID: shopID, CustomerID: c.ID, Kind: signals.CustomerCreated,
+				Data: signals.Data(map[string]any{"source": "shopify"})})
+		} else {
+			written = append(written, signals.Signal{ShopID: shopID, CustomerID: c.ID, Kind: signals.ProfileChanged})
+		}
 		if c.Changed {
+			written = append(written, signals.Signal{ShopID: shopID, CustomerID: c.ID, Kind: signals.ConsentChanged,
+				Data: signals.Data(map[string]any{"state": c.Consent, "source": "shopify"})})
 			at := time.Now()
 			if c.At != nil {
 				at = *c.At
@@ -299,7 +315,8 @@ WHERE c.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL
 RETURNING c.id, c.shopify_id, c.email_consent, c.email_opt_in_level, c.email_consent_updated_at,
 	CASE WHEN EXISTS (SELECT 1 FROM old WHERE old.shopify_id = c.shopify_id)
 	     THEN c.email_consent <> (SELECT old.email_consent FROM old WHERE old.shopify_id = c.shopify_id)
-	     ELSE c.email_consent <> 'not_subscribed' END AS consent_changed`
+	     ELSE c.email_consent <> 'not_subscribed' END AS consent_changed,
+	(c.xmax = 0) AS created`
 
 // MarkDeleted soft-deletes a Shopify customer (customers/delete): the
 // profile stays for order history but is never mailed. It returns the

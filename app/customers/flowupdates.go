@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // Profile changes made by flows (update_profile steps), in the step's
@@ -24,7 +26,7 @@ func (s *Store) AddTag(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil
 	}
-	return s.QueueSegmentRefresh(ctx, tx, shopID, customerID)
+	return s.Signal(ctx, tx, signals.Signal{ShopID: shopID, CustomerID: customerID, Kind: signals.ProfileChanged})
 }
 
 // SetProperty sets one custom property (text) on the profile.
@@ -37,7 +39,7 @@ func (s *Store) SetProperty(ctx context.Context, tx *sqlx.Tx, shopID, customerID
 	if err != nil {
 		return fmt.Errorf("customers: set property of %d: %w", customerID, err)
 	}
-	return s.QueueSegmentRefresh(ctx, tx, shopID, customerID)
+	return s.Signal(ctx, tx, signals.Signal{ShopID: shopID, CustomerID: customerID, Kind: signals.ProfileChanged})
 }
 
 // SuppressCustomer suppresses the profile's address with the reason (e.g.

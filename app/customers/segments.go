@@ -4,59 +4,70 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
-// SegmentQueue queues the re-evaluation of segment memberships inside the
+// SegmentQueue queues one full refresh of a shop's segments inside the
 // caller's transaction, so it happens if and only if the change commits.
+// Bulk writes (a CSV import) use it instead of one signal per customer.
 // segments imports this package, so the app's wiring provides the
 // implementation (segments.Queue) rather than this package importing it.
 type SegmentQueue interface {
-	RefreshCustomer(ctx context.Context, tx *sql.Tx, shopID, customerID int64) error
 	RefreshShop(ctx context.Context, tx *sql.Tx, shopID int64) error
 }
 
-// RefreshSegmentsWith makes changes to profiles, consent and suppressions
-// queue a segment refresh in their transaction.
+// RefreshSegmentsWith makes bulk imports queue a full refresh of the shop's
+// segments in their transaction.
 func (s *Store) RefreshSegmentsWith(q SegmentQueue) { s.segments = q }
 
-// QueueSegmentRefresh queues a refresh of each customer's segment
-// memberships in tx. It does nothing when no queue is wired (tests that
-// don't look at segments).
-func (s *Store) QueueSegmentRefresh(ctx context.Context, tx *sqlx.Tx, shopID int64, customerIDs ...int64) error {
-	if s.segments == nil {
+// SignalWith makes the changes this store makes on its own (suppressions,
+// lifted suppressions) record their signals (app/signals) in their
+// transaction, and lets packages below the app's wiring (events) record
+// theirs through Signal.
+func (s *Store) SignalWith(j jobs.Inserter) { s.signals = j }
+
+// Signal records signals in tx (signals.Record) with the store's wiring. It
+// does nothing when none is wired (tests that don't look at signals).
+func (s *Store) Signal(ctx context.Context, tx *sqlx.Tx, sigs ...signals.Signal) error {
+	if s.signals == nil || len(sigs) == 0 {
 		return nil
 	}
-	// Ascending, so that transactions queueing several customers take
-	// River's unique-key locks in one order and can't deadlock.
-	customerIDs = slices.Sorted(slices.Values(customerIDs))
-	for _, id := range customerIDs {
-		if id <= 0 {
-			continue
-		}
-		if err := s.segments.RefreshCustomer(ctx, tx.Tx, shopID, id); err != nil {
-			return fmt.Errorf("customers: %w", err)
-		}
+	if err := signals.Record(ctx, tx.Tx, s.signals, sigs...); err != nil {
+		return fmt.Errorf("customers: %w", err)
 	}
 	return nil
 }
 
-// queueSegmentRefreshByEmail refreshes every profile holding one of the
-// (lower-case) addresses: suppressions are keyed by address, segments by
-// profile.
-func (s *Store) queueSegmentRefreshByEmail(ctx context.Context, tx *sqlx.Tx, shopID int64, lower []string) error {
-	if s.segments == nil || len(lower) == 0 {
+// signalByEmail records a signal of the kind for every profile holding one
+// of the (lower-case) addresses, with data per address: suppressions are
+// keyed by address, signals by profile.
+func (s *Store) signalByEmail(ctx context.Context, tx *sqlx.Tx, shopID int64, kind signals.Kind, data map[string][]byte) error {
+	if s.signals == nil || len(data) == 0 {
 		return nil
 	}
-	var ids []int64
-	if err := tx.SelectContext(ctx, &ids, `SELECT id FROM customers WHERE shop_id = $1 AND email IS NOT NULL AND lower(email) = ANY($2)`,
+	lower := make([]string, 0, len(data))
+	for e := range data {
+		lower = append(lower, e)
+	}
+	var holders []struct {
+		ID    int64  `db:"id"`
+		Email string `db:"email"`
+	}
+	if err := tx.SelectContext(ctx, &holders, `SELECT id, lower(email) AS email FROM customers
+		WHERE shop_id = $1 AND email IS NOT NULL AND lower(email) = ANY($2) ORDER BY id`,
 		shopID, pq.Array(lower)); err != nil {
 		return fmt.Errorf("customers: profiles for suppressed addresses: %w", err)
 	}
-	return s.QueueSegmentRefresh(ctx, tx, shopID, ids...)
+	sigs := make([]signals.Signal, 0, len(holders))
+	for _, h := range holders {
+		sigs = append(sigs, signals.Signal{ShopID: shopID, CustomerID: h.ID, Kind: kind, Data: data[h.Email]})
+	}
+	return s.Signal(ctx, tx, sigs...)
 }
 
 // queueShopSegmentRefresh queues one full refresh of the shop's segments.

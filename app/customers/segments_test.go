@@ -16,35 +16,45 @@ import (
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/segments"
+	"github.com/cartwheel/cartwheel/app/signals"
+	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 )
 
 // segmentStore is a Store wired to a real River client the way the app
-// wires it, so queued refreshes are river_job rows.
+// wires it, so recorded signals are customer_signals rows with their
+// consumer jobs, and queued shop refreshes are river_job rows.
 func segmentStore(t *testing.T) (*sqlx.DB, *customers.Store) {
 	t.Helper()
 	d := dbtest.New(t)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segments.NewStore(d)})
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segments.NewStore(d)})
+	signalstest.AddConsumer(t, workers, d, signals.Handlers{})
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := customers.NewStore(d)
 	st.RefreshSegmentsWith(segments.Queue{Jobs: jc})
+	st.SignalWith(jc)
 	return d, st
 }
 
-// queued returns "shop:customer" (or "shop:*" for a shop refresh) for each
-// queued segment job, then forgets them so the next step starts clean.
+// queued returns "shop:customer kind" for each recorded signal (with a
+// consumer job scheduled for it) and "shop:*" for a shop refresh, then
+// forgets them so the next step starts clean.
 func queued(t *testing.T, d *sqlx.DB) map[string]int {
 	t.Helper()
 	var keys []string
-	if err := d.Select(&keys, `SELECT (args->>'shop_id') || ':' || COALESCE(args->>'customer_id', '*') FROM river_job
-		WHERE kind IN ('segments.refresh_customer', 'segments.refresh_shop')`); err != nil {
+	if err := d.Select(&keys, `
+		SELECT s.shop_id || ':' || s.customer_id || ' ' || s.kind || COALESCE(' ' || (s.data->>'reason'), '') FROM customer_signals s
+		WHERE EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'signals.consume'
+			AND (j.args->>'customer_id')::bigint = s.customer_id AND (j.args->>'shop_id')::bigint = s.shop_id)
+		UNION ALL
+		SELECT (args->>'shop_id') || ':*' FROM river_job WHERE kind = 'segments.refresh_shop'`); err != nil {
 		t.Fatal(err)
 	}
 	d.MustExec(`DELETE FROM river_job`)
+	d.MustExec(`DELETE FROM customer_signals`)
 	out := map[string]int{}
 	for _, k := range keys {
 		out[k]++
@@ -71,7 +81,9 @@ func key(shop, customer int64) string {
 	return itoa(shop) + ":" + itoa(customer)
 }
 
-func TestSuppressionsQueueSegmentRefresh(t *testing.T) {
+// Suppressing an address records a Suppressed signal (with its reason)
+// for each profile holding it; lifting one records ProfileChanged.
+func TestSuppressionsRecordSignals(t *testing.T) {
 	d, st := segmentStore(t)
 	ctx := context.Background()
 	shop, other := newShop(t, d, "seg-a.myshopify.com"), newShop(t, d, "seg-b.myshopify.com")
@@ -95,7 +107,7 @@ func TestSuppressionsQueueSegmentRefresh(t *testing.T) {
 		}
 	}
 	suppress("ada@EXAMPLE.com", customers.SuppressManual)
-	wantQueued(t, d, "suppressed", key(shop, ada))
+	wantQueued(t, d, "suppressed", key(shop, ada)+" suppressed manual")
 	suppress("ada@example.com", customers.SuppressBounced)
 	wantQueued(t, d, "already suppressed")
 	suppress("nobody@example.com", customers.SuppressBounced)
@@ -108,11 +120,11 @@ func TestSuppressionsQueueSegmentRefresh(t *testing.T) {
 	if err := st.LiftSuppression(ctx, shop, "ADA@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	wantQueued(t, d, "lifted", key(shop, ada))
+	wantQueued(t, d, "lifted", key(shop, ada)+" profile_changed")
 }
 
-// A CSV import queues one refresh of the shop when it ends, not one per
-// row; an import that changed nothing queues none.
+// A CSV import queues one refresh of the shop when it ends, not one
+// signal per row; an import that changed nothing queues none.
 func TestCSVImportQueuesOneShopRefresh(t *testing.T) {
 	d, st := segmentStore(t)
 	shop := newShop(t, d, "seg-csv.myshopify.com")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // Suppression reasons.
@@ -32,19 +34,29 @@ type Suppression struct {
 // Suppress adds addresses to the shop's suppression list in tx and returns
 // how many were new. An address already listed keeps its first reason, so
 // re-importing a list changes nothing. The profiles of newly suppressed
-// addresses get their segments re-evaluated.
+// addresses get a Suppressed signal.
 func (s *Store) Suppress(ctx context.Context, tx *sqlx.Tx, shopID int64, emails, reasons []string, source string) (int64, error) {
 	added, err := s.suppress(ctx, tx, shopID, emails, reasons, source)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.queueSegmentRefreshByEmail(ctx, tx, shopID, added); err != nil {
+	reasonOf := make(map[string]string, len(emails))
+	for i, e := range emails {
+		if l := strings.ToLower(strings.TrimSpace(e)); reasonOf[l] == "" {
+			reasonOf[l] = reasons[i]
+		}
+	}
+	data := make(map[string][]byte, len(added))
+	for _, a := range added {
+		data[a] = signals.Data(map[string]any{"reason": reasonOf[a]})
+	}
+	if err := s.signalByEmail(ctx, tx, shopID, signals.Suppressed, data); err != nil {
 		return 0, err
 	}
 	return int64(len(added)), nil
 }
 
-// suppress is Suppress without the segment refresh (a CSV import refreshes
+// suppress is Suppress without the signals (a CSV import refreshes
 // the whole shop once at its end instead), returning the new addresses.
 func (s *Store) suppress(ctx context.Context, tx *sqlx.Tx, shopID int64, emails, reasons []string, source string) ([]string, error) {
 	if len(emails) != len(reasons) {
@@ -130,13 +142,14 @@ func (s *Store) LiftSuppression(ctx context.Context, shopID int64, email string)
 	if err != nil {
 		return fmt.Errorf("customers: lift suppression: %w", err)
 	}
-	// Lifted concurrently: the other request queued the refresh.
+	// Lifted concurrently: the other request recorded the signal.
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil
 	}
 	// The address can be mailed again: its profiles may (re-)enter segments
 	// that require not being suppressed.
-	if err := s.queueSegmentRefreshByEmail(ctx, tx, shopID, []string{sup.Email}); err != nil {
+	if err := s.signalByEmail(ctx, tx, shopID, signals.ProfileChanged,
+		map[string][]byte{sup.Email: signals.Data(map[string]any{"suppression": "lifted"})}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

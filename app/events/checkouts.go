@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // ClaimTTL is how long a visitor's unconfirmed claim on a checkout token
@@ -62,14 +64,15 @@ func claimCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token, visito
 // ConfirmCheckout is called, in the webhook's transaction, for a signed
 // checkouts/create|update delivery that names the checkout's customer: the
 // visitors that claimed the token are linked to that customer now, and
-// visitors claiming it later are linked when they do. It reports whether
-// any visitor's link (or its back-filled events) changed.
-func ConfirmCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token string, customerID int64, now time.Time) (bool, error) {
+// visitors claiming it later are linked when they do. It returns the
+// signals of what changed (a visitor's new link, its back-filled events)
+// for the caller to record.
+func ConfirmCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token string, customerID int64, now time.Time) ([]signals.Signal, error) {
 	if token == "" || customerID <= 0 {
-		return false, nil
+		return nil, nil
 	}
 	if err := LockCheckout(ctx, tx, shopID, token); err != nil {
-		return false, err
+		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO checkout_confirmations (shop_id, token, customer_id, confirmed_at, expires_at)
@@ -77,23 +80,23 @@ func ConfirmCheckout(ctx context.Context, tx *sqlx.Tx, shopID int64, token strin
 		ON CONFLICT (shop_id, token) DO UPDATE SET customer_id = EXCLUDED.customer_id,
 			confirmed_at = EXCLUDED.confirmed_at, expires_at = EXCLUDED.expires_at`,
 		shopID, token, customerID, now, now.Add(ClaimTTL)); err != nil {
-		return false, fmt.Errorf("events: confirm checkout: %w", err)
+		return nil, fmt.Errorf("events: confirm checkout: %w", err)
 	}
 	var visitors []string
 	if err := tx.SelectContext(ctx, &visitors, `
 		SELECT visitor_id FROM checkout_claims WHERE shop_id = $1 AND token = $2 AND expires_at > $3
 		ORDER BY visitor_id`, shopID, token, now); err != nil {
-		return false, fmt.Errorf("events: checkout claims: %w", err)
+		return nil, fmt.Errorf("events: checkout claims: %w", err)
 	}
-	changed := false
+	var out []signals.Signal
 	for _, v := range visitors {
-		c, err := identify(ctx, tx, shopID, v, customerID, ByCheckout)
+		linked, filled, err := identify(ctx, tx, shopID, v, customerID, ByCheckout)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		changed = changed || c
+		out = append(out, identifySignals(shopID, customerID, ByCheckout, linked, filled)...)
 	}
-	return changed, nil
+	return out, nil
 }
 
 // PurgeClaims drops expired checkout claims and confirmations.

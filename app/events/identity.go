@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // How a visitor got identified (visitors.identified_by).
@@ -34,20 +36,22 @@ const BackfillWindow = 90 * 24 * time.Hour
 // (a shared device) follows the newest identity; its earlier events keep
 // the profile they were attributed to.
 func Identify(ctx context.Context, tx *sqlx.Tx, shopID int64, visitorID string, customerID int64, by string) error {
-	_, err := identify(ctx, tx, shopID, visitorID, customerID, by)
+	_, _, err := identify(ctx, tx, shopID, visitorID, customerID, by)
 	return err
 }
 
-// identify is Identify that also reports whether anything changed: the
-// visitor's profile, or events back-filled onto it.
-func identify(ctx context.Context, tx *sqlx.Tx, shopID int64, visitorID string, customerID int64, by string) (bool, error) {
+// identify is Identify that also reports what changed: whether the
+// visitor got linked to the profile, and per event name the newest of its
+// events back-filled onto it.
+func identify(ctx context.Context, tx *sqlx.Tx, shopID int64, visitorID string, customerID int64, by string) (bool, map[string]time.Time, error) {
 	if !ValidVisitorID(visitorID) {
-		return false, fmt.Errorf("events: identify: bad visitor id")
+		return false, nil, fmt.Errorf("events: identify: bad visitor id")
 	}
 	// The profile before the visitor: the order the ingester takes them
-	// (its segment refresh locks the profile), so the two can't deadlock.
+	// (it locks the profiles its signals are for), so the two can't
+	// deadlock.
 	if _, err := customers.LockProfiles(ctx, tx, shopID, []int64{customerID}); err != nil {
-		return false, fmt.Errorf("events: identify: %w", err)
+		return false, nil, fmt.Errorf("events: identify: %w", err)
 	}
 	// Locks the visitor row: a committer inserting this visitor's events
 	// either finished before (and the back-fill below sees them) or waits
@@ -60,18 +64,44 @@ func identify(ctx context.Context, tx *sqlx.Tx, shopID int64, visitorID string, 
 		WHERE visitors.customer_id IS DISTINCT FROM EXCLUDED.customer_id`,
 		shopID, visitorID, customerID, by)
 	if err != nil {
-		return false, fmt.Errorf("events: identify visitor: %w", err)
+		return false, nil, fmt.Errorf("events: identify visitor: %w", err)
 	}
-	filled, err := tx.ExecContext(ctx, `
-		UPDATE events SET customer_id = $3
-		WHERE shop_id = $1 AND visitor_id = $2 AND customer_id IS NULL AND occurred_at > $4`,
-		shopID, visitorID, customerID, time.Now().Add(-BackfillWindow))
-	if err != nil {
-		return false, fmt.Errorf("events: back-fill visitor events: %w", err)
+	var filled []struct {
+		Name string    `db:"name"`
+		At   time.Time `db:"at"`
 	}
-	n1, _ := linked.RowsAffected()
-	n2, _ := filled.RowsAffected()
-	return n1+n2 > 0, nil
+	if err := tx.SelectContext(ctx, &filled, `
+		WITH f AS (
+			UPDATE events SET customer_id = $3
+			WHERE shop_id = $1 AND visitor_id = $2 AND customer_id IS NULL AND occurred_at > $4
+			RETURNING name, occurred_at
+		)
+		SELECT name, max(occurred_at) AS at FROM f GROUP BY name ORDER BY name`,
+		shopID, visitorID, customerID, time.Now().Add(-BackfillWindow)); err != nil {
+		return false, nil, fmt.Errorf("events: back-fill visitor events: %w", err)
+	}
+	n, _ := linked.RowsAffected()
+	names := make(map[string]time.Time, len(filled))
+	for _, f := range filled {
+		names[f.Name] = f.At
+	}
+	return n > 0, names, nil
+}
+
+// identifySignals describes what identify changed for the customer: a new
+// link (ProfileChanged, Data {"identified_by"}) and one StorefrontEvent per
+// back-filled event name.
+func identifySignals(shopID, customerID int64, by string, linked bool, filled map[string]time.Time) []signals.Signal {
+	var out []signals.Signal
+	if linked {
+		out = append(out, signals.Signal{ShopID: shopID, CustomerID: customerID, Kind: signals.ProfileChanged,
+			Data: signals.Data(map[string]any{"identified_by": by})})
+	}
+	names := slices.Sorted(maps.Keys(filled))
+	for _, n := range names {
+		out = append(out, signals.Signal{ShopID: shopID, CustomerID: customerID, Kind: signals.StorefrontEvent, Ref: n, At: filled[n]})
+	}
+	return out
 }
 
 // Identity resolves who a visitor is from what a batch tells.
@@ -105,7 +135,7 @@ func (id *Identity) Stitch(ctx context.Context, shopID int64, b Batch, loggedIn 
 	var customerID int64
 	err := inTx(ctx, id.db, func(tx *sqlx.Tx) error {
 		now := id.now()
-		var refresh []int64
+		var sigs []signals.Signal
 		for _, token := range tokens {
 			confirmed, err := claimCheckout(ctx, tx, shopID, token, b.VisitorID, now)
 			if err != nil {
@@ -114,14 +144,12 @@ func (id *Identity) Stitch(ctx context.Context, shopID int64, b Batch, loggedIn 
 			if confirmed == 0 {
 				continue
 			}
-			changed, err := identify(ctx, tx, shopID, b.VisitorID, confirmed, ByCheckout)
+			linked, filled, err := identify(ctx, tx, shopID, b.VisitorID, confirmed, ByCheckout)
 			if err != nil {
 				return err
 			}
 			customerID = confirmed
-			if changed {
-				refresh = append(refresh, confirmed)
-			}
+			sigs = append(sigs, identifySignals(shopID, confirmed, ByCheckout, linked, filled)...)
 		}
 		// The signed login last: the strongest signal wins.
 		if loggedIn > 0 {
@@ -129,27 +157,18 @@ func (id *Identity) Stitch(ctx context.Context, shopID int64, b Batch, loggedIn 
 			if err != nil {
 				return err
 			}
-			changed, err := identify(ctx, tx, shopID, b.VisitorID, cid, ByProxyLogin)
+			linked, filled, err := identify(ctx, tx, shopID, b.VisitorID, cid, ByProxyLogin)
 			if err != nil {
 				return err
 			}
 			customerID = cid
-			if changed {
-				refresh = append(refresh, cid)
-			}
+			sigs = append(sigs, identifySignals(shopID, cid, ByProxyLogin, linked, filled)...)
 		}
 		// A logged-in shopper's every batch lands here: only a new link
 		// (which a new profile always is) or back-filled events are worth
-		// re-evaluating; the batch's own events already queued a refresh
-		// when they were stored. Ascending ids: one lock order for River's
-		// unique inserts.
-		slices.Sort(refresh)
-		for _, c := range slices.Compact(refresh) {
-			if err := id.customers.QueueSegmentRefresh(ctx, tx, shopID, c); err != nil {
-				return err
-			}
-		}
-		return nil
+		// a signal; the batch's own events recorded theirs when they were
+		// stored.
+		return id.customers.Signal(ctx, tx, sigs...)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("events: stitch visitor: %w", err)

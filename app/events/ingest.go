@@ -1,11 +1,13 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -16,6 +18,8 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // ErrClosed: the ingester is shutting down and takes no more events.
@@ -50,9 +54,10 @@ type Options struct {
 	// Write blocks, bounded by its context, when the queue is full).
 	QueueSize int
 	Log       *slog.Logger
-	// Segments, when set, queues a segment refresh for each customer whose
-	// events a batch stored, in the batch's transaction.
-	Segments customers.SegmentQueue
+	// Signals, when set, records a StorefrontEvent signal (app/signals)
+	// per customer and event name a batch stored, in the batch's
+	// transaction.
+	Signals jobs.Inserter
 }
 
 func (o *Options) defaults() {
@@ -277,7 +282,7 @@ func (in *Ingester) write(ctx context.Context, reqs []*request) ([]Result, error
 	if err := in.parts.ensure(ctx, rows); err != nil {
 		return nil, err
 	}
-	inserted, err := insertRows(ctx, in.db, in.opts.Segments, rows)
+	inserted, err := insertRows(ctx, in.db, in.opts.Signals, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -294,13 +299,13 @@ func (in *Ingester) write(ctx context.Context, reqs []*request) ([]Result, error
 // insertRows upserts the visitors and inserts the events in one
 // transaction; it returns the keys actually inserted (the others were
 // duplicates of stored events).
-func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, rows []Row) (map[rowKey]bool, error) {
+func insertRows(ctx context.Context, db *sqlx.DB, sig jobs.Inserter, rows []Row) (map[rowKey]bool, error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("events: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if seg != nil {
+	if sig != nil {
 		if err := lockProfiles(ctx, tx, rows); err != nil {
 			return nil, err
 		}
@@ -323,12 +328,7 @@ func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, ro
 	}
 	// The visitor's stitched customer is joined in, so events after the
 	// stitch land on the profile directly.
-	var got []struct {
-		ShopID     int64         `db:"shop_id"`
-		ID         string        `db:"event_id"`
-		At         time.Time     `db:"occurred_at"`
-		CustomerID sql.NullInt64 `db:"customer_id"`
-	}
+	var got []storedEvent
 	err = tx.SelectContext(ctx, &got, `
 		INSERT INTO events (shop_id, event_id, visitor_id, customer_id, name, occurred_at, source, url, data)
 		SELECT u.shop_id, u.event_id, u.visitor_id, COALESCE(NULLIF(u.customer_id, 0), v.customer_id),
@@ -338,38 +338,15 @@ func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, ro
 		     AS u(shop_id, event_id, visitor_id, customer_id, name, occurred_at, source, url, data)
 		LEFT JOIN visitors v ON v.shop_id = u.shop_id AND v.visitor_id = u.visitor_id AND u.visitor_id <> ''
 		ON CONFLICT (shop_id, event_id, occurred_at) DO NOTHING
-		RETURNING shop_id, event_id, occurred_at, customer_id`,
+		RETURNING shop_id, event_id, name, occurred_at, customer_id`,
 		pq.Array(shops), pq.Array(ids), pq.Array(visitors), pq.Array(custs), pq.Array(names), pq.Array(ats),
 		pq.Array(sources), pq.Array(urls), pq.Array(data))
 	if err != nil {
 		return nil, fmt.Errorf("events: insert %d rows: %w", n, err)
 	}
-	if seg != nil {
-		// Once per customer per batch, not per event: most events are
-		// anonymous and a shopper's burst of events lands in one batch.
-		// Duplicates (not returned) changed nothing.
-		var who []shopCustomer
-		seen := map[shopCustomer]bool{}
-		for _, g := range got {
-			k := shopCustomer{g.ShopID, g.CustomerID.Int64}
-			if g.CustomerID.Valid && !seen[k] {
-				seen[k] = true
-				who = append(who, k)
-			}
-		}
-		// One order for all committers: River's unique inserts wait on
-		// each other's keys, and two batches taking them in opposite
-		// orders would deadlock.
-		sort.Slice(who, func(i, j int) bool {
-			if who[i].shop != who[j].shop {
-				return who[i].shop < who[j].shop
-			}
-			return who[i].customer < who[j].customer
-		})
-		for _, k := range who {
-			if err := seg.RefreshCustomer(ctx, tx.Tx, k.shop, k.customer); err != nil {
-				return nil, fmt.Errorf("events: %w", err)
-			}
+	if sig != nil {
+		if err := signals.Record(ctx, tx.Tx, sig, storefrontSignals(got)...); err != nil {
+			return nil, fmt.Errorf("events: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -382,11 +359,47 @@ func insertRows(ctx context.Context, db *sqlx.DB, seg customers.SegmentQueue, ro
 	return inserted, nil
 }
 
-type shopCustomer struct{ shop, customer int64 }
+// storedEvent is an event a batch inserted.
+type storedEvent struct {
+	ShopID     int64         `db:"shop_id"`
+	ID         string        `db:"event_id"`
+	Name       string        `db:"name"`
+	At         time.Time     `db:"occurred_at"`
+	CustomerID sql.NullInt64 `db:"customer_id"`
+}
+
+// storefrontSignals is one StorefrontEvent per (customer, event name) of
+// the stored events, at the newest event's time, in (shop, customer, name)
+// order: most events are anonymous and a shopper's burst of events lands in
+// one batch. Duplicates (not stored) changed nothing and aren't here.
+func storefrontSignals(got []storedEvent) []signals.Signal {
+	type key struct {
+		shop, customer int64
+		name           string
+	}
+	newest := map[key]time.Time{}
+	for _, g := range got {
+		if !g.CustomerID.Valid {
+			continue
+		}
+		k := key{g.ShopID, g.CustomerID.Int64, g.Name}
+		if t, ok := newest[k]; !ok || g.At.After(t) {
+			newest[k] = g.At
+		}
+	}
+	out := make([]signals.Signal, 0, len(newest))
+	for k, at := range newest {
+		out = append(out, signals.Signal{ShopID: k.shop, CustomerID: k.customer, Kind: signals.StorefrontEvent, Ref: k.name, At: at})
+	}
+	slices.SortFunc(out, func(a, b signals.Signal) int {
+		return cmp.Or(cmp.Compare(a.ShopID, b.ShopID), cmp.Compare(a.CustomerID, b.CustomerID), cmp.Compare(a.Ref, b.Ref))
+	})
+	return out
+}
 
 // lockProfiles locks, before the visitors, the profiles the rows will land
-// on (the visitors' stitched customers), which queueing their segment
-// refresh locks anyway: profile before visitor is the order a stitch (and a
+// on (the visitors' stitched customers), which recording their signals
+// locks anyway: profile before visitor is the order a stitch (and a
 // wheel signup) takes them, so the two can't deadlock. A stitch committed
 // between this read and the visitor lock moves events to a profile locked
 // only later, which at worst makes PostgreSQL abort one of two transactions

@@ -2,71 +2,77 @@ package events_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/events"
 	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/segments"
+	"github.com/cartwheel/cartwheel/app/signals"
+	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 )
 
-// segmentQueue is the app's segments.Queue on a real River client, so
-// queued refreshes are river_job rows.
-func segmentQueue(t *testing.T, d *sqlx.DB) segments.Queue {
+// signalJobs is a real River client with the signals consumer, so
+// recorded signals are customer_signals rows with their consumer jobs.
+func signalJobs(t *testing.T, d *sqlx.DB) *jobs.Client {
 	t.Helper()
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segments.NewStore(d)})
-	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return segments.Queue{Jobs: jc}
+	return signalstest.Client(t, d, signals.Handlers{})
 }
 
-// refreshed returns how many refresh jobs each customer of the shop got,
-// then forgets them so the next step starts clean.
-func refreshed(t *testing.T, d *sqlx.DB, shop int64) map[int64]int {
+// refreshed returns the recorded signals per customer of the shop as
+// "kind ref" strings (checking each has its consumer scheduled), then
+// forgets them so the next step starts clean.
+func refreshed(t *testing.T, d *sqlx.DB, shop int64) map[int64][]string {
 	t.Helper()
-	var ids []int64
-	if err := d.Select(&ids, `SELECT (args->>'customer_id')::bigint FROM river_job
-		WHERE kind = 'segments.refresh_customer' AND (args->>'shop_id')::bigint = $1`, shop); err != nil {
-		t.Fatal(err)
+	consumers := map[string]bool{}
+	for _, k := range signalstest.Consumers(t, d) {
+		consumers[k] = true
 	}
-	d.MustExec(`DELETE FROM river_job`)
-	out := map[int64]int{}
-	for _, id := range ids {
-		out[id]++
+	out := map[int64][]string{}
+	for _, r := range signalstest.Pending(t, d) {
+		if r.ShopID != shop || !consumers[fmt.Sprintf("%d:%d", r.ShopID, r.CustomerID)] {
+			t.Fatalf("signal %+v: other shop or no consumer", r)
+		}
+		out[r.CustomerID] = append(out[r.CustomerID], strings.TrimSpace(r.Kind+" "+r.Ref))
 	}
+	signalstest.Take(t, d)
 	return out
 }
 
-func wantRefreshed(t *testing.T, d *sqlx.DB, shop int64, step string, ids ...int64) {
+// wantRefreshed fails unless exactly the given customers got signals, each
+// exactly want (sorted "kind ref").
+func wantRefreshed(t *testing.T, d *sqlx.DB, shop int64, step string, want map[int64][]string) {
 	t.Helper()
 	got := refreshed(t, d, shop)
-	ok := len(got) == len(ids)
-	for _, id := range ids {
-		ok = ok && got[id] == 1
+	for _, v := range got {
+		sort.Strings(v)
 	}
-	if !ok {
-		t.Fatalf("%s: refreshes %v, want one each for %v", step, got, ids)
+	if len(got) != len(want) {
+		t.Fatalf("%s: signals %v, want %v", step, got, want)
+	}
+	for id, w := range want {
+		if !slices.Equal(got[id], w) {
+			t.Fatalf("%s: signals %v, want %v", step, got, want)
+		}
 	}
 }
 
-// One refresh per customer per committed batch, however many of their
-// events it holds; anonymous and duplicate events queue nothing.
-func TestIngestQueuesOneRefreshPerCustomer(t *testing.T) {
+// One storefront_event signal per customer and event name per committed
+// batch, however many of those events it holds, at the newest one's time;
+// anonymous and duplicate events record nothing.
+func TestIngestRecordsOneSignalPerCustomerAndName(t *testing.T) {
 	d := dbtest.New(t)
 	shop := newShop(t, d, "seg-ingest.myshopify.com")
 	ctx := context.Background()
-	in := events.NewIngester(d, events.Options{MaxWait: 20 * time.Millisecond, Committers: 1, Segments: segmentQueue(t, d)})
+	in := events.NewIngester(d, events.Options{MaxWait: 20 * time.Millisecond, Committers: 1, Signals: signalJobs(t, d)})
 	t.Cleanup(func() { in.Close(context.Background()) })
 	var ann, bob int64
 	d.Get(&ann, `INSERT INTO customers (shop_id, email) VALUES ($1, 'ann@example.com') RETURNING id`, shop)
@@ -82,7 +88,7 @@ func TestIngestQueuesOneRefreshPerCustomer(t *testing.T) {
 		Events: []events.Event{pageView("x1", now), pageView("x2", now)}}); err != nil {
 		t.Fatal(err)
 	}
-	wantRefreshed(t, d, shop, "anonymous visitor")
+	wantRefreshed(t, d, shop, "anonymous visitor", nil)
 
 	// Ann's visitor is stitched: her events land on her profile.
 	annBatch := events.Batch{VisitorID: "visitor_ann", Source: events.SourcePixel,
@@ -90,7 +96,10 @@ func TestIngestQueuesOneRefreshPerCustomer(t *testing.T) {
 	if _, err := in.Write(ctx, shop, annBatch); err != nil {
 		t.Fatal(err)
 	}
-	wantRefreshed(t, d, shop, "identified visitor", ann)
+	if rows := signalstest.Pending(t, d); len(rows) != 1 || !rows[0].At.Equal(now.Add(2*time.Second).UTC().Truncate(time.Microsecond)) {
+		t.Fatalf("signal of ann's batch %+v, want one at the newest event's time %v", rows, now.Add(2*time.Second))
+	}
+	wantRefreshed(t, d, shop, "identified visitor", map[int64][]string{ann: {"storefront_event page_viewed"}})
 
 	// Rows naming their customer (server-side sources), mixed with anonymous ones.
 	rows := []events.Row{
@@ -102,27 +111,28 @@ func TestIngestQueuesOneRefreshPerCustomer(t *testing.T) {
 	if _, err := in.WriteRows(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
-	wantRefreshed(t, d, shop, "mixed rows", ann, bob)
+	wantRefreshed(t, d, shop, "mixed rows", map[int64][]string{ann: {"storefront_event page_viewed"}, bob: {"storefront_event page_viewed"}})
 
 	// The same events again are duplicates: nothing changed.
 	res, err := in.Write(ctx, shop, annBatch)
 	if err != nil || res.Duplicates != 3 {
 		t.Fatalf("resend: %+v %v", res, err)
 	}
-	wantRefreshed(t, d, shop, "duplicates")
+	wantRefreshed(t, d, shop, "duplicates", nil)
 }
 
-// Stitching a visitor refreshes the profile its past events now count for,
-// once: a repeat that links and back-fills nothing queues nothing.
-func TestStitchQueuesRefreshForBackfilledProfile(t *testing.T) {
+// Stitching a visitor records, for the profile its past events now count
+// for, the new link and one storefront_event per back-filled event name,
+// once: a repeat that links and back-fills nothing records nothing.
+func TestStitchRecordsSignalsForBackfilledProfile(t *testing.T) {
 	d := dbtest.New(t)
 	shop := newShop(t, d, "seg-stitch.myshopify.com")
 	ctx := context.Background()
-	q := segmentQueue(t, d)
-	in := events.NewIngester(d, events.Options{MaxWait: 2 * time.Millisecond, Committers: 1, Segments: q})
+	q := signalJobs(t, d)
+	in := events.NewIngester(d, events.Options{MaxWait: 2 * time.Millisecond, Committers: 1, Signals: q})
 	t.Cleanup(func() { in.Close(context.Background()) })
 	cs := customers.NewStore(d)
-	cs.RefreshSegmentsWith(q)
+	cs.SignalWith(q)
 	idn := events.NewIdentity(d, cs)
 
 	const visitor = "visitor_stitch"
@@ -130,14 +140,14 @@ func TestStitchQueuesRefreshForBackfilledProfile(t *testing.T) {
 		Events: []events.Event{pageView("b1", time.Now().Add(-time.Hour))}}); err != nil {
 		t.Fatal(err)
 	}
-	wantRefreshed(t, d, shop, "anonymous browsing")
+	wantRefreshed(t, d, shop, "anonymous browsing", nil)
 
 	// Shopify's signed checkout webhook names the checkout's customer
 	// first; the pixel's claim on that token then links the visitor.
 	var want int64
 	d.Get(&want, `INSERT INTO customers (shop_id, email) VALUES ($1, 'stitch@example.com') RETURNING id`, shop)
 	confirm(t, d, shop, "tok-stitch", want)
-	wantRefreshed(t, d, shop, "confirmation without claims")
+	wantRefreshed(t, d, shop, "confirmation without claims", nil)
 	b := events.Batch{VisitorID: visitor, Source: events.SourcePixel, Events: []events.Event{{ID: "co1",
 		Name: "checkout_contact_info_submitted", OccurredAt: time.Now().UTC().Truncate(time.Microsecond), CheckoutToken: "tok-stitch"}}}
 	if _, err := in.Write(ctx, shop, b); err != nil {
@@ -150,10 +160,10 @@ func TestStitchQueuesRefreshForBackfilledProfile(t *testing.T) {
 	if n := count(t, d, `SELECT count(*) FROM events WHERE shop_id = $1 AND customer_id = $2`, shop, cust); n != 2 {
 		t.Fatalf("%d events back-filled, want 2", n)
 	}
-	wantRefreshed(t, d, shop, "stitched", cust)
+	wantRefreshed(t, d, shop, "stitched", map[int64][]string{cust: {"profile_changed", "storefront_event checkout_contact_info_submitted", "storefront_event page_viewed"}})
 
 	if _, err := idn.Stitch(ctx, shop, b, 0); err != nil {
 		t.Fatal(err)
 	}
-	wantRefreshed(t, d, shop, "stitched again")
+	wantRefreshed(t, d, shop, "stitched again", nil)
 }

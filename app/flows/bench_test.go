@@ -34,7 +34,7 @@ func BenchmarkFlows(b *testing.B) {
 	due := envInt("BENCH_FLOWS_DUE", 20_000)
 	d, _ := dbtest.Persistent(b, "bench_flows", true)
 	ctx := context.Background()
-	v := &env{db: d, now: time.Now()}
+	v := &eng{db: d, now: time.Now()}
 	must := func(q string, args ...any) {
 		if _, err := d.ExecContext(ctx, q, args...); err != nil {
 			b.Fatalf("%s: %v", q[:40], err)

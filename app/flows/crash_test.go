@@ -51,7 +51,7 @@ func worker(u string) int {
 
 func TestKilledWorkerNeitherDuplicatesNorMisses(t *testing.T) {
 	d, u := dbtest.NewWithURL(t)
-	v := &env{t: t, db: d, now: time.Now()}
+	v := &eng{t: t, db: d, now: time.Now()}
 	if err := d.Get(&v.shopID, `INSERT INTO shops (domain, installed_at, marketing_cap_hours) VALUES ('crash.myshopify.com', now(), 0) RETURNING id`); err != nil {
 		t.Fatal(err)
 	}

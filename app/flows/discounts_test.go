@@ -22,7 +22,7 @@ import (
 )
 
 func TestDiscountStepCreatesTheCodeBeforeTheEmail(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	ctx := context.Background()
 	fake := shopifytest.NewServer(t, "key", "secret")
 	var domain string

@@ -33,7 +33,7 @@ func abandonedCheckout(tmpl int64) flows.Definition {
 }
 
 func TestAbandonedCheckoutStopsAtTheOrder(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.publish(abandonedCheckout(v.tmpl))
 	c := v.customer("ann@example.com")
 	v.checkout(c, "tok-1", t0, "80.00")
@@ -74,7 +74,7 @@ func TestAbandonedCheckoutStopsAtTheOrder(t *testing.T) {
 
 // The order's webhook came before the checkout's: no run at all.
 func TestOrderBeforeCheckoutWebhookStartsNothing(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.publish(abandonedCheckout(v.tmpl))
 	c := v.customer("bo@example.com")
 	v.checkout(c, "tok-2", t0, "50.00")
@@ -90,7 +90,7 @@ func TestOrderBeforeCheckoutWebhookStartsNothing(t *testing.T) {
 
 // The order's signal never reached the engine (state is read at each step).
 func TestOrderWithoutSignalStillStopsTheFlow(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.publish(abandonedCheckout(v.tmpl))
 	c := v.customer("cy@example.com")
 	v.checkout(c, "tok-3", t0, "50.00")
@@ -114,7 +114,7 @@ func sendNow(tmpl int64, trigger string, prio int, lateness string) flows.Defini
 }
 
 func TestFrequencyCapDefersThenSkipsLowerPriority(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.exec(`UPDATE shops SET marketing_cap_hours = 16 WHERE id = $1`, v.shopID)
 	v.publish(sendNow(v.tmpl, flows.TriggerOrderPlaced, 40, "24h"))    // post-purchase: waits up to a day
 	v.publish(sendNow(v.tmpl, flows.TriggerCustomerCreated, 30, "2h")) // can't wait 16 h: skipped
@@ -146,7 +146,7 @@ func TestFrequencyCapDefersThenSkipsLowerPriority(t *testing.T) {
 }
 
 func TestQuietHoursMoveTheSendToTheirEnd(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.exec(`UPDATE shops SET quiet_hours_start = '21:00', quiet_hours_end = '08:00', iana_timezone = 'Asia/Shanghai' WHERE id = $1`, v.shopID)
 	v.publish(sendNow(v.tmpl, flows.TriggerCustomerCreated, 50, "24h"))
 	c := v.customer("ed@example.com")
@@ -168,7 +168,7 @@ func TestQuietHoursMoveTheSendToTheirEnd(t *testing.T) {
 }
 
 func TestWaitForEventBranchesOnWhatCameFirst(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	def := flows.Definition{
 		Trigger: flows.Trigger{Type: flows.TriggerCustomerCreated}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
 		Priority: 50, MaxLateness: dur("24h"),
@@ -201,7 +201,7 @@ func TestWaitForEventBranchesOnWhatCameFirst(t *testing.T) {
 }
 
 func TestPauseHoldsAndResumeSkipsTooLate(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	def := sendNow(v.tmpl, flows.TriggerCustomerCreated, 50, "2h")
 	def.Steps = append([]flows.Step{{ID: "w", Type: flows.StepWait, Wait: dur("1h")}}, def.Steps...)
 	def.Steps = append(def.Steps, flows.Step{ID: "w2", Type: flows.StepWait, Wait: dur("1d")}, flows.Step{ID: "later", Type: flows.StepSendEmail, TemplateID: v.tmpl})
@@ -233,7 +233,7 @@ func TestPauseHoldsAndResumeSkipsTooLate(t *testing.T) {
 }
 
 func TestRandomSplitIsStableAndFollowsPercentages(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	def := flows.Definition{
 		Trigger: flows.Trigger{Type: flows.TriggerCustomerCreated}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
 		Priority: 50, MaxLateness: dur("24h"),
@@ -257,7 +257,7 @@ func TestRandomSplitIsStableAndFollowsPercentages(t *testing.T) {
 
 // Two passes racing over the same due runs send each step once.
 func TestConcurrentPassesSendEachStepOnce(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.publish(sendNow(v.tmpl, flows.TriggerCustomerCreated, 50, "24h"))
 	const n = 60
 	for i := 0; i < n; i++ {
@@ -284,7 +284,7 @@ func TestConcurrentPassesSendEachStepOnce(t *testing.T) {
 }
 
 func TestPublishMovesWaitingRunsWhereTheStepExists(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	def := abandonedCheckout(v.tmpl)
 	def.Trigger = flows.Trigger{Type: flows.TriggerCustomerCreated}
 	f := v.publish(def)
@@ -309,7 +309,7 @@ func TestPublishMovesWaitingRunsWhereTheStepExists(t *testing.T) {
 }
 
 func TestTurnOffEndsRuns(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	f := v.publish(abandonedCheckout(v.tmpl))
 	c := v.customer("to@example.com")
 	v.checkout(c, "tok-off", t0, "10")
@@ -324,7 +324,7 @@ func TestTurnOffEndsRuns(t *testing.T) {
 	}
 }
 
-func (v *env) event(customerID int64, name string, at time.Time) {
+func (v *eng) event(customerID int64, name string, at time.Time) {
 	v.t.Helper()
 	orderSeq++
 	v.exec(`INSERT INTO events (shop_id, event_id, customer_id, name, occurred_at, source) VALUES ($1, $2, $3, $4, $5, 'pixel')`,
@@ -343,7 +343,7 @@ func browse(tmpl int64) flows.Definition {
 }
 
 func TestBrowseAbandonmentExitsOnAddToCartAndReentersAfter14Days(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.publish(browse(v.tmpl))
 	a, b := v.customer("ba@example.com"), v.customer("bb@example.com")
 	for _, c := range []int64{a, b} {
@@ -379,7 +379,7 @@ func TestBrowseAbandonmentExitsOnAddToCartAndReentersAfter14Days(t *testing.T) {
 }
 
 func TestCartActivityRestartsTheAbandonmentClock(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.publish(flows.Definition{
 		Trigger: flows.Trigger{Type: flows.TriggerCartAbandoned, Delay: dur("1h")}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
 		Priority: 80, MaxLateness: dur("12h"),
@@ -402,7 +402,7 @@ func TestCartActivityRestartsTheAbandonmentClock(t *testing.T) {
 }
 
 func TestUnsubscribedCustomersStartNothingAndLeaveRuns(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	def := sendNow(v.tmpl, flows.TriggerCustomerCreated, 50, "24h")
 	def.Exits = []flows.Exit{{Kind: flows.ExitUnsubscribed}}
 	def.Steps = append([]flows.Step{{ID: "w", Type: flows.StepWait, Wait: dur("1h")}}, def.Steps...)
@@ -425,7 +425,7 @@ func TestUnsubscribedCustomersStartNothingAndLeaveRuns(t *testing.T) {
 }
 
 func TestDateTriggersStartOncePerDay(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.publish(flows.Definition{
 		Trigger: flows.Trigger{Type: flows.TriggerDateProperty, DateProperty: flows.DateBirthday}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
 		Priority: 30, MaxLateness: dur("12h"),
@@ -458,7 +458,7 @@ func TestDateTriggersStartOncePerDay(t *testing.T) {
 }
 
 func TestDryRunCountsWhoWouldHaveEnteredAndTheirEmails(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	def := abandonedCheckout(v.tmpl)
 	a, b, c, d := v.customer("xa@example.com"), v.customer("xb@example.com"), v.customer("xc@example.com"), v.customer("xd@example.com")
 	v.exec(`UPDATE customers SET email_consent = 'unsubscribed' WHERE id = $1`, d)
@@ -479,7 +479,7 @@ func TestDryRunCountsWhoWouldHaveEnteredAndTheirEmails(t *testing.T) {
 }
 
 func TestStepNumbers(t *testing.T) {
-	v := newEnv(t)
+	v := newEng(t)
 	v.exec(`UPDATE shops SET marketing_cap_hours = 16 WHERE id = $1`, v.shopID)
 	def := sendNow(v.tmpl, flows.TriggerCustomerCreated, 50, "24h")
 	def.Steps = append(def.Steps, flows.Step{ID: "w", Type: flows.StepWait, Wait: dur("1d")}, flows.Step{ID: "two", Type: flows.StepSendEmail, TemplateID: v.tmpl})

@@ -8,15 +8,9 @@ import (
 	"github.com/lib/pq"
 )
 
-// abandonment triggers stop on conversion whatever exits the merchant set:
-// an abandoned-cart email after the order is the one mistake never made.
-func isAbandonment(trigger string) bool {
-	switch trigger {
-	case TriggerCheckoutAbandoned, TriggerCartAbandoned, TriggerBrowseAbandoned, TriggerSearchAbandoned:
-		return true
-	}
-	return false
-}
+// Abandonment triggers (isAbandonment, validate.go) stop on conversion
+// whatever exits the merchant set: an abandoned-cart email after the order
+// is the one mistake never made.
 
 // converted: the shopper did what an abandonment flow asks for.
 func (e *Engine) converted(ctx context.Context, tx *sqlx.Tx, r *run, trigger string) (bool, error) {

@@ -16,8 +16,8 @@ import (
 	"github.com/cartwheel/cartwheel/app/signals"
 )
 
-// env is one shop with an engine on a clock the test moves.
-type env struct {
+// eng is one shop with an engine on a clock the test moves.
+type eng struct {
 	t      *testing.T
 	db     *sqlx.DB
 	e      *flows.Engine
@@ -29,10 +29,10 @@ type env struct {
 
 var t0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC) // a Monday
 
-func newEnv(t *testing.T) *env {
+func newEng(t *testing.T) *eng {
 	t.Helper()
 	d := dbtest.New(t)
-	v := &env{t: t, db: d, now: t0}
+	v := &eng{t: t, db: d, now: t0}
 	if err := d.Get(&v.shopID, `INSERT INTO shops (domain, installed_at, sender_email, sender_name, postal_address, marketing_cap_hours)
 		VALUES ($1, now(), 'shop@example.com', 'Shop', '1 Main St', 0) RETURNING id`, fmt.Sprintf("flows-%d.myshopify.com", time.Now().UnixNano())); err != nil {
 		t.Fatal(err)
@@ -44,14 +44,14 @@ func newEnv(t *testing.T) *env {
 	return v
 }
 
-func (v *env) clock() time.Time { v.mu.Lock(); defer v.mu.Unlock(); return v.now }
-func (v *env) at(d time.Duration) time.Time {
+func (v *eng) clock() time.Time { v.mu.Lock(); defer v.mu.Unlock(); return v.now }
+func (v *eng) at(d time.Duration) time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.now = t0.Add(d)
 	return v.now
 }
-func (v *env) exec(q string, args ...any) {
+func (v *eng) exec(q string, args ...any) {
 	v.t.Helper()
 	if _, err := v.db.Exec(q, args...); err != nil {
 		v.t.Fatalf("%s: %v", q, err)
@@ -59,7 +59,7 @@ func (v *env) exec(q string, args ...any) {
 }
 
 // customer makes a subscribed profile.
-func (v *env) customer(email string) int64 {
+func (v *eng) customer(email string) int64 {
 	v.t.Helper()
 	var id int64
 	if err := v.db.Get(&id, `INSERT INTO customers (shop_id, email, email_consent) VALUES ($1, $2, 'subscribed') RETURNING id`, v.shopID, email); err != nil {
@@ -69,7 +69,7 @@ func (v *env) customer(email string) int64 {
 }
 
 // publish stores def as version 1 of a live flow.
-func (v *env) publish(def flows.Definition) int64 {
+func (v *eng) publish(def flows.Definition) int64 {
 	v.t.Helper()
 	raw, _ := json.Marshal(def)
 	var id int64
@@ -81,7 +81,7 @@ func (v *env) publish(def flows.Definition) int64 {
 	return id
 }
 
-func (v *env) signal(customerID int64, kind signals.Kind, ref string, data string) {
+func (v *eng) signal(customerID int64, kind signals.Kind, ref string, data string) {
 	v.t.Helper()
 	ctx := context.Background()
 	tx, err := v.db.BeginTxx(ctx, nil)
@@ -105,7 +105,7 @@ func (v *env) signal(customerID int64, kind signals.Kind, ref string, data strin
 	}
 }
 
-func (v *env) runDue() int {
+func (v *eng) runDue() int {
 	v.t.Helper()
 	n, err := v.e.RunDue(context.Background(), v.shopID, v.clock())
 	if err != nil {
@@ -115,7 +115,7 @@ func (v *env) runDue() int {
 }
 
 // sent lists the flow emails of a customer as "step" in order.
-func (v *env) sent(customerID int64) []string {
+func (v *eng) sent(customerID int64) []string {
 	v.t.Helper()
 	var steps []string
 	if err := v.db.Select(&steps, `SELECT flow_step FROM email_messages WHERE shop_id = $1 AND customer_id = $2 AND kind = 'flow' ORDER BY id`,
@@ -125,7 +125,7 @@ func (v *env) sent(customerID int64) []string {
 	return steps
 }
 
-func (v *env) runStatus(customerID int64) (status, reason string) {
+func (v *eng) runStatus(customerID int64) (status, reason string) {
 	v.t.Helper()
 	var r struct {
 		S string `db:"status"`
@@ -137,14 +137,14 @@ func (v *env) runStatus(customerID int64) (status, reason string) {
 	return r.S, r.R
 }
 
-func (v *env) checkout(customerID int64, token string, created time.Time, total string) {
+func (v *eng) checkout(customerID int64, token string, created time.Time, total string) {
 	v.exec(`INSERT INTO checkouts (shop_id, token, kind, customer_id, total_price, shopify_created_at, shopify_updated_at)
 		VALUES ($1, $2, 'checkout', $3, $4, $5, $5)`, v.shopID, token, customerID, total, created)
 }
 
 var orderSeq int64 = 1000
 
-func (v *env) order(customerID int64, at time.Time) string {
+func (v *eng) order(customerID int64, at time.Time) string {
 	orderSeq++
 	v.exec(`INSERT INTO orders (shop_id, shopify_id, customer_id, total_price, processed_at, shopify_created_at) VALUES ($1, $2, $3, 10, $4, $4)`,
 		v.shopID, orderSeq, customerID, at)

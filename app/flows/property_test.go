@@ -141,7 +141,7 @@ func TestEngineMatchesModel(t *testing.T) {
 
 func checkAgainstModel(t *testing.T, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	v := newEnv(t)
+	v := newEng(t)
 	var fs []mFlow
 	for i := 0; i < 1+r.IntN(3); i++ {
 		f := randomFlow(r, v.tmpl)

@@ -64,12 +64,27 @@ func (c *Checkout) Validate() error {
 // UpsertCheckouts writes checkouts and carts; older deliveries never
 // overwrite newer ones, and a completed checkout stays completed.
 func (s *Store) UpsertCheckouts(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []Checkout) error {
+	_, err := s.UpsertCheckoutsWritten(ctx, tx, shopID, batch)
+	return err
+}
+
+// CheckoutWritten is a checkout or cart a write stored (or completed).
+type CheckoutWritten struct {
+	Token      string `db:"token"`
+	Kind       string `db:"kind"`
+	CustomerID int64  `db:"customer_id"` // 0: nobody known
+	Completed  bool   `db:"completed"`   // completed by this write (first time)
+}
+
+// UpsertCheckoutsWritten is UpsertCheckouts that also returns the rows it
+// wrote (not those skipped as stale).
+func (s *Store) UpsertCheckoutsWritten(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []Checkout) ([]CheckoutWritten, error) {
 	if len(batch) == 0 {
-		return nil
+		return nil, nil
 	}
 	for i := range batch {
 		if err := batch[i].Validate(); err != nil {
-			return err
+			return nil, err
 		}
 		if batch[i].LineItems == nil {
 			batch[i].LineItems = []CheckoutLine{}
@@ -77,9 +92,15 @@ func (s *Store) UpsertCheckouts(ctx context.Context, tx *sqlx.Tx, shopID int64, 
 	}
 	doc, err := json.Marshal(batch)
 	if err != nil {
-		return fmt.Errorf("orders: checkouts: %w", err)
+		return nil, fmt.Errorf("orders: checkouts: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `
+	var written []CheckoutWritten
+	// old (read before the upsert) tells a first completion from a repeat.
+	if err := tx.SelectContext(ctx, &written, `
+		WITH old AS (
+			SELECT k.token, k.completed_at FROM checkouts k
+			WHERE k.shop_id = $1 AND k.token IN (SELECT r.token FROM jsonb_to_recordset($2::jsonb) AS r(token text))
+		)
 		INSERT INTO checkouts AS k (shop_id, token, kind, shopify_id, cart_token, customer_id, shopify_customer_id, email,
 			currency, total_price, line_items, recovery_url, shopify_created_at, shopify_updated_at, completed_at)
 		SELECT $1, r.token, r.kind, NULLIF(r.shopify_id, 0), COALESCE(r.cart_token, ''),
@@ -101,23 +122,28 @@ func (s *Store) UpsertCheckouts(ctx context.Context, tx *sqlx.Tx, shopID int64, 
 			shopify_updated_at = EXCLUDED.shopify_updated_at,
 			completed_at = COALESCE(k.completed_at, EXCLUDED.completed_at)
 		WHERE k.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL
-		   OR EXCLUDED.shopify_updated_at >= k.shopify_updated_at`, shopID, doc); err != nil {
-		return fmt.Errorf("orders: checkouts: %w", err)
+		   OR EXCLUDED.shopify_updated_at >= k.shopify_updated_at
+		RETURNING k.token, k.kind, COALESCE(k.customer_id, 0) AS customer_id,
+			k.completed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM old WHERE old.token = k.token AND old.completed_at IS NOT NULL) AS completed`,
+		shopID, doc); err != nil {
+		return nil, fmt.Errorf("orders: checkouts: %w", err)
 	}
-	return nil
+	return written, nil
 }
 
 // CompleteCheckouts marks the checkouts an order came from as completed, so
-// abandoned-cart flows stop for them.
-func (s *Store) CompleteCheckouts(ctx context.Context, tx *sqlx.Tx, shopID int64, tokens []string, at time.Time) error {
+// abandoned-cart flows stop for them, and returns those it completed.
+func (s *Store) CompleteCheckouts(ctx context.Context, tx *sqlx.Tx, shopID int64, tokens []string, at time.Time) ([]CheckoutWritten, error) {
 	if len(tokens) == 0 {
-		return nil
+		return nil, nil
 	}
-	if _, err := tx.ExecContext(ctx, `
+	var done []CheckoutWritten
+	if err := tx.SelectContext(ctx, &done, `
 		UPDATE checkouts SET completed_at = $3
-		WHERE shop_id = $1 AND completed_at IS NULL AND (token = ANY($2) OR (cart_token <> '' AND cart_token = ANY($2)))`,
+		WHERE shop_id = $1 AND completed_at IS NULL AND (token = ANY($2) OR (cart_token <> '' AND cart_token = ANY($2)))
+		RETURNING token, kind, COALESCE(customer_id, 0) AS customer_id, true AS completed`,
 		shopID, pq.Array(tokens), at); err != nil {
-		return fmt.Errorf("orders: complete checkouts: %w", err)
+		return nil, fmt.Errorf("orders: complete checkouts: %w", err)
 	}
-	return nil
+	return done, nil
 }

@@ -6,7 +6,6 @@ package orders
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +45,7 @@ type Order struct {
 	Discounts         decimal.Decimal            `json:"total_discounts"`
 	Total             decimal.Decimal            `json:"total_price"`
 	FinancialStatus   string                     `json:"financial_status"`
+	FulfillmentStatus string                     `json:"fulfillment_status"` // "fulfilled" once every item shipped; "" when not told (bulk import)
 	CancelledAt       *time.Time                 `json:"cancelled_at"`
 	ProcessedAt       *time.Time                 `json:"processed_at"`
 	LandingSite       string                     `json:"landing_site"`
@@ -129,13 +129,33 @@ func (r *Refund) Validate() error {
 // and returns the profile ids whose figures need refreshing. A row is only
 // overwritten by data at least as new as what is stored.
 func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []Order) ([]int64, error) {
+	ids, _, err := s.UpsertWritten(ctx, tx, shopID, batch)
+	return ids, err
+}
+
+// Written is an order a write stored (not skipped as stale): what the
+// caller needs to say what happened to its customer.
+type Written struct {
+	ShopifyID  int64 `db:"shopify_id"`  // the order's key in the shop (orders have no other id)
+	CustomerID int64 `db:"customer_id"` // 0: no profile
+	Inserted   bool  `db:"inserted"`    // first time stored
+	Fulfilled  bool  `db:"fulfilled"`   // first time seen fulfilled
+}
+
+// UpsertWritten is Upsert that also returns the orders it wrote.
+func (s *Store) UpsertWritten(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []Order) ([]int64, []Written, error) {
+	ids, written, err := s.upsert(ctx, tx, shopID, batch)
+	return ids, written, err
+}
+
+func (s *Store) upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []Order) ([]int64, []Written, error) {
 	if len(batch) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	batch = append([]Order(nil), batch...) // defaults below must not leak into the caller's slice
 	for i := range batch {
 		if err := batch[i].Validate(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if batch[i].DiscountCodes == nil {
 			batch[i].DiscountCodes = []string{}
@@ -162,26 +182,23 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []O
 	}
 	if len(stubs) > 0 {
 		if err := s.ensureCustomers(ctx, tx, shopID, stubs, shopifyCustomerIDs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	doc, err := json.Marshal(batch)
 	if err != nil {
-		return nil, fmt.Errorf("orders: upsert: %w", err)
+		return nil, nil, fmt.Errorf("orders: upsert: %w", err)
 	}
-	var written []struct {
-		ShopifyID  int64  `db:"shopify_id"`
-		CustomerID *int64 `db:"customer_id"`
-	}
+	var written []Written
 	if err := tx.SelectContext(ctx, &written, qUpsertOrders, shopID, doc); err != nil {
-		return nil, fmt.Errorf("orders: upsert: %w", err)
+		return nil, nil, fmt.Errorf("orders: upsert: %w", err)
 	}
 	applied := make(map[int64]bool, len(written))
 	touched := map[int64]bool{}
 	for _, w := range written {
 		applied[w.ShopifyID] = true
-		if w.CustomerID != nil {
-			touched[*w.CustomerID] = true
+		if w.CustomerID != 0 {
+			touched[w.CustomerID] = true
 		}
 	}
 	var items []LineItem
@@ -204,7 +221,7 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []O
 		}
 	}
 	if err := s.UpsertLineItems(ctx, tx, shopID, items); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(complete) > 0 {
 		keep := make([]int64, 0, len(items))
@@ -213,11 +230,11 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []O
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM order_line_items WHERE shop_id = $1 AND order_id = ANY($2) AND NOT (shopify_id = ANY($3))`,
 			shopID, pq.Array(complete), pq.Array(keep)); err != nil {
-			return nil, fmt.Errorf("orders: prune line items: %w", err)
+			return nil, nil, fmt.Errorf("orders: prune line items: %w", err)
 		}
 	}
 	if err := s.insertRefunds(ctx, tx, shopID, refunds); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Every applied order's refunded total, not only those with refunds in
 	// the payload: its total may have changed.
@@ -227,7 +244,7 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []O
 	}
 	refundCustomers, err := s.refreshRefunded(ctx, tx, shopID, appliedIDs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, id := range refundCustomers {
 		touched[id] = true
@@ -236,7 +253,7 @@ func (s *Store) Upsert(ctx context.Context, tx *sqlx.Tx, shopID int64, batch []O
 	for id := range touched {
 		ids = append(ids, id)
 	}
-	return ids, nil
+	return ids, written, nil
 }
 
 // ensureCustomers creates stub profiles for customers only known from
@@ -265,24 +282,31 @@ func (s *Store) ensureCustomers(ctx context.Context, tx *sqlx.Tx, shopID int64, 
 	return err
 }
 
+// old is read before the upsert (one snapshot per statement): whether the
+// order was already seen fulfilled.
 const qUpsertOrders = `
 WITH r AS (
 	SELECT * FROM jsonb_to_recordset($2::jsonb) AS r(
 		shopify_id bigint, name text, shopify_customer_id bigint, email text, currency text,
 		subtotal_price numeric, total_tax numeric, total_shipping numeric, total_discounts numeric,
-		total_price numeric, financial_status text, cancelled_at timestamptz, processed_at timestamptz,
+		total_price numeric, financial_status text, fulfillment_status text, cancelled_at timestamptz, processed_at timestamptz,
 		landing_site text, referring_site text, source_name text, discount_codes text[], test boolean,
 		created_at timestamptz, updated_at timestamptz)
+),
+old AS (
+	SELECT o.shopify_id, o.fulfilled_at FROM orders o JOIN r ON o.shop_id = $1 AND o.shopify_id = r.shopify_id
 )
 INSERT INTO orders AS o (shop_id, shopify_id, name, customer_id, shopify_customer_id, email, currency,
 	subtotal_price, total_tax, total_shipping, total_discounts, total_price, financial_status, cancelled_at,
-	processed_at, landing_site, referring_site, source_name, discount_codes, test, shopify_created_at, shopify_updated_at)
+	processed_at, landing_site, referring_site, source_name, discount_codes, test, shopify_created_at, shopify_updated_at,
+	fulfilled_at)
 SELECT $1, r.shopify_id, COALESCE(r.name, ''),
 	(SELECT c.id FROM customers c WHERE c.shop_id = $1 AND c.shopify_id = NULLIF(r.shopify_customer_id, 0)),
 	NULLIF(r.shopify_customer_id, 0), NULLIF(r.email, ''), r.currency,
 	r.subtotal_price, r.total_tax, r.total_shipping, r.total_discounts, r.total_price, COALESCE(r.financial_status, ''),
 	r.cancelled_at, COALESCE(r.processed_at, r.created_at), COALESCE(r.landing_site, ''), COALESCE(r.referring_site, ''),
-	COALESCE(r.source_name, ''), COALESCE(r.discount_codes, '{}'), COALESCE(r.test, false), r.created_at, r.updated_at
+	COALESCE(r.source_name, ''), COALESCE(r.discount_codes, '{}'), COALESCE(r.test, false), r.created_at, r.updated_at,
+	CASE WHEN r.fulfillment_status = 'fulfilled' THEN now() END
 FROM r
 ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
 	name = EXCLUDED.name, customer_id = EXCLUDED.customer_id, shopify_customer_id = EXCLUDED.shopify_customer_id,
@@ -291,9 +315,12 @@ ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
 	total_price = EXCLUDED.total_price, financial_status = EXCLUDED.financial_status, cancelled_at = EXCLUDED.cancelled_at,
 	processed_at = EXCLUDED.processed_at, landing_site = EXCLUDED.landing_site, referring_site = EXCLUDED.referring_site,
 	source_name = EXCLUDED.source_name, discount_codes = EXCLUDED.discount_codes, test = EXCLUDED.test,
-	shopify_created_at = EXCLUDED.shopify_created_at, shopify_updated_at = EXCLUDED.shopify_updated_at
+	shopify_created_at = EXCLUDED.shopify_created_at, shopify_updated_at = EXCLUDED.shopify_updated_at,
+	fulfilled_at = COALESCE(o.fulfilled_at, EXCLUDED.fulfilled_at)
 WHERE o.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at >= o.shopify_updated_at
-RETURNING o.shopify_id, o.customer_id`
+RETURNING o.shopify_id, COALESCE(o.customer_id, 0) AS customer_id,
+	NOT EXISTS (SELECT 1 FROM old WHERE old.shopify_id = o.shopify_id) AS inserted,
+	o.fulfilled_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM old WHERE old.shopify_id = o.shopify_id AND old.fulfilled_at IS NOT NULL) AS fulfilled`
 
 // UpsertLineItems writes line items of orders already stored (a bulk import
 // streams them after their orders).
@@ -333,22 +360,29 @@ func (s *Store) UpsertLineItems(ctx context.Context, tx *sqlx.Tx, shopID int64, 
 // whose total spent changed. A refund for an order we don't have yet is
 // kept out: the order's own delivery carries its refunds.
 func (s *Store) AddRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, refunds []Refund) ([]int64, error) {
+	ids, _, err := s.AddRefundsWritten(ctx, tx, shopID, refunds)
+	return ids, err
+}
+
+// AddRefundsWritten is AddRefunds that also returns the orders whose
+// refunded total changed (Inserted and Fulfilled are false).
+func (s *Store) AddRefundsWritten(ctx context.Context, tx *sqlx.Tx, shopID int64, refunds []Refund) ([]int64, []Written, error) {
 	for i := range refunds {
 		if err := refunds[i].Validate(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	return s.addRefunds(ctx, tx, shopID, refunds)
 }
 
-func (s *Store) addRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, refunds []Refund) ([]int64, error) {
+func (s *Store) addRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, refunds []Refund) ([]int64, []Written, error) {
 	if len(refunds) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err := s.insertRefunds(ctx, tx, shopID, refunds); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.refreshRefunded(ctx, tx, shopID, orderIDs(refunds))
+	return s.refreshRefundedWritten(ctx, tx, shopID, orderIDs(refunds))
 }
 
 // insertRefunds stores refunds of orders we have.
@@ -380,30 +414,38 @@ func (s *Store) insertRefunds(ctx context.Context, tx *sqlx.Tx, shopID int64, re
 // after every earlier writer committed (see customers.LockProfiles for the
 // same reasoning on profiles).
 func (s *Store) refreshRefunded(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int64) ([]int64, error) {
+	ids, _, err := s.refreshRefundedWritten(ctx, tx, shopID, orderIDs)
+	return ids, err
+}
+
+// refreshRefundedWritten is refreshRefunded that also returns the orders
+// whose refunded total changed.
+func (s *Store) refreshRefundedWritten(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int64) ([]int64, []Written, error) {
 	if len(orderIDs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM orders WHERE shop_id = $1 AND shopify_id = ANY($2)
 		ORDER BY shopify_id FOR NO KEY UPDATE`, shopID, pq.Array(orderIDs)); err != nil {
-		return nil, fmt.Errorf("orders: lock orders: %w", err)
+		return nil, nil, fmt.Errorf("orders: lock orders: %w", err)
 	}
-	var customerIDs []sql.NullInt64 // sqlx would scan *int64 as int64 and fail on NULL
-	if err := tx.SelectContext(ctx, &customerIDs, `
+	var changed []Written
+	if err := tx.SelectContext(ctx, &changed, `
 		UPDATE orders o SET total_refunded = LEAST(o.total_price,
 			(SELECT COALESCE(sum(amount), 0) FROM refunds f WHERE f.shop_id = $1 AND f.order_id = o.shopify_id))
 		WHERE o.shop_id = $1 AND o.shopify_id = ANY($2)
 		  AND o.total_refunded IS DISTINCT FROM LEAST(o.total_price,
 			(SELECT COALESCE(sum(amount), 0) FROM refunds f WHERE f.shop_id = $1 AND f.order_id = o.shopify_id))
-		RETURNING o.customer_id`, shopID, pq.Array(orderIDs)); err != nil {
-		return nil, fmt.Errorf("orders: refunded totals: %w", err)
+		RETURNING o.shopify_id, COALESCE(o.customer_id, 0) AS customer_id, false AS inserted, false AS fulfilled`,
+		shopID, pq.Array(orderIDs)); err != nil {
+		return nil, nil, fmt.Errorf("orders: refunded totals: %w", err)
 	}
-	ids := make([]int64, 0, len(customerIDs))
-	for _, id := range customerIDs {
-		if id.Valid {
-			ids = append(ids, id.Int64)
+	ids := make([]int64, 0, len(changed))
+	for _, c := range changed {
+		if c.CustomerID != 0 {
+			ids = append(ids, c.CustomerID)
 		}
 	}
-	return ids, nil
+	return ids, changed, nil
 }
 
 func orderIDs(rs []Refund) []int64 {

@@ -97,8 +97,8 @@ var activityExpectedSQL = strings.NewReplacer(
 ).Replace(activityInsertSQL[strings.Index(activityInsertSQL, "SELECT"):])
 
 // activityDriftSQL lists the customers of $2 whose stored activity totals
-// differ from a recompute and who have no refresh queued (a queued
-// refresh will rebuild them: that is the normal path, not drift).
+// differ from a recompute and who have no signal pending (its consumer
+// will rebuild them: that is the normal path, not drift).
 var activityDriftSQL = `WITH exp (shop_id, customer_id, name, n, first_at, last_at) AS (` + activityExpectedSQL + `),
 cur AS (SELECT customer_id, name, n, first_at, last_at FROM customer_activity WHERE shop_id = $1 AND customer_id = ANY($2::bigint[]))
 SELECT DISTINCT d.customer_id FROM (
@@ -106,9 +106,7 @@ SELECT DISTINCT d.customer_id FROM (
 	FROM exp FULL JOIN cur ON cur.customer_id = exp.customer_id AND cur.name = exp.name
 	WHERE (exp.n, exp.first_at, exp.last_at) IS DISTINCT FROM (cur.n, cur.first_at, cur.last_at)
 ) d
-WHERE NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'segments.refresh_customer'
-	AND j.state IN ('available', 'pending', 'scheduled', 'running', 'retryable')
-	AND j.args @> jsonb_build_object('shop_id', $1::bigint, 'customer_id', d.customer_id))
+WHERE NOT EXISTS (SELECT 1 FROM customer_signals sg WHERE sg.customer_id = d.customer_id)
 ORDER BY 1`
 
 // activityCandidatesSQL lists the customers whose activity may have

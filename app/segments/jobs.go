@@ -8,23 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
-
-	"github.com/cartwheel/cartwheel/app/customers"
-	"github.com/cartwheel/cartwheel/app/jobs"
 )
-
-// CustomerRefreshDelay is how long changes to one customer are collected
-// before their memberships are re-evaluated (one job per customer per
-// window).
-const CustomerRefreshDelay = 3 * time.Second
-
-// RefreshCustomerArgs re-evaluates one customer's memberships.
-type RefreshCustomerArgs struct {
-	ShopID     int64 `json:"shop_id"`
-	CustomerID int64 `json:"customer_id"`
-}
-
-func (RefreshCustomerArgs) Kind() string { return "segments.refresh_customer" }
 
 // debounced maps every enqueue within one window of the given length to
 // the same job, scheduled at the window's end, so it runs after all of them
@@ -41,47 +25,6 @@ func debounced(now time.Time, window time.Duration) *river.InsertOpts {
 				rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable},
 		},
 	}
-}
-
-func customerRefreshOpts(now time.Time) *river.InsertOpts {
-	return debounced(now, CustomerRefreshDelay)
-}
-
-// EnqueueCustomerRefresh schedules RefreshCustomer for a customer inside the
-// caller's transaction (the one that changed the customer's data).
-//
-// It first locks the profile (customers.LockProfiles), which the refresh
-// also takes before it reads. Without that, a change could be lost: the
-// writer picks the debounce window from its clock just before a window
-// ends, the window's job starts and reads, and only then does the writer's
-// insert reach River, which finds the job (running) and adds nothing, while
-// the job's read missed the writer's change. With the lock, either the
-// writer locked first and the job waits for its commit, or the job locked
-// first and the writer's window is read (on the database's clock) after the
-// job started, hence after its window ended: a later job takes the change.
-// (While the writer's transaction is open, a job it was merged into can't
-// start either: River's insert touches the job's row and its fetch skips
-// locked rows.)
-func EnqueueCustomerRefresh(ctx context.Context, tx *sql.Tx, ins jobs.Inserter, shopID, customerID int64) error {
-	now, err := customers.LockProfiles(ctx, tx, shopID, []int64{customerID})
-	if err != nil {
-		return fmt.Errorf("segments: enqueue refresh of customer %d: %w", customerID, err)
-	}
-	if _, err := ins.InsertTx(ctx, tx, RefreshCustomerArgs{ShopID: shopID, CustomerID: customerID}, customerRefreshOpts(now)); err != nil {
-		return fmt.Errorf("segments: enqueue refresh of customer %d: %w", customerID, err)
-	}
-	return nil
-}
-
-// RefreshCustomerWorker runs RefreshCustomerArgs.
-type RefreshCustomerWorker struct {
-	river.WorkerDefaults[RefreshCustomerArgs]
-	Store *Store
-	Now   func() time.Time
-}
-
-func (w *RefreshCustomerWorker) Work(ctx context.Context, j *river.Job[RefreshCustomerArgs]) error {
-	return w.Store.RefreshCustomer(ctx, j.Args.ShopID, j.Args.CustomerID, nowOf(w.Now))
 }
 
 func nowOf(f func() time.Time) time.Time {

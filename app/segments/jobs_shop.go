@@ -12,8 +12,8 @@ import (
 )
 
 // RefreshShopArgs fully recomputes every segment of one shop. Bulk writes
-// (the store import, a CSV import) queue it instead of one
-// RefreshCustomerArgs per customer: one set-based pass is far cheaper than
+// (the store import, a CSV import) queue it instead of one signal per
+// customer: one set-based pass is far cheaper than
 // millions of single-customer ones.
 type RefreshShopArgs struct {
 	ShopID int64 `json:"shop_id"`
@@ -52,17 +52,12 @@ func (w *RefreshShopWorker) Work(ctx context.Context, j *river.Job[RefreshShopAr
 	return w.Store.RefreshShop(ctx, j.Args.ShopID, nowOf(w.Now))
 }
 
-// Queue enqueues refreshes through an Inserter. Packages that segments
-// itself imports (customers, events) cannot call EnqueueCustomerRefresh
-// directly; the app's wiring hands them a Queue behind their own small
+// Queue enqueues full refreshes through an Inserter. customers sits below
+// segments in the import graph and cannot call EnqueueShopRefresh
+// directly; the app's wiring hands it a Queue behind its own small
 // interface instead.
 type Queue struct {
 	Jobs jobs.Inserter
-}
-
-// RefreshCustomer is EnqueueCustomerRefresh.
-func (q Queue) RefreshCustomer(ctx context.Context, tx *sql.Tx, shopID, customerID int64) error {
-	return EnqueueCustomerRefresh(ctx, tx, q.Jobs, shopID, customerID)
 }
 
 // RefreshShop is EnqueueShopRefresh.

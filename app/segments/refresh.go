@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 func isUniqueViolation(err error) bool {
@@ -133,20 +135,41 @@ ins AS (
 INSERT INTO segment_changes (shop_id, segment_id, customer_id, change, at)
 SELECT $1, ` + segArg + `, customer_id, 'entered', ` + atArg + ` FROM ins
 UNION ALL
-SELECT $1, ` + segArg + `, customer_id, 'exited', ` + atArg + ` FROM del`
+SELECT $1, ` + segArg + `, customer_id, 'exited', ` + atArg + ` FROM del
+RETURNING customer_id, change`
 }
 
-// refreshOne recomputes one segment's membership inside tx.
-func refreshOne(ctx context.Context, tx *sqlx.Tx, shopID int64, seg Segment, now time.Time, loc *time.Location) error {
+// refreshOne recomputes one segment's membership inside tx and returns the
+// entries and exits it made as signals.
+func refreshOne(ctx context.Context, tx *sqlx.Tx, shopID int64, seg Segment, now time.Time, loc *time.Location) ([]signals.Signal, error) {
 	q, args, err := Compile(shopID, seg.Rules, now, loc)
 	if err != nil {
-		return fmt.Errorf("segments: segment %d: %w", seg.ID, err)
+		return nil, fmt.Errorf("segments: segment %d: %w", seg.ID, err)
 	}
 	args = append(args, seg.ID, now)
-	if _, err := tx.ExecContext(ctx, diffSQL(q, ph(len(args)-1), ph(len(args))), args...); err != nil {
-		return fmt.Errorf("segments: refresh %d: %w", seg.ID, err)
+	rows, err := tx.QueryContext(ctx, diffSQL(q, ph(len(args)-1), ph(len(args))), args...)
+	if err != nil {
+		return nil, fmt.Errorf("segments: refresh %d: %w", seg.ID, err)
 	}
-	return nil
+	defer rows.Close()
+	ref := strconv.FormatInt(seg.ID, 10)
+	var out []signals.Signal
+	for rows.Next() {
+		var id int64
+		var change string
+		if err := rows.Scan(&id, &change); err != nil {
+			return nil, fmt.Errorf("segments: refresh %d: %w", seg.ID, err)
+		}
+		kind := signals.SegmentEntered
+		if change == "exited" {
+			kind = signals.SegmentExited
+		}
+		out = append(out, signals.Signal{ShopID: shopID, CustomerID: id, Kind: kind, Ref: ref, At: now})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("segments: refresh %d: %w", seg.ID, err)
+	}
+	return out, nil
 }
 
 // Refresh recomputes the membership of one segment, then of every segment
@@ -206,12 +229,22 @@ func (s *Store) refresh(ctx context.Context, tx *sqlx.Tx, shopID int64, todo []S
 		}
 	}
 	day := now.In(loc).Format(time.DateOnly)
+	var changes []signals.Signal
 	for _, seg := range todo {
-		if err := refreshOne(ctx, tx, shopID, seg, now, loc); err != nil {
+		got, err := refreshOne(ctx, tx, shopID, seg, now, loc)
+		if err != nil {
 			return err
 		}
+		changes = append(changes, got...)
 		if _, err := tx.ExecContext(ctx, recordSizeSQL, shopID, seg.ID, day); err != nil {
 			return fmt.Errorf("segments: record size of %d: %w", seg.ID, err)
+		}
+	}
+	// Entries and exits are signals too (flows: entered/left a segment),
+	// recorded set-based; their consumers find them already applied.
+	if s.Jobs != nil {
+		if err := signals.RecordBulk(ctx, tx.Tx, s.Jobs, changes); err != nil {
+			return fmt.Errorf("segments: %w", err)
 		}
 	}
 	return nil
@@ -246,9 +279,10 @@ func levels(todo []Segment) [][]Segment {
 }
 
 // RefreshCustomer re-evaluates one customer against every segment of the
-// shop and logs the entries and exits, in one transaction. It is the
-// incremental path: run it after anything about the customer changed. All
-// segments of one dependency level are tested in a single statement.
+// shop and logs the entries and exits, in one transaction. The signals
+// consumer does the same through HandleSignals; this is the convenience
+// for tests and sweeps. All segments of one dependency level are tested in
+// a single statement.
 func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, now time.Time) error {
 	_, err := s.refreshCustomer(ctx, shopID, customerID, now, false)
 	return err
@@ -256,35 +290,13 @@ func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, n
 
 // refreshCustomer is RefreshCustomer; with check, it also reports whether
 // the customer's stored activity totals differed from a recompute (and no
-// refresh was queued) once the locks were held: drift, for the sweep.
+// signal was pending) once the locks were held: drift, for the sweep.
 func (s *Store) refreshCustomer(ctx context.Context, shopID, customerID int64, now time.Time, check bool) (bool, error) {
 	drifted := false
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		segs, err := loadSegments(ctx, tx, shopID)
-		if err != nil {
+		if err := s.LockFirst(ctx, tx, shopID, customerID); err != nil {
 			return err
 		}
-		todo, err := order(segs)
-		if err != nil || len(todo) == 0 {
-			return err
-		}
-		loc, err := Location(ctx, tx, shopID)
-		if err != nil {
-			return err
-		}
-		// The segment locks first: a full refresh holds them for long, and
-		// waiting for it while holding the profile's lock would hold up the
-		// customer's webhooks and events.
-		if err := lockSegments(ctx, tx, todo, false); err != nil {
-			return err
-		}
-		// Then the profile's row, which every writer of the customer's data
-		// holds while it writes and queues this refresh (see
-		// EnqueueCustomerRefresh): the reads below see every write whose
-		// refresh was merged into this one, and the customer's refreshes run
-		// one at a time. The result can always be derived again from the
-		// data (and a lost membership is found and logged by the next full
-		// refresh), so the commit needn't wait for the disk.
 		if _, err := customers.LockProfiles(ctx, tx, shopID, []int64{customerID}); err != nil {
 			return fmt.Errorf("segments: refresh customer %d: %w", customerID, err)
 		}
@@ -298,24 +310,104 @@ func (s *Store) refreshCustomer(ctx context.Context, shopID, customerID int64, n
 			}
 			drifted = len(ids) > 0
 		}
-		if err := rebuildActivity(ctx, tx, shopID, customerID); err != nil {
-			return err
-		}
-		for _, level := range levels(todo) {
-			rules := make([]Rules, len(level))
-			ids := make(pq.Int64Array, len(level))
-			for i, sg := range level {
-				rules[i], ids[i] = sg.Rules, sg.ID
-			}
-			q, args, custArg := compileCustomer(shopID, rules, now, loc, customerID)
-			args = append(args, ids, now)
-			if _, err := tx.ExecContext(ctx, customerDiffSQL(q, custArg, ph(len(args)-1), ph(len(args))), args...); err != nil {
-				return fmt.Errorf("segments: refresh customer %d: %w", customerID, err)
-			}
-		}
-		return nil
+		_, err := s.refreshCustomerTx(ctx, tx, shopID, customerID, now)
+		return err
 	})
 	return drifted && err == nil, err
+}
+
+// LockFirst takes the shop's segment locks (shared) for one customer's
+// refresh, before the customer's profile lock: a full refresh holds them
+// for long, and waiting for it while holding the profile's lock would hold
+// up the customer's webhooks and events. (signals.LockerFirst)
+func (s *Store) LockFirst(ctx context.Context, tx *sqlx.Tx, shopID, _ int64) error {
+	segs, err := loadSegments(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	return lockSegments(ctx, tx, segs, false)
+}
+
+// HandleSignals is the segments consumer of a customer's signals: it
+// re-evaluates the customer's memberships (after the signals consumer took
+// the segment locks through LockFirst, then the profile lock, so the reads
+// see every write whose signal is in the batch) and adds SegmentEntered and
+// SegmentExited to the batch for the handlers after it. A batch of only
+// entries and exits (recorded by a full refresh, which already applied
+// them) changes nothing here.
+func (s *Store) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batch) error {
+	if !hasOtherThan(b, signals.SegmentEntered, signals.SegmentExited) {
+		return nil
+	}
+	changes, err := s.refreshCustomerTx(ctx, tx, b.ShopID, b.CustomerID, b.Now)
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		kind := signals.SegmentEntered
+		if c.Change == "exited" {
+			kind = signals.SegmentExited
+		}
+		b.Add(signals.Signal{Kind: kind, Ref: strconv.FormatInt(c.SegmentID, 10), At: b.Now})
+	}
+	return nil
+}
+
+func hasOtherThan(b *signals.Batch, kinds ...signals.Kind) bool {
+	for _, s := range b.Signals {
+		if !slices.Contains(kinds, s.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// membershipChange is one entry or exit a refresh made.
+type membershipChange struct {
+	SegmentID int64  `db:"segment_id"`
+	Change    string `db:"change"`
+}
+
+// refreshCustomerTx re-evaluates one customer in tx, which holds the
+// segment locks (shared) and the profile's lock, and returns the entries
+// and exits it made. The segments are read again here: one created since
+// LockFirst is locked now (a rare wait while holding the profile, which a
+// full refresh never takes, so it can't deadlock).
+func (s *Store) refreshCustomerTx(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, now time.Time) ([]membershipChange, error) {
+	segs, err := loadSegments(ctx, tx, shopID)
+	if err != nil {
+		return nil, err
+	}
+	todo, err := order(segs)
+	if err != nil || len(todo) == 0 {
+		return nil, err
+	}
+	if err := lockSegments(ctx, tx, todo, false); err != nil {
+		return nil, err
+	}
+	loc, err := Location(ctx, tx, shopID)
+	if err != nil {
+		return nil, err
+	}
+	if err := rebuildActivity(ctx, tx, shopID, customerID); err != nil {
+		return nil, err
+	}
+	var changes []membershipChange
+	for _, level := range levels(todo) {
+		rules := make([]Rules, len(level))
+		ids := make(pq.Int64Array, len(level))
+		for i, sg := range level {
+			rules[i], ids[i] = sg.Rules, sg.ID
+		}
+		q, args, custArg := compileCustomer(shopID, rules, now, loc, customerID)
+		args = append(args, ids, now)
+		var got []membershipChange
+		if err := tx.SelectContext(ctx, &got, customerDiffSQL(q, custArg, ph(len(args)-1), ph(len(args))), args...); err != nil {
+			return nil, fmt.Errorf("segments: refresh customer %d: %w", customerID, err)
+		}
+		changes = append(changes, got...)
+	}
+	return changes, nil
 }
 
 // customerDiffSQL applies one customer's hits (a compileCustomer query) to
@@ -337,7 +429,8 @@ ins AS (
 INSERT INTO segment_changes (shop_id, segment_id, customer_id, change, at)
 SELECT $1, segment_id, ` + custArg + `, 'entered', ` + atArg + ` FROM ins
 UNION ALL
-SELECT $1, segment_id, ` + custArg + `, 'exited', ` + atArg + ` FROM del`
+SELECT $1, segment_id, ` + custArg + `, 'exited', ` + atArg + ` FROM del
+RETURNING segment_id, change`
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/email/tracking"
 	"github.com/cartwheel/cartwheel/app/events"
+	"github.com/cartwheel/cartwheel/app/flows"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
@@ -35,6 +36,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/web"
 	"github.com/cartwheel/cartwheel/app/webhooks"
@@ -71,6 +73,27 @@ type Options struct {
 	// fixed time; see http.Server.ConnState and RegisterOnShutdown.
 	ConnState  func(net.Conn, http.ConnState)
 	OnShutdown func()
+	// Handlers replaces the signal consumers (tests: a missing one must
+	// fail New). Nil: the app's own.
+	Handlers *signals.Handlers
+}
+
+// segmentsHandler is the Segments consumer of signals: the segment store
+// unless a test replaced it.
+func (o Options) segmentsHandler(st *segments.Store) signals.Handler {
+	if o.Handlers != nil {
+		return o.Handlers.Segments
+	}
+	return st
+}
+
+// flowsHandler is the Flows consumer of signals: signals.Discard until the
+// flow engine's consumer is wired.
+func (o Options) flowsHandler() signals.Handler {
+	if o.Handlers != nil {
+		return o.Handlers.Flows
+	}
+	return signals.Discard
 }
 
 // New wires everything on an open database.
@@ -158,7 +181,18 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	river.AddWorker(workers, housekeeper)
 	segmentStore := segments.NewStore(d)
-	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segmentStore, Now: o.Now})
+	// Every signal of a customer change goes to one consumer: segments,
+	// then flows. A handler left unwired fails here, at start-up.
+	consumer, err := signals.NewConsumer(d, signals.Handlers{
+		Segments: o.segmentsHandler(segmentStore),
+		// Used until the flow engine's consumer is wired (the engine's
+		// merge replaces it).
+		Flows: o.flowsHandler(),
+	}, o.Now)
+	if err != nil {
+		return nil, err
+	}
+	river.AddWorker(workers, consumer.Worker())
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
 	// The daily consistency sweep (its email part is set below, once built).
@@ -185,12 +219,14 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	customerStore.PushConsentWith(jc)
 	wheelSvc.QueueWith(jc)
-	// Every write a segment condition can depend on queues a refresh of the
-	// customer's segments in its own transaction (bulk imports: one refresh
-	// of the shop). customers and events sit below segments in the import
-	// graph, so they get it behind an interface.
-	segmentQueue := segments.Queue{Jobs: jc}
-	customerStore.RefreshSegmentsWith(segmentQueue)
+	// Every write that changes a customer records a signal in its own
+	// transaction (bulk imports: one full refresh of the shop, which
+	// records the segment entries and exits). customers sits below
+	// segments in the import graph, so it gets the shop refresh behind an
+	// interface.
+	customerStore.RefreshSegmentsWith(segments.Queue{Jobs: jc})
+	customerStore.SignalWith(jc)
+	segmentStore.Jobs = jc
 	storeSync.QueueWith(jc)
 	importWorker.QueueWith(jc)
 	emailSender.QueueWith(jc)
@@ -213,7 +249,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		return nil
 	}
 
-	ingester := events.NewIngester(d, events.Options{Log: log, Segments: segmentQueue})
+	ingester := events.NewIngester(d, events.Options{Log: log, Signals: jc})
 	pipeline := &events.Pipeline{Ingester: ingester, Identity: events.NewIdentity(d, customerStore)}
 
 	emailPublic, err := newEmailPublic(cfg, d, customerStore, jc, log, o.Now, tokens, senders)
@@ -245,6 +281,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Jobs:      jc,
 		Email:     emailPublic,
 		Mail:      mailAdmin,
+		Flows:     web.FlowAdmin{Store: &flows.Store{DB: d}},
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

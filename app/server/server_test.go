@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/server"
 	"github.com/cartwheel/cartwheel/app/shopify"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 func newApp(t *testing.T) *server.App {
@@ -126,5 +128,25 @@ func wait(t *testing.T, c <-chan struct{}, what string) {
 	case <-c:
 	case <-time.After(60 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// Missing signal consumer wiring fails server construction, naming the
+// handler, rather than silently dropping signals.
+func TestNewFailsWithoutASignalHandler(t *testing.T) {
+	d := dbtest.New(t)
+	env := map[string]string{
+		"DATABASE_URL": "postgres://unused", "APP_URL": "https://cartwheel.test", "SHOPIFY_API_KEY": "k",
+		"SHOPIFY_API_SECRET": "s", "SHOPIFY_SCOPES": "read_customers", "MAIL_PROVIDER": "outbox",
+		"ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)),
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.New(cfg, d, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{
+		Handlers: &signals.Handlers{Segments: signals.Discard}})
+	if err == nil || !strings.Contains(err.Error(), "Flows") {
+		t.Fatalf("New without a Flows handler: %v", err)
 	}
 }

@@ -26,6 +26,10 @@ type Settings struct {
 	AttributionOpenDays  int    `db:"attribution_open_days"`
 	MarketingCapHours    int    `db:"marketing_cap_hours"`
 	AutomationSkipDays   int    `db:"automation_skip_days"`
+	// Quiet hours for flow emails ("21:00" to "08:00", in the recipient's
+	// timezone, else the shop's); both empty: off.
+	QuietHoursStart string `db:"quiet_hours_start"`
+	QuietHoursEnd   string `db:"quiet_hours_end"`
 
 	ShopTimezone string `db:"iana_timezone"` // read-only: the shop's own zone in Shopify
 }
@@ -57,6 +61,7 @@ func (s Settings) Missing() []string {
 type SettingsInput struct {
 	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                        string
 	AttributionClickDays, AttributionOpenDays, MarketingCapHours, AutomationSkipDays string
+	QuietHoursStart, QuietHoursEnd                                                   string
 }
 
 // FieldErrors maps a form field name to a message a merchant understands.
@@ -74,7 +79,8 @@ func (f FieldErrors) Error() string {
 func (in SettingsInput) Parse() (Settings, FieldErrors) {
 	errs := FieldErrors{}
 	for field, v := range map[string]string{"sender_name": in.SenderName, "sender_email": in.SenderEmail, "reply_to": in.ReplyTo,
-		"postal_address": in.PostalAddress, "timezone": in.Timezone} {
+		"postal_address": in.PostalAddress, "timezone": in.Timezone,
+		"quiet_hours_start": in.QuietHoursStart, "quiet_hours_end": in.QuietHoursEnd} {
 		if p := input.Problem(v); p != "" {
 			errs[field] = "This " + p + "."
 		}
@@ -88,6 +94,9 @@ func (in SettingsInput) Parse() (Settings, FieldErrors) {
 		ReplyTo:       strings.TrimSpace(in.ReplyTo),
 		PostalAddress: strings.TrimSpace(strings.ReplaceAll(in.PostalAddress, "\r\n", "\n")),
 		Timezone:      strings.TrimSpace(in.Timezone),
+
+		QuietHoursStart: strings.TrimSpace(in.QuietHoursStart),
+		QuietHoursEnd:   strings.TrimSpace(in.QuietHoursEnd),
 	}
 	switch {
 	case s.SenderName == "":
@@ -127,10 +136,33 @@ func (in SettingsInput) Parse() (Settings, FieldErrors) {
 	s.AttributionOpenDays = num("attribution_open_days", in.AttributionOpenDays, 0, 90, "Enter a whole number of days from 0 to 90 (0 turns open attribution off).")
 	s.MarketingCapHours = num("marketing_cap_hours", in.MarketingCapHours, 0, 720, "Enter a whole number of hours from 0 to 720 (0 turns the cap off).")
 	s.AutomationSkipDays = num("automation_skip_days", in.AutomationSkipDays, 0, 90, "Enter a whole number of days from 0 to 90 (0 turns this off).")
+	for field, v := range map[string]string{"quiet_hours_start": s.QuietHoursStart, "quiet_hours_end": s.QuietHoursEnd} {
+		if v != "" && !clockTime(v) {
+			errs[field] = "Enter a time of day as HH:MM (24-hour), such as 21:00, or leave both quiet-hours fields empty."
+		}
+	}
+	if _, bad := errs["quiet_hours_start"]; !bad && errs["quiet_hours_end"] == "" {
+		switch {
+		case (s.QuietHoursStart == "") != (s.QuietHoursEnd == ""):
+			field := "quiet_hours_end"
+			if s.QuietHoursStart == "" {
+				field = "quiet_hours_start"
+			}
+			errs[field] = "Enter both the start and the end of quiet hours, or leave both empty to turn them off."
+		case s.QuietHoursStart != "" && s.QuietHoursStart == s.QuietHoursEnd:
+			errs["quiet_hours_end"] = "Quiet hours must end at a different time than they start."
+		}
+	}
 	if len(errs) > 0 {
 		return Settings{}, errs
 	}
 	return s, nil
+}
+
+// clockTime accepts "HH:MM" on a 24-hour clock.
+func clockTime(v string) bool {
+	t, err := time.Parse("15:04", v)
+	return err == nil && t.Format("15:04") == v
 }
 
 // Input renders stored settings back into form values.
@@ -142,6 +174,8 @@ func (s Settings) Input() SettingsInput {
 		AttributionOpenDays:  strconv.Itoa(s.AttributionOpenDays),
 		MarketingCapHours:    strconv.Itoa(s.MarketingCapHours),
 		AutomationSkipDays:   strconv.Itoa(s.AutomationSkipDays),
+		QuietHoursStart:      s.QuietHoursStart,
+		QuietHoursEnd:        s.QuietHoursEnd,
 	}
 }
 
@@ -164,7 +198,7 @@ func (s *Store) Settings(ctx context.Context, shopID int64) (Settings, error) {
 	var st Settings
 	err := s.db.GetContext(ctx, &st, `
 		SELECT sender_name, sender_email, reply_to, postal_address, timezone, attribution_click_days,
-		       attribution_open_days, marketing_cap_hours, automation_skip_days, iana_timezone
+		       attribution_open_days, marketing_cap_hours, automation_skip_days, quiet_hours_start, quiet_hours_end, iana_timezone
 		FROM shops WHERE id = $1`, shopID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Settings{}, ErrNotFound
@@ -185,9 +219,11 @@ func (s *Store) SaveSettings(ctx context.Context, shopID int64, in SettingsInput
 	res, err := s.db.ExecContext(ctx, `
 		UPDATE shops SET sender_name = $2, sender_email = $3, reply_to = $4, postal_address = $5,
 			timezone = $6, attribution_click_days = $7, attribution_open_days = $8,
-			marketing_cap_hours = $9, automation_skip_days = $10, updated_at = now()
+			marketing_cap_hours = $9, automation_skip_days = $10, quiet_hours_start = $11, quiet_hours_end = $12,
+			updated_at = now()
 		WHERE id = $1`, shopID, st.SenderName, st.SenderEmail, st.ReplyTo, st.PostalAddress, st.Timezone,
-		st.AttributionClickDays, st.AttributionOpenDays, st.MarketingCapHours, st.AutomationSkipDays)
+		st.AttributionClickDays, st.AttributionOpenDays, st.MarketingCapHours, st.AutomationSkipDays,
+		st.QuietHoursStart, st.QuietHoursEnd)
 	if err != nil {
 		return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
 	}

@@ -152,6 +152,12 @@ func TestSettingsValidation(t *testing.T) {
 		{"sender_name", func(in *shops.SettingsInput) { in.SenderName = "Acme\x00" }},
 		{"postal_address", func(in *shops.SettingsInput) { in.PostalAddress = "1 Main St\xff" }},
 		{"timezone", func(in *shops.SettingsInput) { in.Timezone = "Europe/Paris\x00" }},
+		{"quiet_hours_start", func(in *shops.SettingsInput) { in.QuietHoursStart, in.QuietHoursEnd = "24:00", "08:00" }},
+		{"quiet_hours_end", func(in *shops.SettingsInput) { in.QuietHoursStart, in.QuietHoursEnd = "21:00", "8am" }},
+		{"quiet_hours_end", func(in *shops.SettingsInput) { in.QuietHoursStart = "21:00" }},
+		{"quiet_hours_start", func(in *shops.SettingsInput) { in.QuietHoursEnd = "08:00" }},
+		{"quiet_hours_end", func(in *shops.SettingsInput) { in.QuietHoursStart, in.QuietHoursEnd = "21:00", "21:00" }},
+		{"quiet_hours_start", func(in *shops.SettingsInput) { in.QuietHoursStart, in.QuietHoursEnd = "9:00", "17:00" }},
 	}
 	for _, tc := range cases {
 		in := valid
@@ -194,6 +200,13 @@ func TestSaveSettingsIsAllOrNothing(t *testing.T) {
 	}
 	if saved.MarketingCapHours != 24 || saved.SenderEmail != "hi@acme.test" || len(saved.Missing()) != 0 {
 		t.Fatalf("saved: %+v", saved)
+	}
+	if saved.QuietHoursStart != "" || saved.QuietHoursEnd != "" {
+		t.Fatalf("quiet hours are off by default: %+v", saved)
+	}
+	in.QuietHoursStart, in.QuietHoursEnd = "21:00", "08:00"
+	if saved, err = s.SaveSettings(ctx, sh.ID, in); err != nil || saved.QuietHoursStart != "21:00" || saved.QuietHoursEnd != "08:00" {
+		t.Fatalf("quiet hours: %+v %v", saved, err)
 	}
 	if _, err := s.SaveSettings(ctx, 999999, in); !errors.Is(err, shops.ErrNotFound) {
 		t.Fatalf("unknown shop: %v", err)

@@ -14,15 +14,16 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // ChangeConsent records a consent decision made in Cartwheel and, in the
 // same transaction, queues pushing it to Shopify, so the two never disagree
-// for longer than the push takes, and re-evaluating the customer's segments
-// (most presets require consent).
+// for longer than the push takes, and records a ConsentChanged signal
+// (segments: most presets require consent; flows: the subscribed trigger).
+// Its source is the change's, with "merchant" named "admin".
 func ChangeConsent(ctx context.Context, tx *sqlx.Tx, c *customers.Store, j jobs.Inserter, shopID int64, ch customers.ConsentChange) error {
 	changed, err := c.SetConsent(ctx, tx, shopID, ch)
 	if err != nil || !changed {
@@ -31,7 +32,12 @@ func ChangeConsent(ctx context.Context, tx *sqlx.Tx, c *customers.Store, j jobs.
 	if _, err := j.InsertTx(ctx, tx.Tx, customers.ConsentPushArgs{ShopID: shopID, CustomerID: ch.CustomerID}, nil); err != nil {
 		return fmt.Errorf("storesync: queue consent push for %d: %w", ch.CustomerID, err)
 	}
-	if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, j, shopID, ch.CustomerID); err != nil {
+	source := ch.Source
+	if source == "merchant" {
+		source = "admin"
+	}
+	if err := signals.Record(ctx, tx.Tx, j, signals.Signal{ShopID: shopID, CustomerID: ch.CustomerID, Kind: signals.ConsentChanged,
+		Data: signals.Data(map[string]any{"state": ch.State, "source": source})}); err != nil {
 		return fmt.Errorf("storesync: %w", err)
 	}
 	return nil

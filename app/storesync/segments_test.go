@@ -3,6 +3,8 @@ package storesync_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -11,32 +13,39 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/db"
+	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/webhooks"
 )
 
-// refreshes returns the customers with a queued segments.refresh_customer
-// job of the test shop (customer id → jobs), then forgets them, so the next
-// step starts clean (and isn't coalesced into the jobs already there).
-func (e *env) refreshes() map[int64]int {
+// signals returns the signals recorded for the test shop as sorted
+// "customer kind ref" strings, checking that each customer's consumer is
+// scheduled, then forgets them, so the next step starts clean.
+func (e *env) signals() []string {
 	e.t.Helper()
-	var rows []struct {
-		Shop     int64 `db:"shop"`
-		Customer int64 `db:"customer"`
+	rows := signalstest.Pending(e.t, e.db)
+	jobs := map[string]bool{}
+	for _, k := range signalstest.Consumers(e.t, e.db) {
+		jobs[k] = true
 	}
-	if err := e.db.Select(&rows, `SELECT (args->>'shop_id')::bigint AS shop, (args->>'customer_id')::bigint AS customer
-		FROM river_job WHERE kind = 'segments.refresh_customer'`); err != nil {
-		e.t.Fatal(err)
-	}
-	e.db.MustExec(`DELETE FROM river_job WHERE kind = 'segments.refresh_customer'`)
-	out := map[int64]int{}
 	for _, r := range rows {
-		if r.Shop != e.shopID {
-			e.t.Fatalf("refresh queued for shop %d, want %d", r.Shop, e.shopID)
+		if r.ShopID != e.shopID {
+			e.t.Fatalf("signal recorded for shop %d, want %d", r.ShopID, e.shopID)
 		}
-		out[r.Customer]++
+		if !jobs[fmt.Sprintf("%d:%d", r.ShopID, r.CustomerID)] {
+			e.t.Fatalf("signal %v has no consumer scheduled (jobs %v)", r, jobs)
+		}
 	}
-	return out
+	return signalstest.Take(e.t, e.db)
+}
+
+// sig formats one expected signal like signals() does.
+func sig(customer int64, kind string, ref ...any) string {
+	s := fmt.Sprintf("%d %s", customer, kind)
+	for _, r := range ref {
+		s += fmt.Sprint(" ", r)
+	}
+	return s
 }
 
 func (e *env) profile(shopifyID int64) int64 {
@@ -48,131 +57,180 @@ func (e *env) profile(shopifyID int64) int64 {
 	return id
 }
 
-// wantRefresh fails unless exactly the given profiles got one job each.
-func (e *env) wantRefresh(step string, ids ...int64) {
+// wantSignals fails unless exactly the given signals were recorded.
+func (e *env) wantSignals(step string, want ...string) {
 	e.t.Helper()
-	got := e.refreshes()
-	want := map[int64]int{}
-	for _, id := range ids {
-		want[id] = 1
-	}
-	if len(got) != len(want) {
-		e.t.Fatalf("%s: refreshes queued for %v, want %v", step, got, want)
-	}
-	for id := range want {
-		if got[id] != 1 {
-			e.t.Fatalf("%s: refreshes queued for %v, want %v", step, got, want)
-		}
+	got := e.signals()
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		e.t.Fatalf("%s: signals %q, want %q", step, got, want)
 	}
 }
 
-func TestCustomerWebhooksQueueSegmentRefresh(t *testing.T) {
+func (e *env) order(shopifyID int64) int64 {
+	e.t.Helper()
+	var id int64
+	if err := e.db.Get(&id, `SELECT shopify_id FROM orders WHERE shop_id = $1 AND shopify_id = $2`, e.shopID, shopifyID); err != nil {
+		e.t.Fatalf("order %d: %v", shopifyID, err)
+	}
+	return id
+}
+
+// Customer webhooks record what they changed: created, changed (and the
+// consent Shopify changed), deleted; stale, duplicate and rejected
+// deliveries record nothing.
+func TestCustomerWebhooksRecordSignals(t *testing.T) {
 	e := newEnv(t)
 	other := fixture(t, "customer.json", "customer")
 	other["id"] = 2
 	other["email"] = "other@example.com"
 	e.deliver("customers/create", js(other))
-	e.refreshes()
+	e.signals()
 
 	c := fixture(t, "customer.json", "customer")
 	c["updated_at"] = "2018-01-01T00:00:00Z"
 	e.deliver("customers/create", js(c))
 	id := e.profile(1)
-	e.wantRefresh("customers/create", id)
+	e.wantSignals("customers/create", sig(id, "customer_created"))
 
 	c["updated_at"] = "2018-02-01T00:00:00Z"
 	c["tags"] = "vip"
 	e.deliver("customers/update", js(c))
-	e.wantRefresh("customers/update", id)
+	e.wantSignals("customers/update", sig(id, "profile_changed"))
 
-	// A late, older delivery writes nothing and queues nothing.
+	// Consent changed in Shopify.
+	c["updated_at"] = "2018-02-02T00:00:00Z"
+	c["email_marketing_consent"] = map[string]any{"state": "subscribed", "opt_in_level": "single_opt_in",
+		"consent_updated_at": "2018-02-02T00:00:00Z"}
+	e.deliver("customers/update", js(c))
+	e.wantSignals("consent from Shopify", sig(id, "profile_changed"), sig(id, "consent_changed"))
+	// A late, older delivery writes nothing and records nothing.
 	c["updated_at"] = "2017-01-01T00:00:00Z"
 	c["tags"] = "stale"
 	e.deliver("customers/update", js(c))
-	e.wantRefresh("stale customers/update")
+	e.wantSignals("stale customers/update")
 
 	// A repeated delivery (same webhook id) is not applied again.
 	c["updated_at"] = "2018-03-01T00:00:00Z"
 	body := js(c)
 	e.deliver("customers/update", body)
-	e.wantRefresh("customers/update", id)
+	e.wantSignals("customers/update", sig(id, "profile_changed"))
 	if _, err := e.receiver.Receive(context.Background(), webhooks.Delivery{WebhookID: fmt.Sprintf("customers/update-%d", e.n),
 		Shop: shopDomain, Topic: "customers/update", TriggeredAt: time.Now(), Body: body}); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefresh("duplicate delivery")
+	e.wantSignals("duplicate delivery")
 
-	// Rejected payloads queue nothing.
+	// Rejected payloads record nothing.
 	if out := e.deliver("customers/update", []byte(`{"email":"x@y.z"}`)); !strings.HasPrefix(out, "rejected") {
 		t.Fatalf("outcome %q", out)
 	}
-	e.wantRefresh("rejected customers/update")
+	e.wantSignals("rejected customers/update")
 
 	e.deliver("customers/delete", js(map[string]any{"id": 1}))
-	e.wantRefresh("customers/delete", id)
+	e.wantSignals("customers/delete", sig(id, "profile_changed"))
 }
 
-func TestOrderWebhooksQueueSegmentRefresh(t *testing.T) {
+// Order webhooks record order_placed the first time (with the checkout
+// and cart tokens), order_updated after (paid, cancelled, refunded),
+// order_fulfilled the first time it is fulfilled, and checkout_completed
+// for the checkout the order completed.
+func TestOrderWebhooksRecordSignals(t *testing.T) {
 	e := newEnv(t)
 	t0 := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
-	e.deliver("orders/create", js(liveOrder(t, 1001, 555, "40.00", t0)))
+	first := liveOrder(t, 1001, 555, "40.00", t0)
+	e.deliver("orders/create", js(first))
 	buyer := e.profile(555)
-	e.wantRefresh("orders/create (new customer)", buyer)
+	o1 := e.order(1001)
+	e.wantSignals("orders/create (new customer)", sig(buyer, "order_placed", o1))
 
 	e.deliver("orders/create", js(liveOrder(t, 1002, 777, "10.00", t0)))
-	e.wantRefresh("orders/create (another customer)", e.profile(777))
+	e.wantSignals("orders/create (another customer)", sig(e.profile(777), "order_placed", e.order(1002)))
 
 	paid := liveOrder(t, 1001, 555, "40.00", t0.Add(time.Hour))
 	e.deliver("orders/paid", js(paid))
-	e.wantRefresh("orders/paid", buyer)
+	e.wantSignals("orders/paid", sig(buyer, "order_updated", o1))
 
 	cancelled := liveOrder(t, 1001, 555, "40.00", t0.Add(2*time.Hour))
 	cancelled["cancelled_at"] = t0.Add(2 * time.Hour).Format(time.RFC3339)
 	e.deliver("orders/cancelled", js(cancelled))
-	e.wantRefresh("orders/cancelled", buyer)
+	e.wantSignals("orders/cancelled", sig(buyer, "order_updated", o1))
 
 	refund := map[string]any{"id": 9001, "order_id": 1002, "created_at": t0.Add(3 * time.Hour).Format(time.RFC3339),
 		"transactions": []any{map[string]any{"id": 1, "amount": "5.00", "kind": "refund", "status": "success"}}}
 	e.deliver("refunds/create", js(refund))
-	e.wantRefresh("refunds/create", e.profile(777))
+	e.wantSignals("refunds/create", sig(e.profile(777), "order_updated", e.order(1002)))
+
+	fulfilled := liveOrder(t, 1002, 777, "10.00", t0.Add(4*time.Hour))
+	fulfilled["fulfillment_status"] = "fulfilled"
+	e.deliver("orders/updated", js(fulfilled))
+	e.wantSignals("first fulfilled", sig(e.profile(777), "order_updated", e.order(1002)), sig(e.profile(777), "order_fulfilled", e.order(1002)))
+	fulfilled["updated_at"] = t0.Add(5 * time.Hour).Format(time.RFC3339)
+	e.deliver("orders/updated", js(fulfilled))
+	e.wantSignals("still fulfilled", sig(e.profile(777), "order_updated", e.order(1002)))
 
 	// A guest order concerns no profile; a rejected one changes nothing.
 	e.deliver("orders/create", js(liveOrder(t, 1003, 0, "10.00", t0)))
-	e.wantRefresh("guest order")
+	e.wantSignals("guest order")
 	bad := liveOrder(t, 1004, 555, "10.00", t0)
 	delete(bad, "currency")
 	if out := e.deliver("orders/create", js(bad)); !strings.HasPrefix(out, "rejected") {
 		t.Fatalf("outcome %q", out)
 	}
-	e.wantRefresh("rejected order")
+	e.wantSignals("rejected order")
 	// An older delivery of a stored order is skipped.
 	e.deliver("orders/updated", js(liveOrder(t, 1002, 777, "99.00", t0.Add(-time.Hour))))
-	e.wantRefresh("stale orders/updated")
+	e.wantSignals("stale orders/updated")
 }
 
-func TestCheckoutWithCustomerQueuesSegmentRefresh(t *testing.T) {
+// Shopify's documented checkout: the customer it names is created, the
+// checkout started; the order that completes it records order_placed with
+// its tokens and checkout_completed; a cart tied to nobody says nothing.
+func TestCheckoutWebhooksRecordSignals(t *testing.T) {
 	e := newEnv(t)
 	e.deliver("checkouts/create", []byte(checkoutExample))
-	e.wantRefresh("checkouts/create", e.profile(603851970716743426))
+	buyer := e.profile(603851970716743426)
+	e.wantSignals("checkouts/create", sig(buyer, "customer_created"), sig(buyer, "checkout_started", "123123123"))
+	e.deliver("checkouts/update", []byte(strings.Replace(checkoutExample, `"updated_at": "2021-12-31T19:00:00-05:00"`,
+		`"updated_at": "2021-12-31T19:05:00-05:00"`, 1)))
+	e.wantSignals("checkouts/update", sig(buyer, "profile_changed"), sig(buyer, "checkout_started", "123123123"))
+
+	o := liveOrder(t, 2001, 603851970716743426, "403.00", time.Now())
+	o["checkout_token"], o["cart_token"] = "123123123", "eeafa272cebfd4b22385bc4b645e762c"
+	e.deliver("orders/create", js(o))
+	if rows := signalstest.Pending(t, e.db); len(rows) == 0 || rows[0].Kind != "order_placed" ||
+		rows[0].Data != `{"cart_token": "eeafa272cebfd4b22385bc4b645e762c", "checkout_token": "123123123"}` {
+		t.Fatalf("order_placed signal %+v", rows)
+	}
+	e.wantSignals("orders/create", sig(buyer, "order_placed", e.order(2001)), sig(buyer, "checkout_completed", "123123123"))
+
+	e.deliver("carts/update", []byte(`{"id":"c1","token":"c1","line_items":[],"updated_at":"2021-12-31T19:00:00-05:00"}`))
+	e.wantSignals("cart of nobody")
 }
 
-func TestChangeConsentQueuesSegmentRefresh(t *testing.T) {
+// Consent changed in Cartwheel records consent_changed with the state and
+// the source; an unchanged consent records nothing.
+func TestChangeConsentRecordsSignal(t *testing.T) {
 	e := newEnv(t)
 	e.deliver("customers/create", js(fixture(t, "customer.json", "customer")))
 	id := e.profile(1)
-	e.refreshes()
+	e.signals()
 	change := func(state string) {
 		t.Helper()
 		if err := db.InTx(context.Background(), e.db, func(tx *sqlx.Tx) error {
 			return storesync.ChangeConsent(context.Background(), tx, e.customers, e.jobs, e.shopID, customers.ConsentChange{
-				CustomerID: id, State: state, OptInLevel: "single_opt_in", Source: "unsubscribe", At: time.Now(),
+				CustomerID: id, State: state, OptInLevel: "single_opt_in", Source: "merchant", At: time.Now(),
 			})
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	change(customers.ConsentUnsubscribed)
-	e.wantRefresh("consent changed", id)
+	rows := signalstest.Pending(t, e.db)
+	if len(rows) != 1 || rows[0].Data != `{"state": "unsubscribed", "source": "admin"}` {
+		t.Fatalf("consent signal %+v", rows)
+	}
+	e.wantSignals("consent changed", sig(id, "consent_changed"))
 	change(customers.ConsentUnsubscribed)
-	e.wantRefresh("consent unchanged")
+	e.wantSignals("consent unchanged")
 }

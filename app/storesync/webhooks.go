@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,8 +22,8 @@ import (
 	"github.com/cartwheel/cartwheel/app/events"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/orders"
-	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
 	"github.com/cartwheel/cartwheel/app/webhooks"
 )
 
@@ -34,8 +34,8 @@ type Sync struct {
 	orders    *orders.Store
 	catalog   *catalog.Store
 	log       *slog.Logger
-	// jobs queues segment refreshes in the webhook's transaction (nil in
-	// tests that don't look at segments).
+	// jobs schedules the consumers of the signals the handlers record in
+	// the webhook's transaction (nil in tests that don't look at them).
 	jobs jobs.Inserter
 }
 
@@ -44,30 +44,70 @@ func New(sh *shops.Store, c *customers.Store, o *orders.Store, cat *catalog.Stor
 	return &Sync{shops: sh, customers: c, orders: o, catalog: cat, log: log}
 }
 
-// QueueWith makes the handlers queue a segment refresh for every customer
-// whose data they change, in the delivery's transaction. It is set after
-// construction because the River client is built once every worker (the
-// webhook processor among them) is registered.
+// QueueWith makes the handlers record a signal (app/signals) for every
+// customer whose data they change, in the delivery's transaction. It is set
+// after construction because the River client is built once every worker
+// (the webhook processor among them) is registered.
 func (s *Sync) QueueWith(j jobs.Inserter) { s.jobs = j }
 
-// refreshSegments queues the re-evaluation of the customers' segment
-// memberships (debounced per customer by segments).
-func (s *Sync) refreshSegments(ctx context.Context, tx *sqlx.Tx, shopID int64, customerIDs ...int64) error {
-	if s.jobs == nil {
+// signal records what happened to customers in the delivery's transaction.
+func (s *Sync) signal(ctx context.Context, tx *sqlx.Tx, sigs ...signals.Signal) error {
+	if s.jobs == nil || len(sigs) == 0 {
 		return nil
 	}
-	// Ascending, so that transactions queueing several customers take
-	// River's unique-key locks in one order and can't deadlock.
-	customerIDs = slices.Sorted(slices.Values(customerIDs))
-	for _, id := range customerIDs {
-		if id <= 0 {
-			continue
-		}
-		if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, s.jobs, shopID, id); err != nil {
-			return fmt.Errorf("storesync: %w", err)
-		}
+	if err := signals.Record(ctx, tx.Tx, s.jobs, sigs...); err != nil {
+		return fmt.Errorf("storesync: %w", err)
 	}
 	return nil
+}
+
+// orderSignals says what an order write did to each order's customer (Ref:
+// the order's Shopify id, its key in orders):
+// OrderPlaced the first time an order is stored (with the checkout and
+// cart it came from), OrderUpdated after that (paid, cancelled, refunded,
+// edited), OrderFulfilled the first time it is seen fulfilled.
+func orderSignals(shopID int64, written []orders.Written, checkoutToken, cartToken string) []signals.Signal {
+	var out []signals.Signal
+	for _, w := range written {
+		if w.CustomerID == 0 {
+			continue
+		}
+		ref := strconv.FormatInt(w.ShopifyID, 10)
+		sig := signals.Signal{ShopID: shopID, CustomerID: w.CustomerID, Kind: signals.OrderUpdated, Ref: ref}
+		if w.Inserted {
+			sig.Kind = signals.OrderPlaced
+			sig.Data = signals.Data(map[string]any{"checkout_token": checkoutToken, "cart_token": cartToken})
+		}
+		out = append(out, sig)
+		if w.Fulfilled {
+			out = append(out, signals.Signal{ShopID: shopID, CustomerID: w.CustomerID, Kind: signals.OrderFulfilled, Ref: ref})
+		}
+	}
+	return out
+}
+
+// checkoutSignals says what a checkout or cart write did for its customer:
+// CheckoutCompleted the first time a checkout completes, CheckoutStarted
+// for a checkout not completed, CartUpdated for a cart. Rows tied to nobody
+// say nothing.
+func checkoutSignals(shopID int64, written []orders.CheckoutWritten) []signals.Signal {
+	var out []signals.Signal
+	for _, w := range written {
+		if w.CustomerID == 0 {
+			continue
+		}
+		sig := signals.Signal{ShopID: shopID, CustomerID: w.CustomerID, Ref: w.Token}
+		switch {
+		case w.Kind == "cart":
+			sig.Kind = signals.CartUpdated
+		case w.Completed:
+			sig.Kind = signals.CheckoutCompleted
+		default:
+			sig.Kind = signals.CheckoutStarted
+		}
+		out = append(out, sig)
+	}
+	return out
 }
 
 // Register adds the store-data handlers to the webhook processor.
@@ -171,8 +211,8 @@ func (s *Sync) customerUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 	if err != nil {
 		return "", err
 	}
-	// A stale delivery wrote nothing: nothing to re-evaluate.
-	if err := s.refreshSegments(ctx, tx, shopID, written...); err != nil {
+	// A stale delivery wrote nothing: nothing happened.
+	if err := s.signal(ctx, tx, written...); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("customer %d stored as profile %d", c.Id, ids[id64(c.Id)]), nil
@@ -193,8 +233,11 @@ func (s *Sync) customerDelete(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 		return "", err
 	}
 	// Deleted profiles leave their segments (id is 0 when the deletion was stale).
-	if err := s.refreshSegments(ctx, tx, shopID, id); err != nil {
-		return "", err
+	if id != 0 {
+		if err := s.signal(ctx, tx, signals.Signal{ShopID: shopID, CustomerID: id, Kind: signals.ProfileChanged,
+			Data: signals.Data(map[string]any{"deleted": true})}); err != nil {
+			return "", err
+		}
 	}
 	return fmt.Sprintf("customer %d deleted (kept for order history, never mailed)", c.ID), nil
 }
@@ -219,7 +262,7 @@ func fromRESTOrder(o *restOrder) (orders.Order, error) {
 		Total: money(o.TotalPrice), FinancialStatus: string(o.FinancialStatus), CancelledAt: o.CancelledAt,
 		ProcessedAt: o.ProcessedAt, LandingSite: o.LandingSite, ReferringSite: o.ReferringSite,
 		SourceName: o.SourceName, Test: o.Test, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
-		LineItemsComplete: true,
+		FulfillmentStatus: string(o.FulfillmentStatus), LineItemsComplete: true,
 	}
 	if o.Currency == "" {
 		return out, reject("order %d has no currency", o.Id)
@@ -293,7 +336,7 @@ func (s *Sync) orderUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d web
 			ord.ShopifyCustomerID, ord.Customer, ord.Email = 0, nil, ""
 		}
 	}
-	touched, err := s.orders.Upsert(ctx, tx, shopID, []orders.Order{ord})
+	touched, written, err := s.orders.UpsertWritten(ctx, tx, shopID, []orders.Order{ord})
 	if err != nil {
 		return "", err
 	}
@@ -301,9 +344,7 @@ func (s *Sync) orderUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d web
 		return "", err
 	}
 	// Figures, products bought and discount codes used may have changed.
-	if err := s.refreshSegments(ctx, tx, shopID, touched...); err != nil {
-		return "", err
-	}
+	sigs := orderSignals(shopID, written, o.CheckoutToken, o.CartToken)
 	var tokens []string
 	for _, t := range []string{o.CheckoutToken, o.CartToken} {
 		if t != "" {
@@ -314,7 +355,11 @@ func (s *Sync) orderUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d web
 	if o.CreatedAt != nil {
 		at = *o.CreatedAt
 	}
-	if err := s.orders.CompleteCheckouts(ctx, tx, shopID, tokens, at); err != nil {
+	completed, err := s.orders.CompleteCheckouts(ctx, tx, shopID, tokens, at)
+	if err != nil {
+		return "", err
+	}
+	if err := s.signal(ctx, tx, append(sigs, checkoutSignals(shopID, completed)...)...); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("order %d stored with %d line items", o.Id, len(ord.LineItems)), nil
@@ -329,7 +374,7 @@ func (s *Sync) refundCreate(ctx context.Context, tx *sqlx.Tx, shopID int64, d we
 		return "", reject("refund has no id or order_id")
 	}
 	ref := fromRESTRefund(&r, id64(r.OrderId))
-	touched, err := s.orders.AddRefunds(ctx, tx, shopID, []orders.Refund{ref})
+	touched, written, err := s.orders.AddRefundsWritten(ctx, tx, shopID, []orders.Refund{ref})
 	if err != nil {
 		return "", err
 	}
@@ -337,7 +382,7 @@ func (s *Sync) refundCreate(ctx context.Context, tx *sqlx.Tx, shopID int64, d we
 		return "", err
 	}
 	// Total spent and average order value are net of refunds.
-	if err := s.refreshSegments(ctx, tx, shopID, touched...); err != nil {
+	if err := s.signal(ctx, tx, orderSignals(shopID, written, "", "")...); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("refund %d of %s on order %d", r.Id, ref.Amount, r.OrderId), nil
@@ -433,6 +478,7 @@ func (s *Sync) checkoutUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 		}
 	}
 	var customerID int64 // the checkout's profile, for visitor identity
+	var sigs []signals.Signal
 	if c.Customer != nil && c.Customer.Id != 0 {
 		redacted, err := redactedCustomers(ctx, tx, shopID, []int64{id64(c.Customer.Id)})
 		if err != nil {
@@ -452,9 +498,7 @@ func (s *Sync) checkoutUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 		if err != nil {
 			return "", err
 		}
-		if err := s.refreshSegments(ctx, tx, shopID, written...); err != nil {
-			return "", err
-		}
+		sigs = append(sigs, written...)
 		customerID = ids[k.ShopifyCustomerID]
 	} else if customers.PlausibleEmail(customers.NormalizeEmail(c.Email)) {
 		// A guest checkout: Shopify's signed webhook vouches for the
@@ -464,25 +508,26 @@ func (s *Sync) checkoutUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d 
 			return "", err
 		}
 		if created {
-			if err := s.refreshSegments(ctx, tx, shopID, id); err != nil {
-				return "", err
-			}
+			sigs = append(sigs, signals.Signal{ShopID: shopID, CustomerID: id, Kind: signals.CustomerCreated,
+				Data: signals.Data(map[string]any{"source": customers.SourceCheckout})})
 		}
 		customerID = id
 	}
-	if err := s.orders.UpsertCheckouts(ctx, tx, shopID, []orders.Checkout{k}); err != nil {
+	written, err := s.orders.UpsertCheckoutsWritten(ctx, tx, shopID, []orders.Checkout{k})
+	if err != nil {
 		return "", err
 	}
+	sigs = append(sigs, checkoutSignals(shopID, written)...)
 	// Visitors whose pixel claimed this checkout token are this customer:
 	// linked now, or when their claim arrives (app/events).
 	linked, err := events.ConfirmCheckout(ctx, tx, shopID, k.Token, customerID, time.Now())
 	if err != nil {
 		return "", err
 	}
-	if linked {
-		if err := s.refreshSegments(ctx, tx, shopID, customerID); err != nil {
-			return "", err
-		}
+	// The checkout's lock, then (here) the profile's, then the visitor's
+	// (ConfirmCheckout took the profile's before its visitors' already).
+	if err := s.signal(ctx, tx, append(sigs, linked...)...); err != nil {
+		return "", err
 	}
 	return fmt.Sprintf("checkout %s stored", k.Token), nil
 }
@@ -511,7 +556,12 @@ func (s *Sync) cartUpdate(ctx context.Context, tx *sqlx.Tx, shopID int64, d webh
 	}
 	k := orders.Checkout{Token: token, Kind: "cart", CartToken: token, Total: total, LineItems: ls,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
-	if err := s.orders.UpsertCheckouts(ctx, tx, shopID, []orders.Checkout{k}); err != nil {
+	written, err := s.orders.UpsertCheckoutsWritten(ctx, tx, shopID, []orders.Checkout{k})
+	if err != nil {
+		return "", err
+	}
+	// Only a cart already tied to a customer says anything.
+	if err := s.signal(ctx, tx, checkoutSignals(shopID, written)...); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("cart %s stored with %d lines", token, len(ls)), nil

@@ -27,8 +27,9 @@ import (
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
 	"github.com/cartwheel/cartwheel/app/secretbox"
-	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
+	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/webhooks"
 )
@@ -61,10 +62,10 @@ func newEnv(t testing.TB) *env {
 	sync.Register(p)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, p)
-	// Registered so consent pushes and segment refreshes can be queued;
+	// Registered so consent pushes and signal consumers can be queued;
 	// tests work them directly.
 	river.AddWorker(workers, storesync.NewConsentPusher(sh, cs, nil, log))
-	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segments.NewStore(d)})
+	signalstest.AddConsumer(t, workers, d, signals.Handlers{})
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cartwheel/cartwheel/app/email/render"
+	"github.com/cartwheel/cartwheel/app/flows"
 	"github.com/cartwheel/cartwheel/app/segments"
 )
 
@@ -99,6 +100,11 @@ func TestHostileInputGets4xx(t *testing.T) {
 		t.Fatal(err)
 	}
 	segPath := fmt.Sprintf("/app/segments/%d", seg.ID)
+	flow, err := (&flows.Store{DB: h.db}).CreateFromPreset(ctx, sh.ID, flows.PresetAbandonedCart, render.LocaleEN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flowPath := fmt.Sprintf("/app/flows/%d", flow.ID)
 	tplPath := fmt.Sprintf("/app/templates/%d", tplID)
 	validRules := `{"version":1,"root":{"op":"and","items":[{"condition":{"field":"email_domain","op":"is","value":"example.com"}}]}}`
 	wheelForm := func(field, v string) url.Values {
@@ -155,6 +161,11 @@ func TestHostileInputGets4xx(t *testing.T) {
 			post("/app/segments", url.Values{"name": {hv.v}, "rules": {validRules}})
 			post(segPath, url.Values{"name": {hv.v}, "rules": {validRules}})
 			post("/app/templates", url.Values{"starter": {hv.v}, "locale": {"en"}})
+			get("/app/flows?q=" + q)
+			post("/app/flows", url.Values{"preset": {hv.v}, "locale": {"en"}})
+			post(flowPath+"/steps", url.Values{"type": {"wait"}, "after": {hv.v}})
+			post(flowPath+"/steps/wait-1", url.Values{"name": {hv.v}, "wait": {"1d"}})
+			post(flowPath+"/settings", url.Values{"name": {hv.v}, "trigger": {"cart_abandoned"}, "priority": {"50"}})
 			post(tplPath+"/test", url.Values{"to": {"x" + hv.v + "@example.com"}})
 			for _, f := range []string{"sender_name", "sender_email", "reply_to", "postal_address", "timezone"} {
 				post("/app/settings", settingsForm(f, hv.v))
@@ -179,6 +190,10 @@ func TestHostileInputGets4xx(t *testing.T) {
 		get("/app/customers/import/" + q)
 		get("/app/segments/" + q)
 		get("/app/templates/" + q)
+		get("/app/flows/" + q)
+		get("/app/flows?after=" + q)
+		post(flowPath+"/steps/wait-1", url.Values{"wait": {hv.v}})
+		post(flowPath+"/settings", url.Values{"name": {"Cart"}, "trigger": {"cart_abandoned"}, "priority": {hv.v}})
 		get(tplPath + "/preview?customer_id=" + q)
 		post("/app/wheel", wheelForm("slice_weight", hv.v))
 		post("/app/wheel/preview", wheelForm("slice_weight", hv.v))

@@ -63,6 +63,7 @@ type Deps struct {
 	Jobs         jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
 	Email        EmailPublic   // tracking, unsubscribe, SendGrid events (see email_public.go)
 	Mail         EmailAdmin    // templates, test sends, the dev outbox (see templates.go)
+	Flows        FlowAdmin     // Admin › Flows (see flows.go)
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
 	Now          func() time.Time
@@ -103,8 +104,8 @@ func NewRouter(d Deps) http.Handler {
 	app := r.Group("/app", s.requireSession(false))
 	app.GET("", s.dashboard)
 	for _, p := range comingSoonPages {
-		if p.key == "customers" || p.key == "wheel" || p.key == "templates" || p.key == "segments" {
-			continue // customerRoutes, wheelRoutes, templateRoutes and segmentRoutes serve these
+		if p.key == "customers" || p.key == "wheel" || p.key == "templates" || p.key == "segments" || p.key == "flows" {
+			continue // customerRoutes, wheelRoutes, templateRoutes, segmentRoutes and flowRoutes serve these
 		}
 		app.GET(p.path, s.comingSoon(p))
 	}
@@ -115,6 +116,7 @@ func NewRouter(d Deps) http.Handler {
 	s.customerRoutes(app)
 	s.importRoutes(app)
 	s.templateRoutes(app)
+	s.flowRoutes(app)
 
 	proxy := r.Group("/proxy", s.requireProxy())
 	s.ingestRoutes(r, proxy)

@@ -25,7 +25,7 @@ func TestOrderWebhookMovesCustomerIntoSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	refreshesDone := func() int {
-		return h.count(`SELECT count(*) FROM river_job WHERE kind = 'segments.refresh_customer' AND state = 'completed'
+		return h.count(`SELECT count(*) FROM river_job WHERE kind = 'signals.consume' AND state = 'completed'
 			AND (args->>'shop_id')::bigint = $1`, sh.ID)
 	}
 	send := func(topic string, body map[string]any) {

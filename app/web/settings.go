@@ -48,6 +48,8 @@ func (s *server) settingsSave(c *gin.Context) {
 		AttributionOpenDays:  c.PostForm("attribution_open_days"),
 		MarketingCapHours:    c.PostForm("marketing_cap_hours"),
 		AutomationSkipDays:   c.PostForm("automation_skip_days"),
+		QuietHoursStart:      c.PostForm("quiet_hours_start"),
+		QuietHoursEnd:        c.PostForm("quiet_hours_end"),
 	}
 	st, err := s.Shops.SaveSettings(ctx, sh.ID, in)
 	var fieldErrs shops.FieldErrors
@@ -110,6 +112,7 @@ func settingsForm(in shops.SettingsInput, shopTZ string, errs shops.FieldErrors,
 		PostalAddress: in.PostalAddress, Timezone: in.Timezone,
 		AttributionClickDays: in.AttributionClickDays, AttributionOpenDays: in.AttributionOpenDays,
 		MarketingCapHours: in.MarketingCapHours, AutomationSkipDays: in.AutomationSkipDays,
+		QuietHoursStart: in.QuietHoursStart, QuietHoursEnd: in.QuietHoursEnd,
 		Errors: errs, Saved: saved, Timezones: shops.Timezones(), ShopTimezone: shopTZ,
 	}
 }

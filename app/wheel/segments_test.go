@@ -5,26 +5,29 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
+	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/wheel"
 )
 
-// A spin that subscribes queues (in its transaction) a segment refresh of
-// the shopper's profile, and of no one else; a refused spin queues none.
-func TestSpinQueuesSegmentRefresh(t *testing.T) {
+// A spin that subscribes records (in its transaction) the shopper's new
+// profile, consent (source wheel) and "subscribed" event as signals, for no
+// one else; a refused spin records none.
+func TestSpinRecordsSignals(t *testing.T) {
 	e := newEnv(t, 7)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	workers := river.NewWorkers()
 	river.AddWorker(workers, e.svc.Worker())
 	river.AddWorker(workers, storesync.NewConsentPusher(shops.NewStore(e.db, nil), nil, nil, log))
-	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segments.NewStore(e.db)})
+	signalstest.AddConsumer(t, workers, e.db, signals.Handlers{})
 	jc, err := jobs.New(e.db.DB, workers, jobs.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -38,20 +41,34 @@ func TestSpinQueuesSegmentRefresh(t *testing.T) {
 	}
 	var ada int64
 	e.db.Get(&ada, `SELECT id FROM customers WHERE shop_id = $1 AND lower(email) = 'ada@example.com'`, e.shopID)
-	// The consent change and the spin each ask; within one debounce window
-	// that is one job (two only if the spin straddled a window's end).
-	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'segments.refresh_customer'
-		AND (args->>'shop_id')::bigint = $1 AND (args->>'customer_id')::bigint = $2`, e.shopID, ada); n < 1 || n > 2 {
-		t.Fatalf("refreshes for the shopper: %d", n)
+	rows := signalstest.Pending(t, e.db)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Kind+" "+r.Ref+" "+r.Data)
+		if r.CustomerID != ada || r.ShopID != e.shopID {
+			t.Fatalf("signal for someone else: %+v", r)
+		}
 	}
-	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'segments.refresh_customer' AND (args->>'customer_id')::bigint <> $1`, ada); n != 0 {
-		t.Fatalf("refreshes for other customers: %d", n)
+	want := []string{`consent_changed  {"state": "subscribed", "source": "wheel"}`, `customer_created  {"source": "wheel"}`, "storefront_event subscribed {}"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("signals %q, want %q", got, want)
+	}
+	// The consent change and the spin each schedule the consumer; within
+	// one debounce window that is one job (two only if the spin straddled
+	// a window's end).
+	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'signals.consume'
+		AND (args->>'shop_id')::bigint = $1 AND (args->>'customer_id')::bigint = $2`, e.shopID, ada); n < 1 || n > 2 {
+		t.Fatalf("consumers for the shopper: %d", n)
+	}
+	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'signals.consume' AND (args->>'customer_id')::bigint <> $1`, ada); n != 0 {
+		t.Fatalf("consumers for other customers: %d", n)
 	}
 	e.db.MustExec(`DELETE FROM river_job`)
+	e.db.MustExec(`DELETE FROM customer_signals`)
 	if _, err := e.svc.Spin(context.Background(), e.shopID, spinReq("ADA@example.com")); !errors.Is(err, wheel.ErrAlreadySpun) {
 		t.Fatalf("second spin: %v", err)
 	}
-	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'segments.refresh_customer'`); n != 0 {
-		t.Fatalf("a refused spin queued %d refreshes", n)
+	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'signals.consume'`) + e.count(`SELECT count(*) FROM customer_signals`); n != 0 {
+		t.Fatalf("a refused spin recorded %d signals and consumers", n)
 	}
 }

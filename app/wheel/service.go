@@ -20,8 +20,8 @@ import (
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
 	"github.com/cartwheel/cartwheel/app/storesync"
 )
 
@@ -485,11 +485,14 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 		}); err != nil {
 			return err
 		}
-		// A new or changed profile, a consent change, a "subscribed"
-		// event and back-filled browsing: all count for segments.
-		// (ChangeConsent queued this already when consent changed; the
-		// repeat is coalesced.)
-		if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, s.jobs, shopID, prof.ID); err != nil {
+		// A new or changed profile (with back-filled browsing) and a
+		// "subscribed" event; ChangeConsent recorded the consent change.
+		profile := signals.Signal{ShopID: shopID, CustomerID: prof.ID, Kind: signals.ProfileChanged}
+		if prof.Created {
+			profile.Kind, profile.Data = signals.CustomerCreated, signals.Data(map[string]any{"source": "wheel"})
+		}
+		if err := signals.Record(ctx, tx.Tx, s.jobs, profile,
+			signals.Signal{ShopID: shopID, CustomerID: prof.ID, Kind: signals.StorefrontEvent, Ref: "subscribed"}); err != nil {
 			return fmt.Errorf("wheel: %w", err)
 		}
 		if sl.Wins() {

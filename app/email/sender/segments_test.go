@@ -12,16 +12,18 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/segments"
+	"github.com/cartwheel/cartwheel/app/signals"
+	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 )
 
-// Marking a message sent queues a refresh of its customer's segments (they
-// read sent_at); skipped sends, repeats and system mail queue none.
-func TestSentMessageQueuesSegmentRefresh(t *testing.T) {
+// Marking a message sent records email_sent (Ref: the message) for its
+// customer (segments read sent_at); skipped sends, repeats and system mail
+// record none.
+func TestSentMessageRecordsSignal(t *testing.T) {
 	e := setup(t, nil)
 	ctx := context.Background()
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segments.NewStore(e.db)})
+	signalstest.AddConsumer(t, workers, e.db, signals.Handlers{})
 	jc, err := jobs.New(e.db.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -29,16 +31,20 @@ func TestSentMessageQueuesSegmentRefresh(t *testing.T) {
 	e.s.QueueWith(jc)
 	refreshed := func() map[int64]int {
 		t.Helper()
-		var ids []int64
-		if err := e.db.Select(&ids, `SELECT (args->>'customer_id')::bigint FROM river_job
-			WHERE kind = 'segments.refresh_customer' AND (args->>'shop_id')::bigint = $1`, e.shop); err != nil {
-			t.Fatal(err)
+		rows := signalstest.Pending(t, e.db)
+		if n := len(signalstest.Consumers(t, e.db)); n != len(rows) {
+			t.Fatalf("%d signals but %d consumers", len(rows), n)
+		}
+		out := map[int64]int{}
+		for _, r := range rows {
+			var msg int64
+			if err := e.db.Get(&msg, `SELECT id FROM email_messages WHERE id::text = $1 AND customer_id = $2`, r.Ref, r.CustomerID); err != nil || r.Kind != "email_sent" {
+				t.Fatalf("signal %+v: not email_sent of the customer's message (%v)", r, err)
+			}
+			out[r.CustomerID]++
 		}
 		e.db.MustExec(`DELETE FROM river_job`)
-		out := map[int64]int{}
-		for _, id := range ids {
-			out[id]++
-		}
+		e.db.MustExec(`DELETE FROM customer_signals`)
 		return out
 	}
 

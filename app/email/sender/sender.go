@@ -47,6 +47,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,8 +58,8 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/compose"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // Skip reasons, stored in email_messages.skip_reason, in the order they are
@@ -388,8 +389,8 @@ func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links 
 }
 
 // markSent records the provider's acceptance and, for a customer's
-// message, queues re-evaluating their segments ("received an email"
-// conditions read sent_at) in the same transaction.
+// message, an EmailSent signal ("received an email" segment conditions
+// read sent_at) in the same transaction.
 func (s *Sender) markSent(ctx context.Context, req Request, id int64, providerID string) error {
 	if s.jobs == nil || req.CustomerID == 0 {
 		_, err := ledger.MarkSent(ctx, s.d.DB, req.ShopID, id, providerID)
@@ -411,7 +412,8 @@ func (s *Sender) markSent(ctx context.Context, req Request, id int64, providerID
 		return err
 	}
 	if sent {
-		if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, s.jobs, req.ShopID, req.CustomerID); err != nil {
+		if err := signals.Record(ctx, tx.Tx, s.jobs, signals.Signal{ShopID: req.ShopID, CustomerID: req.CustomerID,
+			Kind: signals.EmailSent, Ref: strconv.FormatInt(id, 10)}); err != nil {
 			return fmt.Errorf("sender: %w", err)
 		}
 	}

@@ -39,7 +39,7 @@ var suppressingEvents = map[string]bool{"bounce": true, "deferred": true, "dropp
 //     from the rows.
 //   - the profiles whose derived data the batch changes (the messages'
 //     recipients, and the holders of addresses it may suppress), which
-//     segments.EnqueueCustomerRefresh would otherwise lock one by one in
+//     signals.Record would otherwise lock one by one in
 //     event order.
 //
 // Addresses come before profiles here, and nothing else locks streak rows.

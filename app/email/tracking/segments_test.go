@@ -2,8 +2,11 @@ package tracking_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -12,59 +15,66 @@ import (
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/email/tracking"
 	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
+	"github.com/cartwheel/cartwheel/app/signals"
+	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 	"github.com/cartwheel/cartwheel/app/storesync"
 )
 
 // newSegmentEnv is newEnv with the service on a real River client and a
-// customers store wired to segments, as the app builds them, so queued
-// refreshes are river_job rows.
+// customers store wired to record signals, as the app builds them, so
+// recorded signals are customer_signals rows with their consumer jobs.
 func newSegmentEnv(t *testing.T) *env {
 	e := newEnv(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	workers := river.NewWorkers()
 	river.AddWorker(workers, storesync.NewConsentPusher(shops.NewStore(e.db, nil), nil, nil, log))
-	river.AddWorker(workers, &segments.RefreshCustomerWorker{Store: segments.NewStore(e.db)})
+	signalstest.AddConsumer(t, workers, e.db, signals.Handlers{})
 	jc, err := jobs.New(e.db.DB, workers, jobs.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cs := customers.NewStore(e.db)
-	cs.RefreshSegmentsWith(segments.Queue{Jobs: jc})
+	cs.SignalWith(jc)
 	e.svc = tracking.New(tracking.Deps{DB: e.db, Tokens: e.tk, Customers: cs, Jobs: jc, Now: func() time.Time { return e.now }})
 	return e
 }
 
-// refreshed returns the customers with a queued segment refresh (customer
-// id → jobs) and forgets them, so the next step starts clean.
-func (e *env) refreshed() map[int64]int {
+// signals returns the recorded signals as sorted "customer kind detail"
+// strings (detail: the email event's status, the suppression's reason or
+// the consent's state), checking each has its consumer scheduled, and
+// forgets them, so the next step starts clean.
+func (e *env) signals() []string {
 	e.t.Helper()
-	var ids []int64
-	if err := e.db.Select(&ids, `SELECT (args->>'customer_id')::bigint FROM river_job WHERE kind = 'segments.refresh_customer'`); err != nil {
+	var got []string
+	if err := e.db.Select(&got, `SELECT s.customer_id || ' ' || s.kind || ' ' ||
+			COALESCE(s.data->>'status', s.data->>'reason', s.data->>'state', '') ||
+			CASE WHEN EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'signals.consume'
+				AND (j.args->>'customer_id')::bigint = s.customer_id) THEN '' ELSE ' (no consumer)' END
+		FROM customer_signals s ORDER BY 1`); err != nil {
 		e.t.Fatal(err)
 	}
 	e.exec(`DELETE FROM river_job`)
-	out := map[int64]int{}
-	for _, id := range ids {
-		out[id]++
-	}
-	return out
+	e.exec(`DELETE FROM customer_signals`)
+	return got
 }
 
-func (e *env) wantRefreshed(step string, ids ...int64) {
+func (e *env) wantSignals(step string, want ...string) {
 	e.t.Helper()
-	got := e.refreshed()
-	ok := len(got) == len(ids)
-	for _, id := range ids {
-		ok = ok && got[id] == 1
-	}
-	if !ok {
-		e.t.Fatalf("%s: refreshes %v, want one each for %v", step, got, ids)
+	got := e.signals()
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		e.t.Fatalf("%s: signals %q, want %q", step, got, want)
 	}
 }
 
-func TestOpensAndClicksQueueSegmentRefresh(t *testing.T) {
+func sig(customer int64, kind, detail string) string {
+	return fmt.Sprintf("%d %s %s", customer, kind, detail)
+}
+
+// Human opens and clicks record email_event signals with their status;
+// machine ones and test sends record none.
+func TestOpensAndClicksRecordSignals(t *testing.T) {
 	e := newSegmentEnv(t)
 	ctx := context.Background()
 	shop := e.shop("a.myshopify.com")
@@ -76,29 +86,32 @@ func TestOpensAndClicksQueueSegmentRefresh(t *testing.T) {
 	if err := e.svc.Open(ctx, e.tk.OpenToken(msg), tracking.Request{Method: "GET", UserAgent: "Mozilla/5.0", IP: "17.58.0.1"}); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefreshed("machine open")
+	e.wantSignals("machine open")
 	if err := e.svc.Open(ctx, e.tk.OpenToken(msg), tracking.Request{Method: "GET", UserAgent: browserUA}); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefreshed("human open", ada)
+	e.wantSignals("human open", sig(ada, "email_event", "opened"))
 	if _, err := e.svc.Click(ctx, e.tk.ClickToken(msg, 0), tracking.Request{Method: "HEAD", UserAgent: browserUA}); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefreshed("scanner click")
+	e.wantSignals("scanner click")
 	if _, err := e.svc.Click(ctx, e.tk.ClickToken(msg, 0), tracking.Request{Method: "GET", UserAgent: browserUA}); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefreshed("human click", ada)
+	e.wantSignals("human click", sig(ada, "email_event", "clicked"))
 
 	// A message without a profile (a test send) concerns no segment.
 	test := e.message(shop, 0, "someone@example.com")
 	if err := e.svc.Open(ctx, e.tk.OpenToken(test), tracking.Request{Method: "GET", UserAgent: browserUA}); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefreshed("open of a test send")
+	e.wantSignals("open of a test send")
 }
 
-func TestSendGridEventsQueueSegmentRefresh(t *testing.T) {
+// SendGrid's documented events record email_event signals with the
+// message's new status, plus suppressed and consent_changed for the
+// profiles holding the address; a repeated event records nothing.
+func TestSendGridEventsRecordSignals(t *testing.T) {
 	e := newSegmentEnv(t)
 	ctx := context.Background()
 	shop := e.shop("a.myshopify.com")
@@ -112,30 +125,30 @@ func TestSendGridEventsQueueSegmentRefresh(t *testing.T) {
 	msg := e.message(shop, ada, "ada@example.com")
 
 	process(docEvent(t, "delivered", "", "ada@example.com", shop, msg))
-	e.wantRefreshed("delivered (already sent)")
+	e.wantSignals("delivered", sig(ada, "email_event", "delivered"))
 	open := docEvent(t, "open", "", "ada@example.com", shop, msg)
 	process(open)
-	e.wantRefreshed("open", ada)
+	e.wantSignals("open", sig(ada, "email_event", "opened"))
 	process(open)
-	e.wantRefreshed("the same open again")
+	e.wantSignals("the same open again")
 	process(docEvent(t, "click", "", "ada@example.com", shop, msg))
-	e.wantRefreshed("click", ada)
+	e.wantSignals("click", sig(ada, "email_event", "clicked"))
 
 	// Suppressions reach the profiles holding the address, whatever its case.
 	hard := e.customer(shop, "Hard@Example.com", "subscribed")
 	m := e.message(shop, hard, "Hard@Example.com")
 	process(docEvent(t, "bounce", "bounce", "Hard@Example.com", shop, m))
-	e.wantRefreshed("hard bounce", hard)
+	e.wantSignals("hard bounce", sig(hard, "suppressed", "hard_bounce"), sig(hard, "email_event", "bounced"))
 
 	spam := e.customer(shop, "spam@example.com", "subscribed")
 	m = e.message(shop, spam, "spam@example.com")
 	process(docEvent(t, "spamreport", "", "spam@example.com", shop, m))
-	e.wantRefreshed("spam report", spam)
+	e.wantSignals("spam report", sig(spam, "suppressed", "complaint"), sig(spam, "consent_changed", "unsubscribed"), sig(spam, "email_event", "complained"))
 
 	unsub := e.customer(shop, "unsub@example.com", "subscribed")
 	m = e.message(shop, unsub, "unsub@example.com")
 	process(docEvent(t, "unsubscribe", "", "unsub@example.com", shop, m))
-	e.wantRefreshed("unsubscribe", unsub)
+	e.wantSignals("unsubscribe", sig(unsub, "consent_changed", "unsubscribed"), sig(unsub, "email_event", "unsubscribed"))
 
 	// A row the sender failed as interrupted gets its sent_at from the
 	// provider's event.
@@ -146,10 +159,11 @@ func TestSendGridEventsQueueSegmentRefresh(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM email_messages WHERE id = $1 AND sent_at IS NOT NULL`, m); n != 1 {
 		t.Fatal("sent_at not set by the late delivery")
 	}
-	e.wantRefreshed("late delivery", late)
+	e.wantSignals("late delivery", sig(late, "email_event", "delivered"))
 }
 
-func TestUnsubscribePageQueuesSegmentRefresh(t *testing.T) {
+// The unsubscribe page records consent_changed both ways.
+func TestUnsubscribePageRecordsSignals(t *testing.T) {
 	e := newSegmentEnv(t)
 	ctx := context.Background()
 	shop := e.shop("a.myshopify.com")
@@ -158,13 +172,13 @@ func TestUnsubscribePageQueuesSegmentRefresh(t *testing.T) {
 	if _, err := e.svc.Unsubscribe(ctx, tok, "one_click"); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefreshed("unsubscribed", ada)
+	e.wantSignals("unsubscribed", sig(ada, "consent_changed", "unsubscribed"))
 	if _, err := e.svc.Unsubscribe(ctx, tok, "one_click"); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefreshed("unsubscribed again")
+	e.wantSignals("unsubscribed again")
 	if _, err := e.svc.Resubscribe(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefreshed("resubscribed", ada)
+	e.wantSignals("resubscribed", sig(ada, "consent_changed", "subscribed"))
 }

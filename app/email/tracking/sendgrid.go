@@ -272,14 +272,11 @@ func (s *Service) applyEvent(ctx context.Context, tx *sqlx.Tx, e sgEvent, sum *E
 	if err := s.ApplyStatus(ctx, tx, m.ShopID, m.ID, status, bounce, at); err != nil {
 		return err
 	}
-	// Segments look at human opens and clicks, and at sent_at, which any
-	// status sets on a row the sender never marked sent (failed as
-	// interrupted although the provider took it). Suppressions and consent
-	// queued their own refresh above.
-	if e.Event == "open" || e.Event == "click" || !m.SentAt.Valid {
-		return s.refreshSegments(ctx, tx, m)
-	}
-	return nil
+	// Every status is news for flows; segments also look at sent_at,
+	// which any status sets on a row the sender never marked sent (failed
+	// as interrupted although the provider took it). Suppressions and
+	// consent recorded their own signals above.
+	return s.signal(ctx, tx, m, status, at)
 }
 
 // softBounce counts one soft bounce per message (SendGrid retries a deferred

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/segments"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // ErrNotFound: the token is valid but leads nowhere (message gone, or a link
@@ -255,18 +256,21 @@ func (s *Service) record(ctx context.Context, m message, source, kind string, li
 		if err := s.ApplyStatus(ctx, tx, m.ShopID, m.ID, status, "", now); err != nil {
 			return err
 		}
-		return s.refreshSegments(ctx, tx, m)
+		return s.signal(ctx, tx, m, status, now)
 	})
 }
 
-// refreshSegments queues re-evaluating the segments of the message's
-// profile ("opened/clicked an email", "received an email" conditions).
-// Messages without a profile (test sends) count for no segment.
-func (s *Service) refreshSegments(ctx context.Context, tx *sqlx.Tx, m message) error {
+// signal records an EmailEvent signal (Ref the message, Data its new
+// status) for the message's profile: "opened/clicked an email" and
+// "received an email" segment conditions, flow triggers and exits.
+// Messages without a profile (test sends) count for nobody.
+func (s *Service) signal(ctx context.Context, tx *sqlx.Tx, m message, status string, at time.Time) error {
 	if !m.CustomerID.Valid {
 		return nil
 	}
-	if err := segments.EnqueueCustomerRefresh(ctx, tx.Tx, s.Jobs, m.ShopID, m.CustomerID.Int64); err != nil {
+	if err := signals.Record(ctx, tx.Tx, s.Jobs, signals.Signal{ShopID: m.ShopID, CustomerID: m.CustomerID.Int64,
+		Kind: signals.EmailEvent, Ref: strconv.FormatInt(m.ID, 10), At: at,
+		Data: signals.Data(map[string]any{"status": status})}); err != nil {
 		return fmt.Errorf("tracking: %w", err)
 	}
 	return nil
