@@ -8,11 +8,13 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/cartwheel/cartwheel/app/jobs"
 )
 
 // Queue is the River queue flow steps run on, apart from imports and
 // sends.
-const Queue = "flows"
+const Queue = jobs.QueueFlows
 
 // WakeArgs executes a shop's due runs. One job per shop and second of wake
 // time, scheduled at it: a million runs waiting on the same day make as

@@ -165,3 +165,27 @@ func (e *Engine) RunDueNow(ctx context.Context, shopID, flowID int64, advance ti
 	}
 	return e.RunDue(ctx, shopID, e.now())
 }
+
+// Numbers are the flows list's figures: emails sent, and orders placed by
+// their recipients within the shop's click attribution window after one.
+func (e *Engine) Numbers(ctx context.Context, shopID int64, flowIDs []int64) (map[int64]ListNumbers, error) {
+	var rows []struct {
+		Flow    int64 `db:"flow_id"`
+		Sent    int   `db:"sent"`
+		Ordered int   `db:"ordered"`
+	}
+	err := e.DB.SelectContext(ctx, &rows, `
+		SELECT m.flow_id, count(*) FILTER (WHERE m.sent_at IS NOT NULL) AS sent,
+		  count(*) FILTER (WHERE m.sent_at IS NOT NULL AND EXISTS (SELECT 1 FROM orders o WHERE o.shop_id = m.shop_id AND o.customer_id = m.customer_id
+		      AND NOT o.test AND COALESCE(o.processed_at, o.shopify_created_at) BETWEEN m.sent_at AND m.sent_at + make_interval(days => s.attribution_click_days))) AS ordered
+		FROM email_messages m JOIN shops s ON s.id = m.shop_id
+		WHERE m.shop_id = $1 AND m.flow_id = ANY($2) GROUP BY 1`, shopID, pq.Array(flowIDs))
+	if err != nil {
+		return nil, fmt.Errorf("flows: list numbers: %w", err)
+	}
+	out := make(map[int64]ListNumbers, len(rows))
+	for _, r := range rows {
+		out[r.Flow] = ListNumbers{Sent: r.Sent, Ordered: r.Ordered}
+	}
+	return out, nil
+}

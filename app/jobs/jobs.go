@@ -32,6 +32,10 @@ type Client = river.Client[*sql.Tx]
 // default queue.
 const QueueEmail = "email"
 
+// QueueFlows is the queue flow steps run on (flows.Queue): a long import
+// doesn't hold up a due abandoned-cart email.
+const QueueFlows = "flows"
+
 // Options tune the client; zero values are production defaults.
 type Options struct {
 	MaxWorkers int // default queue (default 10)
@@ -91,6 +95,7 @@ func Queues(o Options) map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault: {MaxWorkers: def},
 		QueueEmail:         {MaxWorkers: email},
+		QueueFlows:         {MaxWorkers: 4},
 	}
 }
 

@@ -87,13 +87,13 @@ func (o Options) segmentsHandler(st *segments.Store) signals.Handler {
 	return st
 }
 
-// flowsHandler is the Flows consumer of signals: signals.Discard until the
-// flow engine's consumer is wired.
-func (o Options) flowsHandler() signals.Handler {
+// flowsHandler is the Flows consumer of signals: the flow engine unless a
+// test replaced it.
+func (o Options) flowsHandler(e *flows.Engine) signals.Handler {
 	if o.Handlers != nil {
 		return o.Handlers.Flows
 	}
-	return signals.Discard
+	return e
 }
 
 // New wires everything on an open database.
@@ -181,13 +181,21 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	river.AddWorker(workers, housekeeper)
 	segmentStore := segments.NewStore(d)
+	// The automation engine: runs start from signals, due steps run on the
+	// flows queue, emails are reserved in the ledger and delivered on the
+	// email queue.
+	flowMailer := &flows.LedgerMailer{}
+	flowEngine := &flows.Engine{DB: d, Mail: flowMailer, Profiles: customerStore, Log: log, Clock: o.Now}
+	flowDiscounts := &flows.DiscountWorker{E: flowEngine, API: client, Shops: shopStore}
+	river.AddWorker(workers, &flows.WakeWorker{E: flowEngine})
+	river.AddWorker(workers, &flows.SweepWorker{E: flowEngine})
+	river.AddWorker(workers, &flows.DatesWorker{E: flowEngine})
+	river.AddWorker(workers, flowDiscounts)
 	// Every signal of a customer change goes to one consumer: segments,
 	// then flows. A handler left unwired fails here, at start-up.
 	consumer, err := signals.NewConsumer(d, signals.Handlers{
 		Segments: o.segmentsHandler(segmentStore),
-		// Used until the flow engine's consumer is wired (the engine's
-		// merge replaces it).
-		Flows: o.flowsHandler(),
+		Flows:    o.flowsHandler(flowEngine),
 	}, o.Now)
 	if err != nil {
 		return nil, err
@@ -210,6 +218,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		segments.DailyPeriodicJob(),
 		// Derived data is checked against the raw rows once a day per shop.
 		consistency.PeriodicJob(),
+		// Safety net for due runs (a resumed flow, a failed wake job), and
+		// the date triggers (birthdays, days after the last order).
+		flows.SweepPeriodicJob(),
+		flows.DatesPeriodicJob(),
 	}
 	periodic = append(periodic, housekeeping...)
 
@@ -219,6 +231,13 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	customerStore.PushConsentWith(jc)
 	wheelSvc.QueueWith(jc)
+	flowEngine.QueueWith(jc)
+	flowMailer.Jobs, flowDiscounts.Jobs = jc, jc
+	flowAdmin := web.FlowAdmin{Store: &flows.Store{DB: d, Lifecycle: flowEngine},
+		Numbers: flowEngine, Waiting: flowEngine, StepNumbers: flowEngine}
+	if cfg.Dev() {
+		flowAdmin.DevClock = flowEngine
+	}
 	// Every write that changes a customer records a signal in its own
 	// transaction (bulk imports: one full refresh of the shop, which
 	// records the segment entries and exits). customers sits below
@@ -281,7 +300,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Jobs:      jc,
 		Email:     emailPublic,
 		Mail:      mailAdmin,
-		Flows:     web.FlowAdmin{Store: &flows.Store{DB: d}},
+		Flows:     flowAdmin,
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

@@ -603,8 +603,14 @@ func TestFrequencyCapHoldsAcrossConcurrentDeliveries(t *testing.T) {
 	}
 	ada := named(t, de, "Ada", "Lovelace", "ada@example.com")
 	var ids []int64
+	// Campaign emails: flow emails had the cap applied by the engine.
 	for i := 0; i < workers; i++ {
-		ids = append(ids, de.reserveFlow(t, de.db, ada, "ada@example.com", int64(i+1), nil))
+		id, _, err := ledger.Reserve(context.Background(), de.db, ledger.Reservation{ShopID: de.shop, CustomerID: ada, To: "ada@example.com",
+			Kind: ledger.KindCampaign, Marketing: true, Source: ledger.Source{CampaignID: int64(i + 1), TemplateID: de.tpl}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
 	}
 	var wg sync.WaitGroup
 	for _, id := range ids {

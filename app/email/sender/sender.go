@@ -360,7 +360,11 @@ func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links 
 		}
 		return ledger.Claim(ctx, q, h.ShopID, h.MessageID, s.d.Provider.Name(), links)
 	}
-	capped := st.MarketingCapHours > 0 || (h.Kind == ledger.KindFlow && st.AutomationSkipDays > 0)
+	// Flow emails had the cap applied by the engine when their step ran,
+	// under the customer's lock and with the flows' priorities (a
+	// higher-priority flow may go where a lower one waits); the sender
+	// doesn't second-guess it.
+	capped := h.Kind != ledger.KindFlow && st.MarketingCapHours > 0
 	if !h.Marketing || h.CustomerID == 0 || !capped {
 		won, err := do(s.d.DB)
 		return won, "", err
@@ -573,6 +577,9 @@ func (s *Sender) recipientChecks(ctx context.Context, shopID int64, st shops.Set
 // period to a marketing email of the customer ("" when neither holds it).
 func (s *Sender) capChecks(ctx context.Context, q ledger.Querier, shopID int64, st shops.Settings, customerID, messageID int64, kind string, flowRunID int64) (string, error) {
 	now := time.Now()
+	if kind == ledger.KindFlow {
+		return "", nil // see claim: the engine applied the cap and the flow's filters
+	}
 	if st.MarketingCapHours > 0 {
 		hit, err := ledger.MarketingSince(ctx, q, shopID, customerID,
 			now.Add(-time.Duration(st.MarketingCapHours)*time.Hour), messageID, 0)
