@@ -35,6 +35,7 @@ var datesQuery = map[string]string{
 // StartDateRuns starts today's date-triggered runs of every live flow of
 // the shop, once per flow and local day, and returns how many started.
 func (e *Engine) StartDateRuns(ctx context.Context, shopID int64, now time.Time) (int, error) {
+	now = dbTime(now)
 	rules, err := e.rules(ctx, e.DB, shopID)
 	if err != nil {
 		return 0, err

@@ -104,10 +104,14 @@ func (e *Engine) QueueWith(j jobs.Inserter) { e.jobs = j }
 
 func (e *Engine) now() time.Time {
 	if e.Clock != nil {
-		return e.Clock()
+		return dbTime(e.Clock())
 	}
-	return time.Now()
+	return dbTime(time.Now())
 }
+
+// dbTime rounds t down to PostgreSQL's microseconds: a wake-up computed
+// from it and stored is never later than the same clock reading.
+func dbTime(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
 
 func (e *Engine) log() *slog.Logger {
 	if e.Log == nil {
@@ -179,6 +183,7 @@ const (
 // Workers at a time, and returns how many steps it executed. Each run's
 // step is one transaction; a run that another worker holds is left to it.
 func (e *Engine) RunDue(ctx context.Context, shopID int64, now time.Time) (int, error) {
+	now = dbTime(now)
 	workers := e.Workers
 	if workers <= 0 {
 		workers = 4

@@ -63,7 +63,7 @@ func (e *Engine) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batc
 	if len(b.Signals) == 0 {
 		return nil
 	}
-	now := b.Now
+	now := dbTime(b.Now)
 	if now.IsZero() {
 		now = e.now()
 	}

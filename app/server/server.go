@@ -58,6 +58,7 @@ type App struct {
 	Tracking *tracking.Service
 	Senders  *tracking.SenderVerifier // the sender's SenderVerified hook
 	Tracker  *tracking.Tracker        // the sender's email.Tracker
+	Flows    *flows.Engine            // the automation engine (tests drive its clock)
 	Sender   *sender.Sender           // sends email (campaigns and flows queue sender.EnqueueDeliver)
 
 	opts Options
@@ -310,7 +311,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	})
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
 		Handler: handler, Webhooks: processor, Events: ingester,
-		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender, opts: o}, nil
+		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender, Flows: flowEngine, opts: o}, nil
 }
 
 // now reads the clock tests may replace (Options.Now).

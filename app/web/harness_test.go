@@ -54,6 +54,8 @@ type harnessOpts struct {
 	visitorRefill float64
 	// env adds or overrides environment variables.
 	env map[string]string
+	// now replaces the app's clock (server.Options.Now).
+	now func() time.Time
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -85,7 +87,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if os.Getenv("TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	opts := server.Options{JobPollInterval: 20 * time.Millisecond}
+	opts := server.Options{JobPollInterval: 20 * time.Millisecond, Now: o.now}
 	if o.noIngestLimits {
 		opts.IngestLimits = web.IngestLimits{DisableForBenchmarkOnly: true}
 	}

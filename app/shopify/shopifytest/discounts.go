@@ -23,8 +23,8 @@ type Discount struct {
 	Amount                 string  // basic: fixed amount off
 	ItemsAll               bool
 	Collections            []string // basic: the collection gids the discount is limited to
-	MinSubtotal            string // "" when none
-	AllCountries           bool   // free shipping
+	MinSubtotal            string   // "" when none
+	AllCountries           bool     // free shipping
 }
 
 type discountState struct {
