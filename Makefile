@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, simulated Shopify; admin at http://localhost:8080/ (PORT to change)
 dev: deps assets
@@ -99,6 +99,10 @@ bench-render:
 ## bench-segments: presets' full computation, builder live counts and per-customer refresh on 1M customers, 5M orders, 20M events (BENCH_SEGMENTS_CUSTOMERS; the seeded database is kept and reused)
 bench-segments: deps
 	$(GO) test -run '^$$' -bench BenchmarkSegments -benchtime 1x -timeout 120m ./app/segments/
+
+## bench-flows: due flow steps per second into the ledger and the email queue with 1M runs waiting (BENCH_FLOWS_WAITING, BENCH_FLOWS_DUE, BENCH_FLOWS_WORKERS)
+bench-flows: deps
+	$(GO) test -run '^$$' -bench BenchmarkFlows -benchtime 1x -timeout 60m ./app/flows/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:
