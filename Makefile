@@ -102,7 +102,7 @@ bench-segments: deps
 
 ## bench-flows: due flow steps per second into the ledger and the email queue with 1M runs waiting (BENCH_FLOWS_WAITING, BENCH_FLOWS_DUE, BENCH_FLOWS_WORKERS)
 bench-flows: deps
-	$(GO) test -run '^$$' -bench BenchmarkFlows -benchtime 1x -timeout 60m ./app/flows/
+	$(GO) test -run '^$$' -bench 'BenchmarkFlows' -benchtime 1x -timeout 60m ./app/flows/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:

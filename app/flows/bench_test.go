@@ -16,6 +16,9 @@ import (
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/flows"
+	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/segments"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 func envInt(name string, def int) int {
@@ -118,4 +121,93 @@ func peakRSS() string {
 		}
 	}
 	return "unknown"
+}
+
+// BenchmarkFlowsSignals (make bench-flows) measures event → run started:
+// BENCH_FLOWS_RATE checkout signals per second (default 1,000), each in its
+// own transaction as the webhook processor records them, for
+// BENCH_FLOWS_SECONDS (default 10), through the real consumer (segments,
+// then flows) on River; latency is from the signal's commit to the run's
+// row.
+func BenchmarkFlowsSignals(b *testing.B) {
+	rate, secs := envInt("BENCH_FLOWS_RATE", 1000), envInt("BENCH_FLOWS_SECONDS", 10)
+	total := rate * secs
+	d, _ := dbtest.Persistent(b, "bench_flows_signals", true)
+	ctx := context.Background()
+	v := &eng{db: d, now: time.Now()}
+	if err := d.Get(&v.shopID, `INSERT INTO shops (domain, installed_at) VALUES ('bench-signals.myshopify.com', now()) RETURNING id`); err != nil {
+		b.Fatal(err)
+	}
+	def := flows.Definition{Trigger: flows.Trigger{Type: flows.TriggerCheckoutAbandoned, Delay: dur("1h")}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
+		Priority: 90, MaxLateness: dur("12h"), Steps: []flows.Step{{ID: "s", Type: flows.StepSendEmail, TemplateID: 1}}}
+	raw := mustJSON(def)
+	var flowID int64
+	if err := d.Get(&flowID, `INSERT INTO flows (shop_id, name, status, trigger_type, draft, live_version) VALUES ($1, 'bench', 'live', $2, $3, 1) RETURNING id`,
+		v.shopID, def.Trigger.Type, raw); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.Exec(`INSERT INTO flow_versions (shop_id, flow_id, version, definition) VALUES ($1, $2, 1, $3)`, v.shopID, flowID, raw); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.Exec(`INSERT INTO customers (shop_id, email, email_consent) SELECT $1, 's' || g || '@example.com', 'subscribed' FROM generate_series(1, $2) g`, v.shopID, total); err != nil {
+		b.Fatal(err)
+	}
+	var ids []int64
+	d.Select(&ids, `SELECT id FROM customers WHERE shop_id = $1 ORDER BY id`, v.shopID)
+
+	e := &flows.Engine{DB: d, Mail: &flows.LedgerMailer{}, Profiles: customers.NewStore(d)}
+	consumer, err := signals.NewConsumer(d, signals.Handlers{Segments: segments.NewStore(d), Flows: e}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, consumer.Worker())
+	river.AddWorker(workers, &flows.WakeWorker{E: e})
+	jc, err := jobs.New(d.DB, workers, jobs.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.QueueWith(jc)
+	if err := jc.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer jc.Stop(ctx)
+
+	b.ResetTimer()
+	start := time.Now()
+	tick := time.Second / time.Duration(rate)
+	for i, id := range ids {
+		if wait := time.Until(start.Add(time.Duration(i) * tick)); wait > 0 {
+			time.Sleep(wait)
+		}
+		tx, err := d.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok := fmt.Sprint("tok-", id)
+		if err := signals.Record(ctx, tx, jc, signals.Signal{ShopID: v.shopID, CustomerID: id, Kind: signals.CheckoutStarted, Ref: tok, At: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sent := time.Since(start)
+	for {
+		var n int
+		d.Get(&n, `SELECT count(*) FROM flow_runs WHERE shop_id = $1`, v.shopID)
+		if n >= total || time.Since(start) > sent+2*time.Minute {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.StopTimer()
+	var lat []float64
+	d.Select(&lat, `SELECT EXTRACT(EPOCH FROM (updated_at - started_at)) FROM flow_runs WHERE shop_id = $1`, v.shopID)
+	sort.Float64s(lat)
+	if len(lat) == 0 {
+		b.Fatal("no run started")
+	}
+	fmt.Printf("event → run started: %d signals at %.0f/s (offered %d/s); %d runs; p50 %.2fs p99 %.2fs max %.2fs; peak RSS %s\n",
+		total, float64(total)/sent.Seconds(), rate, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], peakRSS())
 }
