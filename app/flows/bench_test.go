@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,24 +175,38 @@ func BenchmarkFlowsSignals(b *testing.B) {
 	defer jc.Stop(ctx)
 
 	b.ResetTimer()
+	// Eight producers, as webhook and ingest workers are many: customer i
+	// is recorded at start + i/rate.
 	start := time.Now()
 	tick := time.Second / time.Duration(rate)
-	for i, id := range ids {
-		if wait := time.Until(start.Add(time.Duration(i) * tick)); wait > 0 {
-			time.Sleep(wait)
-		}
-		tx, err := d.BeginTx(ctx, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tok := fmt.Sprint("tok-", id)
-		if err := signals.Record(ctx, tx, jc, signals.Signal{ShopID: v.shopID, CustomerID: id, Kind: signals.CheckoutStarted, Ref: tok, At: time.Now()}); err != nil {
-			b.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
+	var wg sync.WaitGroup
+	for p := 0; p < 8; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			for i := p; i < len(ids); i += 8 {
+				if wait := time.Until(start.Add(time.Duration(i) * tick)); wait > 0 {
+					time.Sleep(wait)
+				}
+				tx, err := d.BeginTx(ctx, nil)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				id := ids[i]
+				err = signals.Record(ctx, tx, jc, signals.Signal{ShopID: v.shopID, CustomerID: id, Kind: signals.CheckoutStarted, Ref: fmt.Sprint("tok-", id), At: time.Now()})
+				if err == nil {
+					err = tx.Commit()
+				}
+				if err != nil {
+					tx.Rollback()
+					b.Error(err)
+					return
+				}
+			}
+		}(p)
 	}
+	wg.Wait()
 	sent := time.Since(start)
 	for {
 		var n int

@@ -214,7 +214,7 @@ func (e *Engine) holdsRaw(ctx context.Context, tx *sqlx.Tx, r *run, c Condition,
 	case CondBoughtProduct:
 		return e.exists(ctx, tx, "bought product", `SELECT 1 FROM customer_products WHERE shop_id = $1 AND customer_id = $2 AND product_id = $3`, shop, cust, c.ProductID)
 	case CondNoAutomationEmail:
-		hit, err := e.exists(ctx, tx, "automation email", `SELECT 1 FROM email_messages WHERE shop_id = $1 AND customer_id = $2 AND kind = 'flow'
+		hit, err := existsUnprepared(ctx, tx, "automation email", `SELECT 1 FROM email_messages WHERE shop_id = $1 AND customer_id = $2 AND kind = 'flow'
 			AND marketing AND created_at >= $3 AND status <> 'skipped' AND flow_run_id IS DISTINCT FROM $4`,
 			shop, cust, now.Add(-time.Duration(c.Number*24)*time.Hour), nullID(r.ID))
 		return !hit, err
@@ -235,3 +235,14 @@ func nullID(id int64) any {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// existsUnprepared is exists for queries whose best plan depends on the
+// values (a customer's few emails among the shop's millions): planned each
+// time instead of prepared.
+func existsUnprepared(ctx context.Context, tx *sqlx.Tx, what, q string, args ...any) (bool, error) {
+	var ok bool
+	if err := tx.GetContext(ctx, &ok, `SELECT EXISTS (`+q+`)`, args...); err != nil {
+		return false, fmt.Errorf("flows: %s: %w", what, err)
+	}
+	return ok, nil
+}

@@ -61,8 +61,12 @@ type Email struct {
 
 // Mailer reserves a flow email in the step's transaction and queues its
 // delivery there too, so the email exists if and only if the step commits.
+// Reserve says whether the email still needs Deliver (a code to create
+// first, or a step run before, doesn't); Deliver queues one delivery for
+// the emails of a whole chunk of runs.
 type Mailer interface {
-	Queue(ctx context.Context, tx *sqlx.Tx, e Email) (messageID int64, err error)
+	Reserve(ctx context.Context, tx *sqlx.Tx, e Email) (messageID int64, deliver bool, err error)
+	Deliver(ctx context.Context, tx *sqlx.Tx, shopID int64, ids []int64) error
 }
 
 // ProfileWriter makes update_profile steps' changes (customers.Store).
@@ -160,6 +164,7 @@ type run struct {
 	ctx        map[string]string // decoded ContextRaw
 	prof       *profile          // read once per wake-up (profileOf)
 	logs       []stepLog         // written by flushLogs
+	deliver    []int64           // emails reserved by this wake-up, to queue (deliverAll)
 }
 
 const runColumns = `id, shop_id, flow_id, version, priority, customer_id, trigger_ref, status, step_id, phase, wake_at, due_at, context, started_at`
@@ -297,6 +302,7 @@ func (e *Engine) tryChunk(ctx context.Context, shopID int64, chunk []dueRun, rul
 		return 0, fmt.Errorf("flows: due runs: %w", err)
 	}
 	total := 0
+	var deliver []int64
 	for i := range rows {
 		r := &rows[i]
 		if r.Status != "active" || !r.WakeAt.Valid || r.WakeAt.Time.After(now) || r.Flow != StatusLive {
@@ -308,6 +314,12 @@ func (e *Engine) tryChunk(ctx context.Context, shopID int64, chunk []dueRun, rul
 			return 0, err
 		}
 		total += n
+		deliver = append(deliver, r.deliver...)
+	}
+	if len(deliver) > 0 {
+		if err := e.Mail.Deliver(ctx, tx, shopID, deliver); err != nil {
+			return 0, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("flows: due runs: commit: %w", err)
@@ -346,6 +358,11 @@ func (e *Engine) executeOne(ctx context.Context, shopID, runID, customerID int64
 	n, err := e.advance(ctx, tx, &r.run, rules, now)
 	if err != nil {
 		return 0, err
+	}
+	if len(r.deliver) > 0 {
+		if err := e.Mail.Deliver(ctx, tx, shopID, r.deliver); err != nil {
+			return 0, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("flows: run %d: commit: %w", runID, err)

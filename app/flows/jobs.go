@@ -37,6 +37,21 @@ func (e *Engine) scheduleWake(ctx context.Context, tx *sqlx.Tx, shopID int64, t 
 	if at.Before(t) {
 		at = at.Add(time.Second)
 	}
+	// Thousands of runs of a busy pass wait until the same second: a
+	// committed wake job for it is enough, and inserting another would make
+	// every transaction of the pass queue on that job's unique key. (A read
+	// doesn't wait for uncommitted inserts; a wake-up due about now is
+	// always inserted, as the job for it may be running past this run.)
+	if at.After(e.now().Add(2 * time.Second)) {
+		var scheduled bool
+		if err := e.get(ctx, tx, &scheduled, `SELECT EXISTS (SELECT 1 FROM river_job WHERE state = 'scheduled' AND queue = $1 AND priority = 1
+			AND scheduled_at = $2 AND kind = 'flows.wake' AND (args->>'shop_id')::bigint = $3)`, Queue, at, shopID); err != nil {
+			return fmt.Errorf("flows: schedule wake of shop %d: %w", shopID, err)
+		}
+		if scheduled {
+			return nil
+		}
+	}
 	_, err := e.jobs.InsertTx(ctx, tx.Tx, WakeArgs{ShopID: shopID, At: at}, &river.InsertOpts{
 		Queue: Queue, ScheduledAt: at, MaxAttempts: 25,
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{

@@ -20,28 +20,37 @@ type LedgerMailer struct {
 	Jobs jobs.Inserter
 }
 
-// Queue implements Mailer.
-func (m *LedgerMailer) Queue(ctx context.Context, tx *sqlx.Tx, e Email) (int64, error) {
+// Reserve implements Mailer.
+func (m *LedgerMailer) Reserve(ctx context.Context, tx *sqlx.Tx, e Email) (int64, bool, error) {
 	id, existed, err := ledger.Reserve(ctx, tx, ledger.Reservation{
 		ShopID: e.ShopID, CustomerID: e.CustomerID, To: e.To, Kind: ledger.KindFlow, Marketing: true,
 		Source:  ledger.Source{FlowID: e.FlowID, FlowVersion: e.Version, FlowRunID: e.RunID, FlowStep: e.StepID, TemplateID: e.TemplateID},
 		Context: ledger.Context(e.Context),
 	})
 	if err != nil {
-		return 0, fmt.Errorf("flows: reserve email: %w", err)
+		return 0, false, fmt.Errorf("flows: reserve email: %w", err)
 	}
 	if existed || m.Jobs == nil {
 		// existed: the step ran before and its delivery is queued already.
-		return id, nil
+		return id, false, nil
 	}
 	if e.NeedsCode {
 		if _, err := m.Jobs.InsertTx(ctx, tx.Tx, DiscountArgs{ShopID: e.ShopID, MessageID: id}, nil); err != nil {
-			return 0, fmt.Errorf("flows: queue discount code: %w", err)
+			return 0, false, fmt.Errorf("flows: queue discount code: %w", err)
 		}
-		return id, nil
+		return id, false, nil
 	}
-	if err := sender.EnqueueDeliver(ctx, tx.Tx, m.Jobs, e.ShopID, id); err != nil {
-		return 0, fmt.Errorf("flows: queue delivery: %w", err)
+	return id, true, nil
+}
+
+// Deliver implements Mailer: one deliver job for the chunk's emails (the
+// sender reads the shop once per job).
+func (m *LedgerMailer) Deliver(ctx context.Context, tx *sqlx.Tx, shopID int64, ids []int64) error {
+	if m.Jobs == nil || len(ids) == 0 {
+		return nil
 	}
-	return id, nil
+	if err := sender.EnqueueDeliver(ctx, tx.Tx, m.Jobs, shopID, ids...); err != nil {
+		return fmt.Errorf("flows: queue delivery: %w", err)
+	}
+	return nil
 }

@@ -84,7 +84,9 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 		// The customer's latest marketing email inside the window, other
 		// than this run's own: campaigns and flows of at least this
 		// priority hold this one back; a lower-priority flow's doesn't.
-		err := e.get(ctx, tx, &last, `
+		// Not prepared: a generic plan can't see that the customer has a
+		// handful of emails and scans the shop's (measured: 0.03 ms → 3 ms).
+		err := tx.GetContext(ctx, &last, `
 			SELECT max(COALESCE(m.sent_at, m.created_at)) FROM email_messages m
 			LEFT JOIN flow_runs fr ON fr.id = m.flow_run_id
 			WHERE m.shop_id = $1 AND m.customer_id = $2 AND m.marketing AND m.status NOT IN ('skipped', 'failed')
@@ -126,12 +128,15 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 	if e.Mail == nil {
 		return false, errors.New("flows: no mailer wired")
 	}
-	id, err := e.Mail.Queue(ctx, tx, Email{
+	id, deliver, err := e.Mail.Reserve(ctx, tx, Email{
 		ShopID: r.ShopID, CustomerID: r.CustomerID, To: to, FlowID: r.FlowID, Version: r.Version,
 		RunID: r.ID, StepID: s.ID, TemplateID: s.TemplateID, Context: msgCtx, NeedsCode: needsCode,
 	})
 	if err != nil {
 		return false, fmt.Errorf("flows: run %d step %s: %w", r.ID, s.ID, err)
+	}
+	if deliver {
+		r.deliver = append(r.deliver, id)
 	}
 	if err := e.logStep(ctx, tx, r, s.ID, OutcomeSent, "", id, now); err != nil {
 		return false, err
