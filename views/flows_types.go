@@ -54,6 +54,7 @@ type FlowEditor struct {
 	CanTurnOff   bool
 	HasDraftEdit bool // the draft differs from the live version
 	Dev          bool // shows the dev clock controls
+	DryRun       bool // offers the dry run
 	HasNumbers   bool
 }
 
@@ -196,4 +197,18 @@ func addID(after, parent string, branch int) string {
 		return "add-in-" + parent + "-" + strconv.Itoa(branch)
 	}
 	return "add-start"
+}
+
+// FlowDryRun is the dry-run page of a flow's draft.
+type FlowDryRun struct {
+	Name, Href, Note string
+	Days             int
+	Entered, Emails  int
+	Steps            []FlowDryRunStep
+}
+
+// FlowDryRunStep is one send step's emails in a dry run.
+type FlowDryRunStep struct {
+	Name   string
+	Emails int
 }

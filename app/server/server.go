@@ -235,7 +235,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	flowEngine.QueueWith(jc)
 	flowMailer.Jobs, flowDiscounts.Jobs = jc, jc
 	flowAdmin := web.FlowAdmin{Store: &flows.Store{DB: d, Lifecycle: flowEngine},
-		Numbers: flowEngine, Waiting: flowEngine, StepNumbers: flowEngine}
+		Numbers: flowEngine, Waiting: flowEngine, StepNumbers: flowEngine, DryRuns: flowEngine}
 	if cfg.Dev() {
 		flowAdmin.DevClock = flowEngine
 	}

@@ -33,6 +33,13 @@ type FlowAdmin struct {
 	Waiting     flows.Waiting
 	StepNumbers flows.StepNumbers
 	DevClock    flows.DevClock
+	DryRuns     FlowDryRuns
+}
+
+// FlowDryRuns estimates a definition over the shop's recent data
+// (*flows.Engine).
+type FlowDryRuns interface {
+	DryRun(ctx context.Context, shopID int64, def flows.Definition, now time.Time) (flows.DryRun, error)
 }
 
 func (s *server) flowRoutes(app *gin.RouterGroup) {
@@ -55,6 +62,9 @@ func (s *server) flowRoutes(app *gin.RouterGroup) {
 	app.POST("/flows/:id/pause", s.flowStatus("pause"))
 	app.POST("/flows/:id/resume", s.flowStatus("resume"))
 	app.POST("/flows/:id/off", s.flowStatus("off"))
+	if s.Flows.DryRuns != nil {
+		app.GET("/flows/:id/dry-run", s.flowDryRun)
+	}
 	if s.Config.Dev() {
 		app.POST("/flows/:id/dev/run-due", s.flowRunDue)
 	}
@@ -271,7 +281,7 @@ func (s *server) renderEditor(c *gin.Context, status int, f flows.Flow, st edito
 	}
 	e := views.FlowEditor{ID: f.ID, Name: f.Name, Href: flowHref(f.ID), Status: f.Status, StatusTone: statusTone(f.Status),
 		LiveVersion: f.LiveVersion, Notice: st.notice, Refused: st.refused, Failure: st.failure, FlowProblems: problems.Flow,
-		ProblemCount: problems.Count(), StepsMarked: len(problems.Steps), Dev: s.Config.Dev() && s.Flows.DevClock != nil,
+		ProblemCount: problems.Count(), StepsMarked: len(problems.Steps), Dev: s.Config.Dev() && s.Flows.DevClock != nil, DryRun: s.Flows.DryRuns != nil,
 		HasNumbers: counts != nil,
 		CanPause:   f.Status == flows.StatusLive, CanResume: f.Status == flows.StatusPaused,
 		CanTurnOff: f.Status == flows.StatusLive || f.Status == flows.StatusPaused,
@@ -604,4 +614,39 @@ func (s *server) flowRunDue(c *gin.Context) {
 		return
 	}
 	s.toFlow(c, f.ID, "done=ran&n="+strconv.Itoa(n))
+}
+
+// flowDryRun shows who the draft would have reached in the last 30 days.
+func (s *server) flowDryRun(c *gin.Context) {
+	f, ok := s.loadFlow(c)
+	if !ok {
+		return
+	}
+	dr, err := s.Flows.DryRuns.DryRun(c.Request.Context(), currentShop(c).ID, f.Draft, s.Now())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v := views.FlowDryRun{Name: f.Name, Href: flowHref(f.ID), Days: flows.DryRunDays, Entered: dr.Entered, Emails: dr.Emails, Note: dr.Note}
+	for _, st := range flowSendSteps(f.Draft) {
+		v.Steps = append(v.Steps, views.FlowDryRunStep{Name: st.name, Emails: dr.EmailsByStep[st.id]})
+	}
+	s.render(c, http.StatusOK, views.FlowDryRunPage(s.page(c, "Dry run · "+f.Name, "flows"), v))
+}
+
+type namedStep struct{ id, name string }
+
+// flowSendSteps are the draft's send steps in canvas order.
+func flowSendSteps(d flows.Definition) []namedStep {
+	var out []namedStep
+	flows.Walk(d.Steps, func(st *flows.Step) {
+		if st.Type == flows.StepSendEmail {
+			name := st.Name
+			if name == "" {
+				name = st.ID
+			}
+			out = append(out, namedStep{st.ID, name})
+		}
+	})
+	return out
 }

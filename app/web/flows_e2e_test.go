@@ -157,3 +157,34 @@ func TestAbandonedCheckoutFlowOrderFirst(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// The editor's dry run counts from the shop's stored checkouts and orders,
+// and only the shop's own.
+func TestFlowDryRunPage(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	a, b := h.install("dry-a.myshopify.com"), h.install("dry-b.myshopify.com")
+	st := &flows.Store{DB: h.db}
+	f, err := st.CreateFromPreset(context.Background(), a.ID, flows.PresetAbandonedCheckout, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range []int64{a.ID, b.ID} {
+		var c int64
+		h.db.Get(&c, `INSERT INTO customers (shop_id, email, email_consent) VALUES ($1, 'dry@example.com', 'subscribed') RETURNING id`, sh)
+		h.db.MustExec(`INSERT INTO checkouts (shop_id, token, kind, customer_id, total_price, shopify_created_at, shopify_updated_at)
+			VALUES ($1, 'dry-tok', 'checkout', $2, 30, now() - interval '10 days', now() - interval '10 days')`, sh, c)
+	}
+	auth := []string{"Authorization", "Bearer " + h.token(a.Domain)}
+	_, editor := h.get(fmt.Sprintf("/app/flows/%d", f.ID), auth...)
+	if !strings.Contains(editor, "/dry-run") {
+		t.Fatal("the editor doesn't offer the dry run")
+	}
+	resp, body := h.get(fmt.Sprintf("/app/flows/%d/dry-run", f.ID), auth...)
+	if resp.StatusCode != 200 || !strings.Contains(body, `data-dry-run-entered="1"`) || !strings.Contains(body, `data-dry-run-emails="3"`) {
+		t.Fatalf("dry run: %d\n%s", resp.StatusCode, body)
+	}
+	other := []string{"Authorization", "Bearer " + h.token(b.Domain)}
+	if resp, _ := h.get(fmt.Sprintf("/app/flows/%d/dry-run", f.ID), other...); resp.StatusCode != 404 {
+		t.Fatalf("another shop's dry run: %d, want 404", resp.StatusCode)
+	}
+}
