@@ -226,3 +226,112 @@ func BenchmarkFlowsSignals(b *testing.B) {
 	fmt.Printf("event → run started: %d signals at %.0f/s (offered %d/s); %d runs; p50 %.2fs p99 %.2fs max %.2fs; peak RSS %s\n",
 		total, float64(total)/sent.Seconds(), rate, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], peakRSS())
 }
+
+// BenchmarkFlowsLateness (make bench-flows) measures how late due steps
+// run in real time: BENCH_FLOWS_LATE runs (default 5,000: 250 a second) come due spread
+// over 20 s, with River running the wake jobs as in production; lateness
+// is the step's execution minus its wake-up time.
+func BenchmarkFlowsLateness(b *testing.B) {
+	n := envInt("BENCH_FLOWS_LATE", 5_000)
+	d, _ := dbtest.Persistent(b, "bench_flows_lateness", true)
+	ctx := context.Background()
+	var shopID, tmpl int64
+	if err := d.Get(&shopID, `INSERT INTO shops (domain, installed_at, marketing_cap_hours) VALUES ('bench-late.myshopify.com', now(), 0) RETURNING id`); err != nil {
+		b.Fatal(err)
+	}
+	d.Get(&tmpl, `INSERT INTO email_templates (shop_id, name, locale, doc) VALUES ($1, 'T', 'en', '{}') RETURNING id`, shopID)
+	def := flows.Definition{Trigger: flows.Trigger{Type: flows.TriggerCustomerCreated}, ReEntry: flows.ReEntry{Mode: flows.ReEntryEveryTime},
+		Priority: 50, MaxLateness: dur("12h"), Steps: []flows.Step{{ID: "w", Type: flows.StepWait, Wait: dur("1h")}, {ID: "s", Type: flows.StepSendEmail, TemplateID: tmpl}}}
+	raw := mustJSON(def)
+	var flowID int64
+	if err := d.Get(&flowID, `INSERT INTO flows (shop_id, name, status, trigger_type, draft, live_version) VALUES ($1, 'bench', 'live', $2, $3, 1) RETURNING id`,
+		shopID, def.Trigger.Type, raw); err != nil {
+		b.Fatal(err)
+	}
+	d.MustExec(`INSERT INTO flow_versions (shop_id, flow_id, version, definition) VALUES ($1, $2, 1, $3)`, shopID, flowID, raw)
+	d.MustExec(`INSERT INTO customers (shop_id, email, email_consent) SELECT $1, 'l' || g || '@example.com', 'subscribed' FROM generate_series(1, $2) g`, shopID, n)
+
+	e := &flows.Engine{DB: d, Mail: &flows.LedgerMailer{}, Profiles: customers.NewStore(d)}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &flows.WakeWorker{E: e})
+	jc, err := jobs.New(d.DB, workers, jobs.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.QueueWith(jc)
+	// A running app's client has its leader (which moves scheduled jobs to
+	// available) elected long before: wait for a probe scheduled job to run.
+	if err := jc.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer jc.Stop(ctx)
+	probe, err := jc.Insert(ctx, flows.WakeArgs{ShopID: shopID, At: time.Now()}, &river.InsertOpts{Queue: flows.Queue, ScheduledAt: time.Now().Add(time.Second)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		var state string
+		d.Get(&state, `SELECT state FROM river_job WHERE id = $1`, probe.Job.ID)
+		if state == "completed" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The runs wait at "w" until a time spread over the next 20 s (from
+	// 5 s on); their wake jobs are scheduled as the engine schedules them.
+	start := time.Now().Add(5 * time.Second)
+	tx := d.MustBegin()
+	var rows []struct {
+		ID   int64     `db:"id"`
+		Wake time.Time `db:"wake_at"`
+	}
+	if err := tx.Select(&rows, `INSERT INTO flow_runs (shop_id, flow_id, version, priority, customer_id, step_id, phase, wake_at, due_at, started_at)
+		SELECT $1, $2, 1, 50, id, 'w', 'wait', $3::timestamptz + (row_number() OVER (ORDER BY id)) * interval '1 millisecond' * (20000.0 / $4),
+		       now(), now() FROM customers WHERE shop_id = $1 RETURNING id, wake_at`, shopID, flowID, start, n); err != nil {
+		b.Fatal(err)
+	}
+	wakeOf := map[int64]time.Time{}
+	seen := map[time.Time]bool{}
+	for _, r := range rows {
+		w := r.Wake
+		wakeOf[r.ID] = w
+		at := w.Truncate(time.Second).Add(time.Second)
+		if !seen[at] {
+			seen[at] = true
+			if _, err := jc.InsertTx(ctx, tx.Tx, flows.WakeArgs{ShopID: shopID, At: at}, &river.InsertOpts{Queue: flows.Queue, ScheduledAt: at}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	deadline := start.Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var sent int
+		d.Get(&sent, `SELECT count(*) FROM flow_run_steps WHERE shop_id = $1 AND outcome = 'sent'`, shopID)
+		if sent >= n {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.StopTimer()
+	// When the email's ledger row was written (the start of the chunk's
+	// transaction), against the run's wake-up.
+	var sent []struct {
+		Run int64     `db:"run_id"`
+		At  time.Time `db:"at"`
+	}
+	d.Select(&sent, `SELECT flow_run_id AS run_id, created_at AS at FROM email_messages WHERE shop_id = $1 AND flow_run_id IS NOT NULL`, shopID)
+	var late []float64
+	for _, s := range sent {
+		late = append(late, s.At.Sub(wakeOf[s.Run]).Seconds())
+	}
+	sort.Float64s(late)
+	if len(late) == 0 {
+		b.Fatal("nothing ran")
+	}
+	fmt.Printf("lateness of due steps in real time (%d runs due over 20 s, wake jobs on River): %d ran; p50 %.2fs p99 %.2fs max %.2fs\n",
+		n, len(late), late[len(late)/2], late[len(late)*99/100], late[len(late)-1])
+}

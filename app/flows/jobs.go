@@ -73,10 +73,57 @@ type WakeWorker struct {
 func (w *WakeWorker) Timeout(*river.Job[WakeArgs]) time.Duration { return 10 * time.Minute }
 
 // Work executes everything of the shop that is due now (not only what was
-// due at At: an earlier failure or a resumed flow is caught up too).
+// due at At: an earlier failure or a resumed flow is caught up too), again
+// and again while more comes due. One pass per shop at a time: two would
+// pick the same runs and queue on each other's locks, so a wake job that
+// finds the shop's pass running tries again a second later (the pass may
+// have checked before this job's runs came due).
 func (w *WakeWorker) Work(ctx context.Context, j *river.Job[WakeArgs]) error {
-	_, err := w.E.RunDue(ctx, j.Args.ShopID, w.E.now())
-	return err
+	ok, release, err := w.E.lockShop(ctx, j.Args.ShopID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return river.JobSnooze(time.Second)
+	}
+	defer release()
+	return w.E.drain(ctx, j.Args.ShopID)
+}
+
+// drain runs the shop's due steps until none is due at a fresh reading of
+// the clock.
+func (e *Engine) drain(ctx context.Context, shopID int64) error {
+	for {
+		n, err := e.RunDue(ctx, shopID, e.now())
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// passLockClass keys the per-shop advisory lock of due-step passes.
+const passLockClass = 0x666c6f77 // "flow"
+
+// lockShop takes the shop's pass lock on a connection of its own, without
+// waiting; release gives it back.
+func (e *Engine) lockShop(ctx context.Context, shopID int64) (bool, func(), error) {
+	conn, err := e.DB.Connx(ctx)
+	if err != nil {
+		return false, nil, fmt.Errorf("flows: pass lock of shop %d: %w", shopID, err)
+	}
+	var ok bool
+	if err := conn.GetContext(ctx, &ok, `SELECT pg_try_advisory_lock($1, $2::int)`, passLockClass, shopID); err != nil {
+		conn.Close()
+		return false, nil, fmt.Errorf("flows: pass lock of shop %d: %w", shopID, err)
+	}
+	if !ok {
+		conn.Close()
+		return false, nil, nil
+	}
+	return true, func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2::int)`, passLockClass, shopID)
+		conn.Close()
+	}, nil
 }
 
 // SweepArgs is the periodic safety net: every shop with due runs gets them
@@ -112,7 +159,12 @@ func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	}
 	var first error
 	for _, id := range shops {
-		if _, err := w.E.RunDue(ctx, id, now); err != nil && first == nil {
+		ok, release, err := w.E.lockShop(ctx, id)
+		if err == nil && ok {
+			err = w.E.drain(ctx, id)
+			release()
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 	}
