@@ -223,12 +223,6 @@ func TestDerivedDataUnderConcurrentWriters(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	h := newHarness(t, 4, true)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := h.jobs.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer h.jobs.Stop(context.Background())
 
 	const rounds = 2
 	for round := range rounds {

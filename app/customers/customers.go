@@ -44,11 +44,9 @@ type Store struct {
 	// pushes queues consent pushes to Shopify (set by the app's wiring;
 	// nil in tests that don't care).
 	pushes jobs.Inserter
-	// segments queues full segment refreshes after bulk imports, signals
-	// records the signals of changes (both set by the app's wiring; nil in
-	// tests that don't care).
+	// segments queues full segment refreshes after bulk imports (set by
+	// the app's wiring; nil in tests that don't care).
 	segments SegmentQueue
-	signals  jobs.Inserter
 }
 
 // NewStore returns a Store.

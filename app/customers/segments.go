@@ -8,7 +8,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/signals"
 )
 
@@ -25,19 +24,12 @@ type SegmentQueue interface {
 // segments in their transaction.
 func (s *Store) RefreshSegmentsWith(q SegmentQueue) { s.segments = q }
 
-// SignalWith makes the changes this store makes on its own (suppressions,
-// lifted suppressions) record their signals (app/signals) in their
-// transaction, and lets packages below the app's wiring (events) record
-// theirs through Signal.
-func (s *Store) SignalWith(j jobs.Inserter) { s.signals = j }
-
-// Signal records signals in tx (signals.Record) with the store's wiring. It
-// does nothing when none is wired (tests that don't look at signals).
+// Signal records signals in tx (signals.Record).
 func (s *Store) Signal(ctx context.Context, tx *sqlx.Tx, sigs ...signals.Signal) error {
-	if s.signals == nil || len(sigs) == 0 {
+	if len(sigs) == 0 {
 		return nil
 	}
-	if err := signals.Record(ctx, tx.Tx, s.signals, sigs...); err != nil {
+	if err := signals.Record(ctx, tx.Tx, sigs...); err != nil {
 		return fmt.Errorf("customers: %w", err)
 	}
 	return nil
@@ -47,7 +39,7 @@ func (s *Store) Signal(ctx context.Context, tx *sqlx.Tx, sigs ...signals.Signal)
 // of the (lower-case) addresses, with data per address: suppressions are
 // keyed by address, signals by profile.
 func (s *Store) signalByEmail(ctx context.Context, tx *sqlx.Tx, shopID int64, kind signals.Kind, data map[string][]byte) error {
-	if s.signals == nil || len(data) == 0 {
+	if len(data) == 0 {
 		return nil
 	}
 	lower := make([]string, 0, len(data))

@@ -16,39 +16,33 @@ import (
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/segments"
-	"github.com/cartwheel/cartwheel/app/signals"
-	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 )
 
 // segmentStore is a Store wired to a real River client the way the app
-// wires it, so recorded signals are customer_signals rows with their
-// consumer jobs, and queued shop refreshes are river_job rows.
+// wires it, so recorded signals are customer_signals rows and queued shop
+// refreshes are river_job rows.
 func segmentStore(t *testing.T) (*sqlx.DB, *customers.Store) {
 	t.Helper()
 	d := dbtest.New(t)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segments.NewStore(d)})
-	signalstest.AddConsumer(t, workers, d, signals.Handlers{})
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := customers.NewStore(d)
 	st.RefreshSegmentsWith(segments.Queue{Jobs: jc})
-	st.SignalWith(jc)
 	return d, st
 }
 
-// queued returns "shop:customer kind" for each recorded signal (with a
-// consumer job scheduled for it) and "shop:*" for a shop refresh, then
+// queued returns "shop:customer kind" for each recorded signal and
+// "shop:*" for a shop refresh, then
 // forgets them so the next step starts clean.
 func queued(t *testing.T, d *sqlx.DB) map[string]int {
 	t.Helper()
 	var keys []string
 	if err := d.Select(&keys, `
 		SELECT s.shop_id || ':' || s.customer_id || ' ' || s.kind || COALESCE(' ' || (s.data->>'reason'), '') FROM customer_signals s
-		WHERE EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'signals.consume'
-			AND (j.args->>'customer_id')::bigint = s.customer_id AND (j.args->>'shop_id')::bigint = s.shop_id)
 		UNION ALL
 		SELECT (args->>'shop_id') || ':*' FROM river_job WHERE kind = 'segments.refresh_shop'`); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/customers"
-	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/signals"
 )
 
@@ -54,10 +53,6 @@ type Options struct {
 	// Write blocks, bounded by its context, when the queue is full).
 	QueueSize int
 	Log       *slog.Logger
-	// Signals, when set, records a StorefrontEvent signal (app/signals)
-	// per customer and event name a batch stored, in the batch's
-	// transaction.
-	Signals jobs.Inserter
 }
 
 func (o *Options) defaults() {
@@ -282,7 +277,7 @@ func (in *Ingester) write(ctx context.Context, reqs []*request) ([]Result, error
 	if err := in.parts.ensure(ctx, rows); err != nil {
 		return nil, err
 	}
-	inserted, err := insertRows(ctx, in.db, in.opts.Signals, rows)
+	inserted, err := insertRows(ctx, in.db, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -299,16 +294,17 @@ func (in *Ingester) write(ctx context.Context, reqs []*request) ([]Result, error
 // insertRows upserts the visitors and inserts the events in one
 // transaction; it returns the keys actually inserted (the others were
 // duplicates of stored events).
-func insertRows(ctx context.Context, db *sqlx.DB, sig jobs.Inserter, rows []Row) (map[rowKey]bool, error) {
+//
+// It records a StorefrontEvent signal (app/signals) per customer and event
+// name the batch stored, in the batch's transaction.
+func insertRows(ctx context.Context, db *sqlx.DB, rows []Row) (map[rowKey]bool, error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("events: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if sig != nil {
-		if err := lockProfiles(ctx, tx, rows); err != nil {
-			return nil, err
-		}
+	if err := lockProfiles(ctx, tx, rows); err != nil {
+		return nil, err
 	}
 	if err := touchVisitors(ctx, tx, rows); err != nil {
 		return nil, err
@@ -344,10 +340,8 @@ func insertRows(ctx context.Context, db *sqlx.DB, sig jobs.Inserter, rows []Row)
 	if err != nil {
 		return nil, fmt.Errorf("events: insert %d rows: %w", n, err)
 	}
-	if sig != nil {
-		if err := signals.Record(ctx, tx.Tx, sig, storefrontSignals(got)...); err != nil {
-			return nil, fmt.Errorf("events: %w", err)
-		}
+	if err := signals.Record(ctx, tx.Tx, storefrontSignals(got)...); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("events: commit: %w", err)

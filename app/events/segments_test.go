@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -15,31 +14,17 @@ import (
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/events"
-	"github.com/cartwheel/cartwheel/app/jobs"
-	"github.com/cartwheel/cartwheel/app/signals"
 	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 )
 
-// signalJobs is a real River client with the signals consumer, so
-// recorded signals are customer_signals rows with their consumer jobs.
-func signalJobs(t *testing.T, d *sqlx.DB) *jobs.Client {
-	t.Helper()
-	return signalstest.Client(t, d, signals.Handlers{})
-}
-
 // refreshed returns the recorded signals per customer of the shop as
-// "kind ref" strings (checking each has its consumer scheduled), then
-// forgets them so the next step starts clean.
+// "kind ref" strings, then forgets them so the next step starts clean.
 func refreshed(t *testing.T, d *sqlx.DB, shop int64) map[int64][]string {
 	t.Helper()
-	consumers := map[string]bool{}
-	for _, k := range signalstest.Consumers(t, d) {
-		consumers[k] = true
-	}
 	out := map[int64][]string{}
 	for _, r := range signalstest.Pending(t, d) {
-		if r.ShopID != shop || !consumers[fmt.Sprintf("%d:%d", r.ShopID, r.CustomerID)] {
-			t.Fatalf("signal %+v: other shop or no consumer", r)
+		if r.ShopID != shop {
+			t.Fatalf("signal %+v: other shop", r)
 		}
 		out[r.CustomerID] = append(out[r.CustomerID], strings.TrimSpace(r.Kind+" "+r.Ref))
 	}
@@ -72,7 +57,7 @@ func TestIngestRecordsOneSignalPerCustomerAndName(t *testing.T) {
 	d := dbtest.New(t)
 	shop := newShop(t, d, "seg-ingest.myshopify.com")
 	ctx := context.Background()
-	in := events.NewIngester(d, events.Options{MaxWait: 20 * time.Millisecond, Committers: 1, Signals: signalJobs(t, d)})
+	in := events.NewIngester(d, events.Options{MaxWait: 20 * time.Millisecond, Committers: 1})
 	t.Cleanup(func() { in.Close(context.Background()) })
 	var ann, bob int64
 	d.Get(&ann, `INSERT INTO customers (shop_id, email) VALUES ($1, 'ann@example.com') RETURNING id`, shop)
@@ -128,11 +113,9 @@ func TestStitchRecordsSignalsForBackfilledProfile(t *testing.T) {
 	d := dbtest.New(t)
 	shop := newShop(t, d, "seg-stitch.myshopify.com")
 	ctx := context.Background()
-	q := signalJobs(t, d)
-	in := events.NewIngester(d, events.Options{MaxWait: 2 * time.Millisecond, Committers: 1, Signals: q})
+	in := events.NewIngester(d, events.Options{MaxWait: 2 * time.Millisecond, Committers: 1})
 	t.Cleanup(func() { in.Close(context.Background()) })
 	cs := customers.NewStore(d)
-	cs.SignalWith(q)
 	idn := events.NewIdentity(d, cs)
 
 	const visitor = "visitor_stitch"

@@ -95,7 +95,7 @@ func (e *Engine) startOne(ctx context.Context, shopID, customerID int64, f liveF
 	if err := e.get(ctx, tx, &before, `SELECT count(*) FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3`, shopID, f.ID, customerID); err != nil {
 		return 0, err
 	}
-	if err := e.start(ctx, tx, shopID, customerID, f, en, now); err != nil {
+	if err := e.start(ctx, tx, nil, nil, shopID, customerID, f, en, now); err != nil {
 		return 0, err
 	}
 	var after int

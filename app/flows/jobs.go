@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // Queue is the River queue flow steps run on, apart from imports and
@@ -27,16 +28,37 @@ type WakeArgs struct {
 // Kind implements river.JobArgs.
 func (WakeArgs) Kind() string { return "flows.wake" }
 
+// scheduleWakeOnce is scheduleWake, once per wake second in one consumer
+// transaction (memo): the runs it starts for many customers mostly wake at
+// the same few seconds.
+func (e *Engine) scheduleWakeOnce(ctx context.Context, tx *sqlx.Tx, memo *signals.Memo, shopID int64, t time.Time) error {
+	key := fmt.Sprintf("flows.wake:%d:%d", shopID, wakeSecond(t).Unix())
+	if _, ok := memo.Get(key); ok {
+		return nil
+	}
+	if err := e.scheduleWake(ctx, tx, shopID, t); err != nil {
+		return err
+	}
+	memo.Set(key, true)
+	return nil
+}
+
+// wakeSecond is t rounded up to the second, the time wake jobs run at.
+func wakeSecond(t time.Time) time.Time {
+	at := t.UTC().Truncate(time.Second)
+	if at.Before(t) {
+		at = at.Add(time.Second)
+	}
+	return at
+}
+
 // scheduleWake makes sure a wake job exists for the shop at t (rounded up
 // to the second), in the caller's transaction.
 func (e *Engine) scheduleWake(ctx context.Context, tx *sqlx.Tx, shopID int64, t time.Time) error {
 	if e.jobs == nil {
 		return nil
 	}
-	at := t.UTC().Truncate(time.Second)
-	if at.Before(t) {
-		at = at.Add(time.Second)
-	}
+	at := wakeSecond(t)
 	// Thousands of runs of a busy pass wait until the same second: a
 	// committed wake job for it is enough, and inserting another would make
 	// every transaction of the pass queue on that job's unique key. (A read

@@ -67,7 +67,8 @@ func (e *Engine) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batc
 	if now.IsZero() {
 		now = e.now()
 	}
-	if err := e.applyToRuns(ctx, tx, b, now); err != nil {
+	active, err := e.applyToRuns(ctx, tx, b, now)
+	if err != nil {
 		return err
 	}
 	var entries []entry
@@ -77,16 +78,22 @@ func (e *Engine) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batc
 	if len(entries) == 0 {
 		return nil
 	}
-	flows, err := e.liveFlows(ctx, tx, b.ShopID)
-	if err != nil || len(flows) == 0 {
-		return err
+	// The shop's live flows, read once per consumer transaction.
+	var flows []liveFlow
+	if v, ok := b.Memo.Get("flows.live"); ok {
+		flows = v.([]liveFlow)
+	} else {
+		if flows, err = e.liveFlows(ctx, tx, b.ShopID); err != nil {
+			return err
+		}
+		b.Memo.Set("flows.live", flows)
 	}
 	for _, en := range entries {
 		for _, f := range flows {
 			if !matches(f.def.Trigger, en) {
 				continue
 			}
-			if err := e.start(ctx, tx, b.ShopID, b.CustomerID, f, en, now); err != nil {
+			if err := e.start(ctx, tx, b.Memo, active, b.ShopID, b.CustomerID, f, en, now); err != nil {
 				return err
 			}
 		}
@@ -210,7 +217,10 @@ func matches(t Trigger, en entry) bool {
 // trigger's own condition or the filters say no, or a run for the same
 // trigger object is already active (then an abandonment's delay restarts
 // from this activity).
-func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, f liveFlow, en entry, now time.Time) error {
+//
+// active is the customer's active runs when the caller has them locked
+// (HandleSignals), else nil: start reads and locks the one it needs.
+func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, memo *signals.Memo, active activeRuns, shopID, customerID int64, f liveFlow, en entry, now time.Time) error {
 	def := f.def
 	if en.trigger == TriggerFirstOrder {
 		var n int
@@ -230,24 +240,25 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 	}
 	// An active run for this trigger object: the shopper is still active,
 	// so an abandonment's "for N" counts from now.
-	var active struct {
-		ID    int64  `db:"id"`
-		Phase string `db:"phase"`
+	key := activeKey{f.ID, en.ref}
+	cur, found := active[key]
+	if active == nil {
+		err := e.get(ctx, tx, &cur, `SELECT id, phase FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3
+			AND trigger_ref = $4 AND status = 'active' FOR UPDATE`, shopID, f.ID, customerID, en.ref)
+		if err != nil && !isNoRows(err) {
+			return fmt.Errorf("flows: active run of flow %d: %w", f.ID, err)
+		}
+		found = err == nil
 	}
-	err := e.get(ctx, tx, &active, `SELECT id, phase FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND customer_id = $3
-		AND trigger_ref = $4 AND status = 'active' FOR UPDATE`, shopID, f.ID, customerID, en.ref)
-	if err != nil && !isNoRows(err) {
-		return fmt.Errorf("flows: active run of flow %d: %w", f.ID, err)
-	}
-	if err == nil {
-		if active.Phase == phaseTrigger && def.Trigger.Type != TriggerCheckoutAbandoned {
+	if found {
+		if cur.Phase == phaseTrigger && def.Trigger.Type != TriggerCheckoutAbandoned {
 			wake := en.at.Add(delay)
 			if _, err := e.exec(ctx, tx, `UPDATE flow_runs SET wake_at = GREATEST(wake_at, $3),
 				context = context || jsonb_build_object('activity_at', $4::text), updated_at = now() WHERE shop_id = $1 AND id = $2`,
-				shopID, active.ID, wake, en.at.UTC().Format(time.RFC3339Nano)); err != nil {
-				return fmt.Errorf("flows: extend run %d: %w", active.ID, err)
+				shopID, cur.ID, wake, en.at.UTC().Format(time.RFC3339Nano)); err != nil {
+				return fmt.Errorf("flows: extend run %d: %w", cur.ID, err)
 			}
-			return e.scheduleWake(ctx, tx, shopID, wake)
+			return e.scheduleWakeOnce(ctx, tx, memo, shopID, wake)
 		}
 		return nil
 	}
@@ -292,7 +303,7 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 		return nil
 	}
 	ctxJSON, _ := json.Marshal(r.ctx)
-	err = e.get(ctx, tx, &r.ID, `
+	err := e.get(ctx, tx, &r.ID, `
 		INSERT INTO flow_runs (shop_id, flow_id, version, priority, customer_id, trigger_ref, step_id, phase, wake_at, due_at, context, started_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
 		ON CONFLICT (shop_id, flow_id, customer_id, trigger_ref) WHERE status = 'active' DO NOTHING
@@ -303,6 +314,9 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 		}
 		return fmt.Errorf("flows: start flow %d for %d: %w", f.ID, customerID, err)
 	}
+	if active != nil {
+		active[key] = activeRun{ID: r.ID, Phase: phase}
+	}
 	if phase == phaseStep {
 		if err := e.logStep(ctx, tx, r, step, OutcomeEntered, "", 0, now); err != nil {
 			return err
@@ -311,19 +325,34 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, shopID, customerID int6
 			return err
 		}
 	}
-	return e.scheduleWake(ctx, tx, shopID, wake)
+	return e.scheduleWakeOnce(ctx, tx, memo, shopID, wake)
+}
+
+// activeRuns are a customer's active runs by flow and trigger object.
+type activeRuns map[activeKey]activeRun
+
+type activeKey struct {
+	flow int64
+	ref  string
+}
+
+type activeRun struct {
+	ID    int64  `db:"id"`
+	Phase string `db:"phase"`
 }
 
 // applyToRuns applies the batch to the customer's active runs: exits that
 // now hold end them at once, and a wait for an event that came wakes now.
-func (e *Engine) applyToRuns(ctx context.Context, tx *sqlx.Tx, b *signals.Batch, now time.Time) error {
+// It returns the runs still active, locked.
+func (e *Engine) applyToRuns(ctx context.Context, tx *sqlx.Tx, b *signals.Batch, now time.Time) (activeRuns, error) {
 	var runs []run
 	if err := e.sel(ctx, tx, &runs, `SELECT `+runColumns+` FROM flow_runs WHERE shop_id = $1 AND customer_id = $2 AND status = 'active' ORDER BY id FOR UPDATE`,
 		b.ShopID, b.CustomerID); err != nil {
-		return fmt.Errorf("flows: runs of %d: %w", b.CustomerID, err)
+		return nil, fmt.Errorf("flows: runs of %d: %w", b.CustomerID, err)
 	}
+	active := activeRuns{}
 	if len(runs) == 0 {
-		return nil
+		return active, nil
 	}
 	exitish, eventish := false, false
 	for _, s := range b.Signals {
@@ -342,20 +371,21 @@ func (e *Engine) applyToRuns(ctx context.Context, tx *sqlx.Tx, b *signals.Batch,
 		r.decode()
 		def, err := e.version(ctx, tx, r.ShopID, r.FlowID, r.Version)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if exitish {
 			reason, err := e.exitReason(ctx, tx, r, def, now)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if reason != "" {
 				if err := e.end(ctx, tx, r, "exited", reason, now); err != nil {
-					return err
+					return nil, err
 				}
 				continue
 			}
 		}
+		active[activeKey{r.FlowID, r.TriggerRef}] = activeRun{ID: r.ID, Phase: r.Phase}
 		if eventish && r.Phase == phaseEvent {
 			s := def.tree.step[r.StepID]
 			if s == nil {
@@ -363,16 +393,16 @@ func (e *Engine) applyToRuns(ctx context.Context, tx *sqlx.Tx, b *signals.Batch,
 			}
 			hit, err := e.eventHappened(ctx, tx, r, s, now)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if hit {
 				r.ctx["hit:"+s.ID] = "1"
 				r.WakeAt.Time, r.WakeAt.Valid = now, true
 				if err := e.save(ctx, tx, r); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
 	}
-	return nil
+	return active, nil
 }

@@ -242,10 +242,8 @@ func (s *Store) refresh(ctx context.Context, tx *sqlx.Tx, shopID int64, todo []S
 	}
 	// Entries and exits are signals too (flows: entered/left a segment),
 	// recorded set-based; their consumers find them already applied.
-	if s.Jobs != nil {
-		if err := signals.RecordBulk(ctx, tx.Tx, s.Jobs, changes); err != nil {
-			return fmt.Errorf("segments: %w", err)
-		}
+	if err := signals.RecordBulk(ctx, tx.Tx, changes); err != nil {
+		return fmt.Errorf("segments: %w", err)
 	}
 	return nil
 }
@@ -294,7 +292,7 @@ func (s *Store) RefreshCustomer(ctx context.Context, shopID, customerID int64, n
 func (s *Store) refreshCustomer(ctx context.Context, shopID, customerID int64, now time.Time, check bool) (bool, error) {
 	drifted := false
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := s.LockFirst(ctx, tx, shopID, customerID); err != nil {
+		if err := s.LockFirst(ctx, tx, shopID); err != nil {
 			return err
 		}
 		if _, err := customers.LockProfiles(ctx, tx, shopID, []int64{customerID}); err != nil {
@@ -320,7 +318,7 @@ func (s *Store) refreshCustomer(ctx context.Context, shopID, customerID int64, n
 // refresh, before the customer's profile lock: a full refresh holds them
 // for long, and waiting for it while holding the profile's lock would hold
 // up the customer's webhooks and events. (signals.LockerFirst)
-func (s *Store) LockFirst(ctx context.Context, tx *sqlx.Tx, shopID, _ int64) error {
+func (s *Store) LockFirst(ctx context.Context, tx *sqlx.Tx, shopID int64) error {
 	segs, err := loadSegments(ctx, tx, shopID)
 	if err != nil {
 		return err
@@ -339,7 +337,18 @@ func (s *Store) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batch
 	if !hasOtherThan(b, signals.SegmentEntered, signals.SegmentExited) {
 		return nil
 	}
-	changes, err := s.refreshCustomerTx(ctx, tx, b.ShopID, b.CustomerID, b.Now)
+	// The shop's segments, read once per consumer transaction.
+	var sh *shopSegments
+	if v, ok := b.Memo.Get("segments.shop"); ok {
+		sh = v.(*shopSegments)
+	} else {
+		var err error
+		if sh, err = shopSegmentsOf(ctx, tx, b.ShopID); err != nil {
+			return err
+		}
+		b.Memo.Set("segments.shop", sh)
+	}
+	changes, err := sh.refresh(ctx, tx, b.CustomerID, b.Now)
 	if err != nil {
 		return err
 	}
@@ -370,17 +379,37 @@ type membershipChange struct {
 
 // refreshCustomerTx re-evaluates one customer in tx, which holds the
 // segment locks (shared) and the profile's lock, and returns the entries
-// and exits it made. The segments are read again here: one created since
-// LockFirst is locked now (a rare wait while holding the profile, which a
-// full refresh never takes, so it can't deadlock).
+// and exits it made.
 func (s *Store) refreshCustomerTx(ctx context.Context, tx *sqlx.Tx, shopID, customerID int64, now time.Time) ([]membershipChange, error) {
+	sh, err := shopSegmentsOf(ctx, tx, shopID)
+	if err != nil {
+		return nil, err
+	}
+	return sh.refresh(ctx, tx, customerID, now)
+}
+
+// shopSegments is what refreshing one customer needs of the shop: its
+// segments in dependency order, locked (shared), and its timezone. The
+// signals consumer reads it once per transaction for all its customers.
+type shopSegments struct {
+	shopID int64
+	todo   []Segment
+	loc    *time.Location
+}
+
+// shopSegmentsOf reads the shop's segments and locks them (shared). They
+// are read again after LockFirst: one created since is locked now (a rare
+// wait while holding profiles, which a full refresh never takes, so it
+// can't deadlock). One created after this read is filled by its own full
+// refresh, which sees every change committed before it.
+func shopSegmentsOf(ctx context.Context, tx *sqlx.Tx, shopID int64) (*shopSegments, error) {
 	segs, err := loadSegments(ctx, tx, shopID)
 	if err != nil {
 		return nil, err
 	}
 	todo, err := order(segs)
 	if err != nil || len(todo) == 0 {
-		return nil, err
+		return &shopSegments{shopID: shopID}, err
 	}
 	if err := lockSegments(ctx, tx, todo, false); err != nil {
 		return nil, err
@@ -389,17 +418,25 @@ func (s *Store) refreshCustomerTx(ctx context.Context, tx *sqlx.Tx, shopID, cust
 	if err != nil {
 		return nil, err
 	}
+	return &shopSegments{shopID: shopID, todo: todo, loc: loc}, nil
+}
+
+func (sh *shopSegments) refresh(ctx context.Context, tx *sqlx.Tx, customerID int64, now time.Time) ([]membershipChange, error) {
+	if len(sh.todo) == 0 {
+		return nil, nil
+	}
+	shopID := sh.shopID
 	if err := rebuildActivity(ctx, tx, shopID, customerID); err != nil {
 		return nil, err
 	}
 	var changes []membershipChange
-	for _, level := range levels(todo) {
+	for _, level := range levels(sh.todo) {
 		rules := make([]Rules, len(level))
 		ids := make(pq.Int64Array, len(level))
 		for i, sg := range level {
 			rules[i], ids[i] = sg.Rules, sg.ID
 		}
-		q, args, custArg := compileCustomer(shopID, rules, now, loc, customerID)
+		q, args, custArg := compileCustomer(shopID, rules, now, sh.loc, customerID)
 		args = append(args, ids, now)
 		var got []membershipChange
 		if err := tx.SelectContext(ctx, &got, customerDiffSQL(q, custArg, ph(len(args)-1), ph(len(args))), args...); err != nil {

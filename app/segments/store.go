@@ -12,7 +12,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cartwheel/cartwheel/app/input"
-	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -35,10 +34,6 @@ type Segment struct {
 // Store reads and writes segments and their membership.
 type Store struct {
 	DB *sqlx.DB
-	// Jobs schedules the consumers of the entry and exit signals a full
-	// refresh records (set by the app's wiring; nil in tests that don't
-	// look at them).
-	Jobs jobs.Inserter
 }
 
 // NewStore returns a store on d.

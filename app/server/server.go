@@ -60,8 +60,11 @@ type App struct {
 	Tracker  *tracking.Tracker        // the sender's email.Tracker
 	Flows    *flows.Engine            // the automation engine (tests drive its clock)
 	Sender   *sender.Sender           // sends email (campaigns and flows queue sender.EnqueueDeliver)
+	Signals  *signals.Consumer        // run by StartWorkers next to the River workers
 
-	opts Options
+	opts          Options
+	stopSignals   context.CancelFunc
+	signalsLooped chan struct{}
 }
 
 // Options tune what tests need to differ.
@@ -201,7 +204,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	river.AddWorker(workers, consumer.Worker())
+	consumer.Log = log
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
 	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
 	// The daily consistency sweep (its email part is set below, once built).
@@ -245,8 +248,6 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	// segments in the import graph, so it gets the shop refresh behind an
 	// interface.
 	customerStore.RefreshSegmentsWith(segments.Queue{Jobs: jc})
-	customerStore.SignalWith(jc)
-	segmentStore.Jobs = jc
 	storeSync.QueueWith(jc)
 	importWorker.QueueWith(jc)
 	emailSender.QueueWith(jc)
@@ -269,7 +270,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		return nil
 	}
 
-	ingester := events.NewIngester(d, events.Options{Log: log, Signals: jc})
+	ingester := events.NewIngester(d, events.Options{Log: log})
 	pipeline := &events.Pipeline{Ingester: ingester, Identity: events.NewIdentity(d, customerStore)}
 
 	emailPublic, err := newEmailPublic(cfg, d, customerStore, jc, log, o.Now, tokens, senders)
@@ -311,7 +312,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	})
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
 		Handler: handler, Webhooks: processor, Events: ingester,
-		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender, Flows: flowEngine, opts: o}, nil
+		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender, Flows: flowEngine, Signals: consumer, opts: o}, nil
 }
 
 // now reads the clock tests may replace (Options.Now).
@@ -371,7 +372,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, withWorkers bool) erro
 	}
 	workers := false
 	if withWorkers {
-		err := a.Jobs.Start(ctx)
+		err := a.StartWorkers(ctx)
 		if err != nil && ctx.Err() == nil {
 			a.shutdown(srv, false)
 			return fmt.Errorf("server: start workers: %w", err)
@@ -406,10 +407,38 @@ func (a *App) shutdown(srv *http.Server, withWorkers bool) {
 		a.Log.Error("events shutdown", "err", err)
 	}
 	if withWorkers {
-		if err := a.Jobs.Stop(stopCtx); err != nil {
+		if err := a.StopWorkers(stopCtx); err != nil {
 			a.Log.Error("workers shutdown", "err", err)
 		}
 	}
+}
+
+// StartWorkers starts the River workers and the signals consumer.
+func (a *App) StartWorkers(ctx context.Context) error {
+	if err := a.Jobs.Start(ctx); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopSignals, a.signalsLooped = cancel, make(chan struct{})
+	go func() {
+		defer close(a.signalsLooped)
+		a.Signals.Run(sctx)
+	}()
+	return nil
+}
+
+// StopWorkers stops the signals consumer (its transaction in progress
+// rolls back and is taken again by the next start) and waits for the
+// River workers.
+func (a *App) StopWorkers(ctx context.Context) error {
+	if a.stopSignals != nil {
+		a.stopSignals()
+		select {
+		case <-a.signalsLooped:
+		case <-ctx.Done():
+		}
+	}
+	return a.Jobs.Stop(ctx)
 }
 
 // acceptNotifier closes accepting on the server's first Accept call, which
@@ -427,12 +456,12 @@ func (l *acceptNotifier) Accept() (net.Conn, error) {
 
 // Work runs only the workers until ctx is cancelled.
 func (a *App) Work(ctx context.Context) error {
-	if err := a.Jobs.Start(ctx); err != nil {
+	if err := a.StartWorkers(ctx); err != nil {
 		return fmt.Errorf("server: start workers: %w", err)
 	}
 	a.Log.Info("workers running")
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	return a.Jobs.Stop(stopCtx)
+	return a.StopWorkers(stopCtx)
 }

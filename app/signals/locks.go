@@ -21,9 +21,9 @@ import (
 // READ COMMITTED each statement sees everything committed before it
 // started, so whoever holds the lock last sees every change committed
 // before it plus its own: the last writer's result is the right one. The
-// returned time is later than the start of anyone who held the lock before
-// (consumers are debounced by time window, see Record); the database's
-// clock is used so that clocks of different instances can't disagree.
+// returned time is later than the start of anyone who held the lock
+// before; the database's clock is used so that clocks of different
+// instances can't disagree.
 //
 // Row locks, taken in ascending id order so that two transactions locking
 // overlapping sets can't deadlock. FOR NO KEY UPDATE conflicts with itself

@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
-	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/signals"
 	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 )
@@ -85,10 +83,10 @@ func (adder) HandleSignals(_ context.Context, _ *sqlx.Tx, b *signals.Batch) erro
 	return nil
 }
 
-func record(t *testing.T, d *sqlx.DB, ins jobs.Inserter, sigs ...signals.Signal) {
+func record(t *testing.T, d *sqlx.DB, sigs ...signals.Signal) {
 	t.Helper()
 	if err := db.InTx(context.Background(), d, func(tx *sqlx.Tx) error {
-		return signals.Record(context.Background(), tx.Tx, ins, sigs...)
+		return signals.Record(context.Background(), tx.Tx, sigs...)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,18 +113,17 @@ func TestNewConsumerNeedsEveryHandler(t *testing.T) {
 	}
 }
 
-// Record stores the signals in record order with their data, schedules one
-// consumer per customer (ids only in its args), and drops signals of a
-// customer that isn't in the shop; the consumer hands them to every handler
-// in order, with what earlier handlers derived, and deletes them.
+// Record stores the signals in record order with their data, and drops
+// signals of a customer that isn't in the shop; the consumer hands them to
+// every handler in order, with what earlier handlers derived, and deletes
+// them.
 func TestRecordThenConsume(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := context.Background()
 	shop, other := newShop(t, d, "sig-a.myshopify.com"), newShop(t, d, "sig-b.myshopify.com")
 	ada, bob, stranger := newCustomer(t, d, shop), newCustomer(t, d, shop), newCustomer(t, d, other)
-	jc := signalstest.Client(t, d, signals.Handlers{})
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	record(t, d, jc,
+	record(t, d,
 		signals.Signal{ShopID: shop, CustomerID: bob, Kind: signals.OrderPlaced, Ref: "1001",
 			Data: signals.Data(map[string]any{"checkout_token": "t1", "cart_token": ""})},
 		signals.Signal{ShopID: shop, CustomerID: ada, Kind: signals.StorefrontEvent, Ref: "product_viewed", At: at},
@@ -138,12 +135,6 @@ func TestRecordThenConsume(t *testing.T) {
 		rows[1].String() != fmt.Sprintf("%d storefront_event product_viewed", ada) || !rows[1].At.Equal(at) ||
 		rows[0].Data != `{"cart_token": "", "checkout_token": "t1"}` {
 		t.Fatalf("stored %+v", rows)
-	}
-	if got := signalstest.Consumers(t, d); len(got) != 2 || got[0] != fmt.Sprintf("%d:%d", shop, ada) || got[1] != fmt.Sprintf("%d:%d", shop, bob) {
-		t.Fatalf("consumers %v", got)
-	}
-	if n := count(t, d, `SELECT count(*) FROM river_job WHERE kind = 'signals.consume' AND args::jsonb - 'shop_id' - 'customer_id' <> '{}'`); n != 0 {
-		t.Fatal("consumer args carry more than ids")
 	}
 
 	flows := &recorder{}
@@ -165,7 +156,7 @@ func TestRecordThenConsume(t *testing.T) {
 	if rows := signalstest.Pending(t, d); len(rows) != 1 || rows[0].CustomerID != bob {
 		t.Fatalf("left after ada's consumer: %+v", rows)
 	}
-	// A second run of a merged window finds nothing and hands nothing.
+	// A second run finds nothing and hands nothing.
 	if n, err := c.Consume(ctx, shop, ada); err != nil || n != 0 || len(flows.got) != 3 {
 		t.Fatalf("second consume: %d %v, flows got %d", n, err, len(flows.got))
 	}
@@ -179,8 +170,7 @@ func TestFailedConsumerLeavesSignalsForRetry(t *testing.T) {
 	ctx := context.Background()
 	shop := newShop(t, d, "sig-fail.myshopify.com")
 	ada := newCustomer(t, d, shop)
-	jc := signalstest.Client(t, d, signals.Handlers{})
-	record(t, d, jc, signals.Signal{ShopID: shop, CustomerID: ada, Kind: signals.EmailSent, Ref: "7"},
+	record(t, d, signals.Signal{ShopID: shop, CustomerID: ada, Kind: signals.EmailSent, Ref: "7"},
 		signals.Signal{ShopID: shop, CustomerID: ada, Kind: signals.EmailEvent, Ref: "7"})
 
 	boom := errors.New("worker died")
@@ -212,8 +202,9 @@ func TestFailedConsumerLeavesSignalsForRetry(t *testing.T) {
 }
 
 // Many writers recording signals for the same few customers at once, with
-// the real River workers consuming meanwhile: every signal reaches the
-// handlers exactly once, and none is left behind.
+// two consumers (two worker processes) running meanwhile: every signal
+// reaches the handlers exactly once, in record order per customer, and
+// none is left behind.
 func TestConcurrentWritersEverySignalConsumedOnce(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := context.Background()
@@ -223,21 +214,8 @@ func TestConcurrentWritersEverySignalConsumedOnce(t *testing.T) {
 		custs = append(custs, newCustomer(t, d, shop))
 	}
 	segs, flows := &recorder{}, &recorder{}
-	c, err := signals.NewConsumer(d, signals.Handlers{Segments: segs, Flows: flows}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, c.Worker())
-	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PollInterval: 20 * time.Millisecond, MaxWorkers: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { jc.Stop(context.Background()) })
+	signalstest.Start(t, d, signals.Handlers{Segments: segs, Flows: flows})
+	signalstest.Start(t, d, signals.Handlers{Segments: segs, Flows: flows})
 
 	const writers, perWriter = 16, 25
 	var wg sync.WaitGroup
@@ -251,7 +229,7 @@ func TestConcurrentWritersEverySignalConsumedOnce(t *testing.T) {
 				// Record locks them ascending, so writers can't deadlock.
 				a, b := custs[(w+i)%len(custs)], custs[(w*7+i*3)%len(custs)]
 				err := db.InTx(ctx, d, func(tx *sqlx.Tx) error {
-					return signals.Record(ctx, tx.Tx, jc,
+					return signals.Record(ctx, tx.Tx,
 						signals.Signal{ShopID: shop, CustomerID: a, Kind: signals.StorefrontEvent, Ref: fmt.Sprintf("w%d-%d", w, i)},
 						signals.Signal{ShopID: shop, CustomerID: b, Kind: signals.ProfileChanged, Ref: fmt.Sprintf("w%d-%d", w, i)})
 				})
@@ -268,18 +246,7 @@ func TestConcurrentWritersEverySignalConsumedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := writers * perWriter * 2
-	// Wait for the state (no signal left, no consumer pending), not a time.
-	deadline := time.Now().Add(2 * time.Minute)
-	for count(t, d, `SELECT count(*) FROM customer_signals`)+
-		count(t, d, `SELECT count(*) FROM river_job WHERE kind = 'signals.consume' AND state NOT IN ('completed', 'discarded', 'cancelled')`) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("signals still pending: %d", count(t, d, `SELECT count(*) FROM customer_signals`))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := count(t, d, `SELECT count(*) FROM river_job WHERE kind = 'signals.consume' AND (state = 'discarded' OR errors IS NOT NULL)`); n != 0 {
-		t.Fatalf("%d consumer jobs failed", n)
-	}
+	signalstest.Drain(t, d)
 	for name, r := range map[string]*recorder{"segments": segs, "flows": flows} {
 		r.mu.Lock()
 		if len(r.seen) != want || len(r.got) != want {
@@ -290,6 +257,75 @@ func TestConcurrentWritersEverySignalConsumedOnce(t *testing.T) {
 				t.Errorf("%s: signal %d handed %d times", name, id, n)
 			}
 		}
+		last := map[int64]int64{}
+		for _, s := range r.got {
+			if s.ID < last[s.CustomerID] {
+				t.Errorf("%s: customer %d got signal %d after %d", name, s.CustomerID, s.ID, last[s.CustomerID])
+			}
+			last[s.CustomerID] = s.ID
+		}
 		r.mu.Unlock()
 	}
+}
+
+// A pass takes many customers of several shops at once, and a customer
+// whose handler fails holds back only itself: the others are consumed, its
+// signals stay, and a later pass (after the failure is gone) takes them.
+func TestPassTakesManyCustomersAndIsolatesAFailure(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	shops := []int64{newShop(t, d, "sig-pass-a.myshopify.com"), newShop(t, d, "sig-pass-b.myshopify.com")}
+	var sigs []signals.Signal
+	var bad int64
+	for _, shop := range shops {
+		for i := range 150 { // more than one chunk per shop
+			id := newCustomer(t, d, shop)
+			if i == 70 && bad == 0 {
+				bad = id
+			}
+			sigs = append(sigs, signals.Signal{ShopID: shop, CustomerID: id, Kind: signals.ProfileChanged})
+		}
+	}
+	record(t, d, sigs...)
+	flows := &failFor{id: bad}
+	c, err := signals.NewConsumer(d, signals.Handlers{Segments: signals.Discard, Flows: flows}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := c.Pass(ctx)
+	if err != nil || n != len(sigs)-1 {
+		t.Fatalf("pass took %d (%v), want %d", n, err, len(sigs)-1)
+	}
+	if rows := signalstest.Pending(t, d); len(rows) != 1 || rows[0].CustomerID != bad {
+		t.Fatalf("left after the pass: %+v", rows)
+	}
+	// The failing customer waits for its retry, not the next pass.
+	if n, err := c.Pass(ctx); err != nil || n != 0 {
+		t.Fatalf("a pass right after took %d (%v)", n, err)
+	}
+	flows.mu.Lock()
+	flows.id = 0
+	flows.mu.Unlock()
+	if n, err := c.Consume(ctx, shops[0], bad); err != nil || n != 1 {
+		t.Fatalf("consume after the fix: %d %v", n, err)
+	}
+	if len(signalstest.Pending(t, d)) != 0 {
+		t.Fatal("signals left")
+	}
+}
+
+// failFor fails the batch of one customer.
+type failFor struct {
+	mu sync.Mutex
+	id int64
+}
+
+func (f *failFor) HandleSignals(_ context.Context, _ *sqlx.Tx, b *signals.Batch) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b.CustomerID == f.id {
+		return errors.New("bad profile")
+	}
+	return nil
 }

@@ -36,7 +36,7 @@ func ChangeConsent(ctx context.Context, tx *sqlx.Tx, c *customers.Store, j jobs.
 	if source == "merchant" {
 		source = "admin"
 	}
-	if err := signals.Record(ctx, tx.Tx, j, signals.Signal{ShopID: shopID, CustomerID: ch.CustomerID, Kind: signals.ConsentChanged,
+	if err := signals.Record(ctx, tx.Tx, signals.Signal{ShopID: shopID, CustomerID: ch.CustomerID, Kind: signals.ConsentChanged,
 		Data: signals.Data(map[string]any{"state": ch.State, "source": source})}); err != nil {
 		return fmt.Errorf("storesync: %w", err)
 	}

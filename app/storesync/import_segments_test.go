@@ -10,8 +10,6 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/segments"
-	"github.com/cartwheel/cartwheel/app/signals"
-	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 )
 
 // A finished import queues one full segment refresh of the shop, and no
@@ -21,7 +19,6 @@ func TestImportQueuesOneShopSegmentRefresh(t *testing.T) {
 	small.register(h.fake, testShop)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segments.NewStore(h.db)})
-	signalstest.AddConsumer(t, workers, h.db, signals.Handlers{})
 	jc, err := jobs.New(h.db.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +31,7 @@ func TestImportQueuesOneShopSegmentRefresh(t *testing.T) {
 	if n := h.count(t, `SELECT count(*) FROM river_job WHERE kind = 'segments.refresh_shop' AND (args->>'shop_id')::bigint = $1`, h.shopID); n != 1 {
 		t.Fatalf("shop refreshes queued: %d, want 1", n)
 	}
-	if n := h.count(t, `SELECT count(*) FROM river_job WHERE kind = 'signals.consume'`) + h.count(t, `SELECT count(*) FROM customer_signals`); n != 0 {
+	if n := h.count(t, `SELECT count(*) FROM customer_signals`); n != 0 {
 		t.Fatalf("per-customer signals recorded by the import: %d", n)
 	}
 	// Running it again (a retried job) joins the waiting refresh: at most

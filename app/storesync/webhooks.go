@@ -55,7 +55,7 @@ func (s *Sync) signal(ctx context.Context, tx *sqlx.Tx, sigs ...signals.Signal) 
 	if s.jobs == nil || len(sigs) == 0 {
 		return nil
 	}
-	if err := signals.Record(ctx, tx.Tx, s.jobs, sigs...); err != nil {
+	if err := signals.Record(ctx, tx.Tx, sigs...); err != nil {
 		return fmt.Errorf("storesync: %w", err)
 	}
 	return nil

@@ -28,8 +28,6 @@ import (
 	"github.com/cartwheel/cartwheel/app/privacy"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/shops"
-	"github.com/cartwheel/cartwheel/app/signals"
-	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/webhooks"
 )
@@ -62,10 +60,9 @@ func newEnv(t testing.TB) *env {
 	sync.Register(p)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, p)
-	// Registered so consent pushes and signal consumers can be queued;
+	// Registered so consent pushes can be queued;
 	// tests work them directly.
 	river.AddWorker(workers, storesync.NewConsentPusher(sh, cs, nil, log))
-	signalstest.AddConsumer(t, workers, d, signals.Handlers{})
 	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -110,13 +110,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 
 func (h *harness) startWorkers() {
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := h.app.Jobs.Start(ctx); err != nil {
+	if err := h.app.StartWorkers(ctx); err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() {
 		stopCtx, c := context.WithTimeout(context.Background(), 10*time.Second)
 		defer c()
-		h.app.Jobs.Stop(stopCtx)
+		h.app.StopWorkers(stopCtx)
 		cancel()
 	})
 }

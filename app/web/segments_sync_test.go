@@ -24,9 +24,12 @@ func TestOrderWebhookMovesCustomerIntoSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refreshesDone := func() int {
-		return h.count(`SELECT count(*) FROM river_job WHERE kind = 'signals.consume' AND state = 'completed'
-			AND (args->>'shop_id')::bigint = $1`, sh.ID)
+	// A write records its signals in its own transaction: once the row is
+	// there and no signal is pending, the consumer has refreshed it.
+	consumed := func(written string) func() bool {
+		return func() bool {
+			return h.count(written, sh.ID) == 1 && h.count(`SELECT count(*) FROM customer_signals WHERE shop_id = $1`, sh.ID) == 0
+		}
 	}
 	send := func(topic string, body map[string]any) {
 		t.Helper()
@@ -48,7 +51,7 @@ func TestOrderWebhookMovesCustomerIntoSegment(t *testing.T) {
 	customer["email"] = "big.spender@example.com"
 	customer["updated_at"] = time.Now().Add(-time.Hour).Format(time.RFC3339)
 	send("customers/create", customer)
-	h.eventually("the new customer's refresh", func() bool { return refreshesDone() == 1 })
+	h.eventually("the new customer's refresh", consumed(`SELECT count(*) FROM customers WHERE shop_id = $1 AND shopify_id = 4242`))
 	var cust int64
 	if err := h.db.Get(&cust, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id = 4242`, sh.ID); err != nil {
 		t.Fatal(err)
@@ -70,7 +73,7 @@ func TestOrderWebhookMovesCustomerIntoSegment(t *testing.T) {
 	order["customer"] = customer
 	order["email"] = customer["email"]
 	send("orders/create", order)
-	h.eventually("the order's refresh", func() bool { return refreshesDone() == 2 })
+	h.eventually("the order's refresh", consumed(`SELECT count(*) FROM orders WHERE shop_id = $1 AND shopify_id = 90001`))
 	if member() != 1 {
 		t.Fatal("the customer is not in the segment after their order")
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/shops"
-	"github.com/cartwheel/cartwheel/app/signals"
 	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 	"github.com/cartwheel/cartwheel/app/storesync"
 	"github.com/cartwheel/cartwheel/app/wheel"
@@ -27,7 +26,6 @@ func TestSpinRecordsSignals(t *testing.T) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, e.svc.Worker())
 	river.AddWorker(workers, storesync.NewConsentPusher(shops.NewStore(e.db, nil), nil, nil, log))
-	signalstest.AddConsumer(t, workers, e.db, signals.Handlers{})
 	jc, err := jobs.New(e.db.DB, workers, jobs.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -53,22 +51,15 @@ func TestSpinRecordsSignals(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("signals %q, want %q", got, want)
 	}
-	// The consent change and the spin each schedule the consumer; within
-	// one debounce window that is one job (two only if the spin straddled
-	// a window's end).
-	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'signals.consume'
-		AND (args->>'shop_id')::bigint = $1 AND (args->>'customer_id')::bigint = $2`, e.shopID, ada); n < 1 || n > 2 {
-		t.Fatalf("consumers for the shopper: %d", n)
-	}
-	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'signals.consume' AND (args->>'customer_id')::bigint <> $1`, ada); n != 0 {
-		t.Fatalf("consumers for other customers: %d", n)
+	if n := e.count(`SELECT count(*) FROM customer_signals WHERE customer_id <> $1`, ada); n != 0 {
+		t.Fatalf("signals for other customers: %d", n)
 	}
 	e.db.MustExec(`DELETE FROM river_job`)
 	e.db.MustExec(`DELETE FROM customer_signals`)
 	if _, err := e.svc.Spin(context.Background(), e.shopID, spinReq("ADA@example.com")); !errors.Is(err, wheel.ErrAlreadySpun) {
 		t.Fatalf("second spin: %v", err)
 	}
-	if n := e.count(`SELECT count(*) FROM river_job WHERE kind = 'signals.consume'`) + e.count(`SELECT count(*) FROM customer_signals`); n != 0 {
-		t.Fatalf("a refused spin recorded %d signals and consumers", n)
+	if n := e.count(`SELECT count(*) FROM customer_signals`); n != 0 {
+		t.Fatalf("a refused spin recorded %d signals", n)
 	}
 }

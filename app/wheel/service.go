@@ -491,7 +491,7 @@ func (s *Service) Spin(ctx context.Context, shopID int64, req SpinRequest) (Resu
 		if prof.Created {
 			profile.Kind, profile.Data = signals.CustomerCreated, signals.Data(map[string]any{"source": "wheel"})
 		}
-		if err := signals.Record(ctx, tx.Tx, s.jobs, profile,
+		if err := signals.Record(ctx, tx.Tx, profile,
 			signals.Signal{ShopID: shopID, CustomerID: prof.ID, Kind: signals.StorefrontEvent, Ref: "subscribed"}); err != nil {
 			return fmt.Errorf("wheel: %w", err)
 		}

@@ -416,7 +416,7 @@ func (s *Sender) markSent(ctx context.Context, req Request, id int64, providerID
 		return err
 	}
 	if sent {
-		if err := signals.Record(ctx, tx.Tx, s.jobs, signals.Signal{ShopID: req.ShopID, CustomerID: req.CustomerID,
+		if err := signals.Record(ctx, tx.Tx, signals.Signal{ShopID: req.ShopID, CustomerID: req.CustomerID,
 			Kind: signals.EmailSent, Ref: strconv.FormatInt(id, 10)}); err != nil {
 			return fmt.Errorf("sender: %w", err)
 		}

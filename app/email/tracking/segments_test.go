@@ -16,41 +16,34 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/tracking"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/shops"
-	"github.com/cartwheel/cartwheel/app/signals"
-	"github.com/cartwheel/cartwheel/app/signals/signalstest"
 	"github.com/cartwheel/cartwheel/app/storesync"
 )
 
 // newSegmentEnv is newEnv with the service on a real River client and a
-// customers store wired to record signals, as the app builds them, so
-// recorded signals are customer_signals rows with their consumer jobs.
+// customers store, as the app builds them, so recorded signals are
+// customer_signals rows.
 func newSegmentEnv(t *testing.T) *env {
 	e := newEnv(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	workers := river.NewWorkers()
 	river.AddWorker(workers, storesync.NewConsentPusher(shops.NewStore(e.db, nil), nil, nil, log))
-	signalstest.AddConsumer(t, workers, e.db, signals.Handlers{})
 	jc, err := jobs.New(e.db.DB, workers, jobs.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cs := customers.NewStore(e.db)
-	cs.SignalWith(jc)
 	e.svc = tracking.New(tracking.Deps{DB: e.db, Tokens: e.tk, Customers: cs, Jobs: jc, Now: func() time.Time { return e.now }})
 	return e
 }
 
 // signals returns the recorded signals as sorted "customer kind detail"
 // strings (detail: the email event's status, the suppression's reason or
-// the consent's state), checking each has its consumer scheduled, and
-// forgets them, so the next step starts clean.
+// the consent's state), and forgets them, so the next step starts clean.
 func (e *env) signals() []string {
 	e.t.Helper()
 	var got []string
 	if err := e.db.Select(&got, `SELECT s.customer_id || ' ' || s.kind || ' ' ||
-			COALESCE(s.data->>'status', s.data->>'reason', s.data->>'state', '') ||
-			CASE WHEN EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'signals.consume'
-				AND (j.args->>'customer_id')::bigint = s.customer_id) THEN '' ELSE ' (no consumer)' END
+			COALESCE(s.data->>'status', s.data->>'reason', s.data->>'state', '')
 		FROM customer_signals s ORDER BY 1`); err != nil {
 		e.t.Fatal(err)
 	}

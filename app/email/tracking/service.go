@@ -268,7 +268,7 @@ func (s *Service) signal(ctx context.Context, tx *sqlx.Tx, m message, status str
 	if !m.CustomerID.Valid {
 		return nil
 	}
-	if err := signals.Record(ctx, tx.Tx, s.Jobs, signals.Signal{ShopID: m.ShopID, CustomerID: m.CustomerID.Int64,
+	if err := signals.Record(ctx, tx.Tx, signals.Signal{ShopID: m.ShopID, CustomerID: m.CustomerID.Int64,
 		Kind: signals.EmailEvent, Ref: strconv.FormatInt(m.ID, 10), At: at,
 		Data: signals.Data(map[string]any{"status": status})}); err != nil {
 		return fmt.Errorf("tracking: %w", err)

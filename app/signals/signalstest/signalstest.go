@@ -2,37 +2,23 @@
 package signalstest
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
 
-	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/signals"
 )
 
-// Client returns a River client on d (not started) with the signals
-// consumer registered with h, the way the app wires it, so Record's jobs
-// are river_job rows. Handlers left nil are signals.Discard.
-func Client(t testing.TB, d *sqlx.DB, h signals.Handlers) *jobs.Client {
-	t.Helper()
-	workers := river.NewWorkers()
-	AddConsumer(t, workers, d, h)
-	jc, err := jobs.New(d.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return jc
-}
-
-// AddConsumer registers the signals consumer with h (nil handlers:
-// signals.Discard) in workers.
-func AddConsumer(t testing.TB, workers *river.Workers, d *sqlx.DB, h signals.Handlers) {
+// Start runs the signals consumer with h (nil handlers: signals.Discard)
+// the way the app does, until the test ends, and returns it. A customer
+// whose signals fail to be consumed fails the test.
+func Start(t testing.TB, d *sqlx.DB, h signals.Handlers) *signals.Consumer {
 	t.Helper()
 	if h.Segments == nil {
 		h.Segments = signals.Discard
@@ -44,7 +30,68 @@ func AddConsumer(t testing.TB, workers *river.Workers, d *sqlx.DB, h signals.Han
 	if err != nil {
 		t.Fatal(err)
 	}
-	river.AddWorker(workers, c.Worker())
+	var failures errorLog
+	c.Log = slog.New(&failures)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		for _, f := range failures.get() {
+			t.Errorf("signals consumer: %s", f)
+		}
+	})
+	return c
+}
+
+// Drain waits until no signal is pending (the consumer started by Start
+// took them all), failing the test after a generous deadline.
+func Drain(t testing.TB, d *sqlx.DB) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var n int
+		if err := d.Get(&n, `SELECT count(*) FROM customer_signals`); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d signals still pending", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// errorLog keeps the consumer's error records.
+type errorLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *errorLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelError }
+func (l *errorLog) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		msg += " " + a.String()
+		return true
+	})
+	l.mu.Lock()
+	l.got = append(l.got, msg)
+	l.mu.Unlock()
+	return nil
+}
+func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *errorLog) WithGroup(string) slog.Handler      { return l }
+func (l *errorLog) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.got...)
 }
 
 // Row is a pending signal as stored.
@@ -77,27 +124,15 @@ func Pending(t testing.TB, d *sqlx.DB) []Row {
 }
 
 // Take returns the pending signals as sorted "customer kind ref" strings and
-// forgets them and their consumer jobs, so the next step starts clean.
+// forgets them, so the next step starts clean.
 func Take(t testing.TB, d *sqlx.DB) []string {
 	t.Helper()
 	rows := Pending(t, d)
 	d.MustExec(`DELETE FROM customer_signals`)
-	d.MustExec(`DELETE FROM river_job WHERE kind = 'signals.consume'`)
 	out := make([]string, len(rows))
 	for i, r := range rows {
 		out[i] = r.String()
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Consumers returns "shop:customer" for each scheduled consumer job.
-func Consumers(t testing.TB, d *sqlx.DB) []string {
-	t.Helper()
-	var keys []string
-	if err := d.Select(&keys, `SELECT (args->>'shop_id') || ':' || (args->>'customer_id') FROM river_job
-		WHERE kind = 'signals.consume' ORDER BY 1`); err != nil {
-		t.Fatal(err)
-	}
-	return keys
 }
