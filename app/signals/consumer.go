@@ -227,10 +227,12 @@ func (c *Consumer) Pass(ctx context.Context) (int, error) {
 			}
 		}()
 	}
+dispatch:
 	for _, ch := range chunks {
 		select {
 		case next <- ch:
 		case <-ctx.Done():
+			break dispatch
 		}
 	}
 	close(next)
@@ -285,16 +287,18 @@ func (c *Consumer) pending(ctx context.Context) ([]chunk, error) {
 	return out, nil
 }
 
-// heldBack lists the customers still waiting for their retry, forgetting
-// those whose time has come.
+// heldBack lists the customers still waiting for their retry.
 func (c *Consumer) heldBack() []int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
 	ids := []int64{} // not nil: "<> ALL(NULL)" would match nothing
 	for k, r := range c.backoff {
-		if now.Before(r.at) {
+		switch {
+		case now.Before(r.at):
 			ids = append(ids, k.customer)
+		case now.After(r.at.Add(maxBackoff)):
+			delete(c.backoff, k) // long gone (its signals were taken, or the profile deleted)
 		}
 	}
 	return ids
