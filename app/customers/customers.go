@@ -59,14 +59,17 @@ func (s *Store) PushConsentWith(j jobs.Inserter) { s.pushes = j }
 // ShopifyCustomer is a customer as Shopify describes it, from a webhook or
 // a bulk import line.
 type ShopifyCustomer struct {
-	ShopifyID        int64      `json:"shopify_id"`
-	Email            string     `json:"email"`
-	Phone            string     `json:"phone"`
-	FirstName        string     `json:"first_name"`
-	LastName         string     `json:"last_name"`
-	Locale           string     `json:"locale"`
-	Country          string     `json:"country"`
-	City             string     `json:"city"`
+	ShopifyID    int64  `json:"shopify_id"`
+	Email        string `json:"email"`
+	Phone        string `json:"phone"`
+	FirstName    string `json:"first_name"`
+	LastName     string `json:"last_name"`
+	Locale       string `json:"locale"`
+	Country      string `json:"country"`
+	ProvinceCode string `json:"province_code"`
+	City         string `json:"city"`
+	// Timezone is derived from the address by Normalize ("" = unknown).
+	Timezone         string     `json:"timezone"`
 	Tags             []string   `json:"tags"`
 	Consent          string     `json:"consent"`      // one of the Consent* states; "" keeps what is stored
 	OptInLevel       string     `json:"opt_in_level"` // single_opt_in, confirmed_opt_in, unknown
@@ -92,6 +95,8 @@ func (c *ShopifyCustomer) Normalize() {
 	}
 	c.OptInLevel = strings.ToLower(strings.TrimSpace(c.OptInLevel))
 	c.Tags = CleanTags(c.Tags)
+	c.Country, c.ProvinceCode = strings.TrimSpace(c.Country), strings.TrimSpace(c.ProvinceCode)
+	c.Timezone = TimezoneFor(c.Country, c.ProvinceCode)
 }
 
 // NormalizeEmail trims an address; case is kept as typed (comparisons use lower()).
@@ -258,7 +263,7 @@ func recordConsentEvents(ctx context.Context, tx *sqlx.Tx, shopID int64, source 
 
 const recordset = `jsonb_to_recordset($2::jsonb) AS r(
 	shopify_id bigint, email text, phone text, first_name text, last_name text, locale text, country text,
-	city text, tags text[], consent text, opt_in_level text, consent_updated_at timestamptz,
+	province_code text, timezone text, city text, tags text[], consent text, opt_in_level text, consent_updated_at timestamptz,
 	created_at timestamptz, updated_at timestamptz)`
 
 const qAdoptByEmail = `
@@ -282,10 +287,10 @@ WITH r AS (SELECT * FROM ` + recordset + `),
 old AS (
 	SELECT c.shopify_id, c.email_consent FROM customers c JOIN r ON c.shop_id = $1 AND c.shopify_id = r.shopify_id
 )
-INSERT INTO customers AS c (shop_id, shopify_id, email, phone, first_name, last_name, locale, country, city, tags,
+INSERT INTO customers AS c (shop_id, shopify_id, email, phone, first_name, last_name, locale, country, province_code, timezone, city, tags,
 	email_consent, email_opt_in_level, email_consent_updated_at, source, shopify_created_at, shopify_updated_at)
 SELECT $1, r.shopify_id, NULLIF(r.email, ''), NULLIF(r.phone, ''), COALESCE(r.first_name, ''), COALESCE(r.last_name, ''),
-	COALESCE(r.locale, ''), COALESCE(r.country, ''), COALESCE(r.city, ''), COALESCE(r.tags, '{}'),
+	COALESCE(r.locale, ''), COALESCE(r.country, ''), COALESCE(r.province_code, ''), COALESCE(r.timezone, ''), COALESCE(r.city, ''), COALESCE(r.tags, '{}'),
 	COALESCE(NULLIF(r.consent, ''), 'not_subscribed'), COALESCE(r.opt_in_level, ''), r.consent_updated_at,
 	'shopify', r.created_at, r.updated_at
 FROM r
@@ -296,6 +301,11 @@ ON CONFLICT (shop_id, shopify_id) WHERE shopify_id IS NOT NULL DO UPDATE SET
 	last_name = CASE WHEN EXCLUDED.shopify_updated_at IS NULL AND c.last_name <> '' THEN c.last_name ELSE EXCLUDED.last_name END,
 	locale = CASE WHEN EXCLUDED.shopify_updated_at IS NULL THEN c.locale ELSE EXCLUDED.locale END,
 	country = CASE WHEN EXCLUDED.shopify_updated_at IS NULL AND c.country <> '' THEN c.country ELSE EXCLUDED.country END,
+	province_code = CASE WHEN EXCLUDED.shopify_updated_at IS NULL AND c.country <> '' OR EXCLUDED.country = '' THEN c.province_code ELSE EXCLUDED.province_code END,
+	-- A payload without an address (or a stub from an order) keeps a known
+	-- zone; a new address replaces it, even with "unknown" (a move from
+	-- China to an unknown US state must not keep Shanghai).
+	timezone = CASE WHEN EXCLUDED.shopify_updated_at IS NULL AND c.timezone <> '' OR EXCLUDED.country = '' THEN c.timezone ELSE EXCLUDED.timezone END,
 	city = CASE WHEN EXCLUDED.shopify_updated_at IS NULL AND c.city <> '' THEN c.city ELSE EXCLUDED.city END,
 	tags = CASE WHEN EXCLUDED.shopify_updated_at IS NULL THEN c.tags ELSE EXCLUDED.tags END,
 	email_consent = CASE WHEN EXCLUDED.email_consent_updated_at IS NOT NULL

@@ -71,7 +71,8 @@ SELECT json_build_object(
 		'marketingState', upper(email_consent), 'marketingOptInLevel', NULLIF(upper(email_opt_in_level), ''),
 		'consentUpdatedAt', ` + ts("email_consent_updated_at") + `) END,
 	'defaultAddress', CASE WHEN city = '' AND country = '' THEN NULL
-		ELSE json_build_object('city', NULLIF(city, ''), 'countryCodeV2', NULLIF(country, '')) END
+		ELSE json_build_object('city', NULLIF(city, ''), 'countryCodeV2', NULLIF(country, ''),
+			'provinceCode', NULLIF(province_code, '')) END
 )::text
 FROM customers
 WHERE shop_id = $1 AND shopify_id IS NOT NULL AND deleted_at IS NULL AND email_consent <> 'redacted'

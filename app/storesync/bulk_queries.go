@@ -42,7 +42,7 @@ var bulkQueries = map[string]string{
       node {
         id email phone firstName lastName locale tags createdAt updatedAt
         emailMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt }
-        defaultAddress { city countryCodeV2 }
+        defaultAddress { city countryCodeV2 provinceCode }
       }
     }
   }

@@ -117,6 +117,7 @@ type customerLine struct {
 	DefaultAddress *struct {
 		City          *string `json:"city"`
 		CountryCodeV2 *string `json:"countryCodeV2"`
+		ProvinceCode  *string `json:"provinceCode"`
 	} `json:"defaultAddress"`
 }
 
@@ -140,7 +141,7 @@ func (l *customerLine) customer() (customers.ShopifyCustomer, error) {
 		Locale: str(l.Locale), Tags: l.Tags, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
 	}
 	if a := l.DefaultAddress; a != nil {
-		c.City, c.Country = str(a.City), str(a.CountryCodeV2)
+		c.City, c.Country, c.ProvinceCode = str(a.City), str(a.CountryCodeV2), str(a.ProvinceCode)
 	}
 	if m := l.EmailMarketingConsent; m != nil {
 		// Shopify's enum values lower-cased are Cartwheel's names.

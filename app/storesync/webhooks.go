@@ -186,7 +186,7 @@ func fromRESTCustomer(c *goshopify.Customer) customers.ShopifyCustomer {
 		Tags: customers.SplitTags(c.Tags), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 	if a := c.DefaultAddress; a != nil {
-		out.Country, out.City = a.CountryCode, a.City
+		out.Country, out.City, out.ProvinceCode = a.CountryCode, a.City, a.ProvinceCode
 	}
 	if m := c.EmailMarketingConsent; m != nil {
 		out.Consent, out.OptInLevel, out.ConsentUpdatedAt = m.State, m.OptInLevel, m.ConsentUpdatedAt
