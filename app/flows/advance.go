@@ -9,6 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/customers"
 )
 
 // maxStepsPerWake bounds the steps one wake-up executes (a definition of
@@ -37,11 +39,20 @@ func (e *Engine) rules(ctx context.Context, q sqlx.QueryerContext, shopID int64)
 	if tz == "" {
 		tz = row.ShopTZ
 	}
-	loc, err := time.LoadLocation(tz)
-	if err != nil || tz == "" {
+	loc, ok := customers.Location(tz)
+	if !ok {
 		loc = time.UTC
 	}
 	return shopRules{Loc: loc, CapHours: row.Cap, QuietStart: row.QS, QuietEnd: row.QE}, nil
+}
+
+// loc is the zone of the run's waits and quiet hours: the recipient's when
+// known, else the shop's.
+func (r *run) loc(rules shopRules) *time.Location {
+	if l, ok := customers.Location(r.CustomerTZ); ok {
+		return l
+	}
+	return rules.Loc
 }
 
 // advance executes a due run until it waits, ends, or defers. It returns
@@ -134,7 +145,7 @@ func (e *Engine) execute(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDe
 		// From when the step came due, not from when this pass reached it:
 		// a run executed late doesn't drift later at every wait.
 		r.Phase = phaseWait
-		r.WakeAt.Time, r.WakeAt.Valid = waitUntil(s, dueOr(r, now), rules.Loc), true
+		r.WakeAt.Time, r.WakeAt.Valid = waitUntil(s, dueOr(r, now), r.loc(rules)), true
 		return e.wait(ctx, tx, r, now)
 	case StepWaitForEvent:
 		hit, err := e.eventHappened(ctx, tx, r, s, now)

@@ -161,13 +161,17 @@ type run struct {
 	DueAt      sql.NullTime      `db:"due_at"`
 	ContextRaw []byte            `db:"context"`
 	StartedAt  time.Time         `db:"started_at"`
+	CustomerTZ string            `db:"customer_tz"` // the recipient's IANA zone, "" = unknown
 	ctx        map[string]string // decoded ContextRaw
 	prof       *profile          // read once per wake-up (profileOf)
 	logs       []stepLog         // written by flushLogs
 	deliver    []int64           // emails reserved by this wake-up, to queue (deliverAll)
 }
 
-const runColumns = `id, shop_id, flow_id, version, priority, customer_id, trigger_ref, status, step_id, phase, wake_at, due_at, context, started_at`
+// runColumns select from flow_runs; the recipient's timezone comes with the
+// run (a primary-key lookup in the same statement, not a query per run).
+const runColumns = `id, shop_id, flow_id, version, priority, customer_id, trigger_ref, status, step_id, phase, wake_at, due_at, context, started_at,
+	COALESCE((SELECT cu.timezone FROM customers cu WHERE cu.id = flow_runs.customer_id), '') AS customer_tz`
 
 func (r *run) decode() {
 	r.ctx = map[string]string{}

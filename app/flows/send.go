@@ -75,7 +75,7 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 		r.WakeAt.Time, r.WakeAt.Valid = until, true
 		return true, e.save(ctx, tx, r) // until is after now: the cap or quiet hours hold
 	}
-	if end, in := quietEnd(now, rules.QuietStart, rules.QuietEnd, rules.Loc); in {
+	if end, in := quietEnd(now, rules.QuietStart, rules.QuietEnd, r.loc(rules)); in {
 		return defer_(end, ReasonQuietHours)
 	}
 	if rules.CapHours > 0 {
