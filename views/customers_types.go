@@ -77,6 +77,11 @@ type ImportView struct {
 	ProgressHref        string
 	StartHref           string
 	RetryHref           string // POST: queue a failed import again
+	// StartFlows: the merchant asked to start welcome flows for the people
+	// the file newly subscribes; ImportFlows counts the live flows that
+	// would start (subscribed trigger taking imports); -1 when unknown.
+	StartFlows  bool
+	ImportFlows int
 }
 
 // ImportColumn is one column of the uploaded file in the mapping preview.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/csvcell"
 	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/signals"
 )
 
 // MaxImportBytes bounds an uploaded CSV file (Klaviyo exports of large
@@ -45,6 +46,8 @@ const (
 	FieldPhone     = "phone"
 	FieldCountry   = "country"
 	FieldCity      = "city"
+	FieldProvince  = "province_code"
+	FieldTimezone  = "timezone"
 	FieldLocale    = "locale"
 	FieldTags      = "tags"
 	FieldConsent   = "consent"
@@ -56,8 +59,8 @@ const (
 // ProfileFields and SuppressionFields are the targets offered in the
 // mapping preview, in display order.
 var (
-	ProfileFields = []string{FieldEmail, FieldFirstName, FieldLastName, FieldPhone, FieldCountry, FieldCity, FieldLocale,
-		FieldTags, FieldConsent, FieldConsentAt, FieldProperty, FieldIgnore}
+	ProfileFields = []string{FieldEmail, FieldFirstName, FieldLastName, FieldPhone, FieldCountry, FieldProvince, FieldCity, FieldLocale,
+		FieldTimezone, FieldTags, FieldConsent, FieldConsentAt, FieldProperty, FieldIgnore}
 	SuppressionFields = []string{FieldEmail, FieldReason, FieldIgnore}
 )
 
@@ -105,8 +108,11 @@ type Import struct {
 	RowsRejected int64          `db:"rows_rejected"`
 	Status       string         `db:"status"`
 	Error        string         `db:"error"`
-	CreatedAt    time.Time      `db:"created_at"`
-	FinishedAt   *time.Time     `db:"finished_at"`
+	// StartFlows: the merchant asked to start subscribed-trigger flows for
+	// the people this file newly subscribes.
+	StartFlows bool       `db:"start_flows"`
+	CreatedAt  time.Time  `db:"created_at"`
+	FinishedAt *time.Time `db:"finished_at"`
 }
 
 // Mapping returns the column → field mapping, one entry per header column.
@@ -264,7 +270,7 @@ func (s *Store) GetImport(ctx context.Context, shopID, id int64) (Import, error)
 	// progress polls of a running import don't load it.
 	err := s.db.GetContext(ctx, &im, `SELECT id, shop_id, kind, format, filename, separator, header, mapping,
 		CASE WHEN status = 'uploaded' THEN sample END AS sample, bytes_total,
-		rows_total, rows_done, rows_created, rows_updated, rows_rejected, status, error, created_at, finished_at
+		rows_total, rows_done, rows_created, rows_updated, rows_rejected, status, error, start_flows, created_at, finished_at
 		FROM csv_imports WHERE shop_id = $1 AND id = $2`, shopID, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Import{}, ErrNotFound
@@ -322,6 +328,21 @@ func (s *Store) RetryImport(ctx context.Context, ins jobs.Inserter, shopID, id i
 // queues the import in the same transaction. mapping has one field per
 // header column.
 func (s *Store) StartImport(ctx context.Context, ins jobs.Inserter, shopID, id int64, mapping []string) error {
+	return s.StartImportWith(ctx, ins, shopID, id, mapping, StartOptions{})
+}
+
+// StartOptions are the merchant's choices on the import screen besides the
+// mapping.
+type StartOptions struct {
+	// StartFlows lets the people the file newly subscribes start
+	// subscribed-trigger flows (off by default: importing long-standing
+	// subscribers must not start a welcome series for each).
+	StartFlows bool
+}
+
+// StartImportWith is StartImport with the screen's options, stored with
+// the import (its history shows them; the job's args stay ids only).
+func (s *Store) StartImportWith(ctx context.Context, ins jobs.Inserter, shopID, id int64, mapping []string, opts StartOptions) error {
 	im, err := s.GetImport(ctx, shopID, id)
 	if err != nil {
 		return err
@@ -358,8 +379,9 @@ func (s *Store) StartImport(ctx context.Context, ins jobs.Inserter, shopID, id i
 		return fmt.Errorf("customers: start import %d: %w", id, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE csv_imports SET mapping = $3, status = 'queued', updated_at = now()
-		WHERE shop_id = $1 AND id = $2 AND status = 'uploaded'`, shopID, id, mj)
+	startFlows := opts.StartFlows && im.Kind == ImportProfiles
+	res, err := tx.ExecContext(ctx, `UPDATE csv_imports SET mapping = $3, start_flows = $4, status = 'queued', updated_at = now()
+		WHERE shop_id = $1 AND id = $2 AND status = 'uploaded'`, shopID, id, mj, startFlows)
 	if err != nil {
 		return fmt.Errorf("customers: start import %d: %w", id, err)
 	}
@@ -417,6 +439,8 @@ type importRow struct {
 	LastName   string            `json:"last_name"`
 	Phone      string            `json:"phone"`
 	Country    string            `json:"country"`
+	Province   string            `json:"province_code"`
+	Timezone   string            `json:"timezone"`
 	City       string            `json:"city"`
 	Locale     string            `json:"locale"`
 	Tags       []string          `json:"tags"`
@@ -561,7 +585,7 @@ func (s *Store) applyBatch(ctx context.Context, im Import, batch []importRow, re
 		}
 		created = int64(len(added))
 	} else {
-		created, updated, err = s.upsertImported(ctx, tx, im.ShopID, batch)
+		created, updated, err = s.upsertImported(ctx, tx, im.ShopID, batch, im.StartFlows)
 		if err != nil {
 			return fmt.Errorf("customers: import %d: %w", im.ID, err)
 		}
@@ -593,7 +617,14 @@ func (s *Store) applyBatch(ctx context.Context, im Import, batch []importRow, re
 // asked (not_subscribed) may become subscribed: an import can't re-subscribe
 // someone who unsubscribed. Rows whose values don't change are not written,
 // so importing the same file twice changes nothing.
-func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, rows []importRow) (created, updated int64, err error) {
+//
+// Segments get one full refresh of the shop when the import ends, not a
+// signal per row. Only when the merchant asked to start flows does each
+// newly subscribed profile record a consent_changed signal (source import,
+// start_flows, at the file's consent time when it has one) for the flow
+// engine, which decides on it in one place; otherwise an import of 50,000
+// long-standing subscribers would hand the consumer 50,000 customers for nothing.
+func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, rows []importRow, startFlows bool) (created, updated int64, err error) {
 	if len(rows) == 0 {
 		return 0, 0, nil
 	}
@@ -615,6 +646,7 @@ func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, r
 	var evIDs, push []int64
 	var evStates []string
 	var evTimes []time.Time
+	var sigs []signals.Signal
 	for _, o := range out {
 		if o.Inserted {
 			created++
@@ -629,6 +661,10 @@ func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, r
 			evIDs = append(evIDs, o.ID)
 			evStates = append(evStates, o.Consent)
 			evTimes = append(evTimes, at)
+			if startFlows && o.Consent == ConsentSubscribed {
+				sigs = append(sigs, signals.Signal{ShopID: shopID, CustomerID: o.ID, Kind: signals.ConsentChanged, At: at,
+					Data: signals.Data(map[string]any{"state": o.Consent, "source": "import", "start_flows": true})})
+			}
 			// Shopify must hear about it too, for customers it has: an
 			// import doesn't create Shopify customers on its own.
 			if o.InShopify && (o.Consent == ConsentSubscribed || o.Consent == ConsentUnsubscribed) {
@@ -642,6 +678,12 @@ func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, r
 	if err := recordConsentEvents(ctx, tx, shopID, "import", evIDs, evStates, nil, evTimes); err != nil {
 		return 0, 0, err
 	}
+	// Set-based: the import doesn't take the profile locks Record would.
+	if len(sigs) > 0 {
+		if err := signals.RecordBulk(ctx, tx.Tx, sigs); err != nil {
+			return 0, 0, fmt.Errorf("consent signals: %w", err)
+		}
+	}
 	return created, updated, nil
 }
 
@@ -654,14 +696,14 @@ const importedConsent = `CASE
 const qUpsertImported = `
 WITH r AS (
 	SELECT * FROM jsonb_to_recordset($2::jsonb) AS r(email text, first_name text, last_name text, phone text, country text,
-		city text, locale text, tags text[], consent text, consent_at timestamptz, properties jsonb)
+		province_code text, timezone text, city text, locale text, tags text[], consent text, consent_at timestamptz, properties jsonb)
 ),
 old AS (
 	SELECT c.id, c.email_consent FROM customers c JOIN r ON c.shop_id = $1 AND lower(c.email) = lower(r.email)
 )
-INSERT INTO customers AS c (shop_id, email, phone, first_name, last_name, country, city, locale, tags, email_consent,
+INSERT INTO customers AS c (shop_id, email, phone, first_name, last_name, country, province_code, timezone, city, locale, tags, email_consent,
 	email_consent_updated_at, source, properties)
-SELECT $1, r.email, NULLIF(r.phone, ''), r.first_name, r.last_name, r.country, r.city, r.locale, COALESCE(r.tags, '{}'),
+SELECT $1, r.email, NULLIF(r.phone, ''), r.first_name, r.last_name, r.country, COALESCE(r.province_code, ''), COALESCE(r.timezone, ''), r.city, r.locale, COALESCE(r.tags, '{}'),
 	COALESCE(NULLIF(r.consent, ''), 'not_subscribed'),
 	CASE WHEN COALESCE(r.consent, '') NOT IN ('', 'not_subscribed') THEN COALESCE(r.consent_at, now()) END,
 	'import', COALESCE(r.properties, '{}')
@@ -671,6 +713,8 @@ ON CONFLICT (shop_id, lower(email)) WHERE email IS NOT NULL DO UPDATE SET
 	last_name = CASE WHEN c.source = 'shopify' AND c.last_name <> '' OR EXCLUDED.last_name = '' THEN c.last_name ELSE EXCLUDED.last_name END,
 	phone = CASE WHEN c.source = 'shopify' AND c.phone IS NOT NULL OR EXCLUDED.phone IS NULL THEN c.phone ELSE EXCLUDED.phone END,
 	country = CASE WHEN c.source = 'shopify' AND c.country <> '' OR EXCLUDED.country = '' THEN c.country ELSE EXCLUDED.country END,
+	province_code = CASE WHEN c.source = 'shopify' AND c.country <> '' OR EXCLUDED.country = '' THEN c.province_code ELSE EXCLUDED.province_code END,
+	timezone = CASE WHEN c.source = 'shopify' AND c.timezone <> '' OR EXCLUDED.timezone = '' THEN c.timezone ELSE EXCLUDED.timezone END,
 	city = CASE WHEN c.source = 'shopify' AND c.city <> '' OR EXCLUDED.city = '' THEN c.city ELSE EXCLUDED.city END,
 	locale = CASE WHEN c.source = 'shopify' AND c.locale <> '' OR EXCLUDED.locale = '' THEN c.locale ELSE EXCLUDED.locale END,
 	tags = c.tags || ARRAY(SELECT t FROM unnest(EXCLUDED.tags) t WHERE NOT lower(t) = ANY (SELECT lower(x) FROM unnest(c.tags) x)),
@@ -684,8 +728,9 @@ WHERE (CASE WHEN c.source = 'shopify' AND c.first_name <> '' OR EXCLUDED.first_n
 	   CASE WHEN c.source = 'shopify' AND c.phone IS NOT NULL OR EXCLUDED.phone IS NULL THEN c.phone ELSE EXCLUDED.phone END,
 	   CASE WHEN c.source = 'shopify' AND c.country <> '' OR EXCLUDED.country = '' THEN c.country ELSE EXCLUDED.country END,
 	   CASE WHEN c.source = 'shopify' AND c.city <> '' OR EXCLUDED.city = '' THEN c.city ELSE EXCLUDED.city END,
-	   CASE WHEN c.source = 'shopify' AND c.locale <> '' OR EXCLUDED.locale = '' THEN c.locale ELSE EXCLUDED.locale END)
-	IS DISTINCT FROM (c.first_name, c.last_name, c.phone, c.country, c.city, c.locale)
+	   CASE WHEN c.source = 'shopify' AND c.locale <> '' OR EXCLUDED.locale = '' THEN c.locale ELSE EXCLUDED.locale END,
+	   CASE WHEN c.source = 'shopify' AND c.timezone <> '' OR EXCLUDED.timezone = '' THEN c.timezone ELSE EXCLUDED.timezone END)
+	IS DISTINCT FROM (c.first_name, c.last_name, c.phone, c.country, c.city, c.locale, c.timezone)
    OR EXISTS (SELECT 1 FROM unnest(EXCLUDED.tags) t WHERE NOT lower(t) = ANY (SELECT lower(x) FROM unnest(c.tags) x))
    OR NOT c.properties @> EXCLUDED.properties
    OR (` + importedConsent + `) <> c.email_consent
@@ -719,6 +764,12 @@ func parseRow(kind, defReason string, header, mapping, rec []string) (importRow,
 			if len(row.Country) == 2 {
 				row.Country = strings.ToUpper(row.Country)
 			}
+		case FieldProvince:
+			row.Province = strings.ToUpper(truncate(v, 16))
+		case FieldTimezone:
+			if ValidTimezone(v) { // anything else: derived from the address below
+				row.Timezone = v
+			}
 		case FieldCity:
 			row.City = truncate(v, 255)
 		case FieldLocale:
@@ -744,6 +795,9 @@ func parseRow(kind, defReason string, header, mapping, rec []string) (importRow,
 				row.Properties[truncate(header[i], 100)] = truncate(v, 2000)
 			}
 		}
+	}
+	if row.Timezone == "" {
+		row.Timezone = TimezoneFor(row.Country, row.Province)
 	}
 	if row.Email == "" {
 		return row, "no email address"
@@ -879,8 +933,13 @@ func defaultMapping(kind string, header []string) []string {
 			f = FieldLastName
 		case n == "phone" || n == "phone number" || n == "mobile":
 			f = FieldPhone
-		case n == "country" || n == "cc" || n == "country code":
+		case n == "country" || n == "cc" || n == "country code" || n == "default address country code":
 			f = FieldCountry
+		case n == "province code" || n == "state" || n == "state code" || n == "region" || n == "province" ||
+			n == "default address province code":
+			f = FieldProvince
+		case n == "timezone" || n == "time zone":
+			f = FieldTimezone
 		case n == "city":
 			f = FieldCity
 		case n == "locale" || n == "language":
@@ -943,6 +1002,10 @@ func fieldLabel(f string) string {
 		return "Phone"
 	case FieldCountry:
 		return "Country"
+	case FieldProvince:
+		return "State/province code"
+	case FieldTimezone:
+		return "Timezone"
 	case FieldCity:
 		return "City"
 	case FieldLocale:
@@ -997,7 +1060,7 @@ func (s *Store) WriteRejects(ctx context.Context, shopID, id int64, w io.Writer)
 func (s *Store) RecentImports(ctx context.Context, shopID int64, limit int) ([]Import, error) {
 	var out []Import
 	if err := s.db.SelectContext(ctx, &out, `SELECT id, shop_id, kind, format, filename, separator, header, mapping, NULL::jsonb AS sample,
-		bytes_total, rows_total, rows_done, rows_created, rows_updated, rows_rejected, status, error, created_at, finished_at
+		bytes_total, rows_total, rows_done, rows_created, rows_updated, rows_rejected, status, error, start_flows, created_at, finished_at
 		FROM csv_imports WHERE shop_id = $1 ORDER BY id DESC LIMIT $2`, shopID, limit); err != nil {
 		return nil, fmt.Errorf("customers: imports: %w", err)
 	}

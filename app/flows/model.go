@@ -209,7 +209,8 @@ type Trigger struct {
 	Type string `json:"type"`
 	// Delay: the "for N" of the abandonment triggers (default 1h).
 	Delay Duration `json:"delay,omitempty"`
-	// Sources: subscribed via which (empty: any but import).
+	// Sources: subscribed via which (empty: any). An import counts only
+	// when its merchant ticked "start welcome flows" on the import screen.
 	Sources         []string    `json:"sources,omitempty"`
 	SegmentID       int64       `json:"segment_id,omitempty"`
 	DateProperty    string      `json:"date_property,omitempty"`

@@ -189,7 +189,7 @@ var presets = []Preset{
 		},
 		build: func(tpl map[string]int64, _ int64) Definition {
 			noOrder := Condition{Field: CondOrdersSinceStart, Op: "eq", Number: 0}
-			d := base(Trigger{Type: TriggerSubscribed, Sources: []string{SourceWheel, SourceCheckout, SourceAdmin, SourceShopify}},
+			d := base(Trigger{Type: TriggerSubscribed},
 				withCode(send("email-1", "Welcome with a code", tpl["welcome"]), "percentage", 10, days(14), "WELCOME"),
 				wait("wait-1", days(4)), send("email-2", "Why us", tpl["why_us"]),
 				wait("wait-2", days(5)), send("email-3", "Tour of the store", tpl["tour"]),

@@ -109,3 +109,38 @@ func TestWaitUntilTimeOfDayIsTheRecipients(t *testing.T) {
 		}
 	}
 }
+
+// An import's subscribe starts a subscribed-trigger flow only when the
+// merchant ticked the box (start_flows in the signal), and then only flows
+// whose sources are any or list imports.
+func TestImportSubscribesStartFlowsOnlyWhenAsked(t *testing.T) {
+	v := newEng(t)
+	anySource := v.publish(flows.Definition{Trigger: flows.Trigger{Type: flows.TriggerSubscribed}, Priority: 50,
+		Steps: []flows.Step{{ID: "w", Type: flows.StepWait, Wait: dur("24h")}}})
+	wheelOnly := v.publish(flows.Definition{Trigger: flows.Trigger{Type: flows.TriggerSubscribed, Sources: []string{flows.SourceWheel}}, Priority: 50,
+		Steps: []flows.Step{{ID: "w", Type: flows.StepWait, Wait: dur("24h")}}})
+	runs := func(flowID, customerID int64) int {
+		var n int
+		v.db.Get(&n, `SELECT count(*) FROM flow_runs WHERE flow_id = $1 AND customer_id = $2`, flowID, customerID)
+		return n
+	}
+	off, on, wheel := v.customer("off@example.com"), v.customer("on@example.com"), v.customer("wheel@example.com")
+	v.signal(off, signals.ConsentChanged, "", `{"state":"subscribed","source":"import"}`)
+	v.signal(on, signals.ConsentChanged, "", `{"state":"subscribed","source":"import","start_flows":true}`)
+	v.signal(wheel, signals.ConsentChanged, "", `{"state":"subscribed","source":"wheel"}`)
+	for _, c := range []struct {
+		name           string
+		flow, customer int64
+		want           int
+	}{
+		{"import, box off, any-source flow", anySource, off, 0},
+		{"import, box on, any-source flow", anySource, on, 1},
+		{"import, box on, wheel-only flow", wheelOnly, on, 0},
+		{"wheel, any-source flow", anySource, wheel, 1},
+		{"wheel, wheel-only flow", wheelOnly, wheel, 1},
+	} {
+		if got := runs(c.flow, c.customer); got != c.want {
+			t.Errorf("%s: %d runs, want %d", c.name, got, c.want)
+		}
+	}
+}

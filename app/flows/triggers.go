@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,6 +46,9 @@ type entry struct {
 	flowID    int64 // email triggers: the email's flow (0: a campaign's)
 	campaign  int64
 	source    string
+	// startFlows: an import's subscribe whose merchant ticked "start
+	// welcome flows" on the import screen.
+	startFlows bool
 }
 
 type sigData struct {
@@ -53,6 +57,7 @@ type sigData struct {
 	Status        string `json:"status"`
 	CheckoutToken string `json:"checkout_token"`
 	CartToken     string `json:"cart_token"`
+	StartFlows    bool   `json:"start_flows"`
 }
 
 // HandleSignals is the flows consumer of a customer's signals (see
@@ -121,7 +126,7 @@ func (e *Engine) entries(ctx context.Context, tx *sqlx.Tx, shopID int64, s signa
 	case signals.ConsentChanged:
 		if d.State == "subscribed" {
 			out := one(TriggerSubscribed, "", map[string]string{"source": d.Source})
-			out[0].source = d.Source
+			out[0].source, out[0].startFlows = d.Source, d.StartFlows
 			return out
 		}
 	case signals.CustomerCreated:
@@ -183,6 +188,13 @@ func (e *Engine) entries(ctx context.Context, tx *sqlx.Tx, shopID int64, s signa
 	return nil
 }
 
+// TakesImports: a subscribed trigger that starts for the people an import
+// subscribes, when the merchant asks for it on the import screen (its
+// Sources are any, or list imports).
+func (t Trigger) TakesImports() bool {
+	return t.Type == TriggerSubscribed && (len(t.Sources) == 0 || slices.Contains(t.Sources, SourceImport))
+}
+
 // matches: the flow's trigger takes this entry.
 func matches(t Trigger, en entry) bool {
 	if t.Type != en.trigger {
@@ -190,15 +202,19 @@ func matches(t Trigger, en entry) bool {
 	}
 	switch t.Type {
 	case TriggerSubscribed:
+		// An import starts flows only when the merchant asked for it on
+		// the import screen (importing 50,000 long-standing subscribers
+		// must not start 50,000 welcome series), whatever the flow says.
+		if en.source == SourceImport && !en.startFlows {
+			return false
+		}
+		if en.source == SourceImport {
+			return t.TakesImports()
+		}
 		if len(t.Sources) == 0 {
-			return en.source != SourceImport
+			return true
 		}
-		for _, s := range t.Sources {
-			if s == en.source {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(t.Sources, en.source)
 	case TriggerSegmentEntered, TriggerSegmentExited:
 		return t.SegmentID == en.segmentID
 	case TriggerEmailOpened, TriggerEmailClicked:

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/flows"
 	"github.com/cartwheel/cartwheel/app/input"
 	"github.com/cartwheel/cartwheel/views"
 )
@@ -363,7 +365,35 @@ func (s *server) importShow(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.render(c, http.StatusOK, views.ImportPage(s.page(c, "Import", "customers"), importView(im)))
+	v := importView(im)
+	if im.Kind == customers.ImportProfiles && im.Status == "uploaded" {
+		n, err := s.importFlowCount(c.Request.Context(), im.ShopID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		v.ImportFlows = n
+	}
+	s.render(c, http.StatusOK, views.ImportPage(s.page(c, "Import", "customers"), v))
+}
+
+// importFlowCount is how many live flows an import would start when the
+// merchant ticks "start welcome flows" (-1 without flows wired).
+func (s *server) importFlowCount(ctx context.Context, shopID int64) (int, error) {
+	if s.Flows.Store == nil {
+		return -1, nil
+	}
+	live, err := s.Flows.Store.LiveFlows(ctx, nil, shopID, flows.TriggerSubscribed)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range live {
+		if f.Definition.Trigger.TakesImports() {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (s *server) importProgress(c *gin.Context) {
@@ -387,7 +417,16 @@ func (s *server) importStart(c *gin.Context) {
 			mapping[i] = current[i]
 		}
 	}
-	err := s.Customers.StartImport(c.Request.Context(), s.Jobs, im.ShopID, im.ID, mapping)
+	var opts customers.StartOptions
+	switch v := c.PostForm("start_flows"); v {
+	case "":
+	case "on", "true", "1":
+		opts.StartFlows = true
+	default:
+		s.renderError(c, http.StatusBadRequest, fmt.Sprintf("start_flows must be on or left out, not %q.", string([]rune(v)[:min(20, len([]rune(v)))])))
+		return
+	}
+	err := s.Customers.StartImportWith(c.Request.Context(), s.Jobs, im.ShopID, im.ID, mapping, opts)
 	var ie *customers.ImportError
 	switch {
 	case errors.As(err, &ie):
@@ -444,6 +483,7 @@ func importView(im customers.Import) views.ImportView {
 		StartHref:    "/app/customers/import/" + id + "/start",
 		RetryHref:    "/app/customers/import/" + id + "/retry",
 		KindLabel:    "Customer profiles",
+		StartFlows:   im.StartFlows,
 	}
 	fields := customers.ProfileFields
 	if im.Kind == customers.ImportSuppressions {
