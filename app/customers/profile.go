@@ -27,6 +27,7 @@ type Detail struct {
 	ShopifyID         *int64          `db:"shopify_id"`
 	Phone             *string         `db:"phone"`
 	Locale            string          `db:"locale"`
+	Timezone          string          `db:"timezone"` // IANA, "" = unknown (the shop's is used)
 	OptInLevel        string          `db:"email_opt_in_level"`
 	ConsentUpdatedAt  *time.Time      `db:"email_consent_updated_at"`
 	Properties        json.RawMessage `db:"properties"`
@@ -88,7 +89,7 @@ const profileOrders = 50
 func (s *Store) Profile(ctx context.Context, shopID, id int64, extra ...TimelineSource) (Profile, error) {
 	var p Profile
 	err := s.db.GetContext(ctx, &p.Customer, `
-		SELECT `+listColumns+`, shopify_id, phone, locale, email_opt_in_level, email_consent_updated_at, properties,
+		SELECT `+listColumns+`, shopify_id, phone, locale, timezone, email_opt_in_level, email_consent_updated_at, properties,
 			average_order_value, first_order_at, updated_at
 		FROM customers WHERE shop_id = $1 AND id = $2 AND deleted_at IS NULL`, shopID, id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -59,7 +59,7 @@ func (d storeData) customerLine(c int) string {
 		return `{"id":"gid://shopify/Customer/1","email":"test@example.com","phone":null,"firstName":"Test","lastName":"Citizen",` +
 			`"locale":"en","tags":["tag1","tag2"],"createdAt":"2017-09-23T18:15:47Z","updatedAt":"2017-09-23T18:15:47Z",` +
 			`"emailMarketingConsent":{"marketingState":"NOT_SUBSCRIBED","marketingOptInLevel":"SINGLE_OPT_IN","consentUpdatedAt":"2017-09-23T18:15:47Z"},` +
-			`"defaultAddress":{"city":"BRISBANE","countryCodeV2":"AU"}}`
+			`"defaultAddress":{"city":"BRISBANE","countryCodeV2":"AU","provinceCode":"QLD"}}`
 	}
 	state := "NOT_SUBSCRIBED"
 	if c%3 == 0 {
@@ -68,7 +68,7 @@ func (d storeData) customerLine(c int) string {
 	return fmt.Sprintf(`{"id":"gid://shopify/Customer/%d","email":"customer%d@example.com","phone":"+1555%07d","firstName":"First%d","lastName":"Last%d",`+
 		`"locale":"en-CA","tags":["vip","wave-%d"],"createdAt":"2024-01-02T03:04:05Z","updatedAt":"2024-02-03T04:05:06Z",`+
 		`"emailMarketingConsent":{"marketingState":"%s","marketingOptInLevel":"SINGLE_OPT_IN","consentUpdatedAt":"2024-01-02T03:04:05Z"},`+
-		`"defaultAddress":{"city":"Toronto","countryCodeV2":"CA"}}`, c, c, c, c, c, c%10, state)
+		`"defaultAddress":{"city":"Toronto","countryCodeV2":"CA","provinceCode":"ON"}}`, c, c, c, c, c, c%10, state)
 }
 
 func (d storeData) productsResult() shopifytest.BulkResult {

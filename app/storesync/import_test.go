@@ -135,6 +135,13 @@ func TestFullImport(t *testing.T) {
 		c.Level != "single_opt_in" || string(c.Tags) != "tag1,tag2" {
 		t.Errorf("customer 1 = %+v", c)
 	}
+	// The zone of the address: Queensland's, Ontario's for the others.
+	if n := h.count(t, `SELECT count(*) FROM customers WHERE shop_id = $1 AND shopify_id = 1 AND timezone = 'Australia/Brisbane'`, h.shopID); n != 1 {
+		t.Error("customer 1 (Queensland) is not in Australia/Brisbane")
+	}
+	if n := h.count(t, `SELECT count(*) FROM customers WHERE shop_id = $1 AND shopify_id <> 1 AND timezone <> 'America/Toronto'`, h.shopID); n != 0 {
+		t.Errorf("%d Ontario customers are not in America/Toronto", n)
+	}
 	if n := h.count(t, `SELECT count(*) FROM customers WHERE shop_id = $1 AND email_consent = 'subscribed'`, h.shopID); n != 13 {
 		t.Errorf("subscribed customers = %d, want 13", n)
 	}

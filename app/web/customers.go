@@ -128,7 +128,20 @@ func (s *server) customerShow(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, views.CustomerPage(s.page(c, "Customer", "customers"), profileView(p, sh.Currency, sh.IanaTimezone)))
+	// Waits and quiet hours use the shop's zone (its setting, else
+	// Shopify's) for a customer of unknown zone: say which.
+	st, err := s.Shops.Settings(c.Request.Context(), sh.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v := profileView(p, sh.Currency, sh.IanaTimezone)
+	zone := p.Customer.Timezone
+	if zone == "" {
+		zone = "Shop's (" + orDefault(st.EffectiveTimezone(), "UTC") + ")"
+	}
+	v.Attributes = append([]views.KV{{Key: "Timezone", Value: zone}}, v.Attributes...)
+	s.render(c, http.StatusOK, views.CustomerPage(s.page(c, "Customer", "customers"), v))
 }
 
 func profileView(p customers.Profile, currency, tz string) views.CustomerProfile {
