@@ -64,6 +64,8 @@ type exportProfile struct {
 	Locale         string          `json:"locale" db:"locale"`
 	Country        string          `json:"country" db:"country"`
 	City           string          `json:"city" db:"city"`
+	ProvinceCode   string          `json:"province_code" db:"province_code"`
+	Timezone       string          `json:"timezone" db:"timezone"`
 	Tags           string          `json:"tags" db:"tags"`
 	EmailConsent   string          `json:"email_consent" db:"email_consent"`
 	Source         string          `json:"source" db:"source"`
@@ -83,7 +85,7 @@ func (s *Service) HandleDataRequest(ctx context.Context, tx *sqlx.Tx, r DataRequ
 		ex.OrdersRequested = []int64{}
 	}
 	if err := tx.SelectContext(ctx, &ex.Profiles, `
-		SELECT c.id, c.shopify_id, c.email, c.phone, c.first_name, c.last_name, c.locale, c.country, c.city,
+		SELECT c.id, c.shopify_id, c.email, c.phone, c.first_name, c.last_name, c.locale, c.country, c.city, c.province_code, c.timezone,
 		       array_to_string(c.tags, ', ') AS tags, c.email_consent, c.source, c.properties, c.created_at, c.updated_at,
 		       COALESCE((SELECT json_agg(json_build_object('state', e.state, 'source', e.source, 'at', e.occurred_at) ORDER BY e.occurred_at)
 		                 FROM consent_events e WHERE e.customer_id = c.id), '[]') AS consent_history

@@ -36,8 +36,9 @@ var (
 		"Isla", "Hugo", "Chloé", "Jonas", "Sofía", "Yuki", "Aarav", "Zoë", "Mohammed", "Freya", "Oscar", "Lena"}
 	lastNames = []string{"Smith", "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Martin", "Müller", "Rossi",
 		"Dubois", "Tanaka", "Kowalski", "Andersson", "Silva", "Nguyen", "O'Brien", "Patel", "Jensen", "López"}
-	places = []struct{ country, city string }{{"US", "New York"}, {"US", "Austin"}, {"US", "Portland"}, {"CA", "Toronto"},
-		{"GB", "London"}, {"GB", "Leeds"}, {"FR", "Lyon"}, {"DE", "Berlin"}, {"AU", "Melbourne"}, {"NL", "Utrecht"}}
+	places = []struct{ country, province, city string }{{"US", "NY", "New York"}, {"US", "TX", "Austin"}, {"US", "OR", "Portland"},
+		{"CA", "ON", "Toronto"}, {"GB", "", "London"}, {"GB", "", "Leeds"}, {"FR", "", "Lyon"}, {"DE", "", "Berlin"},
+		{"AU", "VIC", "Melbourne"}, {"NL", "", "Utrecht"}}
 	collectionNames = []string{"New arrivals", "Best sellers", "Outerwear", "Accessories", "Sale", "Home"}
 	productNouns    = []string{"Tee", "Hoodie", "Beanie", "Tote", "Mug", "Candle", "Sneaker", "Scarf", "Cap", "Jacket"}
 	productAdjs     = []string{"Classic", "Organic", "Merino", "Vintage", "Everyday", "Trail", "Cozy", "Linen"}
@@ -108,7 +109,7 @@ func Store(ctx context.Context, d *sqlx.DB, shopID int64, o StoreOptions) error 
 			created := o.Now.Add(-time.Duration(rng.Int64N(int64(span))))
 			c := customers.ShopifyCustomer{ShopifyID: sid,
 				Email:     fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(ascii(first)), strings.ToLower(ascii(last)), i),
-				FirstName: first, LastName: last, Country: pl.country, City: pl.city, Locale: "en",
+				FirstName: first, LastName: last, Country: pl.country, ProvinceCode: pl.province, City: pl.city, Locale: "en",
 				CreatedAt: &created, UpdatedAt: &created, ConsentUpdatedAt: &created}
 			switch r := rng.Float64(); {
 			case r < 0.45:
