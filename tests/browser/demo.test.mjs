@@ -146,8 +146,13 @@ test('Customers › Import: a CSV import ends with a full bar', async () => {
   await page.locator('input[type=file]').setInputFiles({ name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(rows.join('\n') + '\n') });
   await page.getByRole('button', { name: /Upload|Continue|Preview/i }).first().click();
   await page.waitForURL(/\/app\/customers\/import\/\d+/);
+  // Off by default: importing a list must not start a welcome series for each.
+  const startFlows = page.getByLabel('Start welcome flows for people this file subscribes');
+  assert.equal(await startFlows.isChecked(), false);
+  await startFlows.check();
   await page.getByRole('button', { name: 'Import 50 rows' }).click();
   await page.locator('text=Import finished').waitFor({ timeout: 30000 });
+  await page.locator('text=Started for the people it newly subscribes').waitFor();
   const bar = await page.waitForFunction(() => {
     const b = document.querySelector('#import-progress .Polaris-ProgressBar');
     const track = b.getBoundingClientRect().width;
