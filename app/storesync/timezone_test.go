@@ -2,6 +2,7 @@ package storesync_test
 
 import (
 	"testing"
+	"time"
 )
 
 // The timezone comes from Shopify's default_address (the go-shopify fixture
@@ -54,5 +55,19 @@ func TestCustomerWebhooksSetTheTimezoneFromTheAddress(t *testing.T) {
 	e.deliver("customers/update", js(c))
 	if zone, _ := tz(); zone != "" {
 		t.Fatalf("a US address without a state gave %q, want unknown", zone)
+	}
+}
+
+// An order's embedded customer (with the fixture's Queensland address)
+// gives a new profile its zone.
+func TestOrderWebhookCustomerGetsTheTimezone(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("orders/create", js(liveOrder(t, 4001, 77, "10.00", time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))))
+	var zone string
+	if err := e.db.QueryRow(`SELECT timezone FROM customers WHERE shop_id = $1 AND shopify_id = 77`, e.shopID).Scan(&zone); err != nil {
+		t.Fatal(err)
+	}
+	if zone != "Australia/Brisbane" {
+		t.Fatalf("the order's customer has timezone %q, want Australia/Brisbane", zone)
 	}
 }
