@@ -1,9 +1,10 @@
 package web_test
 
 import (
-	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -41,14 +42,30 @@ func TestDevCheckoutStartsAnAbandonedCheckoutRun(t *testing.T) {
 		return h.count(`SELECT count(*) FROM flow_runs r JOIN checkouts k ON k.shop_id = r.shop_id AND k.token = r.trigger_ref
 			WHERE r.flow_id = $1 AND r.customer_id = $2 AND r.status = 'active'`, flowID, cust) == 1
 	})
-	for _, d := range []time.Duration{2 * time.Hour, 23 * time.Hour} {
-		if _, err := h.app.Flows.RunDue(context.Background(), sh.ID, clock.advance(d)); err != nil {
-			t.Fatal(err)
+	// The merchant watches it on the flow page: the trigger holds the run
+	// for its hour; each "Skip waits by 1 day" moves it on, and the day-1
+	// email's numbers show it sent once the sender's job has run.
+	auth := []string{"Authorization", "Bearer " + h.token(sh.Domain)}
+	page := fmt.Sprintf("/app/flows/%d", flowID)
+	if _, body := h.get(page, auth...); !strings.Contains(body, "1 entered · 1 waiting") {
+		t.Fatalf("the trigger's numbers don't show the run:\n%s", body)
+	}
+	for range 2 {
+		if resp, body := h.postForm(page+"/dev/run-due", url.Values{"advance": {"24h"}}, auth...); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("run due steps now: %d %s", resp.StatusCode, body)
 		}
 	}
 	h.eventually("the day-1 email to the buyer", func() bool {
 		return h.count(`SELECT count(*) FROM email_messages WHERE flow_id = $1 AND customer_id = $2 AND flow_step = 'email-1' AND status = 'sent'`, flowID, cust) == 1
 	})
+	stepNumbers := regexp.MustCompile(`data-step="email-1"[\s\S]*?data-step-numbers>([^<]*)<`)
+	_, body = h.get(page, auth...)
+	if m := stepNumbers.FindStringSubmatch(body); m == nil || !strings.HasPrefix(m[1], "1 entered · 0 waiting · 1 sent ·") {
+		t.Fatalf("the day-1 step's numbers: %q", m)
+	}
+	if strings.Contains(body, "data-sending") {
+		t.Fatal("the canvas still polls with nothing left to send")
+	}
 
 	// Unticked: the buyer is known, not subscribed, and gets no run.
 	resp, _ = h.postForm("/dev/storefront/checkout", url.Values{"email": {"quiet@example.com"}}, devStoreCookies(sh.Domain)...)
