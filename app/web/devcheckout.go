@@ -9,7 +9,6 @@ import (
 	"hash/fnv"
 	"html/template"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"time"
@@ -270,10 +269,21 @@ func (s *server) devDeliverWebhook(c *gin.Context, r *gin.Engine, shop, topic st
 		req.Header.Set(k, v)
 	}
 	req.RemoteAddr = c.Request.RemoteAddr
-	rec := httptest.NewRecorder()
+	rec := &devRecorder{header: http.Header{}, code: http.StatusOK}
 	r.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.String()
+	return rec.code, rec.body.String()
 }
+
+// devRecorder keeps the answer of a request handed to the router in-process.
+type devRecorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (w *devRecorder) Header() http.Header         { return w.header }
+func (w *devRecorder) Write(b []byte) (int, error) { return w.body.Write(b) }
+func (w *devRecorder) WriteHeader(code int)        { w.code = code }
 
 // devWebhookHeaders are the headers Shopify sends with a webhook.
 func devWebhookHeaders(shop, topic string, body []byte, secret string, now time.Time) map[string]string {

@@ -45,6 +45,8 @@ func TestDevCheckoutStartsAnAbandonedCheckoutRun(t *testing.T) {
 	// The merchant watches it on the flow page: the trigger holds the run
 	// for its hour; each "Skip waits by 1 day" moves it on, and the day-1
 	// email's numbers show it sent once the sender's job has run.
+	// The session token is minted on the real clock: catch the app's up.
+	clock.advance(time.Since(clock.Now()))
 	auth := []string{"Authorization", "Bearer " + h.token(sh.Domain)}
 	page := fmt.Sprintf("/app/flows/%d", flowID)
 	if _, body := h.get(page, auth...); !strings.Contains(body, "1 entered · 1 waiting") {
