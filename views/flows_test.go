@@ -33,3 +33,22 @@ func TestFlowEditorPublishDialogAndNumbers(t *testing.T) {
 		}
 	}
 }
+
+// The trigger shows its runs; while an email is on its way the canvas
+// polls the page for itself, and stops once nothing is sending.
+func TestFlowCanvasTriggerNumbersAndPolling(t *testing.T) {
+	f := FlowEditor{ID: 7, Name: "Checkout", Href: "/app/flows/7", Status: "live", StatusTone: "Success", LiveVersion: 1,
+		TriggerNumbers: "3 entered · 1 waiting", Sending: true,
+		Steps: []FlowStepView{{ID: "email-1", Type: "send_email", TypeLabel: "Send email", Numbers: "2 entered · 0 waiting · 1 sent · 1 sending"}}}
+	html := render(t, FlowEditorPage(testPage(false), f))
+	for _, want := range []string{`data-step-numbers>3 entered · 1 waiting`, `hx-get="/app/flows/7"`, `hx-trigger="every 1s"`, `hx-select="#flow-canvas"`, `data-sending`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	f.Sending, f.TriggerNumbers = false, ""
+	html = render(t, FlowEditorPage(testPage(false), f))
+	if strings.Contains(html, `hx-trigger="every 1s"`) || strings.Contains(html, `data-sending`) || strings.Contains(html, "3 entered") {
+		t.Error("the canvas polls, or shows trigger numbers, with nothing to show")
+	}
+}

@@ -56,6 +56,11 @@ type FlowEditor struct {
 	Dev          bool // shows the dev clock controls
 	DryRun       bool // offers the dry run
 	HasNumbers   bool
+	// TriggerNumbers: runs started and still in the trigger's delay.
+	TriggerNumbers string
+	// Sending: some email of this flow is reserved but not yet sent; the
+	// canvas polls itself until none is.
+	Sending bool
 }
 
 // FlowSettingsForm is the flow-level form: trigger, filters, exits, re-entry,

@@ -490,13 +490,71 @@ func TestStepNumbers(t *testing.T) {
 	v.signal(a, signals.CustomerCreated, "", "")
 	v.signal(b, signals.CustomerCreated, "", "")
 	v.runDue()
-	// The sender's outcome: a's first email went out.
-	v.exec(`UPDATE email_messages SET status = 'sent', sent_at = $2 WHERE customer_id = $1 AND flow_step = 'only'`, a, t0)
+	// Before the sender's job: a's email is reserved, not yet sent; the
+	// trigger counts both runs.
 	n, err := v.e.StepNumbers(context.Background(), v.shopID, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n["only"].Entered != 2 || n["only"].Sent != 1 || n["only"].Deferred[flows.ReasonFrequencyCap] != 1 || n["w"].Waiting != 1 || n["only"].Waiting != 1 {
+	if n["only"].Queued != 1 || n["only"].Sent != 0 || n["trigger"].Entered != 2 {
+		t.Fatalf("numbers before sending %+v", n)
+	}
+	// The sender's outcome: a's first email went out.
+	v.exec(`UPDATE email_messages SET status = 'sent', sent_at = $2 WHERE customer_id = $1 AND flow_step = 'only'`, a, t0)
+	n, err = v.e.StepNumbers(context.Background(), v.shopID, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n["only"].Entered != 2 || n["only"].Sent != 1 || n["only"].Queued != 0 || n["only"].Deferred[flows.ReasonFrequencyCap] != 1 || n["w"].Waiting != 1 || n["only"].Waiting != 1 {
 		t.Fatalf("numbers %+v", n)
+	}
+}
+
+// The dev "Skip waits by 1 day" moves waiting runs up to a day earlier but
+// never into the past: the step after a short wait goes out on time instead
+// of a day late (past this flow's 2 h lateness: skipped), a two-day wait
+// takes two presses, and another flow's runs stay where they are.
+func TestRunDueNowSkipsWaitsWithoutMakingStepsLate(t *testing.T) {
+	v := newEng(t)
+	def := flows.Definition{
+		Trigger: flows.Trigger{Type: flows.TriggerCustomerCreated}, ReEntry: flows.ReEntry{Mode: flows.ReEntryNever},
+		Priority: 50, MaxLateness: dur("2h"),
+		Steps: []flows.Step{
+			{ID: "wait-1", Type: flows.StepWait, Wait: dur("1h")},
+			{ID: "email-1", Type: flows.StepSendEmail, TemplateID: v.tmpl},
+			{ID: "wait-2", Type: flows.StepWait, Wait: dur("2d")},
+			{ID: "email-2", Type: flows.StepSendEmail, TemplateID: v.tmpl},
+		},
+	}
+	f := v.publish(def)
+	other := def
+	other.Steps = []flows.Step{{ID: "later", Type: flows.StepWait, Wait: dur("1h")}, {ID: "x", Type: flows.StepSendEmail, TemplateID: v.tmpl}}
+	g := v.publish(other)
+	c := v.customer("dc@example.com")
+	v.signal(c, signals.CustomerCreated, "", "")
+	v.runDue()
+	press := func() {
+		t.Helper()
+		if _, err := v.e.RunDueNow(context.Background(), v.shopID, f, 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	press()
+	if got := v.sent(c); !equal(got, []string{"email-1"}) {
+		t.Fatalf("after one press: %v, want [email-1]", got)
+	}
+	press()
+	if got := v.sent(c); !equal(got, []string{"email-1"}) {
+		t.Fatalf("after two presses (one day of a two-day wait): %v", got)
+	}
+	press()
+	if got := v.sent(c); !equal(got, []string{"email-1", "email-2"}) {
+		t.Fatalf("after three presses: %v, want [email-1 email-2]", got)
+	}
+	var late, waitingElsewhere int
+	v.db.Get(&late, `SELECT count(*) FROM flow_run_steps WHERE shop_id = $1 AND outcome = 'skipped'`, v.shopID)
+	v.db.Get(&waitingElsewhere, `SELECT count(*) FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 AND status = 'active' AND wake_at = $3`, v.shopID, g, t0.Add(time.Hour))
+	if late != 0 || waitingElsewhere != 1 {
+		t.Fatalf("%d steps skipped (want 0); the other flow's run still at its hour: %d (want 1)", late, waitingElsewhere)
 	}
 }

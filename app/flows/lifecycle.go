@@ -98,9 +98,11 @@ func (e *Engine) StepNumbers(ctx context.Context, shopID, flowID int64) (map[str
 	if err := e.DB.SelectContext(ctx, &logs, `SELECT step_id, outcome, reason, count(*) AS n FROM flow_run_steps
 		WHERE shop_id = $1 AND flow_id = $2 AND outcome IN ('entered', 'skipped', 'deferred') GROUP BY 1, 2, 3
 		UNION ALL
-		SELECT flow_step, CASE WHEN status IN ('skipped', 'failed') THEN 'skipped' ELSE 'sent' END,
-		       CASE WHEN status = 'failed' THEN 'failed' ELSE skip_reason END, count(*)
-		FROM email_messages WHERE shop_id = $1 AND flow_id = $2 AND status NOT IN ('queued', 'sending') GROUP BY 1, 2, 3`, shopID, flowID); err != nil {
+		SELECT flow_step, CASE WHEN status IN ('skipped', 'failed') THEN 'skipped' WHEN status IN ('queued', 'sending') THEN 'queued' ELSE 'sent' END,
+		       CASE WHEN status = 'failed' THEN 'failed' WHEN status IN ('queued', 'sending') THEN '' ELSE skip_reason END, count(*)
+		FROM email_messages WHERE shop_id = $1 AND flow_id = $2 GROUP BY 1, 2, 3
+		UNION ALL
+		SELECT 'trigger', 'entered', '', count(*) FROM flow_runs WHERE shop_id = $1 AND flow_id = $2 HAVING count(*) > 0`, shopID, flowID); err != nil {
 		return nil, fmt.Errorf("flows: step numbers of flow %d: %w", flowID, err)
 	}
 	for _, l := range logs {
@@ -110,6 +112,8 @@ func (e *Engine) StepNumbers(ctx context.Context, shopID, flowID int64) (map[str
 			c.Entered += l.N
 		case OutcomeSent:
 			c.Sent += l.N
+		case "queued":
+			c.Queued += l.N
 		case OutcomeSkipped:
 			c.Skipped[l.Reason] += l.N
 		case OutcomeDeferred:
@@ -153,17 +157,24 @@ func (e *Engine) StepNumbers(ctx context.Context, shopID, flowID int64) (map[str
 }
 
 // RunDueNow is the dev-mode "run due steps now": the flow's waiting runs
-// are moved advance earlier (wake-up and due time together, so lateness
-// stays as it was), then everything due runs. It returns how many steps executed.
+// are moved up to advance earlier, never past now (wake-up and due time
+// together), then everything due runs. It returns how many steps executed.
+// Stopping at now matters: the step after a wait is due when the wait
+// ended, so a wake-up moved into the past would make that step late, and
+// a full day late is past the default maximum lateness (skipped as
+// too_late) — a demo of a series would lose its emails.
 func (e *Engine) RunDueNow(ctx context.Context, shopID, flowID int64, advance time.Duration) (int, error) {
+	now := dbTime(e.now())
 	if advance > 0 {
-		_, err := e.DB.ExecContext(ctx, `UPDATE flow_runs SET wake_at = wake_at - $3::interval, due_at = due_at - $3::interval, updated_at = now()
-			WHERE shop_id = $1 AND flow_id = $2 AND status = 'active'`, shopID, flowID, fmt.Sprintf("%d seconds", int64(advance.Seconds())))
+		_, err := e.DB.ExecContext(ctx, `UPDATE flow_runs SET wake_at = wake_at - m.shift, due_at = due_at - m.shift, updated_at = now()
+			FROM (SELECT id, LEAST($3::interval, GREATEST(wake_at - $4, interval '0')) AS shift FROM flow_runs
+			      WHERE shop_id = $1 AND flow_id = $2 AND status = 'active' AND wake_at > $4) m
+			WHERE flow_runs.id = m.id AND flow_runs.shop_id = $1`, shopID, flowID, fmt.Sprintf("%d seconds", int64(advance.Seconds())), now)
 		if err != nil {
 			return 0, fmt.Errorf("flows: move runs of flow %d: %w", flowID, err)
 		}
 	}
-	return e.RunDue(ctx, shopID, e.now())
+	return e.RunDue(ctx, shopID, now)
 }
 
 // Numbers are the flows list's figures: emails sent, and orders placed by

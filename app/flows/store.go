@@ -58,9 +58,13 @@ type (
 	}
 	// StepCounts are one step's numbers on the canvas; Skipped and Deferred
 	// are by reason.
+	// StepCounts are one step's numbers; "trigger" holds the runs started
+	// (Entered) and those still in the trigger's abandonment delay
+	// (Waiting). Queued are emails reserved but not yet handed to the
+	// provider (the sender is a job, so they follow a step by moments).
 	StepCounts struct {
-		Entered, Waiting, Sent, Opened, Clicked, Ordered int
-		Skipped, Deferred                                map[string]int
+		Entered, Waiting, Sent, Queued, Opened, Clicked, Ordered int
+		Skipped, Deferred                                        map[string]int
 	}
 	StepNumbers interface {
 		StepNumbers(ctx context.Context, shopID, flowID int64) (map[string]StepCounts, error)

@@ -81,6 +81,7 @@ func (s *server) devStorefrontRoutes(r *gin.Engine) {
 	g.POST("/cart/add.js", s.devCartAdd)
 	g.POST("/cart/add", s.devCartAdd)
 	g.GET("/assets/:file", devThemeAsset)
+	s.devCheckoutRoutes(g, r)
 	g.Any(devProxyPrefix+"/*path", s.devAppProxy(r))
 }
 
@@ -384,7 +385,8 @@ select,input{font:inherit;padding:8px}
   </script>
 {{else if eq .Kind "cart"}}
   <h1>Your cart</h1>
-  {{if .Cart}}<ul>{{range .Cart}}<li>{{$.Product.Title}} – {{.Variant.Title}} × {{.Quantity}}</li>{{end}}</ul>{{else}}<p>Your cart is empty.</p>{{end}}
+  {{if .Cart}}<ul>{{range .Cart}}<li>{{$.Product.Title}} – {{.Variant.Title}} × {{.Quantity}}</li>{{end}}</ul>
+  <p><a id="checkout" href="{{.Base}}/checkout">Check out</a></p>{{else}}<p>Your cart is empty.</p>{{end}}
 {{else if eq .Kind "search"}}
   <h1>Search results</h1>
   <p>Results for “{{.Query}}”: <a href="{{.Base}}/products/{{.Product.Handle}}">{{.Product.Title}}</a></p>

@@ -45,4 +45,7 @@ func TestStepNumbersWords(t *testing.T) {
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
+	if got := stepNumbers(flows.StepSendEmail, flows.StepCounts{Entered: 2, Sent: 1, Queued: 1}); got != "2 entered · 0 waiting · 1 sent · 1 sending · 0 opened · 0 clicked · 0 ordered" {
+		t.Fatalf("with an email on its way: %s", got)
+	}
 }

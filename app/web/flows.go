@@ -350,6 +350,14 @@ func (s *server) renderEditor(c *gin.Context, status int, f flows.Flow, st edito
 		return out
 	}
 	e.Steps = build(f.Draft.Steps)
+	if n, ok := counts["trigger"]; ok {
+		e.TriggerNumbers = fmt.Sprintf("%s entered · %s waiting", thousands(n.Entered), thousands(n.Waiting))
+	}
+	for _, n := range counts {
+		// Emails reserved by a step go out from a job moments later: the
+		// canvas refreshes itself until they have.
+		e.Sending = e.Sending || n.Queued > 0
+	}
 	if st.step != "" {
 		if step := f.Draft.Find(st.step); step != nil {
 			p := &views.FlowStepPanel{StepID: step.ID, Type: step.Type, TypeLabel: orText(stepTypeLabels[step.Type], step.Type),
@@ -368,7 +376,11 @@ func (s *server) renderEditor(c *gin.Context, status int, f flows.Flow, st edito
 func stepNumbers(t string, n flows.StepCounts) string {
 	parts := []string{fmt.Sprintf("%s entered", thousands(n.Entered)), fmt.Sprintf("%s waiting", thousands(n.Waiting))}
 	if t == flows.StepSendEmail {
-		parts = append(parts, thousands(n.Sent)+" sent", thousands(n.Opened)+" opened", thousands(n.Clicked)+" clicked", thousands(n.Ordered)+" ordered")
+		parts = append(parts, thousands(n.Sent)+" sent")
+		if n.Queued > 0 {
+			parts = append(parts, thousands(n.Queued)+" sending")
+		}
+		parts = append(parts, thousands(n.Opened)+" opened", thousands(n.Clicked)+" clicked", thousands(n.Ordered)+" ordered")
 	}
 	for _, m := range []struct {
 		what string

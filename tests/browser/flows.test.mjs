@@ -1,6 +1,9 @@
 // End-to-end test of Admin › Flows on the real app (see lib.mjs): a merchant
 // turns on the abandoned-cart preset, edits a wait to 0, sees the step's red
-// dot and the refusal at Go live, fixes the wait and goes live.
+// dot and the refusal at Go live, fixes the wait and goes live; then, with
+// the abandoned-checkout preset live too, a shopper checks out on the dev
+// storefront and the merchant watches the per-step numbers move with the
+// dev "Skip waits by 1 day".
 // Needs `npm run build` first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -64,6 +67,70 @@ test('a merchant turns on the abandoned-cart preset after fixing a wait', async 
   assert.match(await page.textContent('body'), /The flow is live \(version 1\)/);
   assert.equal(stack.sql(`SELECT status || ':' || live_version FROM flows WHERE preset_key = 'abandoned_cart'`), 'live:1');
   assert.equal(stack.sql(`SELECT definition->'steps'->0->>'wait' FROM flow_versions`), '1d');
+
+  // A checkout hands the shopper from the cart flow to the checkout flow:
+  // the merchant turns that one on too (as it comes).
+  await page.click('a[href="/app/flows"]');
+  const checkoutCard = page.locator('[data-preset="abandoned_checkout"]');
+  await checkoutCard.waitFor();
+  await checkoutCard.locator('select[name="locale"]').selectOption('en');
+  await checkoutCard.locator('button[type="submit"]').click();
+  await page.waitForURL(/\/app\/flows\/\d+/);
+  const flowID = page.url().match(/\/app\/flows\/(\d+)/)[1];
+  await page.click('[data-action="publish"]');
+  await page.waitForSelector('#flow-status[data-status="live"]');
+  // The outbox sends once the sender is verified (Settings › sender
+  // confirmation, done here in SQL).
+  stack.sql(`UPDATE shops SET sender_email = 'shop@example.com', sender_name = 'Demo Store', postal_address = '1 Main St, Springfield' WHERE domain = '${shop}'`);
+  stack.sql(`INSERT INTO sender_verifications (shop_id, email, token_hash, sent_at, verified_at) SELECT id, 'shop@example.com', decode(md5(random()::text), 'hex'), now(), now() FROM shops WHERE domain = '${shop}'`);
+
+  // A shopper adds the jacket on the dev storefront and checks out with an
+  // email, ticking "Email me with news and offers".
+  const shopper = await browser.newPage();
+  shopper.on('pageerror', (e) => errors.push('storefront: ' + e.message));
+  await shopper.goto(`${base}/dev/storefront?shop=${shop}`);
+  await shopper.click('#add-form button[type="submit"]');
+  await shopper.waitForSelector('#cart-status >> text=Added Alpine Jacket');
+  await shopper.goto(`${base}/dev/storefront/cart`);
+  await shopper.click('#checkout');
+  await shopper.fill('#email', 'walker@example.com');
+  await shopper.check('#marketing');
+  await shopper.click('#checkout-form button[type="submit"]');
+  await shopper.waitForSelector('[data-checkout="started"]');
+  await shopper.close();
+
+  // Back on the checkout flow: the run appears on the trigger.
+  // A step nobody reached yet shows no numbers.
+  const stepNumbers = (step) => page.evaluate((s) => document.querySelector(`[data-step="${s}"] [data-step-numbers]`)?.textContent || '', step);
+  await stack.eventually(async () => {
+    await page.goto(`${base}/app/flows/${flowID}`);
+    await page.waitForSelector('#flow-canvas');
+    return /^1 entered · 1 waiting/.test((await page.locator('[data-step="trigger"] [data-step-numbers]').textContent().catch(() => '')) || '');
+  }, 'the checkout run on the trigger', 60000);
+
+  // "Skip waits by 1 day" until each email is sent; the canvas refreshes
+  // itself while an email is on its way.
+  const skipDay = async () => {
+    await Promise.all([page.waitForNavigation(), page.click('[data-dev-run="day"]')]);
+    await page.waitForSelector('#flow-canvas');
+  };
+  const sentBy = async (step, presses) => {
+    for (let i = 0; i < presses; i++) {
+      const text = await stepNumbers(step);
+      if (/ 1 sent/.test(text)) return;
+      await skipDay();
+    }
+    await page.waitForFunction((s) => / 1 sent/.test(document.querySelector(`[data-step="${s}"] [data-step-numbers]`)?.textContent || ''), step);
+  };
+  await sentBy('email-1', 2);
+  assert.match(await stepNumbers('wait-1'), /^1 entered/);
+  assert.match(await stepNumbers('email-1'), /^1 entered · 0 waiting · 1 sent/);
+  await sentBy('email-2', 3);
+  assert.match(await stepNumbers('email-2'), /^1 entered · 0 waiting · 1 sent/);
+  assert.match(await stepNumbers('trigger'), /^1 entered · 0 waiting/);
+  assert.equal(stack.sql(`SELECT string_agg(m.flow_step, ',' ORDER BY m.id) FROM email_messages m JOIN customers c ON c.id = m.customer_id
+    WHERE c.email = 'walker@example.com' AND m.flow_id = ${flowID} AND m.status = 'sent'`), 'email-1,email-2');
+  assert.equal(stack.sql(`SELECT count(*) FROM outbox_messages o JOIN email_messages m ON m.id = o.message_id WHERE m.flow_id = ${flowID}`), '2');
 
   assert.deepEqual(errors, []);
   await page.close();
