@@ -1,9 +1,10 @@
 // End-to-end test of Admin › Flows on the real app (see lib.mjs): a merchant
 // turns on the abandoned-cart preset, edits a wait to 0, sees the step's red
-// dot and the refusal at Go live, fixes the wait and goes live; then, with
-// the abandoned-checkout preset live too, a shopper checks out on the dev
-// storefront and the merchant watches the per-step numbers move with the
-// dev "Skip waits by 1 day".
+// dot and the refusal at Go live, fixes the wait and goes live; a signed-in
+// shopper adds to the cart on the dev storefront and the merchant watches
+// the cart flow's per-step numbers move with the dev "Skip waits by 1 day";
+// then, with the abandoned-checkout preset live too, another shopper checks
+// out and that flow sends its first two emails.
 // Needs `npm run build` first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,6 +68,59 @@ test('a merchant turns on the abandoned-cart preset after fixing a wait', async 
   assert.match(await page.textContent('body'), /The flow is live \(version 1\)/);
   assert.equal(stack.sql(`SELECT status || ':' || live_version FROM flows WHERE preset_key = 'abandoned_cart'`), 'live:1');
   assert.equal(stack.sql(`SELECT definition->'steps'->0->>'wait' FROM flow_versions`), '1d');
+  const cartFlowID = page.url().match(/\/app\/flows\/(\d+)/)[1];
+
+  // The outbox sends once the sender is verified (Settings › sender
+  // confirmation, done here in SQL).
+  stack.sql(`UPDATE shops SET sender_email = 'shop@example.com', sender_name = 'Demo Store', postal_address = '1 Main St, Springfield' WHERE domain = '${shop}'`);
+  stack.sql(`INSERT INTO sender_verifications (shop_id, email, token_hash, sent_at, verified_at) SELECT id, 'shop@example.com', decode(md5(random()::text), 'hex'), now(), now() FROM shops WHERE domain = '${shop}'`);
+
+  // The per-step numbers, and the dev "Skip waits by 1 day" pressed until
+  // a step has sent its email (the canvas refreshes itself while an email
+  // is on its way).
+  const stepNumbers = (step) => page.evaluate((s) => document.querySelector(`[data-step="${s}"] [data-step-numbers]`)?.textContent || '', step);
+  const runOnTrigger = (id, what) => stack.eventually(async () => {
+    await page.goto(`${base}/app/flows/${id}`);
+    await page.waitForSelector('#flow-canvas');
+    return /^1 entered · 1 waiting/.test((await page.locator('[data-step="trigger"] [data-step-numbers]').textContent().catch(() => '')) || '');
+  }, what, 60000);
+  const skipDay = async () => {
+    await Promise.all([page.waitForNavigation(), page.click('[data-dev-run="day"]')]);
+    await page.waitForSelector('#flow-canvas');
+  };
+  const sentBy = async (step, presses) => {
+    for (let i = 0; i < presses; i++) {
+      const text = await stepNumbers(step);
+      if (/ 1 sent/.test(text)) return;
+      await skipDay();
+    }
+    await page.waitForFunction((s) => / 1 sent/.test(document.querySelector(`[data-step="${s}"] [data-step-numbers]`)?.textContent || ''), step);
+  };
+
+  // A signed-in shopper (a subscribed demo customer nobody has emailed
+  // lately) adds the jacket to the cart and leaves: the cart flow takes
+  // them, and its numbers move as the merchant skips the waits.
+  const buyer = stack.sql(`SELECT c.shopify_id FROM customers c JOIN shops s ON s.id = c.shop_id
+    WHERE s.domain = '${shop}' AND c.email_consent = 'subscribed' AND c.shopify_id IS NOT NULL AND c.deleted_at IS NULL AND c.email IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.shop_id = c.shop_id AND x.email = lower(c.email))
+      AND NOT EXISTS (SELECT 1 FROM email_messages m WHERE m.customer_id = c.id AND m.created_at > now() - interval '3 days')
+      AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.processed_at > now() - interval '1 day')
+    ORDER BY c.id LIMIT 1`);
+  assert.match(buyer, /^\d+$/, 'the demo shop has a subscribed Shopify customer');
+  const cartShopper = await browser.newPage();
+  cartShopper.on('pageerror', (e) => errors.push('storefront: ' + e.message));
+  await cartShopper.goto(`${base}/dev/storefront?shop=${shop}&customer_id=${buyer}`);
+  await cartShopper.click('#add-form button[type="submit"]');
+  await cartShopper.waitForSelector('#cart-status >> text=Added Alpine Jacket');
+  await stack.eventually(() => stack.sql(`SELECT count(*) FROM events e JOIN customers c ON c.id = e.customer_id
+    WHERE c.shopify_id = ${buyer} AND e.name = 'product_added_to_cart'`) === '1', 'the add to cart on the shopper\'s profile', 30000);
+  await cartShopper.close();
+  await runOnTrigger(cartFlowID, 'the cart run on the trigger');
+  await sentBy('email-1', 3);
+  assert.match(await stepNumbers('wait-1'), /^1 entered/);
+  assert.match(await stepNumbers('email-1'), /^1 entered · 0 waiting · 1 sent/);
+  assert.equal(stack.sql(`SELECT string_agg(m.flow_step, ',') FROM email_messages m JOIN customers c ON c.id = m.customer_id
+    WHERE c.shopify_id = ${buyer} AND m.flow_id = ${cartFlowID} AND m.status = 'sent'`), 'email-1');
 
   // A checkout hands the shopper from the cart flow to the checkout flow:
   // the merchant turns that one on too (as it comes).
@@ -79,10 +133,6 @@ test('a merchant turns on the abandoned-cart preset after fixing a wait', async 
   const flowID = page.url().match(/\/app\/flows\/(\d+)/)[1];
   await page.click('[data-action="publish"]');
   await page.waitForSelector('#flow-status[data-status="live"]');
-  // The outbox sends once the sender is verified (Settings › sender
-  // confirmation, done here in SQL).
-  stack.sql(`UPDATE shops SET sender_email = 'shop@example.com', sender_name = 'Demo Store', postal_address = '1 Main St, Springfield' WHERE domain = '${shop}'`);
-  stack.sql(`INSERT INTO sender_verifications (shop_id, email, token_hash, sent_at, verified_at) SELECT id, 'shop@example.com', decode(md5(random()::text), 'hex'), now(), now() FROM shops WHERE domain = '${shop}'`);
 
   // A shopper adds the jacket on the dev storefront and checks out with an
   // email, ticking "Email me with news and offers".
@@ -100,28 +150,7 @@ test('a merchant turns on the abandoned-cart preset after fixing a wait', async 
   await shopper.close();
 
   // Back on the checkout flow: the run appears on the trigger.
-  // A step nobody reached yet shows no numbers.
-  const stepNumbers = (step) => page.evaluate((s) => document.querySelector(`[data-step="${s}"] [data-step-numbers]`)?.textContent || '', step);
-  await stack.eventually(async () => {
-    await page.goto(`${base}/app/flows/${flowID}`);
-    await page.waitForSelector('#flow-canvas');
-    return /^1 entered · 1 waiting/.test((await page.locator('[data-step="trigger"] [data-step-numbers]').textContent().catch(() => '')) || '');
-  }, 'the checkout run on the trigger', 60000);
-
-  // "Skip waits by 1 day" until each email is sent; the canvas refreshes
-  // itself while an email is on its way.
-  const skipDay = async () => {
-    await Promise.all([page.waitForNavigation(), page.click('[data-dev-run="day"]')]);
-    await page.waitForSelector('#flow-canvas');
-  };
-  const sentBy = async (step, presses) => {
-    for (let i = 0; i < presses; i++) {
-      const text = await stepNumbers(step);
-      if (/ 1 sent/.test(text)) return;
-      await skipDay();
-    }
-    await page.waitForFunction((s) => / 1 sent/.test(document.querySelector(`[data-step="${s}"] [data-step-numbers]`)?.textContent || ''), step);
-  };
+  await runOnTrigger(flowID, 'the checkout run on the trigger');
   await sentBy('email-1', 2);
   assert.match(await stepNumbers('wait-1'), /^1 entered/);
   assert.match(await stepNumbers('email-1'), /^1 entered · 0 waiting · 1 sent/);
