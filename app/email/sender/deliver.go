@@ -92,7 +92,7 @@ type batch struct {
 
 // deliverOne checks, composes and hands over one queued row.
 func (s *Sender) deliverOne(ctx context.Context, b *batch, m ledger.Message) (Result, error) {
-	rc := recipientCheck{MessageID: m.ID, To: m.To, Kind: m.Kind, Marketing: m.Marketing, FlowRunID: m.FlowRunID}
+	rc := recipientCheck{MessageID: m.ID, To: m.To, Kind: m.Kind, Marketing: m.Marketing}
 	var reason string
 	switch {
 	case m.CustomerID.Valid:
