@@ -68,7 +68,13 @@ CREATE INDEX campaign_recipients_position_idx ON campaign_recipients (campaign_i
 -- ON DELETE CASCADE from customers (privacy redaction) looks rows up by customer.
 CREATE INDEX campaign_recipients_customer_idx ON campaign_recipients (customer_id);
 
+-- The daily sending limit counts a shop's marketing emails sent since the
+-- start of its day; the only index on sent_at is per customer.
+CREATE INDEX email_messages_marketing_sent_idx ON email_messages (shop_id, sent_at)
+    WHERE marketing AND sent_at IS NOT NULL;
+
 -- +goose Down
+DROP INDEX email_messages_marketing_sent_idx;
 DROP TABLE campaign_recipients;
 DROP TABLE campaigns;
 ALTER TABLE shops DROP COLUMN daily_send_limit;

@@ -1,0 +1,146 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/segments"
+)
+
+// snapshotSQL writes the audience into campaign_recipients in one
+// statement: everyone who passes every check at this moment (those over
+// today's daily limit included: they are carried over to the next day, not
+// dropped), in send order, with their variant. The variant draw orders the
+// recipients by a hash of their id seeded with the campaign's seed, so the
+// split is random across customers but the same on every run: the first
+// holdout share of that order is the holdout (status skipped, nothing is
+// sent), the next test share goes round-robin to the variants (even to
+// within one), the rest is '' and gets the winner. ON CONFLICT keeps a
+// repeated run from adding anyone twice.
+const snapshotSQL = orderedSQL + `
+INSERT INTO campaign_recipients (shop_id, campaign_id, customer_id, position, variant, status, reason)
+SELECT $1, $6, d.id, d.pos::integer,
+	CASE WHEN d.draw <= d.hold THEN 'holdout'
+	     WHEN d.draw <= d.hold + d.test THEN ($10::text[])[1 + ((d.draw - d.hold - 1) % cardinality($10::text[]))]
+	     ELSE '' END,
+	CASE WHEN d.draw <= d.hold THEN 'skipped' ELSE 'pending' END,
+	CASE WHEN d.draw <= d.hold THEN 'holdout' ELSE '' END
+FROM (
+	SELECT o.id, o.pos,
+		row_number() OVER (ORDER BY hashtextextended(o.id::text, $7::bigint), o.id) AS draw,
+		floor(count(*) OVER () * $8::numeric / 100)::bigint AS hold,
+		floor(count(*) OVER () * $9::numeric / 100)::bigint AS test
+	FROM ordered o
+) d
+ON CONFLICT (campaign_id, customer_id) DO NOTHING`
+
+// Snapshot fixes a campaign's audience right before it is sent: it
+// refreshes the included and excluded segments, then writes the recipients
+// (see snapshotSQL) and sets audience_size and snapshot_at, in one
+// transaction holding the campaign's row lock. It is idempotent: a campaign
+// already snapshotted is returned as it is, and concurrent calls write the
+// audience once. Sent and cancelled campaigns are refused.
+func (s *Store) Snapshot(ctx context.Context, shopID, campaignID int64, now time.Time) (Campaign, error) {
+	c, err := s.Get(ctx, shopID, campaignID)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if c.SnapshotAt != nil {
+		return c, nil
+	}
+	if err := snapshotAllowed(c); err != nil {
+		return Campaign{}, err
+	}
+	// Membership as of now, before it is frozen. Each refresh is its own
+	// transaction (segments lock what they refresh); a deleted segment is
+	// the merchant's to fix.
+	for _, id := range append(append([]int64{}, c.Audience.Include...), c.Audience.Exclude...) {
+		if err := s.Segments.Refresh(ctx, shopID, id, now); errors.Is(err, segments.ErrNotFound) {
+			return Campaign{}, FieldErrors{"include_segments": "A chosen segment no longer exists. Remove it or choose another."}
+		} else if err != nil {
+			return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
+		}
+	}
+
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
+	}
+	defer tx.Rollback()
+	c, err = get(ctx, tx, shopID, campaignID, true)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if c.SnapshotAt != nil { // a concurrent call got there first
+		return c, tx.Commit()
+	}
+	if err := snapshotAllowed(c); err != nil {
+		return Campaign{}, err
+	}
+	if err := planFor(ctx, tx); err != nil {
+		return Campaign{}, err
+	}
+	r, err := loadRules(ctx, tx, shopID, now)
+	if err != nil {
+		return Campaign{}, err
+	}
+	keys := []string{""}
+	test := 0
+	if len(c.AB.Variants) >= 2 {
+		keys = keys[:0]
+		for _, v := range c.AB.Variants {
+			keys = append(keys, v.Key)
+		}
+		test = c.AB.TestPercent
+	}
+	if _, err := tx.ExecContext(ctx, snapshotSQL, shopID, pq.Array(c.Audience.Include), pq.Array(nonNil(c.Audience.Exclude)),
+		windowArg(r), c.Audience.MostEngagedFirst, c.ID, c.Seed, c.AB.HoldoutPercent, test, pq.Array(keys)); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET snapshot_at = $3, updated_at = now(),
+			audience_size = (SELECT count(*) FROM campaign_recipients WHERE campaign_id = $2)
+		WHERE shop_id = $1 AND id = $2`, shopID, c.ID, now); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: size: %w", campaignID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
+	}
+	return s.Get(ctx, shopID, campaignID)
+}
+
+func snapshotAllowed(c Campaign) error {
+	switch c.Status {
+	case StatusSent, StatusCancelled:
+		return StatusError{Action: "snapshotted", Status: c.Status}
+	}
+	if len(c.Audience.Include) == 0 {
+		return FieldErrors{"include_segments": "Choose at least one segment to send to."}
+	}
+	return nil
+}
+
+// Recipient is one row of a campaign's snapshot.
+type Recipient struct {
+	CustomerID int64  `db:"customer_id"`
+	Position   int    `db:"position"`
+	Variant    string `db:"variant"`
+	Status     string `db:"status"`
+	Reason     string `db:"reason"`
+}
+
+// Recipients returns up to limit recipients of the snapshot in send order,
+// after position after (0: from the start).
+func (s *Store) Recipients(ctx context.Context, shopID, campaignID int64, after, limit int) ([]Recipient, error) {
+	var out []Recipient
+	err := s.DB.SelectContext(ctx, &out, `SELECT customer_id, position, variant, status, reason
+		FROM campaign_recipients WHERE shop_id = $1 AND campaign_id = $2 AND position > $3
+		ORDER BY position LIMIT $4`, shopID, campaignID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: recipients of %d: %w", campaignID, err)
+	}
+	return out, nil
+}
