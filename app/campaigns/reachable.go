@@ -126,7 +126,7 @@ func loadRules(ctx context.Context, q sqlx.QueryerContext, shopID int64, now tim
 }
 
 // classifySQL gives every non-deleted member of the included segments ($2)
-// the first reason that removes them ('' when none), given the excluded
+// the first reason that removes them (” when none), given the excluded
 // segments ($3) and the start of the frequency window ($4, NULL: off), with
 // their latest open or click (engaged_at) for "most engaged first". Every
 // reason is a hash join against one set, so the cost grows with the
