@@ -126,11 +126,10 @@ func loadRules(ctx context.Context, q sqlx.QueryerContext, shopID int64, now tim
 }
 
 // classifySQL gives every non-deleted member of the included segments ($2)
-// the first reason that removes them (” when none), given the excluded
-// segments ($3) and the start of the frequency window ($4, NULL: off), with
-// their latest open or click (engaged_at) for "most engaged first". Every
-// reason is a hash join against one set, so the cost grows with the
-// audience, not with reasons.
+// the first reason that removes them (an empty reason when none), given the
+// excluded segments ($3) and the start of the frequency window ($4, NULL:
+// off). Every reason is a hash join against one set, so the cost grows with
+// the audience, not with the number of reasons.
 const classifySQL = `
 WITH aud AS (
 	SELECT DISTINCT customer_id AS id FROM segment_members WHERE shop_id = $1 AND segment_id = ANY($2::bigint[])

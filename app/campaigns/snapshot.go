@@ -19,7 +19,7 @@ import (
 // split is random across customers but the same on every run: the first
 // holdout share of that order is the holdout (status skipped, nothing is
 // sent), the next test share goes round-robin to the variants (even to
-// within one), the rest is ” and gets the winner. ON CONFLICT keeps a
+// within one), the rest get an empty variant and, later, the winner. ON CONFLICT keeps a
 // repeated run from adding anyone twice.
 const snapshotSQL = orderedSQL + `
 INSERT INTO campaign_recipients (shop_id, campaign_id, customer_id, position, variant, status, reason)
