@@ -235,7 +235,7 @@ func (w *world) oracle(a campaigns.Audience, dailyLimit int) (map[string][]int64
 		switch {
 		case in(c, a.Exclude):
 			r = campaigns.ReasonExcluded
-		case !c.validEmail:
+		case !c.validEmail || c.consent == "invalid":
 			r = campaigns.ReasonNoEmail
 		case c.consent != "subscribed":
 			r = campaigns.ReasonNotSubscribed

@@ -20,9 +20,11 @@ import (
 // Suppressed customers count per suppression reason, as
 // ReasonSuppressed + reason (e.g. "suppressed:hard_bounce").
 const (
-	ReasonInSegments      = "in_segments" // everyone in the included segments (the total)
-	ReasonExcluded        = "excluded"
-	ReasonNoEmail         = "no_email" // no address, or one that can't be an address
+	ReasonInSegments = "in_segments" // everyone in the included segments (the total)
+	ReasonExcluded   = "excluded"
+	// ReasonNoEmail: no address, one that can't be an address, or one
+	// Shopify marks invalid (marketing state INVALID).
+	ReasonNoEmail         = "no_email"
 	ReasonNotSubscribed   = "not_subscribed"
 	ReasonSuppressed      = "suppressed:"
 	ReasonFrequencyWindow = "frequency_window" // a marketing email within campaign_skip_days
@@ -146,7 +148,8 @@ WITH aud AS (
 ), classified AS (
 	SELECT c.id, CASE
 		WHEN x.id IS NOT NULL THEN 'excluded'
-		WHEN c.email IS NULL OR btrim(c.email) !~ '^[^@[:space:]<>",;]+@[^@[:space:]<>",;]+\.[^@[:space:]<>",;.]+$' THEN 'no_email'
+		WHEN c.email IS NULL OR btrim(c.email) !~ '^[^@[:space:]<>",;]+@[^@[:space:]<>",;]+\.[^@[:space:]<>",;.]+$'
+		     OR c.email_consent = 'invalid' THEN 'no_email'
 		WHEN c.email_consent <> 'subscribed' THEN 'not_subscribed'
 		WHEN s.email IS NOT NULL THEN 'suppressed:' || s.reason
 		WHEN r.id IS NOT NULL THEN 'frequency_window'

@@ -55,11 +55,15 @@ func (s *Store) Snapshot(ctx context.Context, shopID, campaignID int64, now time
 	if err := snapshotAllowed(c); err != nil {
 		return Campaign{}, err
 	}
+	segs := s.Segments
+	if segs == nil {
+		segs = segments.NewStore(s.DB)
+	}
 	// Membership as of now, before it is frozen. Each refresh is its own
 	// transaction (segments lock what they refresh); a deleted segment is
 	// the merchant's to fix.
 	for _, id := range append(append([]int64{}, c.Audience.Include...), c.Audience.Exclude...) {
-		if err := s.Segments.Refresh(ctx, shopID, id, now); errors.Is(err, segments.ErrNotFound) {
+		if err := segs.Refresh(ctx, shopID, id, now); errors.Is(err, segments.ErrNotFound) {
 			return Campaign{}, FieldErrors{"include_segments": "A chosen segment no longer exists. Remove it or choose another."}
 		} else if err != nil {
 			return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)

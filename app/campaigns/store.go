@@ -29,7 +29,8 @@ func (e StatusError) Error() string {
 // Store keeps campaigns and their audience snapshots.
 type Store struct {
 	DB *sqlx.DB
-	// Segments refreshes the audience's segments before a snapshot.
+	// Segments refreshes the audience's segments before a snapshot (nil:
+	// a segments.Store on DB).
 	Segments *segments.Store
 }
 

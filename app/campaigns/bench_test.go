@@ -1,0 +1,130 @@
+package campaigns_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cartwheel/cartwheel/app/campaigns"
+	"github.com/cartwheel/cartwheel/app/db/dbtest"
+	"github.com/cartwheel/cartwheel/app/segments"
+)
+
+// BenchmarkSnapshot snapshots a campaign whose audience is one segment of
+// BENCH_CAMPAIGN_CUSTOMERS customers (default 1,000,000) with suppressions,
+// recent emails and engagement mixed in, most-engaged-first and an A/B test
+// with a holdout: the segment refresh, then the one INSERT. It also times
+// the reachable count on the same audience. The seeded database
+// (bench_campaigns) is kept and reused. Run it with `make bench-campaign`.
+func BenchmarkSnapshot(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_CAMPAIGN_CUSTOMERS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	d, _ := dbtest.Persistent(b, "bench_campaigns", false)
+	now := time.Now()
+	var have int
+	if err := d.Get(&have, `SELECT count(*) FROM customers WHERE shop_id = 1`); err != nil {
+		b.Fatal(err)
+	}
+	if have != n {
+		b.Logf("seeding %d customers…", n)
+		start := time.Now()
+		for _, q := range []string{
+			`TRUNCATE shops CASCADE`,
+			`INSERT INTO shops (id, domain, iana_timezone, daily_send_limit) VALUES (1, 'bench.myshopify.com', 'Europe/Paris', 200000)`,
+			// 90 % subscribed, 1 % without an address, everyone tagged vip.
+			`INSERT INTO customers (shop_id, email, email_consent, tags)
+			 SELECT 1, CASE WHEN g % 100 = 0 THEN NULL ELSE 'user' || g || '@example.com' END,
+			        CASE WHEN g % 10 = 0 THEN 'unsubscribed' ELSE 'subscribed' END, '{vip}'
+			 FROM generate_series(1, $1) g`,
+			`INSERT INTO suppressions (shop_id, email, reason)
+			 SELECT 1, email, CASE WHEN id % 2 = 0 THEN 'hard_bounce' ELSE 'complaint' END
+			 FROM customers WHERE shop_id = 1 AND email IS NOT NULL AND id % 50 IN (3, 4)`,
+			// 10 % got a campaign three days ago (inside the 7-day window).
+			`INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, marketing, status, sent_at)
+			 SELECT 1, id, email, 'campaign', 'campaign:0:customer:' || id, true, 'delivered', now() - interval '3 days'
+			 FROM customers WHERE shop_id = 1 AND email IS NOT NULL AND id % 10 = 7`,
+			// 30 % opened or clicked at some point.
+			`INSERT INTO customer_activity (shop_id, customer_id, name, n, first_at, last_at)
+			 SELECT 1, id, CASE WHEN id % 2 = 0 THEN 'email:open' ELSE 'email:click' END, 1,
+			        now() - (id % 1000) * interval '1 hour', now() - (id % 1000) * interval '1 hour'
+			 FROM customers WHERE shop_id = 1 AND id % 10 IN (1, 4, 8)`,
+			`ANALYZE`,
+		} {
+			var args []any
+			if strings.Contains(q, "$1") {
+				args = append(args, n)
+			}
+			if _, err := d.ExecContext(ctx, q, args...); err != nil {
+				b.Fatalf("%s: %v", q, err)
+			}
+		}
+		r := segments.Rules{Version: segments.Version, Root: segments.Group{Op: "and", Items: []segments.Node{
+			{Condition: &segments.Condition{Field: segments.FieldTags, Op: "has_any", Values: []string{"vip"}}}}}}
+		if _, err := segments.NewStore(d).Create(ctx, 1, "VIP", r, now); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.ExecContext(ctx, `ANALYZE`); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("seeded in %s", time.Since(start).Round(time.Second))
+	}
+	var segID int64
+	if err := d.Get(&segID, `SELECT id FROM segments WHERE shop_id = 1 ORDER BY id LIMIT 1`); err != nil {
+		b.Fatal(err)
+	}
+	store := campaigns.NewStore(d)
+	a := campaigns.Audience{Include: []int64{segID}, MostEngagedFirst: true}
+
+	t0 := time.Now()
+	bd, err := store.Reachable(ctx, 1, a, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reach := time.Since(t0)
+	b.Logf("reachable count of %d in segment: %s (%+v)", bd.InSegments, reach.Round(time.Millisecond), bd)
+
+	var total, refresh time.Duration
+	size := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if _, err := d.ExecContext(ctx, `TRUNCATE campaign_recipients, campaigns`); err != nil {
+			b.Fatal(err)
+		}
+		c, err := store.Create(ctx, 1, campaigns.Draft{Name: "bench", Audience: a,
+			AB: campaigns.AB{Variants: []campaigns.Variant{{Key: "A"}, {Key: "B"}}, TestPercent: 20, WaitHours: 4, HoldoutPercent: 5}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The refresh alone, to split the figure (nothing changed since,
+		// so the snapshot's own refresh costs about the same).
+		t1 := time.Now()
+		if err := store.Segments.Refresh(ctx, 1, segID, now); err != nil {
+			b.Fatal(err)
+		}
+		refresh += time.Since(t1)
+		b.StartTimer()
+		t2 := time.Now()
+		got, err := store.Snapshot(ctx, 1, c.ID, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(t2)
+		size = got.AudienceSize
+	}
+	b.StopTimer()
+	if size != bd.WillSend() {
+		b.Fatalf("snapshot holds %d, the reachable count said %d", size, bd.WillSend())
+	}
+	per := total / time.Duration(b.N)
+	b.ReportMetric(per.Seconds(), "s/snapshot")
+	b.ReportMetric(reach.Seconds(), "s/reachable")
+	b.Logf("snapshot of %d recipients out of %d in the segment: %s per snapshot (of which the segment refresh ≈ %s); reachable count %s",
+		size, bd.InSegments, per.Round(time.Millisecond), (refresh / time.Duration(b.N)).Round(time.Millisecond), reach.Round(time.Millisecond))
+}
