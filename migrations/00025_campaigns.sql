@@ -53,10 +53,15 @@ CREATE INDEX campaigns_shop_idx ON campaigns (shop_id, id DESC);
 -- (position), with each recipient's A/B variant ('' = the rest, sent the
 -- winner; 'holdout' = gets nothing). Batches move a keyset cursor on
 -- position in the transaction that records their ledger rows.
+--
+-- No foreign keys: a snapshot writes up to millions of rows in one INSERT,
+-- and the three per-row foreign-key checks took 15 of 37 seconds for
+-- 760,000 rows. What ON DELETE CASCADE would do is done by the statement
+-- triggers below, set-based, once per DELETE statement.
 CREATE TABLE campaign_recipients (
-    shop_id     bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
-    campaign_id bigint NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
-    customer_id bigint NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    shop_id     bigint NOT NULL,
+    campaign_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
     position    integer NOT NULL,
     variant     text NOT NULL DEFAULT '',
     status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'skipped')),
@@ -65,8 +70,31 @@ CREATE TABLE campaign_recipients (
     PRIMARY KEY (campaign_id, customer_id)
 );
 CREATE INDEX campaign_recipients_position_idx ON campaign_recipients (campaign_id, position);
--- ON DELETE CASCADE from customers (privacy redaction) looks rows up by customer.
-CREATE INDEX campaign_recipients_customer_idx ON campaign_recipients (customer_id);
+
+-- A deleted campaign (a draft, or every campaign of an erased shop through
+-- the shops → campaigns cascade) takes its recipients with it.
+-- +goose StatementBegin
+CREATE FUNCTION campaign_recipients_drop_campaigns() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM campaign_recipients r USING gone g WHERE r.campaign_id = g.id;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+CREATE TRIGGER campaigns_drop_recipients AFTER DELETE ON campaigns
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION campaign_recipients_drop_campaigns();
+
+-- A deleted customer (customers/redact, shop erasure) leaves no recipient
+-- row: found through the primary key, one probe per campaign of the shop.
+-- +goose StatementBegin
+CREATE FUNCTION campaign_recipients_drop_customers() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM campaign_recipients r USING gone g, campaigns c
+    WHERE c.shop_id = g.shop_id AND r.campaign_id = c.id AND r.customer_id = g.id;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+CREATE TRIGGER customers_drop_campaign_recipients AFTER DELETE ON customers
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION campaign_recipients_drop_customers();
 
 -- The daily sending limit counts a shop's marketing emails sent since the
 -- start of its day; the only index on sent_at is per customer.
@@ -75,6 +103,10 @@ CREATE INDEX email_messages_marketing_sent_idx ON email_messages (shop_id, sent_
 
 -- +goose Down
 DROP INDEX email_messages_marketing_sent_idx;
+DROP TRIGGER customers_drop_campaign_recipients ON customers;
+DROP FUNCTION campaign_recipients_drop_customers();
+DROP TRIGGER campaigns_drop_recipients ON campaigns;
+DROP FUNCTION campaign_recipients_drop_campaigns();
 DROP TABLE campaign_recipients;
 DROP TABLE campaigns;
 ALTER TABLE shops DROP COLUMN daily_send_limit;

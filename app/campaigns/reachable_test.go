@@ -276,3 +276,50 @@ func TestSnapshotRefusals(t *testing.T) {
 		t.Error("a refused snapshot wrote recipients")
 	}
 }
+
+// campaign_recipients has no foreign keys (see migration 00025): its
+// statement triggers must remove what ON DELETE CASCADE would have.
+func TestRecipientsGoWithTheirCustomerCampaignAndShop(t *testing.T) {
+	e := newEnv(t)
+	w := e.seedWorld(120, 5)
+	snap := func(name string) int64 {
+		c, err := e.store.Create(e.ctx, 1, campaigns.Draft{Name: name, Audience: campaigns.Audience{Include: []int64{w.segA, w.segB}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err = e.store.Snapshot(e.ctx, 1, c.ID, w.now); err != nil || c.AudienceSize < 3 {
+			t.Fatalf("snapshot: %+v %v", c, err)
+		}
+		return c.ID
+	}
+	one, two := snap("one"), snap("two")
+	total := e.count(`SELECT count(*) FROM campaign_recipients`)
+	// A redacted customer: gone from both campaigns, nobody else.
+	var victim int64
+	if err := e.db.Get(&victim, `SELECT customer_id FROM campaign_recipients WHERE campaign_id = $1 ORDER BY position LIMIT 1`, one); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(`DELETE FROM customers WHERE shop_id = 1 AND id = $1`, victim)
+	if n := e.count(`SELECT count(*) FROM campaign_recipients WHERE customer_id = $1`, victim); n != 0 {
+		t.Errorf("the deleted customer is still a recipient %d times", n)
+	}
+	if n := e.count(`SELECT count(*) FROM campaign_recipients`); n != total-2 {
+		t.Errorf("%d recipients left, want %d", n, total-2)
+	}
+	// A deleted campaign takes its recipients (Delete refuses a snapshotted
+	// draft's edits, not its deletion).
+	if err := e.store.Delete(e.ctx, 1, one); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, one); n != 0 {
+		t.Errorf("a deleted campaign left %d recipients", n)
+	}
+	if e.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, two) == 0 {
+		t.Error("deleting one campaign emptied another")
+	}
+	// Shop erasure: everything, through the cascades.
+	e.exec(`DELETE FROM shops WHERE id = 1`)
+	if n := e.count(`SELECT count(*) FROM campaign_recipients`); n != 0 {
+		t.Errorf("shop erasure left %d recipients", n)
+	}
+}

@@ -19,8 +19,14 @@ import (
 // split is random across customers but the same on every run: the first
 // holdout share of that order is the holdout (status skipped, nothing is
 // sent), the next test share goes round-robin to the variants (even to
-// within one), the rest get an empty variant and, later, the winner. ON CONFLICT keeps a
-// repeated run from adding anyone twice.
+// within one), the rest get an empty variant and, later, the winner.
+//
+// There is no ON CONFLICT: Snapshot runs it once per campaign under the
+// campaign's row lock, in the transaction that sets snapshot_at, so there is
+// never a partial snapshot to complete; the primary key (campaign, customer)
+// would refuse a second copy rather than add it. (DO NOTHING made the
+// INSERT of 760,000 rows 2.3 times slower: each row becomes a speculative
+// insertion.)
 const snapshotSQL = orderedSQL + `
 INSERT INTO campaign_recipients (shop_id, campaign_id, customer_id, position, variant, status, reason)
 SELECT $1, $6, d.id, d.pos::integer,
@@ -31,12 +37,12 @@ SELECT $1, $6, d.id, d.pos::integer,
 	CASE WHEN d.draw <= d.hold THEN 'holdout' ELSE '' END
 FROM (
 	SELECT o.id, o.pos,
-		row_number() OVER (ORDER BY hashtextextended(o.id::text, $7::bigint), o.id) AS draw,
+		row_number() OVER (ORDER BY hashint8extended(o.id, $7::bigint), o.id) AS draw,
 		floor(count(*) OVER () * $8::numeric / 100)::bigint AS hold,
 		floor(count(*) OVER () * $9::numeric / 100)::bigint AS test
 	FROM ordered o
 ) d
-ON CONFLICT (campaign_id, customer_id) DO NOTHING`
+`
 
 // Snapshot fixes a campaign's audience right before it is sent: it
 // refreshes the included and excluded segments, then writes the recipients
@@ -87,6 +93,11 @@ func (s *Store) Snapshot(ctx context.Context, shopID, campaignID int64, now time
 	}
 	if err := planFor(ctx, tx); err != nil {
 		return Campaign{}, err
+	}
+	// Three sorts of the whole audience (ids, send order, variant draw):
+	// with the default 4 MB each spilled to disk at 1M recipients.
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('work_mem', '64MB', true)`); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
 	}
 	r, err := loadRules(ctx, tx, shopID, now)
 	if err != nil {
