@@ -132,10 +132,18 @@ func loadRules(ctx context.Context, q sqlx.QueryerContext, shopID int64, now tim
 // excluded segments ($3) and the start of the frequency window ($4, NULL:
 // off). Every reason is a hash join against one set, so the cost grows with
 // the audience, not with the number of reasons.
+//
+// With one included segment its members are already distinct (the key is
+// segment, customer): classifyOneSQL skips the DISTINCT, a hash aggregate
+// of the whole audience.
 const classifySQL = `
 WITH aud AS (
 	SELECT DISTINCT customer_id AS id FROM segment_members WHERE shop_id = $1 AND segment_id = ANY($2::bigint[])
-), excl AS (
+), ` + classifyRest
+
+var classifyOneSQL = strings.Replace(classifySQL, "SELECT DISTINCT customer_id AS id", "SELECT customer_id AS id", 1)
+
+const classifyRest = `excl AS (
 	SELECT DISTINCT customer_id AS id FROM segment_members WHERE shop_id = $1 AND segment_id = ANY($3::bigint[])
 ), recent AS (
 	SELECT customer_id AS id FROM email_messages
@@ -160,10 +168,11 @@ WITH aud AS (
 	LEFT JOIN recent r ON r.id = c.id
 )`
 
-// orderedSQL adds, for the recipients who pass every check, their place in
-// the send order (pos): recent openers and clickers first when $5, else by
-// id. Customers whose last open or click is the same tie on id.
-const orderedSQL = classifySQL + `, eng AS (
+// orderedRest adds to a classification, for the recipients who pass every
+// check, their place in the send order (pos): recent openers and clickers
+// first when $5, else by id. Customers whose last open or click is the same
+// tie on id.
+const orderedRest = `, eng AS (
 	SELECT customer_id AS id, max(last_at) AS at FROM customer_activity
 	WHERE shop_id = $1 AND $5::boolean AND name IN ('email:open', 'email:click') GROUP BY customer_id
 ), ordered AS (
@@ -172,9 +181,8 @@ const orderedSQL = classifySQL + `, eng AS (
 	WHERE k.reason = ''
 )`
 
-// readTx runs classification queries on a transaction with the
-// planner settings segments use for whole-shop queries (hash joins, no
-// parallel workers, no JIT: see segments' setShopQuerySettings), read-only.
+// readTx runs classification queries in a read-only transaction with
+// planFor's settings.
 func (s *Store) readTx(ctx context.Context) (*sqlx.Tx, error) {
 	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -187,14 +195,29 @@ func (s *Store) readTx(ctx context.Context) (*sqlx.Tx, error) {
 	return tx, nil
 }
 
+// planFor turns off JIT and parallel workers for the transaction, as
+// segments does for whole-shop queries: compiling a plan costs more than
+// these queries save from it, and parallel workers gain little on two cores
+// shared with everything else. (Nested loops stay allowed, unlike there: a
+// small segment in a large shop is cheapest as index probes.)
 func planFor(ctx context.Context, tx *sqlx.Tx) error {
-	_, err := tx.ExecContext(ctx, `SELECT set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true),
-		set_config('max_parallel_workers_per_gather', '0', true)`)
+	_, err := tx.ExecContext(ctx, `SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)`)
 	if err != nil {
 		return fmt.Errorf("campaigns: planner settings: %w", err)
 	}
 	return nil
 }
+
+// classify returns the classification query for the audience.
+func classify(a Audience) string {
+	if len(a.Include) == 1 {
+		return classifyOneSQL
+	}
+	return classifySQL
+}
+
+// ordered returns classify(a) with the send order.
+func ordered(a Audience) string { return classify(a) + orderedRest }
 
 func windowArg(r rules) any {
 	if r.since == nil {
@@ -222,7 +245,7 @@ func (s *Store) Reachable(ctx context.Context, shopID int64, a Audience, now tim
 		Reason string `db:"reason"`
 		N      int    `db:"n"`
 	}
-	if err := tx.SelectContext(ctx, &rows, classifySQL+` SELECT reason, count(*) AS n FROM classified GROUP BY reason`,
+	if err := tx.SelectContext(ctx, &rows, classify(a)+` SELECT reason, count(*) AS n FROM classified GROUP BY reason`,
 		shopID, pq.Array(nonNil(a.Include)), pq.Array(nonNil(a.Exclude)), windowArg(r)); err != nil {
 		return Breakdown{}, fmt.Errorf("campaigns: reachable: %w", err)
 	}
@@ -283,7 +306,7 @@ func (s *Store) Members(ctx context.Context, shopID int64, a Audience, reason st
 	var query string
 	switch {
 	case reason == ReasonInSegments:
-		query = classifySQL + ` SELECT ` + memberCols + ` FROM classified k JOIN customers c ON c.id = k.id
+		query = classify(a) + ` SELECT ` + memberCols + ` FROM classified k JOIN customers c ON c.id = k.id
 			WHERE ($5 = 0 OR k.id < $5) ORDER BY k.id DESC LIMIT $6`
 		args = append(args, after, limit+1)
 	case reason == ReasonReachable || reason == ReasonDailyLimit:
@@ -296,12 +319,12 @@ func (s *Store) Members(ctx context.Context, shopID int64, a Audience, reason st
 		if reason == ReasonDailyLimit {
 			cmp = ">"
 		}
-		query = orderedSQL + ` SELECT ` + memberCols + ` FROM ordered o JOIN customers c ON c.id = o.id
+		query = ordered(a) + ` SELECT ` + memberCols + ` FROM ordered o JOIN customers c ON c.id = o.id
 			WHERE o.pos ` + cmp + ` $6 AND ($7 = 0 OR o.id < $7) ORDER BY o.id DESC LIMIT $8`
 		args = append(args, a.MostEngagedFirst, left, after, limit+1)
 	case reason == ReasonExcluded || reason == ReasonNoEmail || reason == ReasonNotSubscribed ||
 		reason == ReasonFrequencyWindow || (strings.HasPrefix(reason, ReasonSuppressed) && len(reason) > len(ReasonSuppressed)):
-		query = classifySQL + ` SELECT ` + memberCols + ` FROM classified k JOIN customers c ON c.id = k.id
+		query = classify(a) + ` SELECT ` + memberCols + ` FROM classified k JOIN customers c ON c.id = k.id
 			WHERE k.reason = $5 AND ($6 = 0 OR k.id < $6) ORDER BY k.id DESC LIMIT $7`
 		args = append(args, reason, after, limit+1)
 	default:
