@@ -19,7 +19,9 @@ import (
 // split is random across customers but the same on every run: the first
 // holdout share of that order is the holdout (status skipped, nothing is
 // sent), the next test share goes round-robin to the variants (even to
-// within one), the rest get an empty variant and, later, the winner.
+// within one), the rest get an empty variant and, later, the winner. Rows
+// go in in send order: the position index then grows at its right edge
+// (measured: 4.5 s instead of 6 s for 760,000 rows).
 //
 // There is no ON CONFLICT: Snapshot runs it once per campaign under the
 // campaign's row lock, in the transaction that sets snapshot_at, so there is
@@ -42,6 +44,7 @@ FROM (
 		floor(count(*) OVER () * $9::numeric / 100)::bigint AS test
 	FROM ordered o
 ) d
+ORDER BY d.pos
 `
 
 // Snapshot fixes a campaign's audience right before it is sent: it
@@ -94,9 +97,12 @@ func (s *Store) Snapshot(ctx context.Context, shopID, campaignID int64, now time
 	if err := planFor(ctx, tx); err != nil {
 		return Campaign{}, err
 	}
-	// Three sorts of the whole audience (ids, send order, variant draw):
-	// with the default 4 MB each spilled to disk at 1M recipients.
-	if _, err := tx.ExecContext(ctx, `SELECT set_config('work_mem', '64MB', true)`); err != nil {
+	// Three sorts of the whole audience (send order, variant draw, insert
+	// order): with the default 4 MB each spilled to disk at 1M recipients.
+	// No nested loops: the planner can't estimate how many pass the checks
+	// (a CASE expression) and, guessing 0.5 %, probed segment_members once
+	// per recipient — 3.5 s at 760,000 — where a hash join takes a fraction.
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('work_mem', '64MB', true), set_config('enable_nestloop', 'off', true)`); err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
 	}
 	r, err := loadRules(ctx, tx, shopID, now)
