@@ -88,6 +88,15 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	reach := time.Since(t0)
 	b.Logf("reachable count of %d in segment: %s (%+v)", bd.InSegments, reach.Round(time.Millisecond), bd)
+	// The first page behind two of the numbers (the links in the UI).
+	for _, reason := range []string{campaigns.ReasonDailyLimit, campaigns.ReasonSuppressed + "hard_bounce"} {
+		t := time.Now()
+		p, err := store.Members(ctx, 1, a, reason, 0, 50, now)
+		if err != nil || len(p.Members) != 50 {
+			b.Fatalf("members %s: %d %v", reason, len(p.Members), err)
+		}
+		b.Logf("first page of %s: %s", reason, time.Since(t).Round(time.Millisecond))
+	}
 
 	var total, refresh time.Duration
 	size := 0

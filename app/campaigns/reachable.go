@@ -319,6 +319,11 @@ func (s *Store) Members(ctx context.Context, shopID int64, a Audience, reason st
 		if reason == ReasonDailyLimit {
 			cmp = ">"
 		}
+		// The send order ranks every recipient; see Snapshot for why
+		// nested loops are off for that.
+		if _, err := tx.ExecContext(ctx, `SELECT set_config('enable_nestloop', 'off', true)`); err != nil {
+			return MembersPage{}, fmt.Errorf("campaigns: members: %w", err)
+		}
 		query = ordered(a) + ` SELECT ` + memberCols + ` FROM ordered o JOIN customers c ON c.id = o.id
 			WHERE o.pos ` + cmp + ` $6 AND ($7 = 0 OR o.id < $7) ORDER BY o.id DESC LIMIT $8`
 		args = append(args, a.MostEngagedFirst, left, after, limit+1)
