@@ -172,13 +172,17 @@ const classifyRest = `excl AS (
 // check, their place in the send order (pos): recent openers and clickers
 // first when $5, else by id. Customers whose last open or click is the same
 // tie on id.
-const orderedRest = `, eng AS (
-	SELECT customer_id AS id, max(last_at) AS at FROM customer_activity
-	WHERE shop_id = $1 AND $5::boolean AND name IN ('email:open', 'email:click') GROUP BY customer_id
-), ordered AS (
+const orderedRest = engRest + `, ordered AS (
 	SELECT k.id, row_number() OVER (ORDER BY e.at DESC NULLS LAST, k.id) AS pos
 	FROM classified k LEFT JOIN eng e ON e.id = k.id
 	WHERE k.reason = ''
+)`
+
+// engRest is each customer's latest open or click when $5 (most engaged
+// first), else nothing (everyone ties and the order is by id).
+const engRest = `, eng AS (
+	SELECT customer_id AS id, max(last_at) AS at FROM customer_activity
+	WHERE shop_id = $1 AND $5::boolean AND name IN ('email:open', 'email:click') GROUP BY customer_id
 )`
 
 // readTx runs classification queries in a read-only transaction with

@@ -245,7 +245,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		return s.skip(ctx, req.ShopID, id, reason)
 	}
 	return s.handOff(ctx, sh.settings, handOff{
-		ShopID: req.ShopID, MessageID: id, CustomerID: req.CustomerID, FlowRunID: req.Source.FlowRunID, Kind: req.Kind, Marketing: req.Marketing,
+		ShopID: req.ShopID, MessageID: id, CustomerID: req.CustomerID, Kind: req.Kind, Marketing: req.Marketing,
 		To: email.Address{Name: req.ToName, Email: req.To}, Subject: req.Subject, HTML: req.HTML, Text: req.Text,
 		Categories: req.Categories, Headers: req.Headers,
 	})
@@ -264,7 +264,6 @@ func (s *Sender) skip(ctx context.Context, shopID, id int64, reason string) (Res
 // handOff is one checked, rendered message ready for the provider.
 type handOff struct {
 	ShopID, MessageID, CustomerID int64
-	FlowRunID                     int64
 	Kind                          string
 	Marketing                     bool
 	// Composed: the row's address and subject are (re)written at claim,
