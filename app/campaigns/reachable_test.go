@@ -272,6 +272,14 @@ func TestSnapshotRefusals(t *testing.T) {
 	if _, err := e.store.Snapshot(e.ctx, 1, c2.ID, w.now); !errors.As(err, &se) {
 		t.Errorf("cancelled campaign: %v", err)
 	}
+	c3, err := e.store.Create(e.ctx, 1, campaigns.Draft{Name: "gone", Audience: campaigns.Audience{Include: []int64{w.segA}, Exclude: []int64{w.segX}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec(`DELETE FROM segments WHERE id = $1`, w.segX)
+	if _, err := e.store.Snapshot(e.ctx, 1, c3.ID, w.now); !errors.As(err, &fe) || fe["exclude_segments"] == "" {
+		t.Errorf("a deleted excluded segment: %v", err)
+	}
 	if e.count(`SELECT count(*) FROM campaign_recipients`) != 0 {
 		t.Error("a refused snapshot wrote recipients")
 	}

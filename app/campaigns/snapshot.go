@@ -76,11 +76,13 @@ func (s *Store) Snapshot(ctx context.Context, shopID, campaignID int64, now time
 	// Membership as of now, before it is frozen. Each refresh is its own
 	// transaction (segments lock what they refresh); a deleted segment is
 	// the merchant's to fix.
-	for _, id := range append(append([]int64{}, c.Audience.Include...), c.Audience.Exclude...) {
-		if err := segs.Refresh(ctx, shopID, id, now); errors.Is(err, segments.ErrNotFound) {
-			return Campaign{}, FieldErrors{"include_segments": "A chosen segment no longer exists. Remove it or choose another."}
-		} else if err != nil {
-			return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
+	for field, ids := range map[string][]int64{"include_segments": c.Audience.Include, "exclude_segments": c.Audience.Exclude} {
+		for _, id := range ids {
+			if err := segs.Refresh(ctx, shopID, id, now); errors.Is(err, segments.ErrNotFound) {
+				return Campaign{}, FieldErrors{field: "A chosen segment no longer exists. Remove it or choose another."}
+			} else if err != nil {
+				return Campaign{}, fmt.Errorf("campaigns: snapshot %d: refresh segment %d: %w", campaignID, id, err)
+			}
 		}
 	}
 
