@@ -331,3 +331,31 @@ func TestRecipientsGoWithTheirCustomerCampaignAndShop(t *testing.T) {
 		t.Errorf("shop erasure left %d recipients", n)
 	}
 }
+
+// Without an A/B test or holdout the snapshot takes a shorter path: the same
+// send order, everyone pending with no variant.
+func TestPlainSnapshot(t *testing.T) {
+	e := newEnv(t)
+	w := e.seedWorld(300, 6)
+	a := campaigns.Audience{Include: []int64{w.segA}, Exclude: []int64{w.segB}, MostEngagedFirst: true}
+	c, err := e.store.Create(e.ctx, 1, campaigns.Draft{Name: "plain", Audience: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = e.store.Snapshot(e.ctx, 1, c.ID, w.now); err != nil {
+		t.Fatal(err)
+	}
+	_, order := w.oracle(a, 0)
+	rs, err := e.store.Recipients(e.ctx, 1, c.ID, 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != len(order) || c.AudienceSize != len(order) || len(order) == 0 {
+		t.Fatalf("%d recipients, size %d, want %d", len(rs), c.AudienceSize, len(order))
+	}
+	for i, r := range rs {
+		if r.CustomerID != order[i] || r.Position != i+1 || r.Variant != "" || r.Status != "pending" {
+			t.Fatalf("recipient %d: %+v, want customer %d", i+1, r, order[i])
+		}
+	}
+}

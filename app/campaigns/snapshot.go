@@ -52,6 +52,16 @@ SELECT $1, $6, d.id, row_number() OVER (ORDER BY d.at DESC NULLS LAST, d.id)::in
 FROM drawn d
 ORDER BY d.at DESC NULLS LAST, d.id`
 
+// snapshotPlainInsert is snapshotInsert for a campaign without an A/B test
+// or holdout: everyone gets the one email (variant empty), so there is no
+// draw to sort for.
+const snapshotPlainInsert = `
+INSERT INTO campaign_recipients (shop_id, campaign_id, customer_id, position)
+SELECT $1, $6, k.id, row_number() OVER (ORDER BY e.at DESC NULLS LAST, k.id)::integer
+FROM classified k LEFT JOIN eng e ON e.id = k.id
+WHERE k.reason = ''
+ORDER BY e.at DESC NULLS LAST, k.id`
+
 // Snapshot fixes a campaign's audience right before it is sent: it
 // refreshes the included and excluded segments, then writes the recipients
 // (see snapshotInsert) and sets audience_size and snapshot_at, in one
@@ -125,8 +135,12 @@ func (s *Store) Snapshot(ctx context.Context, shopID, campaignID int64, now time
 		}
 		test = c.AB.TestPercent
 	}
-	if _, err := tx.ExecContext(ctx, classify(c.Audience)+engRest+snapshotInsert, shopID, pq.Array(c.Audience.Include), pq.Array(nonNil(c.Audience.Exclude)),
-		windowArg(r), c.Audience.MostEngagedFirst, c.ID, c.Seed, c.AB.HoldoutPercent, test, pq.Array(keys)); err != nil {
+	query, args := classify(c.Audience)+engRest+snapshotInsert, []any{shopID, pq.Array(c.Audience.Include),
+		pq.Array(nonNil(c.Audience.Exclude)), windowArg(r), c.Audience.MostEngagedFirst, c.ID, c.Seed, c.AB.HoldoutPercent, test, pq.Array(keys)}
+	if test == 0 && c.AB.HoldoutPercent == 0 {
+		query, args = classify(c.Audience)+engRest+snapshotPlainInsert, args[:6]
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET snapshot_at = $3, updated_at = now(),
