@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, simulated Shopify; admin at http://localhost:8080/ (PORT to change)
 dev: deps assets
@@ -103,6 +103,10 @@ bench-segments: deps
 ## bench-flows: due flow steps per second into the ledger and the email queue with 1M runs waiting (BENCH_FLOWS_WAITING, BENCH_FLOWS_DUE, BENCH_FLOWS_WORKERS)
 bench-flows: deps
 	$(GO) test -run '^$$' -bench 'BenchmarkFlows' -benchtime 1x -timeout 60m ./app/flows/
+
+## bench-campaign: snapshot of a campaign audience of 1M customers (segment refresh + one INSERT) and its reachable count (BENCH_CAMPAIGN_CUSTOMERS; the seeded database is kept and reused)
+bench-campaign: deps
+	$(GO) test -run '^$$' -bench 'BenchmarkSnapshot' -benchtime 3x -timeout 60m ./app/campaigns/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:

@@ -108,7 +108,8 @@ var settingsFields = []struct{ name, label string }{
 	{"attribution_click_days", "Click window"},
 	{"attribution_open_days", "Open window"},
 	{"marketing_cap_hours", "Marketing frequency cap"},
-	{"automation_skip_days", "Automation quiet period"},
+	{"campaign_skip_days", "Campaign frequency window"},
+	{"daily_send_limit", "Daily sending limit"},
 	{"quiet_hours_start", "Quiet hours start"},
 	{"quiet_hours_end", "Quiet hours end"},
 }

@@ -33,13 +33,14 @@ type DashboardData struct {
 
 // SettingsForm holds the settings form as typed, so invalid input can be shown again.
 type SettingsForm struct {
-	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                        string
-	AttributionClickDays, AttributionOpenDays, MarketingCapHours, AutomationSkipDays string
-	QuietHoursStart, QuietHoursEnd                                                   string
-	Errors                                                                           map[string]string // form field name -> message
-	Saved                                                                            bool
-	Timezones                                                                        []string // options for the timezone <select>
-	ShopTimezone                                                                     string   // the shop's own timezone, shown as a hint
+	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                      string
+	AttributionClickDays, AttributionOpenDays, MarketingCapHours, CampaignSkipDays string
+	DailySendLimit                                                                 string
+	QuietHoursStart, QuietHoursEnd                                                 string
+	Errors                                                                         map[string]string // form field name -> message
+	Saved                                                                          bool
+	Timezones                                                                      []string // options for the timezone <select>
+	ShopTimezone                                                                   string   // the shop's own timezone, shown as a hint
 }
 
 // PrivacyRequest is one compliance webhook the app received, listed under Settings.

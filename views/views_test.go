@@ -124,7 +124,7 @@ func TestSettingsFormErrorsAndEscaping(t *testing.T) {
 		{ID: 8, Kind: "Customer redacted", CustomerRef: "Customer #2", ReceivedAt: "yesterday"},
 	}, SenderVerification{}))
 
-	for _, name := range []string{"sender_name", "sender_email", "reply_to", "postal_address", "timezone", "attribution_click_days", "attribution_open_days", "marketing_cap_hours", "automation_skip_days"} {
+	for _, name := range []string{"sender_name", "sender_email", "reply_to", "postal_address", "timezone", "attribution_click_days", "attribution_open_days", "marketing_cap_hours", "campaign_skip_days", "daily_send_limit"} {
 		if !strings.Contains(html, `name="`+name+`"`) {
 			t.Errorf("field %s missing", name)
 		}
@@ -160,7 +160,7 @@ func TestSettingsFormErrorsAndEscaping(t *testing.T) {
 	for _, s := range []string{
 		"Required by anti-spam law; printed in every email footer.",
 		"No more than one marketing email per 24 hours.",
-		"Automations skip people who got a marketing email in the last N days.",
+		"Campaigns skip people who got a marketing email in the last N days.", "Daily sending limit",
 		"Your store&#39;s timezone in Shopify is America/New_York.",
 		`<option value="Europe/Paris" selected>Europe/Paris</option>`,
 		`hx-post="/app/settings"`, `hx-target="this"`, `hx-swap="outerHTML"`,

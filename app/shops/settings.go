@@ -25,7 +25,13 @@ type Settings struct {
 	AttributionClickDays int    `db:"attribution_click_days"`
 	AttributionOpenDays  int    `db:"attribution_open_days"`
 	MarketingCapHours    int    `db:"marketing_cap_hours"`
-	AutomationSkipDays   int    `db:"automation_skip_days"`
+	// CampaignSkipDays is the campaigns' frequency window: skip people who
+	// got a marketing email (campaign or flow) in the last N days; 0: off.
+	// Flows carry the same rule as a per-flow filter instead.
+	CampaignSkipDays int `db:"campaign_skip_days"`
+	// DailySendLimit caps the marketing emails sent per day in the shop's
+	// timezone (0: no limit); campaigns carry what is over it to the next day.
+	DailySendLimit int `db:"daily_send_limit"`
 	// Quiet hours for flow emails ("21:00" to "08:00", in the recipient's
 	// timezone, else the shop's); both empty: off.
 	QuietHoursStart string `db:"quiet_hours_start"`
@@ -59,9 +65,10 @@ func (s Settings) Missing() []string {
 
 // SettingsInput is the form as typed, so invalid numbers can be shown back.
 type SettingsInput struct {
-	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                        string
-	AttributionClickDays, AttributionOpenDays, MarketingCapHours, AutomationSkipDays string
-	QuietHoursStart, QuietHoursEnd                                                   string
+	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                      string
+	AttributionClickDays, AttributionOpenDays, MarketingCapHours, CampaignSkipDays string
+	DailySendLimit                                                                 string
+	QuietHoursStart, QuietHoursEnd                                                 string
 }
 
 // FieldErrors maps a form field name to a message a merchant understands.
@@ -135,7 +142,12 @@ func (in SettingsInput) Parse() (Settings, FieldErrors) {
 	s.AttributionClickDays = num("attribution_click_days", in.AttributionClickDays, 1, 90, "Enter a whole number of days from 1 to 90.")
 	s.AttributionOpenDays = num("attribution_open_days", in.AttributionOpenDays, 0, 90, "Enter a whole number of days from 0 to 90 (0 turns open attribution off).")
 	s.MarketingCapHours = num("marketing_cap_hours", in.MarketingCapHours, 0, 720, "Enter a whole number of hours from 0 to 720 (0 turns the cap off).")
-	s.AutomationSkipDays = num("automation_skip_days", in.AutomationSkipDays, 0, 90, "Enter a whole number of days from 0 to 90 (0 turns this off).")
+	s.CampaignSkipDays = num("campaign_skip_days", in.CampaignSkipDays, 0, 90, "Enter a whole number of days from 0 to 90 (0 turns this off).")
+	if strings.TrimSpace(in.DailySendLimit) == "" {
+		s.DailySendLimit = 0 // an empty field means no limit
+	} else {
+		s.DailySendLimit = num("daily_send_limit", in.DailySendLimit, 0, 100000000, "Enter a whole number of emails from 0 to 100,000,000 (0 means no limit).")
+	}
 	for field, v := range map[string]string{"quiet_hours_start": s.QuietHoursStart, "quiet_hours_end": s.QuietHoursEnd} {
 		if v != "" && !clockTime(v) {
 			errs[field] = "Enter a time of day as HH:MM (24-hour), such as 21:00, or leave both quiet-hours fields empty."
@@ -173,7 +185,8 @@ func (s Settings) Input() SettingsInput {
 		AttributionClickDays: strconv.Itoa(s.AttributionClickDays),
 		AttributionOpenDays:  strconv.Itoa(s.AttributionOpenDays),
 		MarketingCapHours:    strconv.Itoa(s.MarketingCapHours),
-		AutomationSkipDays:   strconv.Itoa(s.AutomationSkipDays),
+		CampaignSkipDays:     strconv.Itoa(s.CampaignSkipDays),
+		DailySendLimit:       strconv.Itoa(s.DailySendLimit),
 		QuietHoursStart:      s.QuietHoursStart,
 		QuietHoursEnd:        s.QuietHoursEnd,
 	}
@@ -198,7 +211,7 @@ func (s *Store) Settings(ctx context.Context, shopID int64) (Settings, error) {
 	var st Settings
 	err := s.db.GetContext(ctx, &st, `
 		SELECT sender_name, sender_email, reply_to, postal_address, timezone, attribution_click_days,
-		       attribution_open_days, marketing_cap_hours, automation_skip_days, quiet_hours_start, quiet_hours_end, iana_timezone
+		       attribution_open_days, marketing_cap_hours, campaign_skip_days, daily_send_limit, quiet_hours_start, quiet_hours_end, iana_timezone
 		FROM shops WHERE id = $1`, shopID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Settings{}, ErrNotFound
@@ -219,11 +232,11 @@ func (s *Store) SaveSettings(ctx context.Context, shopID int64, in SettingsInput
 	res, err := s.db.ExecContext(ctx, `
 		UPDATE shops SET sender_name = $2, sender_email = $3, reply_to = $4, postal_address = $5,
 			timezone = $6, attribution_click_days = $7, attribution_open_days = $8,
-			marketing_cap_hours = $9, automation_skip_days = $10, quiet_hours_start = $11, quiet_hours_end = $12,
-			updated_at = now()
+			marketing_cap_hours = $9, campaign_skip_days = $10, quiet_hours_start = $11, quiet_hours_end = $12,
+			daily_send_limit = $13, updated_at = now()
 		WHERE id = $1`, shopID, st.SenderName, st.SenderEmail, st.ReplyTo, st.PostalAddress, st.Timezone,
-		st.AttributionClickDays, st.AttributionOpenDays, st.MarketingCapHours, st.AutomationSkipDays,
-		st.QuietHoursStart, st.QuietHoursEnd)
+		st.AttributionClickDays, st.AttributionOpenDays, st.MarketingCapHours, st.CampaignSkipDays,
+		st.QuietHoursStart, st.QuietHoursEnd, st.DailySendLimit)
 	if err != nil {
 		return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
 	}

@@ -119,7 +119,7 @@ func TestTokenBoundToItsShop(t *testing.T) {
 func TestSettingsValidation(t *testing.T) {
 	valid := shops.SettingsInput{
 		SenderName: "Acme", SenderEmail: "hi@acme.test", PostalAddress: "1 Main St\r\nTown",
-		AttributionClickDays: "5", AttributionOpenDays: "1", MarketingCapHours: "16", AutomationSkipDays: "7",
+		AttributionClickDays: "5", AttributionOpenDays: "1", MarketingCapHours: "16", CampaignSkipDays: "7",
 	}
 	st, errs := valid.Parse()
 	if errs != nil {
@@ -147,8 +147,12 @@ func TestSettingsValidation(t *testing.T) {
 		{"attribution_click_days", func(in *shops.SettingsInput) { in.AttributionClickDays = "0" }},
 		{"attribution_open_days", func(in *shops.SettingsInput) { in.AttributionOpenDays = "1.5" }},
 		{"marketing_cap_hours", func(in *shops.SettingsInput) { in.MarketingCapHours = "721" }},
-		{"automation_skip_days", func(in *shops.SettingsInput) { in.AutomationSkipDays = "week" }},
-		{"automation_skip_days", func(in *shops.SettingsInput) { in.AutomationSkipDays = "99999999999999999999" }},
+		{"campaign_skip_days", func(in *shops.SettingsInput) { in.CampaignSkipDays = "week" }},
+		{"campaign_skip_days", func(in *shops.SettingsInput) { in.CampaignSkipDays = "99999999999999999999" }},
+		{"campaign_skip_days", func(in *shops.SettingsInput) { in.CampaignSkipDays = "91" }},
+		{"daily_send_limit", func(in *shops.SettingsInput) { in.DailySendLimit = "-1" }},
+		{"daily_send_limit", func(in *shops.SettingsInput) { in.DailySendLimit = "1e6" }},
+		{"daily_send_limit", func(in *shops.SettingsInput) { in.DailySendLimit = "100000001" }},
 		{"sender_name", func(in *shops.SettingsInput) { in.SenderName = "Acme\x00" }},
 		{"postal_address", func(in *shops.SettingsInput) { in.PostalAddress = "1 Main St\xff" }},
 		{"timezone", func(in *shops.SettingsInput) { in.Timezone = "Europe/Paris\x00" }},
@@ -178,7 +182,7 @@ func TestSaveSettingsIsAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.AttributionClickDays != 5 || st.AttributionOpenDays != 1 || st.MarketingCapHours != 16 || st.AutomationSkipDays != 7 || st.EffectiveTimezone() != "Asia/Tokyo" {
+	if st.AttributionClickDays != 5 || st.AttributionOpenDays != 1 || st.MarketingCapHours != 16 || st.CampaignSkipDays != 7 || st.DailySendLimit != 0 || st.EffectiveTimezone() != "Asia/Tokyo" {
 		t.Fatalf("defaults: %+v", st)
 	}
 	if len(st.Missing()) != 3 {
@@ -207,6 +211,10 @@ func TestSaveSettingsIsAllOrNothing(t *testing.T) {
 	in.QuietHoursStart, in.QuietHoursEnd = "21:00", "08:00"
 	if saved, err = s.SaveSettings(ctx, sh.ID, in); err != nil || saved.QuietHoursStart != "21:00" || saved.QuietHoursEnd != "08:00" {
 		t.Fatalf("quiet hours: %+v %v", saved, err)
+	}
+	in.CampaignSkipDays, in.DailySendLimit = "3", "5000"
+	if saved, err = s.SaveSettings(ctx, sh.ID, in); err != nil || saved.CampaignSkipDays != 3 || saved.DailySendLimit != 5000 {
+		t.Fatalf("campaign frequency window and daily limit: %+v %v", saved, err)
 	}
 	if _, err := s.SaveSettings(ctx, 999999, in); !errors.Is(err, shops.ErrNotFound) {
 		t.Fatalf("unknown shop: %v", err)

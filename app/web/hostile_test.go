@@ -124,7 +124,7 @@ func TestHostileInputGets4xx(t *testing.T) {
 	settingsForm := func(field, v string) url.Values {
 		f := url.Values{"sender_name": {"Shop"}, "sender_email": {"shop@example.com"}, "reply_to": {""},
 			"postal_address": {"1 Main St"}, "timezone": {"Europe/Paris"}, "attribution_click_days": {"5"},
-			"attribution_open_days": {"1"}, "marketing_cap_hours": {"16"}, "automation_skip_days": {"7"}}
+			"attribution_open_days": {"1"}, "marketing_cap_hours": {"16"}, "campaign_skip_days": {"7"}, "daily_send_limit": {"0"}}
 		f.Set(field, v)
 		return f
 	}
@@ -203,7 +203,7 @@ func TestHostileInputGets4xx(t *testing.T) {
 		post("/app/wheel/preview", wheelForm("min_order", hv.v))
 		post("/app/wheel/preview", wheelForm("slice_value", hv.v))
 		post("/app/wheel", wheelForm("prize_cap", hv.v))
-		for _, f := range []string{"attribution_click_days", "attribution_open_days", "marketing_cap_hours", "automation_skip_days"} {
+		for _, f := range []string{"attribution_click_days", "attribution_open_days", "marketing_cap_hours", "campaign_skip_days", "daily_send_limit"} {
 			post("/app/settings", settingsForm(f, hv.v))
 		}
 		post(tplPath, templateForm("block_count", hv.v))

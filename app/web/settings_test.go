@@ -18,7 +18,8 @@ func validSettings() url.Values {
 		"attribution_click_days": {"5"},
 		"attribution_open_days":  {"1"},
 		"marketing_cap_hours":    {"16"},
-		"automation_skip_days":   {"7"},
+		"campaign_skip_days":     {"7"},
+		"daily_send_limit":       {"0"},
 	}
 }
 

@@ -92,7 +92,7 @@ type batch struct {
 
 // deliverOne checks, composes and hands over one queued row.
 func (s *Sender) deliverOne(ctx context.Context, b *batch, m ledger.Message) (Result, error) {
-	rc := recipientCheck{MessageID: m.ID, To: m.To, Kind: m.Kind, Marketing: m.Marketing, FlowRunID: m.FlowRunID}
+	rc := recipientCheck{MessageID: m.ID, To: m.To, Kind: m.Kind, Marketing: m.Marketing}
 	var reason string
 	switch {
 	case m.CustomerID.Valid:
@@ -148,7 +148,7 @@ func (s *Sender) deliverOne(ctx context.Context, b *batch, m ledger.Message) (Re
 	cats = append(cats, "template:"+strconv.FormatInt(m.TemplateID, 10))
 	name := strings.TrimSpace(who.FirstName + " " + who.LastName)
 	return s.handOff(ctx, b.state.settings, handOff{
-		ShopID: b.shopID, MessageID: m.ID, CustomerID: rc.CustomerID, FlowRunID: m.FlowRunID, Kind: m.Kind, Marketing: m.Marketing,
+		ShopID: b.shopID, MessageID: m.ID, CustomerID: rc.CustomerID, Kind: m.Kind, Marketing: m.Marketing,
 		Composed: true, To: email.Address{Name: name, Email: rc.To}, Subject: out.Subject, HTML: out.HTML, Text: out.Text,
 		Categories: cats,
 	})

@@ -591,9 +591,18 @@ func (b barrierTracker) Decorate(shopID, id int64, html, text string, marketing 
 // different marketing emails at the same moment, all past the first cap
 // check, send one and skip the rest (the claim re-checks under a lock per
 // customer and sees the first row in sending).
+// The campaign frequency window alone (no cap) holds the same way.
 func TestFrequencyCapHoldsAcrossConcurrentDeliveries(t *testing.T) {
+	for _, tc := range []struct{ capHours, windowDays int }{{16, 0}, {0, 7}} {
+		t.Run(fmt.Sprintf("cap %dh window %dd", tc.capHours, tc.windowDays), func(t *testing.T) {
+			frequencyHoldsConcurrently(t, tc.capHours, tc.windowDays)
+		})
+	}
+}
+
+func frequencyHoldsConcurrently(t *testing.T, capHours, windowDays int) {
 	de := setupDeliver(t)
-	de.db.MustExec(`UPDATE shops SET marketing_cap_hours = 16 WHERE id = $1`, de.shop)
+	de.db.MustExec(`UPDATE shops SET marketing_cap_hours = $2, campaign_skip_days = $3 WHERE id = $1`, de.shop, capHours, windowDays)
 	const workers = 8
 	s, err := sender.New(sender.Deps{DB: de.db, Shops: de.shops, Provider: de.prov,
 		Tracker:  barrierTracker{n: workers, arrived: new(atomic.Int64), all: make(chan struct{})},
@@ -626,7 +635,7 @@ func TestFrequencyCapHoldsAcrossConcurrentDeliveries(t *testing.T) {
 	var sent, capped int
 	de.db.Get(&sent, `SELECT count(*) FROM email_messages WHERE shop_id = $1 AND status = 'sent'`, de.shop)
 	de.db.Get(&capped, `SELECT count(*) FROM email_messages WHERE shop_id = $1 AND status = 'skipped'
-		AND skip_reason IN ('frequency_cap', 'automation_quiet_period')`, de.shop)
+		AND skip_reason IN ('frequency_cap', 'frequency_window')`, de.shop)
 	if sent != 1 || capped != workers-1 || de.prov.calls.Load() != 1 {
 		t.Errorf("sent %d, held by the caps %d, provider calls %d; want 1, %d, 1", sent, capped, de.prov.calls.Load(), workers-1)
 	}

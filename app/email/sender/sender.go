@@ -65,17 +65,19 @@ import (
 // Skip reasons, stored in email_messages.skip_reason, in the order they are
 // checked.
 const (
-	SkipShopNotInstalled  = "shop_not_installed"
-	SkipSenderMissing     = "sender_missing"
-	SkipSenderUnverified  = "sender_unverified"
-	SkipNoPostalAddress   = "postal_address_missing" // composed mail: every email shows it
-	SkipCustomerDeleted   = "customer_deleted"
-	SkipNoAddress         = "no_address" // the profile has no email address any more
-	SkipSuppressed        = "suppressed"
-	SkipNoProfile         = "no_profile"
-	SkipNotConsented      = "not_consented"
-	SkipFrequencyCap      = "frequency_cap"
-	SkipAutomationQuietly = "automation_quiet_period"
+	SkipShopNotInstalled = "shop_not_installed"
+	SkipSenderMissing    = "sender_missing"
+	SkipSenderUnverified = "sender_unverified"
+	SkipNoPostalAddress  = "postal_address_missing" // composed mail: every email shows it
+	SkipCustomerDeleted  = "customer_deleted"
+	SkipNoAddress        = "no_address" // the profile has no email address any more
+	SkipSuppressed       = "suppressed"
+	SkipNoProfile        = "no_profile"
+	SkipNotConsented     = "not_consented"
+	SkipFrequencyCap     = "frequency_cap"
+	// SkipFrequencyWindow: a campaign email to someone who got a marketing
+	// email within the shop's campaign frequency window (campaign_skip_days).
+	SkipFrequencyWindow = "frequency_window"
 )
 
 // Outcomes of Send.
@@ -190,7 +192,7 @@ type Request struct {
 	Categories []string
 	Headers    map[string]string
 	// Source is what the email belongs to (the dedupe key may be derived
-	// from it); the automation quiet period reads its flow run.
+	// from it).
 	Source ledger.Source
 }
 
@@ -226,7 +228,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 	}
 	if reason == "" {
 		rc := recipientCheck{MessageID: id, CustomerID: req.CustomerID, To: req.To, Kind: req.Kind,
-			Marketing: req.Marketing, FlowRunID: req.Source.FlowRunID}
+			Marketing: req.Marketing}
 		if req.CustomerID != 0 {
 			p, err := s.profile(ctx, req.ShopID, req.CustomerID)
 			if err != nil {
@@ -243,7 +245,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		return s.skip(ctx, req.ShopID, id, reason)
 	}
 	return s.handOff(ctx, sh.settings, handOff{
-		ShopID: req.ShopID, MessageID: id, CustomerID: req.CustomerID, FlowRunID: req.Source.FlowRunID, Kind: req.Kind, Marketing: req.Marketing,
+		ShopID: req.ShopID, MessageID: id, CustomerID: req.CustomerID, Kind: req.Kind, Marketing: req.Marketing,
 		To: email.Address{Name: req.ToName, Email: req.To}, Subject: req.Subject, HTML: req.HTML, Text: req.Text,
 		Categories: req.Categories, Headers: req.Headers,
 	})
@@ -262,7 +264,6 @@ func (s *Sender) skip(ctx context.Context, shopID, id int64, reason string) (Res
 // handOff is one checked, rendered message ready for the provider.
 type handOff struct {
 	ShopID, MessageID, CustomerID int64
-	FlowRunID                     int64
 	Kind                          string
 	Marketing                     bool
 	// Composed: the row's address and subject are (re)written at claim,
@@ -364,7 +365,7 @@ func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links 
 	// under the customer's lock and with the flows' priorities (a
 	// higher-priority flow may go where a lower one waits); the sender
 	// doesn't second-guess it.
-	capped := h.Kind != ledger.KindFlow && st.MarketingCapHours > 0
+	capped := h.Kind != ledger.KindFlow && (st.MarketingCapHours > 0 || (h.Kind == ledger.KindCampaign && st.CampaignSkipDays > 0))
 	if !h.Marketing || h.CustomerID == 0 || !capped {
 		won, err := do(s.d.DB)
 		return won, "", err
@@ -378,7 +379,7 @@ func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links 
 		h.ShopID, h.CustomerID); err != nil {
 		return false, "", fmt.Errorf("sender: claim %d: lock caps: %w", h.MessageID, err)
 	}
-	reason, err := s.capChecks(ctx, tx, h.ShopID, st, h.CustomerID, h.MessageID, h.Kind, h.FlowRunID)
+	reason, err := s.capChecks(ctx, tx, h.ShopID, st, h.CustomerID, h.MessageID, h.Kind)
 	if err != nil || reason != "" {
 		return false, reason, err
 	}
@@ -541,7 +542,6 @@ type recipientCheck struct {
 	To         string  // the address the email goes to
 	Kind       string
 	Marketing  bool
-	FlowRunID  int64
 }
 
 // recipientChecks applies the per-message send-time rules in order and
@@ -570,12 +570,15 @@ func (s *Sender) recipientChecks(ctx context.Context, shopID int64, st shops.Set
 	if p.Consent != "subscribed" {
 		return SkipNotConsented, nil
 	}
-	return s.capChecks(ctx, s.d.DB, shopID, st, r.CustomerID, r.MessageID, r.Kind, r.FlowRunID)
+	return s.capChecks(ctx, s.d.DB, shopID, st, r.CustomerID, r.MessageID, r.Kind)
 }
 
-// capChecks applies the frequency cap and, for automations, the quiet
-// period to a marketing email of the customer ("" when neither holds it).
-func (s *Sender) capChecks(ctx context.Context, q ledger.Querier, shopID int64, st shops.Settings, customerID, messageID int64, kind string, flowRunID int64) (string, error) {
+// capChecks applies the frequency cap and, for campaigns, the campaign
+// frequency window to a marketing email of the customer ("" when neither
+// holds it). The window was applied when the campaign's audience was
+// snapshotted; it is checked again here because days may pass between the
+// snapshot and the send (daily-limit carry-over, a paused campaign).
+func (s *Sender) capChecks(ctx context.Context, q ledger.Querier, shopID int64, st shops.Settings, customerID, messageID int64, kind string) (string, error) {
 	now := time.Now()
 	if kind == ledger.KindFlow {
 		return "", nil // see claim: the engine applied the cap and the flow's filters
@@ -590,15 +593,14 @@ func (s *Sender) capChecks(ctx context.Context, q ledger.Querier, shopID int64, 
 			return SkipFrequencyCap, nil
 		}
 	}
-	if kind == ledger.KindFlow && st.AutomationSkipDays > 0 {
-		// Earlier steps of the same flow run don't count against it.
+	if kind == ledger.KindCampaign && st.CampaignSkipDays > 0 {
 		hit, err := ledger.MarketingSince(ctx, q, shopID, customerID,
-			now.AddDate(0, 0, -st.AutomationSkipDays), messageID, flowRunID)
+			now.AddDate(0, 0, -st.CampaignSkipDays), messageID, 0)
 		if err != nil {
 			return "", err
 		}
 		if hit {
-			return SkipAutomationQuietly, nil
+			return SkipFrequencyWindow, nil
 		}
 	}
 	return "", nil

@@ -253,6 +253,7 @@ func TestSkipRules(t *testing.T) {
 	})
 	t.Run("marketing cap 16h", func(t *testing.T) {
 		e := setup(t, nil)
+		e.db.MustExec(`UPDATE shops SET campaign_skip_days = 0 WHERE id = $1`, e.shop) // the cap alone
 		c := emailtest.Customer(t, e.db, e.shop, "a@example.com", "subscribed")
 		first, err := e.s.Send(ctx, campaign(e.shop, c, "a@example.com", 1))
 		if err != nil || first.Outcome != sender.OutcomeSent {
@@ -264,6 +265,30 @@ func TestSkipRules(t *testing.T) {
 		e.db.Exec(`UPDATE email_messages SET sent_at = now() - interval '17 hours' WHERE id = $1`, first.MessageID)
 		if res, err := e.s.Send(ctx, campaign(e.shop, c, "a@example.com", 4)); err != nil || res.Outcome != sender.OutcomeSent {
 			t.Errorf("after 17h: %+v %v", res, err)
+		}
+	})
+	t.Run("campaign frequency window", func(t *testing.T) {
+		e := setup(t, nil)
+		e.db.MustExec(`UPDATE shops SET marketing_cap_hours = 0, campaign_skip_days = 3 WHERE id = $1`, e.shop)
+		c := emailtest.Customer(t, e.db, e.shop, "a@example.com", "subscribed")
+		flow := sender.Request{ShopID: e.shop, CustomerID: c, To: "a@example.com", Kind: ledger.KindFlow, Marketing: true,
+			Source: ledger.Source{FlowRunID: 1, FlowStep: "1"}, Subject: "s", Text: "t"}
+		first, err := e.s.Send(ctx, flow)
+		if err != nil || first.Outcome != sender.OutcomeSent {
+			t.Fatal(first, err)
+		}
+		// A flow email counts toward the window of a campaign.
+		expectSkip(t, e, campaign(e.shop, c, "a@example.com", 1), sender.SkipFrequencyWindow)
+		e.db.MustExec(`UPDATE email_messages SET sent_at = now() - interval '71 hours' WHERE id = $1`, first.MessageID)
+		expectSkip(t, e, campaign(e.shop, c, "a@example.com", 2), sender.SkipFrequencyWindow)
+		// A second flow email is the engine's business, not the window's.
+		flow.Source.FlowRunID = 2
+		if res, err := e.s.Send(ctx, flow); err != nil || res.Outcome != sender.OutcomeSent {
+			t.Fatalf("flow email inside the window: %+v %v", res, err)
+		}
+		e.db.MustExec(`UPDATE email_messages SET sent_at = now() - interval '73 hours' WHERE customer_id = $1 AND sent_at IS NOT NULL`, c)
+		if res, err := e.s.Send(ctx, campaign(e.shop, c, "a@example.com", 3)); err != nil || res.Outcome != sender.OutcomeSent {
+			t.Errorf("after the window: %+v %v", res, err)
 		}
 	})
 	t.Run("flow emails are capped by the engine, not again here", func(t *testing.T) {
