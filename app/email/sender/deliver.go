@@ -122,7 +122,9 @@ func (s *Sender) deliverOne(ctx context.Context, b *batch, m ledger.Message) (Re
 		return s.skip(ctx, b.shopID, m.ID, reason)
 	}
 
-	comp, err := b.templates.Get(ctx, m.TemplateID)
+	// A campaign's subject and preheader (its own or its A/B variant's)
+	// replace the template's; other messages have none in their context.
+	comp, err := b.templates.GetFor(ctx, m.TemplateID, m.Context[ledger.ContextSubject], m.Context[ledger.ContextPreheader])
 	if errors.Is(err, compose.ErrTemplate) {
 		return s.fail(ctx, b.shopID, m.ID, err.Error())
 	}
@@ -150,7 +152,7 @@ func (s *Sender) deliverOne(ctx context.Context, b *batch, m ledger.Message) (Re
 	return s.handOff(ctx, b.state.settings, handOff{
 		ShopID: b.shopID, MessageID: m.ID, CustomerID: rc.CustomerID, FlowRunID: m.FlowRunID, Kind: m.Kind, Marketing: m.Marketing,
 		Composed: true, To: email.Address{Name: name, Email: rc.To}, Subject: out.Subject, HTML: out.HTML, Text: out.Text,
-		Categories: cats,
+		Categories: cats, FromName: m.Context[ledger.ContextSenderName],
 	})
 }
 
