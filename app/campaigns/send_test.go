@@ -1,6 +1,7 @@
 package campaigns_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,12 +13,14 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/campaigns"
+	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/providers"
 	"github.com/cartwheel/cartwheel/app/email/render"
 	"github.com/cartwheel/cartwheel/app/email/sender"
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/ratelimit"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -27,13 +30,14 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // sendEnv is shop 1 ready to send: installed, a verified sender, a postal
 // address, n subscribed customers tagged vip in segment seg, a template.
 type sendEnv struct {
 	*env
+	dbURL   string
 	seg     int64
 	tpl     int64
 	clock   *clock
@@ -43,8 +47,12 @@ type sendEnv struct {
 }
 
 func newSendEnv(t *testing.T, n int) *sendEnv {
-	e := newEnv(t)
-	se := &sendEnv{env: e, clock: &clock{t: now0}}
+	// newEnv's, with the database's URL kept for the crash test's child.
+	d, u := dbtest.NewWithURL(t)
+	e := &env{t: t, ctx: context.Background(), db: d, store: campaigns.NewStore(d), segs: segments.NewStore(d)}
+	e.exec(`INSERT INTO shops (id, domain, iana_timezone) VALUES (1, 'one.myshopify.com', 'America/New_York'),
+		(2, 'two.myshopify.com', 'UTC')`)
+	se := &sendEnv{env: e, clock: &clock{t: now0}, dbURL: u}
 	e.exec(`UPDATE shops SET installed_at = now(), access_token_enc = '\x00'::bytea, sender_name = 'Demo Store', sender_email = 'hello@demo.example',
 		postal_address = '1 Harbour Road, Dublin', marketing_cap_hours = 0, campaign_skip_days = 0,
 		send_rate_per_second = 100000 WHERE id = 1`)
