@@ -45,7 +45,7 @@ func (w *SendWorker) Work(ctx context.Context, j *river.Job[SendArgs]) error {
 	case r.Wait > 0:
 		return river.JobSnooze(r.Wait)
 	case !r.Until.IsZero():
-		return river.JobSnooze(max(time.Until(r.Until), time.Second))
+		return river.JobSnooze(max(r.Until.Sub(w.S.now()), time.Second))
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func (s *Sending) transition(ctx context.Context, shopID, id int64, action, set 
 
 // Pause stops a scheduled or sending campaign; reason is shown to the
 // merchant ("" when they paused it themselves). Batches under way finish
-// first (the UPDATE waits for their share lock); none starts after it.
+// first (the UPDATE waits for the batch's row lock); none starts after it.
 // Emails already handed to delivery still go.
 func (s *Sending) Pause(ctx context.Context, shopID, id int64, reason string) (Campaign, error) {
 	return s.transition(ctx, shopID, id, "paused", `status = 'paused', paused_reason = $4`,

@@ -50,8 +50,9 @@ type Sending struct {
 	// (default DefaultBatchSize; the shop's rate may make it smaller).
 	BatchSize int
 	// Chains is how many batch jobs a start or resume enqueues: each
-	// re-enqueues itself while recipients remain, so this many workers
-	// (on any process) send one campaign side by side.
+	// re-enqueues itself while recipients remain. Batches of one campaign
+	// take turns on its row lock; more than one chain means a chain whose
+	// process died doesn't stall the campaign until its job is rescued.
 	Chains int
 }
 
@@ -120,29 +121,26 @@ type shopSending struct {
 // claimed is one recipient a batch took.
 type claimed struct {
 	CustomerID int64  `db:"customer_id"`
+	Position   int    `db:"position"`
+	Status     string `db:"status"`
 	Variant    string `db:"variant"`
 	Email      string `db:"email"`
 	Deleted    bool   `db:"deleted"`
 }
 
-// claimSQL takes the next pending recipients in send order. FOR UPDATE
-// SKIP LOCKED is what lets several workers send one campaign at once: each
-// takes the first rows nobody else holds, so none is taken twice and none
-// waits. The rows stay locked until the batch's transaction commits, with
-// their ledger rows, the recipients marked and the deliveries queued — so
-// the checkpoint (status no longer pending) moves exactly when what was
-// handed to delivery is recorded, and a crash before the commit leaves
-// them pending for the next batch. The pending-only index keeps this a
-// short index scan however far the campaign has got.
+// claimSQL reads the recipients after the campaign's send checkpoint
+// (send_position) in send order: an index range on (campaign, position)
+// however far the campaign has got. The caller holds the campaign's row
+// lock, so no other batch reads the same range; the holdout (skipped by
+// the snapshot) is passed over.
 const claimSQL = `
-SELECT r.customer_id, r.variant, COALESCE(btrim(c.email), '') AS email,
+SELECT r.customer_id, r.position, r.status, r.variant, COALESCE(btrim(c.email), '') AS email,
 	(c.id IS NULL OR c.deleted_at IS NOT NULL) AS deleted
 FROM campaign_recipients r
 LEFT JOIN customers c ON c.shop_id = r.shop_id AND c.id = r.customer_id
-WHERE r.campaign_id = $1 AND r.shop_id = $2 AND r.status = 'pending'
+WHERE r.campaign_id = $1 AND r.shop_id = $2 AND r.position > $3
 ORDER BY r.position
-LIMIT $3
-FOR UPDATE OF r SKIP LOCKED`
+LIMIT $4`
 
 // rateRule is the shop's sending rate as a token bucket holding one
 // second's worth, so a batch is at most one second of sending.
@@ -153,11 +151,11 @@ func rateRule(perSecond int) ratelimit.Rule {
 
 // SendBatch hands the campaign's next recipients to delivery, in one
 // transaction: it re-reads the campaign's status (a paused or cancelled
-// campaign stops here), claims up to a batch of pending recipients,
-// reserves their ledger rows (the campaign's or their variant's subject,
-// preheader, sender name and template), marks them sent with their
-// message id, queues the delivery jobs and, while recipients remain,
-// its own successor. The batch is as large as the shop's sending rate and
+// campaign stops here), takes the recipients after the send checkpoint
+// in send order, reserves their ledger rows (the campaign's or their
+// variant's subject, preheader, sender name and template), marks them sent
+// with their message id, moves the checkpoint past them, queues the
+// delivery jobs and, while recipients remain, its own successor. The batch is as large as the shop's sending rate and
 // today's remaining daily limit allow; when either is used up nothing is
 // claimed and BatchResult says when to come back. A batch that finds
 // nothing left marks the campaign sent.
@@ -189,12 +187,17 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 		return res, fmt.Errorf("campaigns: batch of %d: %w", campaignID, err)
 	}
 	defer tx.Rollback()
-	// FOR SHARE: batches run side by side, while Pause and Cancel (an
-	// UPDATE of this row) wait for the batches under way to commit, and
-	// every batch after them reads the new status. So nothing is handed
-	// to delivery after a pause returns.
-	var r campaignRow
-	err = tx.GetContext(ctx, &r, `SELECT `+campaignCols+` FROM campaigns WHERE shop_id = $1 AND id = $2 FOR SHARE`, shopID, campaignID)
+	// The campaign's row lock makes batches of one campaign take turns
+	// (each takes milliseconds; the deliveries they queue run in
+	// parallel on every process), and makes Pause and Cancel wait for the
+	// batch under way: every batch after them reads the new status, so
+	// nothing is handed to delivery once a pause has returned.
+	var r struct {
+		campaignRow
+		SendPosition int `db:"send_position"`
+	}
+	err = tx.GetContext(ctx, &r, `SELECT `+campaignCols+`, send_position FROM campaigns
+		WHERE shop_id = $1 AND id = $2 FOR UPDATE`, shopID, campaignID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return res, ErrNotFound
 	}
@@ -223,21 +226,32 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	}
 
 	var rows []claimed
-	if err := tx.SelectContext(ctx, &rows, claimSQL, campaignID, shopID, n); err != nil {
+	if err := tx.SelectContext(ctx, &rows, claimSQL, campaignID, shopID, r.SendPosition, n); err != nil {
 		return res, fmt.Errorf("campaigns: batch of %d: claim: %w", campaignID, err)
 	}
 	if err := s.reserve(ctx, tx, c, rows, &res); err != nil {
 		return res, err
 	}
+	cursor := r.SendPosition
+	if len(rows) > 0 {
+		cursor = rows[len(rows)-1].Position
+	}
 	var more bool
 	if err := tx.GetContext(ctx, &more, `SELECT EXISTS (SELECT 1 FROM campaign_recipients
-		WHERE campaign_id = $1 AND shop_id = $2 AND status = 'pending')`, campaignID, shopID); err != nil {
+		WHERE campaign_id = $1 AND shop_id = $2 AND position > $3)`, campaignID, shopID, cursor); err != nil {
 		return res, fmt.Errorf("campaigns: batch of %d: %w", campaignID, err)
 	}
-	// Continue while something is left. A batch that claimed nothing
-	// although rows are pending found them all held by other batches: it
-	// ends its chain, theirs go on (and a crashed one's job is retried).
-	if more && len(rows) > 0 {
+	// The checkpoint moves here, in the transaction that records the
+	// ledger rows and queues their delivery: listmonk's moves when a batch
+	// is fetched, so a crash after it skips recipients.
+	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET send_position = $3,
+			status = CASE WHEN $4 THEN status ELSE 'sent' END,
+			finished_at = CASE WHEN $4 THEN finished_at ELSE $5 END,
+			updated_at = CASE WHEN $4 THEN updated_at ELSE now() END
+		WHERE shop_id = $1 AND id = $2`, shopID, campaignID, cursor, more, now); err != nil {
+		return res, fmt.Errorf("campaigns: batch of %d: checkpoint: %w", campaignID, err)
+	}
+	if more {
 		if err := s.enqueue(ctx, tx, shopID, campaignID, 1); err != nil {
 			return res, err
 		}
@@ -246,10 +260,8 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("campaigns: batch of %d: %w", campaignID, err)
 	}
-	if !more {
-		res.Finished, err = s.finish(ctx, shopID, campaignID, now)
-	}
-	return res, err
+	res.Finished = !more
+	return res, nil
 }
 
 // reserve writes the claimed recipients' ledger rows and marks them, and
@@ -265,6 +277,8 @@ func (s *Sending) reserve(ctx context.Context, tx *sqlx.Tx, c Campaign, rows []c
 	var skipWhy []string
 	for _, r := range rows {
 		switch {
+		case r.Status != "pending":
+			continue // the holdout: skipped by the snapshot
 		case r.Deleted:
 			skipIDs, skipWhy = append(skipIDs, r.CustomerID), append(skipWhy, SkipCustomerDeleted)
 			continue
@@ -370,19 +384,4 @@ func dailyRemaining(ctx context.Context, tx *sqlx.Tx, shopID int64, limit int, n
 		return 0, time.Time{}, fmt.Errorf("campaigns: daily limit: %w", err)
 	}
 	return limit - used, next, nil
-}
-
-// finish marks a sending campaign sent once no recipient is pending. The
-// check and the update are one statement; a batch still holding rows
-// (uncommitted) shows them as pending, so it can't finish early.
-func (s *Sending) finish(ctx context.Context, shopID, campaignID int64, now time.Time) (bool, error) {
-	res, err := s.Store.DB.ExecContext(ctx, `UPDATE campaigns SET status = 'sent', finished_at = $3, updated_at = now()
-		WHERE shop_id = $1 AND id = $2 AND status = 'sending'
-		  AND NOT EXISTS (SELECT 1 FROM campaign_recipients WHERE campaign_id = $2 AND shop_id = $1 AND status = 'pending')`,
-		shopID, campaignID, now)
-	if err != nil {
-		return false, fmt.Errorf("campaigns: finish %d: %w", campaignID, err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
 }

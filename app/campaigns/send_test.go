@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/cartwheel/cartwheel/app/campaigns"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
@@ -526,6 +527,13 @@ func TestSendingRate(t *testing.T) {
 	se.clock.Set(now0.Add(500 * time.Millisecond))
 	if r, _ = other.SendBatch(se.ctx, 1, c.ID); r.Reserved != 0 || r.Wait <= 0 {
 		t.Fatalf("half a second later: %+v", r)
+	}
+	// The job snoozes for what the bucket needs, without using an attempt.
+	w := &campaigns.SendWorker{S: other}
+	err = w.Work(se.ctx, &river.Job[campaigns.SendArgs]{JobRow: &rivertype.JobRow{}, Args: campaigns.SendArgs{ShopID: 1, CampaignID: c.ID}})
+	var snooze *rivertype.JobSnoozeError
+	if !errors.As(err, &snooze) || snooze.Duration <= 0 || snooze.Duration > 500*time.Millisecond {
+		t.Fatalf("the job with the rate used up: %v", err)
 	}
 	se.clock.Set(now0.Add(time.Second))
 	if r, err = other.SendBatch(se.ctx, 1, c.ID); err != nil || r.Reserved != 100 {
