@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -38,6 +39,9 @@ type SendWorker struct {
 // back, nothing is enqueued twice.
 func (w *SendWorker) Work(ctx context.Context, j *river.Job[SendArgs]) error {
 	r, err := w.S.SendBatch(ctx, j.Args.ShopID, j.Args.CampaignID)
+	if errors.Is(err, ErrNotFound) {
+		return nil // the shop was erased meanwhile: nothing left to send
+	}
 	if err != nil {
 		return err
 	}

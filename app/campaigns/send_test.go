@@ -195,7 +195,11 @@ func TestLifecycleTransitions(t *testing.T) {
 	if se.status(local.ID) != campaigns.StatusDraft {
 		t.Fatal("a refused start changed the status")
 	}
-	// Another shop can't start it.
+	// Another shop can't start it, or run its batches.
+	w := &campaigns.SendWorker{S: se.sending}
+	if err := w.Work(ctx, &river.Job[campaigns.SendArgs]{JobRow: &rivertype.JobRow{}, Args: campaigns.SendArgs{ShopID: 2, CampaignID: local.ID}}); err != nil {
+		t.Fatalf("a batch job of a campaign that isn't there ends quietly: %v", err)
+	}
 	if _, err := se.sending.Start(ctx, 2, local.ID, now0); !errors.Is(err, campaigns.ErrNotFound) {
 		t.Fatalf("shop 2 starting shop 1's campaign: %v", err)
 	}
@@ -225,6 +229,21 @@ func TestLifecycleTransitions(t *testing.T) {
 	}
 	if n := se.count(`SELECT count(*) FROM river_job WHERE kind = 'campaigns.send' AND (args->>'campaign_id')::bigint = $1`, sched.ID); n != campaigns.DefaultChains {
 		t.Fatalf("%d batch jobs enqueued, want %d", n, campaigns.DefaultChains)
+	}
+
+	// Paused before its time, a scheduled campaign resumes as scheduled.
+	early := se.campaign(campaigns.Draft{Name: "Early", Schedule: campaigns.Schedule{Mode: campaigns.SendAt, SendAt: &at}})
+	if _, err := se.sending.Start(ctx, 1, early.ID, now0); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = se.sending.Pause(ctx, 1, early.ID, ""); err != nil || c.Status != campaigns.StatusPaused {
+		t.Fatalf("pause of a scheduled campaign: %+v %v", c, err)
+	}
+	if c, err = se.sending.Resume(ctx, 1, early.ID, now0); err != nil || c.Status != campaigns.StatusScheduled || c.SnapshotAt != nil {
+		t.Fatalf("resume before its time: %+v %v", c, err)
+	}
+	if _, err := se.sending.Cancel(ctx, 1, early.ID, now0); err != nil {
+		t.Fatal(err)
 	}
 
 	// Pause, pause again, resume, cancel, and what is refused after.
