@@ -57,6 +57,12 @@ func (s *Sending) Start(ctx context.Context, shopID, id int64, now time.Time) (C
 	if c.Schedule.Mode == SendLocal {
 		return Campaign{}, FieldErrors{"send_mode": localTimeRefusal}
 	}
+	if errs, err := s.checkContent(ctx, c); err != nil || errs != nil {
+		if err != nil {
+			return Campaign{}, err
+		}
+		return Campaign{}, errs
+	}
 	if c.Schedule.Mode == SendAt && c.Schedule.SendAt != nil && c.Schedule.SendAt.After(now) {
 		return s.transition(ctx, shopID, id, "scheduled", `status = 'scheduled'`, []string{StatusDraft})
 	}

@@ -195,6 +195,17 @@ func TestLifecycleTransitions(t *testing.T) {
 	if se.status(local.ID) != campaigns.StatusDraft {
 		t.Fatal("a refused start changed the status")
 	}
+	// A merge tag typed wrong in the subject, or a variant's, is refused
+	// on its field before anything is sent.
+	typo := se.campaign(campaigns.Draft{Name: "Typo", Subject: "Hi {{ frist_name }}",
+		AB: campaigns.AB{Variants: []campaigns.Variant{{Key: "A"}, {Key: "B", Preheader: "{{ nope"}}, TestPercent: 20, WaitHours: 2}})
+	if _, err := se.sending.Start(ctx, 1, typo.ID, now0); !errors.As(err, &fe) || fe["subject"] == "" || fe["ab_variants.1.preheader"] == "" {
+		t.Fatalf("a subject with a bad merge tag: %v", err)
+	}
+	if se.status(typo.ID) != campaigns.StatusDraft || se.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, typo.ID) != 0 {
+		t.Fatal("a refused start snapshotted the campaign")
+	}
+
 	// Another shop can't start it, or run its batches.
 	w := &campaigns.SendWorker{S: se.sending}
 	if err := w.Work(ctx, &river.Job[campaigns.SendArgs]{JobRow: &rivertype.JobRow{}, Args: campaigns.SendArgs{ShopID: 2, CampaignID: local.ID}}); err != nil {
