@@ -110,7 +110,7 @@ type sink struct {
 	n    int
 }
 
-func newSink(t *testing.T) *sink {
+func newSink(t testing.TB) *sink {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
