@@ -155,10 +155,11 @@ func rateRule(perSecond int) ratelimit.Rule {
 // in send order, reserves their ledger rows (the campaign's or their
 // variant's subject, preheader, sender name and template), marks them sent
 // with their message id, moves the checkpoint past them, queues the
-// delivery jobs and, while recipients remain, its own successor. The batch is as large as the shop's sending rate and
-// today's remaining daily limit allow; when either is used up nothing is
-// claimed and BatchResult says when to come back. A batch that finds
-// nothing left marks the campaign sent.
+// delivery jobs and, while recipients remain, its own successor. The batch
+// is as large as the shop's sending rate and today's remaining daily limit
+// allow; when either is used up nothing is claimed and BatchResult says
+// when to come back. The batch that takes the last recipients marks the
+// campaign sent.
 func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (BatchResult, error) {
 	var res BatchResult
 	now := s.now()
@@ -333,9 +334,9 @@ func (s *Sending) reserve(ctx context.Context, tx *sqlx.Tx, c Campaign, rows []c
 	}
 	var fresh []int64
 	for i, id := range ids {
-		// A row that existed was reserved before (it can't be by this
-		// campaign's batches: the recipient was pending); its delivery
-		// is whoever reserved it's.
+		// A row that existed was reserved by someone else before (not by
+		// this campaign's batches: the recipient was still after the
+		// checkpoint); whoever reserved it queued its delivery.
 		if !existed[i] {
 			fresh = append(fresh, id)
 		}
