@@ -37,6 +37,9 @@ const (
 	childSMTPEnv = "CARTWHEEL_CAMPAIGNS_SMTP_URL"
 	childCampEnv = "CARTWHEEL_CAMPAIGNS_CAMPAIGN"
 	deliverers   = 8 // email queue workers in the child: at most this many messages in flight
+	// staleAfter: a row in sending this long belongs to a dead worker (far
+	// longer than a send to the local SMTP server takes).
+	staleAfter = 5 * time.Second
 )
 
 func TestMain(m *testing.M) {
@@ -62,7 +65,7 @@ func sendWorker(u string) int {
 	campaignID, _ := strconv.ParseInt(os.Getenv(childCampEnv), 10, 64)
 	snd, err := sender.New(sender.Deps{DB: d, Shops: shops.NewStore(d, nil), Provider: smtp, Tracker: sender.NoTracking{},
 		Verifier: sender.AlwaysVerified, Templates: render.NewStore(d), Products: render.NewProductSource(d)},
-		sender.Options{StaleAfter: 2 * time.Second})
+		sender.Options{StaleAfter: staleAfter})
 	if err != nil {
 		return fail(err)
 	}
@@ -82,7 +85,7 @@ func sendWorker(u string) int {
 	for {
 		// What the periodic sweep does in the app: a row a killed worker
 		// left in sending is failed, never resent.
-		if _, err := ledger.FailInterrupted(ctx, d, 1, 2*time.Second); err != nil {
+		if _, err := ledger.FailInterrupted(ctx, d, 1, staleAfter); err != nil {
 			return fail(err)
 		}
 		var done bool
@@ -190,7 +193,7 @@ func (s *sink) serve(c net.Conn) {
 func (s *sink) received() int { s.mu.Lock(); defer s.mu.Unlock(); return s.n }
 
 // A worker process killed with SIGKILL in the middle of a 20,000-recipient
-// campaign, then restarted: no one gets the email twice (counted at the
+// campaign, then two restarted side by side: no one gets the email twice (counted at the
 // SMTP server by ledger id and by address), and everyone gets it except at
 // most the few messages that were in the provider's hands at the kill,
 // which the sender never resends (a row left in "sending" is failed: a
@@ -232,11 +235,15 @@ func TestKilledWorkerNeitherDuplicatesNorMisses(t *testing.T) {
 	// River's rescuer would put the dead process's running jobs back after
 	// RescueStuckJobsAfter (an hour by default); do now what it does.
 	se.exec(`UPDATE river_job SET state = 'available', scheduled_at = now() WHERE state = 'running'`)
+	// Two worker processes now send the rest of the campaign together.
 	began := time.Now()
-	if err := start().Wait(); err != nil {
-		t.Fatalf("restarted worker: %v", err)
+	one, two := start(), start()
+	for _, w := range []*exec.Cmd{one, two} {
+		if err := w.Wait(); err != nil {
+			t.Fatalf("restarted worker: %v", err)
+		}
 	}
-	t.Logf("killed with %d received and %d recipients not yet handed to delivery; the restarted worker finished the rest in %v",
+	t.Logf("killed with %d received and %d recipients not yet handed to delivery; two restarted workers finished the rest in %v",
 		atKill, pendingAtKill, time.Since(began).Round(time.Millisecond))
 
 	var ledgerRows []struct {

@@ -22,8 +22,8 @@ type Progress struct {
 	Skipped map[string]int
 	// PerMinute is how many were sent in the last minute.
 	PerMinute int
-	// ETA is the time left at that rate (0 when done or nothing was sent
-	// in the last minute).
+	// ETA is the time left at that rate (0 when done, paused, cancelled,
+	// or nothing was sent in the last minute).
 	ETA time.Duration
 }
 
@@ -80,7 +80,8 @@ func (s *Sending) Progress(ctx context.Context, shopID, id int64, now time.Time)
 			p.Sent += m.N
 		}
 	}
-	if left := p.Pending + p.Queued; left > 0 && p.PerMinute > 0 && c.Status == StatusSending {
+	// A sent campaign may still have deliveries queued: its ETA is theirs.
+	if left := p.Pending + p.Queued; left > 0 && p.PerMinute > 0 && (c.Status == StatusSending || c.Status == StatusSent) {
 		p.ETA = time.Duration(float64(left) / float64(p.PerMinute) * float64(time.Minute))
 	}
 	return p, nil

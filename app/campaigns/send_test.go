@@ -634,10 +634,23 @@ func TestDeliveredContent(t *testing.T) {
 	if err := se.db.Select(&ids, `SELECT id FROM email_messages WHERE campaign_id = $1`, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	res, err := se.sender.Deliver(se.ctx, 1, ids)
+	// Half delivered: the progress shows the rate and the time left.
+	half, err := se.sender.Deliver(se.ctx, 1, ids[:20])
 	if err != nil {
 		t.Fatal(err)
 	}
+	p, err := se.sending.Progress(se.ctx, 1, c.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total != 40 || p.Reserved != 40 || p.Sent != 20 || p.Queued != 20 || p.PerMinute != 20 || p.ETA != time.Minute {
+		t.Fatalf("half way: %+v", p)
+	}
+	res, err := se.sender.Deliver(se.ctx, 1, ids[20:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = append(half, res...)
 	for _, r := range res {
 		if r.Outcome != sender.OutcomeSent {
 			t.Fatalf("message %d: %+v", r.MessageID, r)
