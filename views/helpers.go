@@ -110,6 +110,7 @@ var settingsFields = []struct{ name, label string }{
 	{"marketing_cap_hours", "Marketing frequency cap"},
 	{"campaign_skip_days", "Campaign frequency window"},
 	{"daily_send_limit", "Daily sending limit"},
+	{"send_rate_per_second", "Sending rate"},
 	{"quiet_hours_start", "Quiet hours start"},
 	{"quiet_hours_end", "Quiet hours end"},
 }

@@ -36,6 +36,7 @@ type SettingsForm struct {
 	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                      string
 	AttributionClickDays, AttributionOpenDays, MarketingCapHours, CampaignSkipDays string
 	DailySendLimit                                                                 string
+	SendRate                                                                       string // campaign emails per second
 	QuietHoursStart, QuietHoursEnd                                                 string
 	Errors                                                                         map[string]string // form field name -> message
 	Saved                                                                          bool

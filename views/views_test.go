@@ -124,7 +124,7 @@ func TestSettingsFormErrorsAndEscaping(t *testing.T) {
 		{ID: 8, Kind: "Customer redacted", CustomerRef: "Customer #2", ReceivedAt: "yesterday"},
 	}, SenderVerification{}))
 
-	for _, name := range []string{"sender_name", "sender_email", "reply_to", "postal_address", "timezone", "attribution_click_days", "attribution_open_days", "marketing_cap_hours", "campaign_skip_days", "daily_send_limit"} {
+	for _, name := range []string{"sender_name", "sender_email", "reply_to", "postal_address", "timezone", "attribution_click_days", "attribution_open_days", "marketing_cap_hours", "campaign_skip_days", "daily_send_limit", "send_rate_per_second"} {
 		if !strings.Contains(html, `name="`+name+`"`) {
 			t.Errorf("field %s missing", name)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/cartwheel/cartwheel/app/campaigns"
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/consistency"
@@ -61,6 +62,10 @@ type App struct {
 	Flows    *flows.Engine            // the automation engine (tests drive its clock)
 	Sender   *sender.Sender           // sends email (campaigns and flows queue sender.EnqueueDeliver)
 	Signals  *signals.Consumer        // run by StartWorkers next to the River workers
+
+	// Campaigns starts, pauses, resumes and cancels campaigns and reads
+	// their progress (the admin pages' domain side).
+	Campaigns *campaigns.Sending
 
 	opts          Options
 	stopSignals   context.CancelFunc
@@ -206,6 +211,13 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	}
 	consumer.Log = log
 	river.AddWorker(workers, &segments.RefreshShopWorker{Store: segmentStore, Now: o.Now})
+	// Campaigns: batches (campaigns.send, on the email queue) hand the
+	// snapshot's recipients to delivery at the shop's rate, held across
+	// every process by the PostgreSQL limiter; a periodic job starts the
+	// scheduled ones when due.
+	campaignSending := &campaigns.Sending{Store: &campaigns.Store{DB: d, Segments: segmentStore}, Limiter: limiter, Now: o.Now}
+	river.AddWorker(workers, &campaigns.SendWorker{S: campaignSending})
+	river.AddWorker(workers, &campaigns.StartDueWorker{S: campaignSending})
 	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
 	// The daily consistency sweep (its email part is set below, once built).
 	sweeper := &consistency.Sweeper{DB: d, Orders: orderStore, Segments: segmentStore, Metrics: m, Log: log}
@@ -226,6 +238,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		// the date triggers (birthdays, days after the last order).
 		flows.SweepPeriodicJob(),
 		flows.DatesPeriodicJob(),
+		// Scheduled campaigns whose time has come.
+		campaigns.StartDuePeriodicJob(),
 	}
 	periodic = append(periodic, housekeeping...)
 
@@ -237,6 +251,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	wheelSvc.QueueWith(jc)
 	flowEngine.QueueWith(jc)
 	flowMailer.Jobs, flowDiscounts.Jobs = jc, jc
+	campaignSending.QueueWith(jc)
 	flowAdmin := web.FlowAdmin{Store: &flows.Store{DB: d, Lifecycle: flowEngine},
 		Numbers: flowEngine, Waiting: flowEngine, StepNumbers: flowEngine, DryRuns: flowEngine}
 	if cfg.Dev() {
@@ -312,7 +327,8 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	})
 	return &App{Config: cfg, DB: d, Log: log, Metrics: m, Jobs: jc, Shops: shopStore, Shopify: client,
 		Handler: handler, Webhooks: processor, Events: ingester,
-		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender, Flows: flowEngine, Signals: consumer, opts: o}, nil
+		Tracking: emailPublic.Tracking, Senders: senders, Tracker: tracker, Sender: emailSender, Flows: flowEngine, Campaigns: campaignSending,
+		Signals: consumer, opts: o}, nil
 }
 
 // now reads the clock tests may replace (Options.Now).

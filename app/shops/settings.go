@@ -15,6 +15,13 @@ import (
 	"github.com/cartwheel/cartwheel/app/input"
 )
 
+// The campaigns' sending rate: what a new shop gets, and the most allowed
+// (migration 00026 holds the same bounds).
+const (
+	DefaultSendRate = 50
+	MaxSendRate     = 100000
+)
+
 // Settings are the merchant's choices that every email and report reads.
 type Settings struct {
 	SenderName           string `db:"sender_name"`
@@ -32,6 +39,9 @@ type Settings struct {
 	// DailySendLimit caps the marketing emails sent per day in the shop's
 	// timezone (0: no limit); campaigns carry what is over it to the next day.
 	DailySendLimit int `db:"daily_send_limit"`
+	// SendRatePerSecond is how many campaign emails a second the shop hands
+	// to delivery, across every worker process.
+	SendRatePerSecond int `db:"send_rate_per_second"`
 	// Quiet hours for flow emails ("21:00" to "08:00", in the recipient's
 	// timezone, else the shop's); both empty: off.
 	QuietHoursStart string `db:"quiet_hours_start"`
@@ -68,6 +78,7 @@ type SettingsInput struct {
 	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                      string
 	AttributionClickDays, AttributionOpenDays, MarketingCapHours, CampaignSkipDays string
 	DailySendLimit                                                                 string
+	SendRatePerSecond                                                              string
 	QuietHoursStart, QuietHoursEnd                                                 string
 }
 
@@ -148,6 +159,11 @@ func (in SettingsInput) Parse() (Settings, FieldErrors) {
 	} else {
 		s.DailySendLimit = num("daily_send_limit", in.DailySendLimit, 0, 100000000, "Enter a whole number of emails from 0 to 100,000,000 (0 means no limit).")
 	}
+	if strings.TrimSpace(in.SendRatePerSecond) == "" {
+		s.SendRatePerSecond = DefaultSendRate
+	} else {
+		s.SendRatePerSecond = num("send_rate_per_second", in.SendRatePerSecond, 1, MaxSendRate, "Enter a whole number of emails a second from 1 to 100,000.")
+	}
 	for field, v := range map[string]string{"quiet_hours_start": s.QuietHoursStart, "quiet_hours_end": s.QuietHoursEnd} {
 		if v != "" && !clockTime(v) {
 			errs[field] = "Enter a time of day as HH:MM (24-hour), such as 21:00, or leave both quiet-hours fields empty."
@@ -187,6 +203,7 @@ func (s Settings) Input() SettingsInput {
 		MarketingCapHours:    strconv.Itoa(s.MarketingCapHours),
 		CampaignSkipDays:     strconv.Itoa(s.CampaignSkipDays),
 		DailySendLimit:       strconv.Itoa(s.DailySendLimit),
+		SendRatePerSecond:    strconv.Itoa(s.SendRatePerSecond),
 		QuietHoursStart:      s.QuietHoursStart,
 		QuietHoursEnd:        s.QuietHoursEnd,
 	}
@@ -211,7 +228,8 @@ func (s *Store) Settings(ctx context.Context, shopID int64) (Settings, error) {
 	var st Settings
 	err := s.db.GetContext(ctx, &st, `
 		SELECT sender_name, sender_email, reply_to, postal_address, timezone, attribution_click_days,
-		       attribution_open_days, marketing_cap_hours, campaign_skip_days, daily_send_limit, quiet_hours_start, quiet_hours_end, iana_timezone
+		       attribution_open_days, marketing_cap_hours, campaign_skip_days, daily_send_limit, quiet_hours_start, quiet_hours_end, iana_timezone,
+		       send_rate_per_second
 		FROM shops WHERE id = $1`, shopID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Settings{}, ErrNotFound
@@ -233,10 +251,10 @@ func (s *Store) SaveSettings(ctx context.Context, shopID int64, in SettingsInput
 		UPDATE shops SET sender_name = $2, sender_email = $3, reply_to = $4, postal_address = $5,
 			timezone = $6, attribution_click_days = $7, attribution_open_days = $8,
 			marketing_cap_hours = $9, campaign_skip_days = $10, quiet_hours_start = $11, quiet_hours_end = $12,
-			daily_send_limit = $13, updated_at = now()
+			daily_send_limit = $13, send_rate_per_second = $14, updated_at = now()
 		WHERE id = $1`, shopID, st.SenderName, st.SenderEmail, st.ReplyTo, st.PostalAddress, st.Timezone,
 		st.AttributionClickDays, st.AttributionOpenDays, st.MarketingCapHours, st.CampaignSkipDays,
-		st.QuietHoursStart, st.QuietHoursEnd, st.DailySendLimit)
+		st.QuietHoursStart, st.QuietHoursEnd, st.DailySendLimit, st.SendRatePerSecond)
 	if err != nil {
 		return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
 	}

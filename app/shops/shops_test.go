@@ -153,6 +153,9 @@ func TestSettingsValidation(t *testing.T) {
 		{"daily_send_limit", func(in *shops.SettingsInput) { in.DailySendLimit = "-1" }},
 		{"daily_send_limit", func(in *shops.SettingsInput) { in.DailySendLimit = "1e6" }},
 		{"daily_send_limit", func(in *shops.SettingsInput) { in.DailySendLimit = "100000001" }},
+		{"send_rate_per_second", func(in *shops.SettingsInput) { in.SendRatePerSecond = "0" }},
+		{"send_rate_per_second", func(in *shops.SettingsInput) { in.SendRatePerSecond = "100001" }},
+		{"send_rate_per_second", func(in *shops.SettingsInput) { in.SendRatePerSecond = "fast" }},
 		{"sender_name", func(in *shops.SettingsInput) { in.SenderName = "Acme\x00" }},
 		{"postal_address", func(in *shops.SettingsInput) { in.PostalAddress = "1 Main St\xff" }},
 		{"timezone", func(in *shops.SettingsInput) { in.Timezone = "Europe/Paris\x00" }},
@@ -182,7 +185,7 @@ func TestSaveSettingsIsAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.AttributionClickDays != 5 || st.AttributionOpenDays != 1 || st.MarketingCapHours != 16 || st.CampaignSkipDays != 7 || st.DailySendLimit != 0 || st.EffectiveTimezone() != "Asia/Tokyo" {
+	if st.AttributionClickDays != 5 || st.AttributionOpenDays != 1 || st.MarketingCapHours != 16 || st.CampaignSkipDays != 7 || st.DailySendLimit != 0 || st.SendRatePerSecond != shops.DefaultSendRate || st.EffectiveTimezone() != "Asia/Tokyo" {
 		t.Fatalf("defaults: %+v", st)
 	}
 	if len(st.Missing()) != 3 {
@@ -215,6 +218,15 @@ func TestSaveSettingsIsAllOrNothing(t *testing.T) {
 	in.CampaignSkipDays, in.DailySendLimit = "3", "5000"
 	if saved, err = s.SaveSettings(ctx, sh.ID, in); err != nil || saved.CampaignSkipDays != 3 || saved.DailySendLimit != 5000 {
 		t.Fatalf("campaign frequency window and daily limit: %+v %v", saved, err)
+	}
+	in.SendRatePerSecond = "200"
+	if saved, err = s.SaveSettings(ctx, sh.ID, in); err != nil || saved.SendRatePerSecond != 200 || saved.Input().SendRatePerSecond != "200" {
+		t.Fatalf("sending rate: %+v %v", saved, err)
+	}
+	// An empty rate (a form from before the field existed) is the default.
+	in.SendRatePerSecond = ""
+	if saved, err = s.SaveSettings(ctx, sh.ID, in); err != nil || saved.SendRatePerSecond != shops.DefaultSendRate {
+		t.Fatalf("empty sending rate: %+v %v", saved, err)
 	}
 	if _, err := s.SaveSettings(ctx, 999999, in); !errors.Is(err, shops.ErrNotFound) {
 		t.Fatalf("unknown shop: %v", err)

@@ -49,6 +49,7 @@ func (s *server) settingsSave(c *gin.Context) {
 		MarketingCapHours:    c.PostForm("marketing_cap_hours"),
 		CampaignSkipDays:     c.PostForm("campaign_skip_days"),
 		DailySendLimit:       c.PostForm("daily_send_limit"),
+		SendRatePerSecond:    c.PostForm("send_rate_per_second"),
 		QuietHoursStart:      c.PostForm("quiet_hours_start"),
 		QuietHoursEnd:        c.PostForm("quiet_hours_end"),
 	}
@@ -114,6 +115,7 @@ func settingsForm(in shops.SettingsInput, shopTZ string, errs shops.FieldErrors,
 		AttributionClickDays: in.AttributionClickDays, AttributionOpenDays: in.AttributionOpenDays,
 		MarketingCapHours: in.MarketingCapHours, CampaignSkipDays: in.CampaignSkipDays,
 		DailySendLimit:  in.DailySendLimit,
+		SendRate:        in.SendRatePerSecond,
 		QuietHoursStart: in.QuietHoursStart, QuietHoursEnd: in.QuietHoursEnd,
 		Errors: errs, Saved: saved, Timezones: shops.Timezones(), ShopTimezone: shopTZ,
 	}

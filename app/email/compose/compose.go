@@ -75,6 +75,9 @@ type Templates struct {
 	src    TemplateSource
 	shopID int64
 	done   map[int64]compiled
+	// over holds templates compiled with a campaign's subject and
+	// preheader in place of their own (GetFor).
+	over map[overKey]compiled
 }
 
 type compiled struct {

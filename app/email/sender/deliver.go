@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cartwheel/cartwheel/app/email"
 	"github.com/cartwheel/cartwheel/app/email/compose"
@@ -15,8 +16,9 @@ import (
 // Deliver sends the shop's reserved ledger rows ids (a batch queued by
 // EnqueueDeliver). What is per shop — the shop, its settings, the sender
 // verification, each template compiled — is read once for the batch; what
-// is per recipient — a deleted profile, suppression, consent, caps — is
-// checked for each message right before it goes, and the email is composed
+// is per recipient — a deleted profile, suppression, consent, caps, and
+// for campaign emails the daily limit (over it, they wait for the shop's
+// next day: see dailyBudget) — is checked for each message right before it goes, and the email is composed
 // then from the template, the profile as it is now and the row's context.
 //
 // Every guarantee of Send holds per row: only a queued row is claimed and
@@ -73,10 +75,24 @@ func (s *Sender) Deliver(ctx context.Context, shopID int64, ids []int64) ([]Resu
 			// Stopping (shutdown, timeout): the rest stay queued for the retry.
 			return results, err
 		}
+		held := m.Kind == ledger.KindCampaign && m.Marketing && sh.settings.DailySendLimit > 0
+		if held && b.daily == nil {
+			if b.daily, err = s.readDailyBudget(ctx, shopID, sh.settings, time.Now()); err != nil {
+				return results, err
+			}
+		}
+		if held && b.daily.left <= 0 {
+			// Over today's limit: this and the rest stay queued until the
+			// shop's next day (the job snoozes until then).
+			return results, heldUntilTomorrow(b.daily, time.Now())
+		}
 		r, err := s.deliverOne(ctx, b, m)
 		results = append(results, r)
 		if err != nil {
 			return results, err
+		}
+		if b.daily != nil && m.Marketing && r.Outcome == OutcomeSent {
+			b.daily.left--
 		}
 	}
 	return results, nil
@@ -88,6 +104,9 @@ type batch struct {
 	state     shopState
 	shop      render.Shop
 	templates *compose.Templates
+	// daily is the shop's daily limit left, read at the first campaign
+	// email of the batch when the shop has a limit.
+	daily *dailyBudget
 }
 
 // deliverOne checks, composes and hands over one queued row.
@@ -122,7 +141,9 @@ func (s *Sender) deliverOne(ctx context.Context, b *batch, m ledger.Message) (Re
 		return s.skip(ctx, b.shopID, m.ID, reason)
 	}
 
-	comp, err := b.templates.Get(ctx, m.TemplateID)
+	// A campaign's subject and preheader (its own or its A/B variant's)
+	// replace the template's; other messages have none in their context.
+	comp, err := b.templates.GetFor(ctx, m.TemplateID, m.Context[ledger.ContextSubject], m.Context[ledger.ContextPreheader])
 	if errors.Is(err, compose.ErrTemplate) {
 		return s.fail(ctx, b.shopID, m.ID, err.Error())
 	}
@@ -150,7 +171,7 @@ func (s *Sender) deliverOne(ctx context.Context, b *batch, m ledger.Message) (Re
 	return s.handOff(ctx, b.state.settings, handOff{
 		ShopID: b.shopID, MessageID: m.ID, CustomerID: rc.CustomerID, Kind: m.Kind, Marketing: m.Marketing,
 		Composed: true, To: email.Address{Name: name, Email: rc.To}, Subject: out.Subject, HTML: out.HTML, Text: out.Text,
-		Categories: cats,
+		Categories: cats, FromName: m.Context[ledger.ContextSenderName],
 	})
 }
 

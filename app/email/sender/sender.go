@@ -43,6 +43,7 @@
 package sender
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -274,6 +275,9 @@ type handOff struct {
 	HTML, Text string
 	Categories []string
 	Headers    map[string]string
+	// FromName replaces the shop's sender name (a campaign's own); the
+	// address stays the shop's verified one.
+	FromName string
 }
 
 // handOff tracks, claims, calls the provider and records the outcome.
@@ -312,7 +316,7 @@ func (s *Sender) handOff(ctx context.Context, st shops.Settings, h handOff) (Res
 	msg := email.Message{
 		ID: id, ShopID: h.ShopID,
 		To:         h.To,
-		From:       email.Address{Name: st.SenderName, Email: st.SenderEmail},
+		From:       email.Address{Name: cmp.Or(h.FromName, st.SenderName), Email: st.SenderEmail},
 		ReplyTo:    st.ReplyTo,
 		Subject:    h.Subject,
 		HTML:       dec.HTML,

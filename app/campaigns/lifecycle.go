@@ -1,0 +1,240 @@
+package campaigns
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/email/ledger"
+)
+
+// Lifecycle of a campaign:
+//
+//	draft ──Start──▶ scheduled ──(send_at, StartDue)──▶ sending ──(nothing pending)──▶ sent
+//	  │                  │                                 │ ▲
+//	  └──Start (now)─────┼────────────────────────────────▶│ │Resume
+//	                     └──Pause──▶ paused ◀──Pause───────┘ │
+//	                                   └─────────────────────┘
+//	scheduled, sending, paused ──Cancel──▶ cancelled
+//
+// Every change is one UPDATE … WHERE status IN (…): of two clicks, or two
+// workers, exactly one wins; the other gets a StatusError.
+
+// localTimeRefusal refuses local-time sending, which isn't built yet.
+const localTimeRefusal = "Sending at each recipient's local time isn't available yet. Choose \"now\" or a time in the shop's timezone."
+
+// Start sends a ready draft now, or schedules it when it is set to go at a
+// time still ahead (the periodic StartDue job starts it then). A paused
+// campaign is resumed. Sending now refreshes the audience's segments and
+// snapshots the audience, then sets the campaign sending and enqueues its
+// batch jobs in one transaction. What is missing returns FieldErrors; a
+// status that doesn't allow it, a StatusError.
+func (s *Sending) Start(ctx context.Context, shopID, id int64, now time.Time) (Campaign, error) {
+	c, err := s.Store.Get(ctx, shopID, id)
+	if err != nil {
+		return Campaign{}, err
+	}
+	switch c.Status {
+	case StatusDraft:
+	case StatusPaused:
+		return s.Resume(ctx, shopID, id, now)
+	default:
+		return Campaign{}, StatusError{Action: "started", Status: c.Status}
+	}
+	refs, err := LoadRefs(ctx, s.Store.DB, shopID, c.Draft)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if errs := c.Ready(now, refs); errs != nil {
+		return Campaign{}, errs
+	}
+	if c.Schedule.Mode == SendLocal {
+		return Campaign{}, FieldErrors{"send_mode": localTimeRefusal}
+	}
+	if errs, err := s.checkContent(ctx, c); err != nil || errs != nil {
+		if err != nil {
+			return Campaign{}, err
+		}
+		return Campaign{}, errs
+	}
+	if c.Schedule.Mode == SendAt && c.Schedule.SendAt != nil && c.Schedule.SendAt.After(now) {
+		return s.transition(ctx, shopID, id, "scheduled", `status = 'scheduled'`, []string{StatusDraft})
+	}
+	return s.begin(ctx, shopID, id, now, []string{StatusDraft}, "started")
+}
+
+// begin snapshots the audience (idempotent: a resumed campaign keeps its
+// snapshot) and moves the campaign from one of from to sending, enqueueing
+// its batch jobs in the same transaction.
+func (s *Sending) begin(ctx context.Context, shopID, id int64, now time.Time, from []string, action string) (Campaign, error) {
+	if _, err := s.Store.Snapshot(ctx, shopID, id, now); err != nil {
+		return Campaign{}, err
+	}
+	tx, err := s.Store.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: %s %d: %w", action, id, err)
+	}
+	defer tx.Rollback()
+	var got int64
+	err = tx.GetContext(ctx, &got, `UPDATE campaigns SET status = 'sending', started_at = COALESCE(started_at, $3),
+			paused_reason = '', updated_at = now()
+		WHERE shop_id = $1 AND id = $2 AND status = ANY($4) RETURNING id`, shopID, id, now, pq.Array(from))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Campaign{}, s.Store.whyNot(ctx, shopID, id, action)
+	}
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: %s %d: %w", action, id, err)
+	}
+	if err := s.enqueue(ctx, tx, shopID, id, s.chains()); err != nil {
+		return Campaign{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: %s %d: %w", action, id, err)
+	}
+	return s.Store.Get(ctx, shopID, id)
+}
+
+// transition is a guarded status change with no other effect.
+func (s *Sending) transition(ctx context.Context, shopID, id int64, action, set string, from []string, args ...any) (Campaign, error) {
+	var got int64
+	err := s.Store.DB.GetContext(ctx, &got, `UPDATE campaigns SET `+set+`, updated_at = now()
+		WHERE shop_id = $1 AND id = $2 AND status = ANY($3) RETURNING id`, append([]any{shopID, id, pq.Array(from)}, args...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Campaign{}, s.Store.whyNot(ctx, shopID, id, action)
+	}
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: %s %d: %w", action, id, err)
+	}
+	return s.Store.Get(ctx, shopID, id)
+}
+
+// Pause stops a scheduled or sending campaign; reason is shown to the
+// merchant ("" when they paused it themselves). Batches under way finish
+// first (the UPDATE waits for the batch's row lock); none starts after it.
+// Emails already handed to delivery still go.
+func (s *Sending) Pause(ctx context.Context, shopID, id int64, reason string) (Campaign, error) {
+	return s.transition(ctx, shopID, id, "paused", `status = 'paused', paused_reason = $4`,
+		[]string{StatusScheduled, StatusSending}, reason)
+}
+
+// Resume continues a paused campaign: sending again from where it stopped
+// (the snapshot stays; only pending recipients are sent), or scheduled
+// again when it was paused before its time came.
+func (s *Sending) Resume(ctx context.Context, shopID, id int64, now time.Time) (Campaign, error) {
+	c, err := s.Store.Get(ctx, shopID, id)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if c.Status != StatusPaused {
+		return Campaign{}, StatusError{Action: "resumed", Status: c.Status}
+	}
+	if c.Schedule.Mode == SendLocal && c.SnapshotAt == nil {
+		return Campaign{}, FieldErrors{"send_mode": localTimeRefusal}
+	}
+	if c.SnapshotAt == nil && c.Schedule.Mode == SendAt && c.Schedule.SendAt != nil && c.Schedule.SendAt.After(now) {
+		return s.transition(ctx, shopID, id, "resumed", `status = 'scheduled', paused_reason = ''`, []string{StatusPaused})
+	}
+	return s.begin(ctx, shopID, id, now, []string{StatusPaused}, "resumed")
+}
+
+// Cancel stops a scheduled, sending or paused campaign for good. What was
+// sent stays sent; recipients not yet handed to delivery are skipped
+// ("cancelled"), and so are emails reserved but not yet picked up by a
+// delivery worker. One transaction: the status, the recipients and the
+// ledger rows change together.
+func (s *Sending) Cancel(ctx context.Context, shopID, id int64, now time.Time) (Campaign, error) {
+	tx, err := s.Store.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	var got int64
+	err = tx.GetContext(ctx, &got, `UPDATE campaigns SET status = 'cancelled', finished_at = $3, updated_at = now()
+		WHERE shop_id = $1 AND id = $2 AND status IN ('scheduled', 'sending', 'paused') RETURNING id`, shopID, id, now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Campaign{}, s.Store.whyNot(ctx, shopID, id, "cancelled")
+	}
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE campaign_recipients SET status = 'skipped', reason = $3
+		WHERE campaign_id = $2 AND shop_id = $1 AND status = 'pending'`, shopID, id, SkipCancelled); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: cancel %d: recipients: %w", id, err)
+	}
+	if _, err := ledger.SkipQueuedCampaign(ctx, tx, shopID, id, "campaign_cancelled"); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
+	}
+	return s.Store.Get(ctx, shopID, id)
+}
+
+// StartDue starts every shop's scheduled campaigns whose time has come
+// (the periodic job) and returns how many it started. A campaign that
+// can't start any more (a segment or template deleted since it was
+// scheduled) is paused with the reason, for the merchant to fix, rather
+// than retried every minute.
+func (s *Sending) StartDue(ctx context.Context, now time.Time) (int, error) {
+	var due []struct {
+		ShopID int64 `db:"shop_id"`
+		ID     int64 `db:"id"`
+	}
+	if err := s.Store.DB.SelectContext(ctx, &due, `SELECT shop_id, id FROM campaigns
+		WHERE status = 'scheduled' AND send_at <= $1 ORDER BY send_at, id LIMIT 100`, now); err != nil {
+		return 0, fmt.Errorf("campaigns: due campaigns: %w", err)
+	}
+	started := 0
+	for _, d := range due {
+		c, err := s.Store.Get(ctx, d.ShopID, d.ID)
+		if err != nil {
+			return started, err
+		}
+		refs, err := LoadRefs(ctx, s.Store.DB, d.ShopID, c.Draft)
+		if err != nil {
+			return started, err
+		}
+		errs := FieldErrors{}
+		refs.check(c.Draft, errs)
+		if len(errs) == 0 {
+			_, err = s.begin(ctx, d.ShopID, d.ID, now, []string{StatusScheduled}, "started")
+		} else {
+			err = errs
+		}
+		var fe FieldErrors
+		var se StatusError
+		switch {
+		case err == nil:
+			started++
+		case errors.As(err, &se):
+			// Paused or cancelled meanwhile: not ours to start.
+		case errors.As(err, &fe):
+			if _, perr := s.Pause(ctx, d.ShopID, d.ID, "Couldn't start: "+fe.messages()); perr != nil {
+				return started, perr
+			}
+		default:
+			return started, err
+		}
+	}
+	return started, nil
+}
+
+// messages joins the field errors' messages, for a merchant to read.
+func (f FieldErrors) messages() string {
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(f))
+	for _, k := range keys {
+		parts = append(parts, f[k])
+	}
+	return strings.Join(parts, " ")
+}
