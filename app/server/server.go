@@ -16,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/cartwheel/cartwheel/app/campaigns"
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/consistency"
@@ -303,6 +304,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Email:     emailPublic,
 		Mail:      mailAdmin,
 		Flows:     flowAdmin,
+		Campaigns: campaigns.NewStore(d),
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,
