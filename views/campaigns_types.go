@@ -43,8 +43,8 @@ type CampaignForm struct {
 // CampaignSegment is one segment with whether the draft includes or
 // excludes it.
 type CampaignSegment struct {
-	ID, Name          string
-	Include, Exclude  bool
+	ID, Name         string
+	Include, Exclude bool
 }
 
 // CampaignReach is the reachable count by reason: each line counts the
