@@ -42,12 +42,14 @@ type SizePoint struct {
 
 // SegmentPage is one segment: what it is, its size over time and members.
 type SegmentPage struct {
-	ID                               int64
-	Name, Summary                    string
-	Size                             int
-	Preset                           bool
-	Updated                          string
-	Error                            string // e.g. why it can't be deleted
+	ID            int64
+	Name, Summary string
+	Size          int
+	Preset        bool
+	Updated       string
+	Error         string // e.g. why it can't be deleted
+	// CampaignSegmentID, when set, offers "Send a campaign to this segment".
+	CampaignSegmentID                string
 	History                          []SizePoint
 	Members                          []SegmentMember
 	Paged                            bool

@@ -318,6 +318,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Email:     emailPublic,
 		Mail:      mailAdmin,
 		Flows:     flowAdmin,
+		Campaigns: campaigns.NewStore(d),
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cartwheel/cartwheel/app/campaigns"
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/customers"
@@ -60,10 +61,11 @@ type Deps struct {
 	// IngestLimits tune the ingest rate limits (zero: defaults).
 	IngestLimits IngestLimits
 	Wheel        WheelService
-	Jobs         jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
-	Email        EmailPublic   // tracking, unsubscribe, SendGrid events (see email_public.go)
-	Mail         EmailAdmin    // templates, test sends, the dev outbox (see templates.go)
-	Flows        FlowAdmin     // Admin › Flows (see flows.go)
+	Jobs         jobs.Inserter    // enqueues jobs inside a domain transaction (CSV imports)
+	Email        EmailPublic      // tracking, unsubscribe, SendGrid events (see email_public.go)
+	Mail         EmailAdmin       // templates, test sends, the dev outbox (see templates.go)
+	Flows        FlowAdmin        // Admin › Flows (see flows.go)
+	Campaigns    *campaigns.Store // Admin › Campaigns (nil: the page says they are coming)
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
 	Now          func() time.Time
@@ -104,8 +106,8 @@ func NewRouter(d Deps) http.Handler {
 	app := r.Group("/app", s.requireSession(false))
 	app.GET("", s.dashboard)
 	for _, p := range comingSoonPages {
-		if p.key == "customers" || p.key == "wheel" || p.key == "templates" || p.key == "segments" || p.key == "flows" {
-			continue // customerRoutes, wheelRoutes, templateRoutes, segmentRoutes and flowRoutes serve these
+		if p.key == "customers" || p.key == "wheel" || p.key == "templates" || p.key == "segments" || p.key == "flows" || p.key == "campaigns" {
+			continue // customerRoutes, wheelRoutes, templateRoutes, segmentRoutes, flowRoutes and campaignRoutes serve these
 		}
 		app.GET(p.path, s.comingSoon(p))
 	}
@@ -117,6 +119,7 @@ func NewRouter(d Deps) http.Handler {
 	s.importRoutes(app)
 	s.templateRoutes(app)
 	s.flowRoutes(app)
+	s.campaignRoutes(app)
 
 	proxy := r.Group("/proxy", s.requireProxy())
 	s.ingestRoutes(r, proxy)

@@ -256,6 +256,9 @@ func (s *server) renderSegmentPage(c *gin.Context, status int, sg segments.Segme
 		EditHref: segmentHref(sg.ID, "/edit"), ExportHref: segmentHref(sg.ID, "/export.csv"),
 		DeleteHref: segmentHref(sg.ID, "/delete"), FirstHref: segmentHref(sg.ID, ""), Paged: after > 0,
 	}
+	if s.Campaigns != nil {
+		p.CampaignSegmentID = strconv.FormatInt(sg.ID, 10)
+	}
 	for _, h := range hist {
 		p.History = append(p.History, views.SizePoint{Day: h.Day.Format("2 Jan"), Size: h.Size})
 	}

@@ -1,0 +1,187 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cartwheel/cartwheel/app/segments"
+)
+
+var campaignIDRe = regexp.MustCompile(`^/app/campaigns/(\d+)$`)
+
+// reachCount is the number shown on one line of the reachable count.
+func reachCount(t *testing.T, body, reason string) string {
+	t.Helper()
+	re := regexp.MustCompile(`data-reason="` + regexp.QuoteMeta(reason) + `"[\s\S]*?data-count>(\d+)<`)
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no %q line in the reachable count", reason)
+	}
+	return m[1]
+}
+
+// A merchant starts a campaign from a segment's page, sees who it can reach
+// and why the others can't, leaves a segment out, opens the customers behind
+// a number, is refused a time that can't be read (nothing saved), duplicates
+// and deletes drafts; another shop can't see or touch any of it.
+func TestCampaignsAdmin(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	a := h.install("camp-a.myshopify.com")
+	b := h.install("camp-b.myshopify.com")
+	authA := []string{"Authorization", "Bearer " + h.token(a.Domain)}
+	authB := []string{"Authorization", "Bearer " + h.token(b.Domain)}
+
+	for _, c := range []struct {
+		email, consent string
+		spent          int
+	}{
+		{"ada@example.com", "subscribed", 10},
+		{"bob@example.com", "not_subscribed", 20},
+		{"carol@example.com", "subscribed", 30},
+		{"", "subscribed", 40},
+		{"eve@example.com", "subscribed", 500},
+	} {
+		var email any
+		if c.email != "" {
+			email = c.email
+		}
+		if _, err := h.db.Exec(`INSERT INTO customers (shop_id, email, email_consent, total_spent) VALUES ($1, $2, $3, $4)`,
+			a.ID, email, c.consent, c.spent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.db.MustExec(`INSERT INTO suppressions (shop_id, email, reason) VALUES ($1, 'carol@example.com', 'bounced')`, a.ID)
+	zero, hundred := 0.0, 100.0
+	segStore := segments.NewStore(h.db)
+	rule := func(n *float64) segments.Rules {
+		return segments.Rules{Version: segments.Version, Root: segments.Group{Op: "and", Items: []segments.Node{{Condition: &segments.Condition{
+			Field: segments.FieldTotalSpent, Op: "gte", Number: n}}}}}
+	}
+	everyone, err := segStore.Create(t.Context(), a.ID, "Everyone", rule(&zero), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := segStore.Create(t.Context(), a.ID, "Big spenders", rule(&hundred), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resp, body := h.get("/app/campaigns", authA...)
+	if resp.StatusCode != 200 || !strings.Contains(body, "No campaigns yet") {
+		t.Fatalf("empty list: %d\n%s", resp.StatusCode, body)
+	}
+	// The segment's page offers a campaign to it.
+	_, body = h.get("/app/segments/"+strconv.FormatInt(everyone.ID, 10), authA...)
+	if !strings.Contains(body, "Send a campaign to this segment") {
+		t.Fatal("the segment page doesn't offer a campaign")
+	}
+	resp, _ = h.postForm("/app/campaigns", url.Values{"segment_id": {strconv.FormatInt(everyone.ID, 10)}}, authA...)
+	m := campaignIDRe.FindStringSubmatch(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || m == nil {
+		t.Fatalf("create: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	href := "/app/campaigns/" + m[1]
+
+	resp, body = h.get(href, authA...)
+	if resp.StatusCode != 200 {
+		t.Fatalf("editor: %d\n%s", resp.StatusCode, body)
+	}
+	for reason, want := range map[string]string{"in_segments": "5", "excluded": "0", "no_email": "1", "not_subscribed": "1",
+		"suppressed:bounced": "1", "reachable": "2"} {
+		if got := reachCount(t, body, reason); got != want {
+			t.Errorf("before the exclusion, %s = %s, want %s", reason, got, want)
+		}
+	}
+	if !strings.Contains(body, "Choose a template.") {
+		t.Error("what is missing before sending is not shown")
+	}
+
+	// Leave out the big spenders: saved, and the counts follow.
+	form := url.Values{"name": {"December sale"}, "include": {strconv.FormatInt(everyone.ID, 10)},
+		"exclude": {strconv.FormatInt(big.ID, 10)}, "send_mode": {"now"}, "past_zones": {"next_day"}}
+	resp, body = h.postForm(href, form, authA...)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Draft saved") {
+		t.Fatalf("save: %d\n%s", resp.StatusCode, body)
+	}
+	if got := reachCount(t, body, "excluded"); got != "1" {
+		t.Errorf("excluded = %s, want 1", got)
+	}
+	if got := reachCount(t, body, "reachable"); got != "1" {
+		t.Errorf("reachable = %s, want 1", got)
+	}
+	if n := h.count(`SELECT count(*) FROM campaigns WHERE shop_id = $1 AND name = 'December sale' AND exclude_segments = ARRAY[$2::bigint]`, a.ID, big.ID); n != 1 {
+		t.Fatal("the exclusion was not stored")
+	}
+
+	// A time that can't be read: 422 naming it, what was typed shown back,
+	// nothing saved.
+	bad := url.Values{}
+	for k, v := range form {
+		bad[k] = v
+	}
+	bad.Set("name", "Renamed")
+	bad.Set("send_mode", "at")
+	bad.Set("send_at", "tomorrow")
+	resp, body = h.postForm(href, bad, authA...)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Enter a date and time") || !strings.Contains(body, `value="tomorrow"`) {
+		t.Fatalf("bad time: %d\n%s", resp.StatusCode, body)
+	}
+	if n := h.count(`SELECT count(*) FROM campaigns WHERE name = 'Renamed'`); n != 0 {
+		t.Fatal("a refused form changed the draft")
+	}
+
+	// The customers behind a number.
+	resp, body = h.get(href+"/audience?reason=not_subscribed", authA...)
+	if resp.StatusCode != 200 || !strings.Contains(body, "bob@example.com") || strings.Contains(body, "ada@example.com") {
+		t.Fatalf("not subscribed: %d\n%s", resp.StatusCode, body)
+	}
+	_, body = h.get(href+"/audience?reason="+url.QueryEscape("suppressed:bounced"), authA...)
+	if !strings.Contains(body, "carol@example.com") {
+		t.Fatalf("suppressed: %s", body)
+	}
+	for _, q := range []string{"", "?reason=", "?reason=everyone%27%3B", "?reason=reachable&after=-1"} {
+		if resp, _ := h.get(href+"/audience"+q, authA...); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("audience%s: %d, want 400", q, resp.StatusCode)
+		}
+	}
+
+	// Shop B gets 404 for every route of shop A's campaign.
+	for _, path := range []string{href, href + "/audience?reason=reachable"} {
+		if resp, _ := h.get(path, authB...); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("other shop GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{href, href + "/duplicate", href + "/delete"} {
+		if resp, _ := h.postForm(path, form, authB...); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("other shop POST %s: %d", path, resp.StatusCode)
+		}
+	}
+	// A segment of another shop can't be sent to.
+	resp, _ = h.postForm("/app/campaigns", url.Values{"segment_id": {strconv.FormatInt(everyone.ID, 10)}}, authB...)
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("campaign to another shop's segment: %d", resp.StatusCode)
+	}
+
+	// Duplicate, then delete the copy.
+	resp, _ = h.postForm(href+"/duplicate", url.Values{}, authA...)
+	dm := campaignIDRe.FindStringSubmatch(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || dm == nil || dm[1] == m[1] {
+		t.Fatalf("duplicate: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, body = h.get("/app/campaigns", authA...)
+	if !strings.Contains(body, "Copy of December sale") || !strings.Contains(body, `data-campaign="December sale"`) {
+		t.Fatalf("list after duplicate:\n%s", body)
+	}
+	resp, _ = h.postForm("/app/campaigns/"+dm[1]+"/delete", url.Values{}, authA...)
+	if resp.StatusCode != http.StatusSeeOther || h.count(`SELECT count(*) FROM campaigns WHERE shop_id = $1`, a.ID) != 1 {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+	if n := h.count(`SELECT count(*) FROM campaigns WHERE shop_id = $1`, b.ID); n != 0 {
+		t.Fatalf("shop B has %d campaigns", n)
+	}
+}

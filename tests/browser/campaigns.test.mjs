@@ -1,0 +1,75 @@
+// End-to-end test of Admin › Campaigns on the real app (see lib.mjs): from a
+// segment's page the merchant starts a campaign to it, sees who it can reach
+// and why the rest can't, leaves another segment out (the draft saves
+// itself and the numbers follow), and opens the customers behind a number.
+// Needs `npm run build` first.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { shop, startStack, launchBrowser } from './lib.mjs';
+
+let stack, base, browser;
+
+before(async () => {
+  stack = await startStack('campaigns');
+  ({ base } = stack);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  stack?.stop();
+});
+
+const count = (page, reason) => page.locator(`#campaign-reach tr[data-reason="${reason}"] [data-count]`).textContent();
+
+test('a merchant starts a campaign from a segment and sees who it can reach', async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+
+  await page.goto(`${base}/dev/login?shop=${shop}`);
+  await page.waitForSelector('text=Getting started');
+  await page.click('nav[aria-label="Main"] a[href="/app/segments"]');
+  await page.waitForSelector('#segments-table');
+  await page.click('#segments-table tr[data-segment="All subscribers"] a');
+  await page.waitForSelector('[data-campaign-segment]');
+  await page.click('[data-campaign-segment]');
+  await page.waitForURL(/\/app\/campaigns\/\d+/);
+  const id = page.url().match(/\/app\/campaigns\/(\d+)/)[1];
+  await page.waitForSelector('#campaign-reach');
+
+  const all = stack.sql(`SELECT id FROM segments WHERE name = 'All subscribers'`);
+  const members = stack.sql(`SELECT count(*) FROM segment_members WHERE segment_id = ${all}`);
+  assert.equal(await count(page, 'in_segments'), members);
+  assert.equal(await page.isChecked(`#campaign-segments input[name="include"][value="${all}"]`), true);
+  // Subscribers are all subscribed: none is removed for that.
+  assert.equal(await count(page, 'not_subscribed'), '0');
+
+  // Leave out the segment that overlaps the most: the draft saves itself
+  // and the numbers follow.
+  const [other, overlap] = stack.sql(`SELECT b.segment_id || ' ' || count(*) FROM segment_members a
+    JOIN segment_members b ON b.customer_id = a.customer_id AND b.segment_id <> a.segment_id
+    WHERE a.segment_id = ${all} GROUP BY b.segment_id ORDER BY count(*) DESC, b.segment_id LIMIT 1`).split(' ');
+  assert.ok(Number(overlap) > 0, 'another segment shares members with All subscribers');
+  await page.check(`#campaign-segments input[name="exclude"][value="${other}"]`);
+  await stack.eventually(() => stack.sql(`SELECT exclude_segments::text FROM campaigns WHERE id = ${id}`) === `{${other}}`, 'the exclusion saved', 20000);
+  await page.waitForFunction((n) => document.querySelector('#campaign-reach tr[data-reason="excluded"] [data-count]')?.textContent === n, overlap);
+  assert.equal(await page.isChecked(`#campaign-segments input[name="exclude"][value="${other}"]`), true);
+
+  // The numbers add up, and the reachable ones can be listed.
+  const lines = await page.$$eval('#campaign-reach tr[data-reason]', (trs) => trs.map((tr) => [tr.dataset.reason, Number(tr.querySelector('[data-count]').textContent)]));
+  const total = lines.find(([r]) => r === 'in_segments')[1];
+  const rest = lines.filter(([r]) => r !== 'in_segments').reduce((n, [, v]) => n + v, 0);
+  assert.equal(rest, total, JSON.stringify(lines));
+  const reachable = lines.find(([r]) => r === 'reachable')[1];
+  await page.click('#campaign-reach tr[data-reason="reachable"] a');
+  await page.waitForURL(/\/audience\?.*id_token=/);
+  await page.waitForSelector('#campaign-members');
+  const rows = await page.locator('#campaign-members tbody tr').count();
+  assert.equal(rows, Math.min(50, reachable));
+  await page.click('text=Back to the campaign');
+  await page.waitForSelector('#campaign-reach');
+
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -1,0 +1,71 @@
+package views
+
+// CampaignList is Admin › Campaigns.
+type CampaignList struct {
+	Q        string
+	Filtered bool
+	Rows     []CampaignRow
+	NextHref string
+	Error    string
+}
+
+// CampaignRow is one campaign in the list.
+type CampaignRow struct {
+	Name, Href, Status, StatusTone, Audience, Updated string
+}
+
+// CampaignEditor is one campaign: the draft form (or, once it has left
+// draft, what was chosen), the reachable count by reason and what is still
+// missing before it can go out.
+type CampaignEditor struct {
+	Href, Name, Status, StatusTone string
+	Editable                       bool
+	Saved                          bool
+	Errors                         map[string]string
+	Form                           CampaignForm
+	TemplateOptions                []Option
+	Segments                       []CampaignSegment
+	SendModeOptions                []Option
+	PastZoneOptions                []Option
+	ShopTimezone                   string
+	Reach                          *CampaignReach
+	// Missing is what the draft still lacks before it can be sent.
+	Missing []string
+}
+
+// CampaignForm is the draft as typed.
+type CampaignForm struct {
+	Name, TemplateID, Subject, Preheader, SenderName, UTMCampaign string
+	SendMode, SendAt, PastZones                                   string
+	MostEngagedFirst                                              bool
+}
+
+// CampaignSegment is one segment with whether the draft includes or
+// excludes it.
+type CampaignSegment struct {
+	ID, Name         string
+	Include, Exclude bool
+}
+
+// CampaignReach is the reachable count by reason: each line counts the
+// customers the reason removes (or, for the first and last, who is in the
+// segments and who is reachable), and links to them.
+type CampaignReach struct {
+	Lines      []CampaignReachLine
+	WillSend   string
+	WindowDays int
+	DailyLimit int
+}
+
+// CampaignReachLine is one number of the breakdown.
+type CampaignReachLine struct {
+	Key, Label, N, Href string
+	Total               bool // the first and last lines
+}
+
+// CampaignMembers lists the customers one number counts.
+type CampaignMembers struct {
+	Campaign, CampaignHref, Reason, Count string
+	Rows                                  []SegmentMember
+	NextHref                              string
+}
