@@ -1,5 +1,11 @@
 package views
 
+import (
+	"strconv"
+
+	"github.com/a-h/templ"
+)
+
 // CampaignList is Admin › Campaigns.
 type CampaignList struct {
 	Q        string
@@ -31,6 +37,21 @@ type CampaignEditor struct {
 	Reach                          *CampaignReach
 	// Missing is what the draft still lacks before it can be sent.
 	Missing []string
+	// Actions on the campaign's sending ("" label: not offered).
+	StartLabel                     string
+	CanPause, CanResume, CanCancel bool
+	Done                           string // what just happened ("started", "paused", …)
+	Progress                       *CampaignProgress
+}
+
+// CampaignProgress is a campaign's sending, live while it sends.
+type CampaignProgress struct {
+	Total, Handled, Sent, Queued, Pending, Failed string
+	Percent                                       int
+	PerMinute, ETA                                string
+	Skipped                                       []CampaignReachLine
+	PausedReason                                  string
+	Live                                          bool // refresh itself
 }
 
 // CampaignForm is the draft as typed.
@@ -68,4 +89,9 @@ type CampaignMembers struct {
 	Campaign, CampaignHref, Reason, Count string
 	Rows                                  []SegmentMember
 	NextHref                              string
+}
+
+// progressWidth is the filled share of a progress bar.
+func progressWidth(percent int) templ.SafeCSS {
+	return templ.SafeCSS("width:" + strconv.Itoa(min(max(percent, 0), 100)) + "%")
 }

@@ -318,7 +318,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Email:     emailPublic,
 		Mail:      mailAdmin,
 		Flows:     flowAdmin,
-		Campaigns: campaigns.NewStore(d),
+		Campaigns: web.CampaignAdmin{Store: campaignSending.Store, Sending: campaignSending},
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

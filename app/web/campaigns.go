@@ -23,8 +23,16 @@ import (
 // number, duplicate and delete. Every handler takes the shop from the
 // session; the campaign id in the path is looked up in that shop only.
 
+// CampaignAdmin is what the campaign pages call. Store is required;
+// Sending (start, pause, resume, cancel, progress) is optional and hides
+// those when nil.
+type CampaignAdmin struct {
+	Store   *campaigns.Store
+	Sending *campaigns.Sending
+}
+
 func (s *server) campaignRoutes(app *gin.RouterGroup) {
-	if s.Campaigns == nil {
+	if s.Campaigns.Store == nil {
 		for _, p := range comingSoonPages {
 			if p.key == "campaigns" {
 				app.GET(p.path, s.comingSoon(p))
@@ -39,6 +47,12 @@ func (s *server) campaignRoutes(app *gin.RouterGroup) {
 	app.GET("/campaigns/:id/audience", s.campaignMembers)
 	app.POST("/campaigns/:id/duplicate", s.campaignDuplicate)
 	app.POST("/campaigns/:id/delete", s.campaignDelete)
+	if s.Campaigns.Sending != nil {
+		app.POST("/campaigns/:id/start", s.campaignLifecycle("start"))
+		app.POST("/campaigns/:id/pause", s.campaignLifecycle("pause"))
+		app.POST("/campaigns/:id/resume", s.campaignLifecycle("resume"))
+		app.POST("/campaigns/:id/cancel", s.campaignLifecycle("cancel"))
+	}
 }
 
 func campaignHref(id int64) string { return "/app/campaigns/" + strconv.FormatInt(id, 10) }
@@ -71,7 +85,7 @@ func (s *server) renderCampaignList(c *gin.Context, status int, msg string) {
 		c.String(http.StatusBadRequest, err.Error())
 		return
 	}
-	page, err := s.Campaigns.List(c.Request.Context(), sh.ID, after, q, 50)
+	page, err := s.Campaigns.Store.List(c.Request.Context(), sh.ID, after, q, 50)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -109,7 +123,7 @@ func (s *server) campaignCreate(c *gin.Context) {
 		}
 		d.Audience.Include = []int64{id}
 	}
-	cp, err := s.Campaigns.Create(c.Request.Context(), sh.ID, d)
+	cp, err := s.Campaigns.Store.Create(c.Request.Context(), sh.ID, d)
 	var fe campaigns.FieldErrors
 	if errors.As(err, &fe) {
 		s.renderCampaignList(c, http.StatusUnprocessableEntity, strings.Join(fieldMessages(fe), " "))
@@ -128,7 +142,7 @@ func (s *server) loadCampaign(c *gin.Context) (campaigns.Campaign, bool) {
 	err := campaigns.ErrNotFound
 	var cp campaigns.Campaign
 	if id, perr := input.ID("id", c.Param("id")); perr == nil {
-		cp, err = s.Campaigns.Get(c.Request.Context(), currentShop(c).ID, id)
+		cp, err = s.Campaigns.Store.Get(c.Request.Context(), currentShop(c).ID, id)
 	}
 	if errors.Is(err, campaigns.ErrNotFound) {
 		s.renderError(c, http.StatusNotFound, "This campaign doesn't exist in this shop.")
@@ -151,7 +165,62 @@ func (s *server) campaignShow(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	switch done := c.Query("done"); done {
+	case "scheduled", "started", "paused", "resumed", "cancelled":
+		e.Done = done
+	}
 	s.render(c, http.StatusOK, views.CampaignEditorPage(s.page(c, cp.Name, "campaigns"), e))
+}
+
+// campaignLifecycle starts (or schedules), pauses, resumes or cancels the
+// campaign. What is missing before it can go is shown on the page (422); a
+// status that doesn't allow the action gets 409 saying why.
+func (s *server) campaignLifecycle(action string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cp, ok := s.loadCampaign(c)
+		if !ok {
+			return
+		}
+		ctx, shopID, now := c.Request.Context(), currentShop(c).ID, s.Now()
+		var err error
+		var after campaigns.Campaign
+		switch action {
+		case "start":
+			after, err = s.Campaigns.Sending.Start(ctx, shopID, cp.ID, now)
+		case "pause":
+			after, err = s.Campaigns.Sending.Pause(ctx, shopID, cp.ID, "")
+		case "resume":
+			after, err = s.Campaigns.Sending.Resume(ctx, shopID, cp.ID, now)
+		case "cancel":
+			after, err = s.Campaigns.Sending.Cancel(ctx, shopID, cp.ID, now)
+		}
+		var fe campaigns.FieldErrors
+		var se campaigns.StatusError
+		switch {
+		case errors.As(err, &fe):
+			e, err := s.campaignEditor(c, cp, fe)
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			s.render(c, http.StatusUnprocessableEntity, views.CampaignEditorPage(s.page(c, cp.Name, "campaigns"), e))
+			return
+		case errors.As(err, &se):
+			s.renderError(c, http.StatusConflict, "This campaign is "+se.Status+", so it can't be "+se.Action+".")
+			return
+		case err != nil:
+			s.fail(c, err)
+			return
+		}
+		done := map[string]string{"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
+		if action == "start" {
+			done = "started"
+			if after.Status == campaigns.StatusScheduled {
+				done = "scheduled"
+			}
+		}
+		s.redirect(c, campaignHref(cp.ID)+"?done="+done)
+	}
 }
 
 // campaignSave saves the draft as typed (the form posts itself on every
@@ -169,7 +238,7 @@ func (s *server) campaignSave(c *gin.Context) {
 	form := c.Request.PostForm
 	d, errs := campaignDraft(form, cp.Draft, s.campaignZone(c))
 	if errs == nil {
-		saved, err := s.Campaigns.Update(c.Request.Context(), currentShop(c).ID, cp.ID, d)
+		saved, err := s.Campaigns.Store.Update(c.Request.Context(), currentShop(c).ID, cp.ID, d)
 		var fe campaigns.FieldErrors
 		var se campaigns.StatusError
 		switch {
@@ -235,20 +304,72 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 			Include: in[sg.ID], Exclude: out[sg.ID]})
 	}
 	if len(cp.Audience.Include) > 0 {
-		b, err := s.Campaigns.Reachable(ctx, sh.ID, cp.Audience, s.Now())
+		b, err := s.Campaigns.Store.Reachable(ctx, sh.ID, cp.Audience, s.Now())
 		if err != nil {
 			return e, err
 		}
 		e.Reach = campaignReach(b, href)
 	}
 	if cp.Status == campaigns.StatusDraft {
-		refs, err := campaigns.LoadRefs(ctx, s.Campaigns.DB, sh.ID, cp.Draft)
+		refs, err := campaigns.LoadRefs(ctx, s.Campaigns.Store.DB, sh.ID, cp.Draft)
 		if err != nil {
 			return e, err
 		}
 		e.Missing = fieldMessages(cp.Ready(s.Now(), refs))
 	}
+	if s.Campaigns.Sending == nil {
+		return e, nil
+	}
+	switch cp.Status {
+	case campaigns.StatusDraft:
+		e.StartLabel = "Send now"
+		if cp.Schedule.Mode == campaigns.SendAt {
+			e.StartLabel = "Schedule"
+		}
+	case campaigns.StatusScheduled:
+		e.CanCancel = true
+	case campaigns.StatusSending:
+		e.CanPause, e.CanCancel = true, true
+	case campaigns.StatusPaused:
+		e.CanResume, e.CanCancel = true, true
+	}
+	if cp.Status != campaigns.StatusDraft && cp.Status != campaigns.StatusScheduled {
+		p, err := s.Campaigns.Sending.Progress(ctx, sh.ID, cp.ID, s.Now())
+		if err != nil {
+			return e, err
+		}
+		e.Progress = campaignProgress(p, cp)
+	}
 	return e, nil
+}
+
+// campaignProgress shows a campaign's sending figures.
+func campaignProgress(p campaigns.Progress, cp campaigns.Campaign) *views.CampaignProgress {
+	skipped := 0
+	var lines []views.CampaignReachLine
+	keys := make([]string, 0, len(p.Skipped))
+	for k := range p.Skipped {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		skipped += p.Skipped[k]
+		lines = append(lines, views.CampaignReachLine{Key: k, Label: strings.ReplaceAll(k, "_", " "), N: strconv.Itoa(p.Skipped[k])})
+	}
+	handled := p.Sent + p.Failed + skipped
+	v := &views.CampaignProgress{Total: strconv.Itoa(p.Total), Handled: strconv.Itoa(handled), Sent: strconv.Itoa(p.Sent),
+		Queued: strconv.Itoa(p.Queued), Pending: strconv.Itoa(p.Pending), Failed: strconv.Itoa(p.Failed), Skipped: lines,
+		PausedReason: cp.PausedReason, Live: p.Status == campaigns.StatusSending || p.Queued > 0 && p.Status != campaigns.StatusCancelled}
+	if p.Total > 0 {
+		v.Percent = handled * 100 / p.Total
+	}
+	if p.PerMinute > 0 {
+		v.PerMinute = strconv.Itoa(p.PerMinute)
+		if p.ETA > 0 {
+			v.ETA = "; about " + p.ETA.Round(time.Second).String() + " left at that rate"
+		}
+	}
+	return v
 }
 
 // campaignZone is the timezone campaign times are shown and typed in: the
@@ -361,7 +482,7 @@ func (s *server) campaignMembers(c *gin.Context) {
 		c.String(http.StatusBadRequest, "reason: %q is not one of the numbers on the campaign page", reason)
 		return
 	}
-	page, err := s.Campaigns.Members(c.Request.Context(), currentShop(c).ID, cp.Audience, reason, after, 50, s.Now())
+	page, err := s.Campaigns.Store.Members(c.Request.Context(), currentShop(c).ID, cp.Audience, reason, after, 50, s.Now())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -386,7 +507,7 @@ func (s *server) campaignDuplicate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	dup, err := s.Campaigns.Duplicate(c.Request.Context(), currentShop(c).ID, cp.ID)
+	dup, err := s.Campaigns.Store.Duplicate(c.Request.Context(), currentShop(c).ID, cp.ID)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -399,7 +520,7 @@ func (s *server) campaignDelete(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := s.Campaigns.Delete(c.Request.Context(), currentShop(c).ID, cp.ID)
+	err := s.Campaigns.Store.Delete(c.Request.Context(), currentShop(c).ID, cp.ID)
 	var se campaigns.StatusError
 	if errors.As(err, &se) {
 		s.renderError(c, http.StatusConflict, "This campaign is "+se.Status+": only drafts can be deleted.")

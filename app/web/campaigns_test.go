@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartwheel/cartwheel/app/email/render"
 	"github.com/cartwheel/cartwheel/app/segments"
 )
 
@@ -165,6 +166,53 @@ func TestCampaignsAdmin(t *testing.T) {
 	resp, _ = h.postForm("/app/campaigns", url.Values{"segment_id": {strconv.FormatInt(everyone.ID, 10)}}, authB...)
 	if resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("campaign to another shop's segment: %d", resp.StatusCode)
+	}
+
+	// Sending: refused while something is missing, then started, paused,
+	// resumed and cancelled from the page; another shop can't.
+	resp, body = h.postForm(href+"/start", url.Values{}, authA...)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Choose a template.") {
+		t.Fatalf("start without a template: %d\n%s", resp.StatusCode, body)
+	}
+	tpl, err := render.NewStore(h.db).FromStarter(t.Context(), a.ID, render.StarterWelcome, render.LocaleEN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("template_id", strconv.FormatInt(tpl, 10))
+	form.Set("subject", "Our December sale")
+	if resp, body := h.postForm(href, form, authA...); resp.StatusCode != 200 || !strings.Contains(body, `data-action="start"`) {
+		t.Fatalf("save with a template: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := h.postForm(href+"/start", url.Values{}, authB...); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("other shop starts: %d", resp.StatusCode)
+	}
+	resp, _ = h.postForm(href+"/start", url.Values{}, authA...)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "?done=started") {
+		t.Fatalf("start: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, body = h.get(href+"?done=started", authA...)
+	if !strings.Contains(body, `data-status="sending"`) || !strings.Contains(body, `id="campaign-progress"`) || !strings.Contains(body, "data-live") ||
+		!regexp.MustCompile(`data-total>1<`).MatchString(body) || !strings.Contains(body, `data-action="pause"`) {
+		t.Fatalf("sending page:\n%s", body)
+	}
+	if n := h.count(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1`, m[1]); n != 1 {
+		t.Fatalf("snapshot holds %d recipients, want the 1 reachable", n)
+	}
+	// A sending campaign's draft can't be changed.
+	if resp, _ := h.postForm(href, form, authA...); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("edit while sending: %d", resp.StatusCode)
+	}
+	for _, step := range []struct{ action, status string }{{"pause", "paused"}, {"resume", "sending"}, {"cancel", "cancelled"}} {
+		resp, _ := h.postForm(href+"/"+step.action, url.Values{}, authA...)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: %d", step.action, resp.StatusCode)
+		}
+		if n := h.count(`SELECT count(*) FROM campaigns WHERE id = $1 AND status = $2`, m[1], step.status); n != 1 {
+			t.Fatalf("after %s the campaign is not %s", step.action, step.status)
+		}
+	}
+	if resp, body := h.postForm(href+"/resume", url.Values{}, authA...); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "cancelled") {
+		t.Fatalf("resume a cancelled campaign: %d\n%s", resp.StatusCode, body)
 	}
 
 	// Duplicate, then delete the copy.

@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/cartwheel/cartwheel/app/campaigns"
 	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/customers"
@@ -61,11 +60,11 @@ type Deps struct {
 	// IngestLimits tune the ingest rate limits (zero: defaults).
 	IngestLimits IngestLimits
 	Wheel        WheelService
-	Jobs         jobs.Inserter    // enqueues jobs inside a domain transaction (CSV imports)
-	Email        EmailPublic      // tracking, unsubscribe, SendGrid events (see email_public.go)
-	Mail         EmailAdmin       // templates, test sends, the dev outbox (see templates.go)
-	Flows        FlowAdmin        // Admin › Flows (see flows.go)
-	Campaigns    *campaigns.Store // Admin › Campaigns (nil: the page says they are coming)
+	Jobs         jobs.Inserter // enqueues jobs inside a domain transaction (CSV imports)
+	Email        EmailPublic   // tracking, unsubscribe, SendGrid events (see email_public.go)
+	Mail         EmailAdmin    // templates, test sends, the dev outbox (see templates.go)
+	Flows        FlowAdmin     // Admin › Flows (see flows.go)
+	Campaigns    CampaignAdmin // Admin › Campaigns (see campaigns.go)
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
 	Now          func() time.Time

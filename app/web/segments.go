@@ -256,7 +256,7 @@ func (s *server) renderSegmentPage(c *gin.Context, status int, sg segments.Segme
 		EditHref: segmentHref(sg.ID, "/edit"), ExportHref: segmentHref(sg.ID, "/export.csv"),
 		DeleteHref: segmentHref(sg.ID, "/delete"), FirstHref: segmentHref(sg.ID, ""), Paged: after > 0,
 	}
-	if s.Campaigns != nil {
+	if s.Campaigns.Store != nil {
 		p.CampaignSegmentID = strconv.FormatInt(sg.ID, 10)
 	}
 	for _, h := range hist {

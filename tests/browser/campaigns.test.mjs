@@ -1,7 +1,8 @@
 // End-to-end test of Admin › Campaigns on the real app (see lib.mjs): from a
 // segment's page the merchant starts a campaign to it, sees who it can reach
 // and why the rest can't, leaves another segment out (the draft saves
-// itself and the numbers follow), and opens the customers behind a number.
+// itself and the numbers follow), opens the customers behind a number,
+// then chooses the content, sends it and watches the progress card.
 // Needs `npm run build` first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,6 +70,33 @@ test('a merchant starts a campaign from a segment and sees who it can reach', as
   assert.equal(rows, Math.min(50, reachable));
   await page.click('text=Back to the campaign');
   await page.waitForSelector('#campaign-reach');
+
+  // Content (a template from the starter gallery), then send: the audience
+  // is fixed (snapshotted) and the progress card follows the sending.
+  await page.click('nav[aria-label="Main"] a[href="/app/templates"]');
+  await page.waitForSelector('#starter-gallery');
+  await page.click('#starter-gallery tr[data-starter="welcome:en"] button[type="submit"]');
+  await page.waitForURL(/\/app\/templates\/\d+/);
+  await page.goto(`${base}/app/campaigns/${id}?shop=${shop}`);
+  await page.waitForSelector('#campaign-form');
+  await page.selectOption('#f-template_id', { index: 1 });
+  await page.fill('#f-subject', 'Our December sale');
+  await page.locator('#f-subject').dispatchEvent('change');
+  await stack.eventually(() => stack.sql(`SELECT template_id IS NOT NULL AND subject = 'Our December sale' FROM campaigns WHERE id = ${id}`) === 't', 'the content saved', 20000);
+  await page.reload();
+  await page.waitForSelector('[data-action="start"]');
+  assert.equal(await page.locator('#campaign-missing').count(), 0, 'nothing is missing');
+  await page.click('[data-action="start"] button, button[data-action="start"]');
+  await page.waitForSelector('#campaign-progress');
+  const snapshot = stack.sql(`SELECT count(*) FROM campaign_recipients WHERE campaign_id = ${id}`);
+  assert.equal(await page.textContent('#campaign-progress [data-total]'), snapshot);
+  assert.equal(String(reachable + Number(lines.find(([r]) => r === 'daily_limit')[1])), snapshot);
+  assert.match(await page.getAttribute('#campaign-status', 'data-status'), /^(sending|sent)$/);
+  page.on('dialog', (d) => d.accept());
+  if (await page.locator('button[data-action="cancel"]').count()) {
+    await page.click('button[data-action="cancel"]');
+    await page.waitForSelector('#campaign-status[data-status="cancelled"], #campaign-status[data-status="sent"]');
+  }
 
   assert.deepEqual(errors, []);
   await page.close();
