@@ -26,6 +26,7 @@ import (
 // Back-to-back snapshots (b.N > 1) also pay for the previous ones' WAL,
 // checkpoints and autovacuum: the first is the representative figure.
 func BenchmarkSnapshot(b *testing.B) {
+	b.StopTimer() // ns/op times the A/B snapshots only
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_CAMPAIGN_CUSTOMERS")); err == nil && v > 0 {
 		n = v
@@ -108,7 +109,6 @@ func BenchmarkSnapshot(b *testing.B) {
 	// to run; the database's CPU time (all server processes, read from
 	// /proc when the cluster is local) is the steadier figure.
 	post := postmasterPID(ctx, d)
-	b.StopTimer() // ns/op times the A/B snapshots only
 	for _, tc := range []struct {
 		name string
 		ab   campaigns.AB
