@@ -106,7 +106,7 @@ bench-flows: deps
 
 ## bench-campaign: snapshot of a campaign audience of 1M customers (segment refresh + one INSERT) and its reachable count (BENCH_CAMPAIGN_CUSTOMERS; the seeded database is kept and reused)
 bench-campaign: deps
-	$(GO) test -run '^$$' -bench 'BenchmarkSnapshot' -benchtime 3x -timeout 60m ./app/campaigns/
+	$(GO) test -run '^$$' -bench 'BenchmarkSnapshot' -benchtime 1x -timeout 60m ./app/campaigns/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:
