@@ -83,7 +83,7 @@ func (s *Sending) begin(ctx context.Context, shopID, id int64, now time.Time, fr
 	defer tx.Rollback()
 	var got int64
 	err = tx.GetContext(ctx, &got, `UPDATE campaigns SET status = 'sending', started_at = COALESCE(started_at, $3),
-			paused_reason = '', updated_at = now()
+			paused_reason = '', trouble_accepted = trouble_accepted OR auto_paused, auto_paused = false, updated_at = now()
 		WHERE shop_id = $1 AND id = $2 AND status = ANY($4) RETURNING id`, shopID, id, now, pq.Array(from))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Campaign{}, s.Store.whyNot(ctx, shopID, id, action)

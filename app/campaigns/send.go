@@ -195,9 +195,10 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	// nothing is handed to delivery once a pause has returned.
 	var r struct {
 		campaignRow
-		SendPosition int `db:"send_position"`
+		SendPosition    int  `db:"send_position"`
+		TroubleAccepted bool `db:"trouble_accepted"`
 	}
-	err = tx.GetContext(ctx, &r, `SELECT `+campaignCols+`, send_position FROM campaigns
+	err = tx.GetContext(ctx, &r, `SELECT `+campaignCols+`, send_position, trouble_accepted FROM campaigns
 		WHERE shop_id = $1 AND id = $2 FOR UPDATE`, shopID, campaignID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return res, ErrNotFound
@@ -211,6 +212,23 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	}
 	if c.Status != StatusSending {
 		res.Stopped = c.Status
+		return res, nil
+	}
+	why := ""
+	if !r.TroubleAccepted {
+		if why, err = trouble(ctx, tx, shopID, campaignID, r.SendPosition); err != nil {
+			return res, err
+		}
+	}
+	if why != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'paused', paused_reason = $3, auto_paused = true, updated_at = now()
+			WHERE shop_id = $1 AND id = $2`, shopID, campaignID, why); err != nil {
+			return res, fmt.Errorf("campaigns: auto-pause %d: %w", campaignID, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return res, fmt.Errorf("campaigns: auto-pause %d: %w", campaignID, err)
+		}
+		res.Stopped = StatusPaused
 		return res, nil
 	}
 
