@@ -36,6 +36,31 @@ type SMTP struct {
 	// HelloName is the EHLO name (default "localhost").
 	HelloName string
 	Timeout   time.Duration
+
+	// idle holds open, authenticated connections between messages: a
+	// campaign's thousands of messages reuse a few connections instead of
+	// a TCP, TLS and AUTH handshake each.
+	idle chan *smtpConn
+}
+
+// Connection reuse.
+const (
+	// smtpIdleConns is how many open connections wait between messages.
+	smtpIdleConns = 16
+	// smtpIdleFor is how long an idle connection is kept: servers drop
+	// idle clients after a few minutes (RFC 5321 asks for 5).
+	smtpIdleFor = time.Minute
+	// smtpMessagesPerConn: servers limit messages per connection (often
+	// 100); a connection is closed after this many.
+	smtpMessagesPerConn = 100
+)
+
+// smtpConn is one open connection.
+type smtpConn struct {
+	net  net.Conn
+	c    *smtp.Client
+	sent int
+	idle time.Time
 }
 
 // NewSMTP parses SMTP_URL.
@@ -44,7 +69,8 @@ func NewSMTP(raw string) (*SMTP, error) {
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 		return nil, fmt.Errorf("providers: SMTP_URL %q is not smtp://user:pass@host:port", raw)
 	}
-	s := &SMTP{host: u.Hostname(), implicit: u.Scheme == "smtps", HelloName: "localhost", Timeout: time.Minute}
+	s := &SMTP{host: u.Hostname(), implicit: u.Scheme == "smtps", HelloName: "localhost", Timeout: time.Minute,
+		idle: make(chan *smtpConn, smtpIdleConns)}
 	port := u.Port()
 	if port == "" {
 		port = "587"
@@ -85,49 +111,36 @@ func (s *SMTP) classify(stage string, err error) error {
 	return &RetryableError{Provider: "smtp", Msg: stage + ": " + err.Error()}
 }
 
-// Send implements email.Provider.
+// Send implements email.Provider. It reuses an idle connection when one
+// answers RSET, else opens one; a connection that saw any error is closed,
+// never reused.
 func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) {
 	msgID := MessageID(m)
 	raw, err := BuildMIME(m, msgID, time.Now())
 	if err != nil {
 		return email.Result{}, err
 	}
-	d := net.Dialer{Timeout: 30 * time.Second}
-	var conn net.Conn
-	if s.implicit {
-		conn, err = (&tls.Dialer{NetDialer: &d, Config: s.tlsConfig()}).DialContext(ctx, "tcp", s.addr)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", s.addr)
-	}
+	sc, err := s.conn(ctx)
 	if err != nil {
-		return email.Result{}, &RetryableError{Provider: "smtp", Msg: err.Error()}
+		return email.Result{}, err
 	}
 	deadline := time.Now().Add(s.Timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	conn.SetDeadline(deadline)
-	c, err := smtp.NewClient(conn, s.host)
+	sc.net.SetDeadline(deadline)
+	res, err := s.transact(sc.c, m, msgID, raw)
 	if err != nil {
-		conn.Close()
-		return email.Result{}, s.classify("greeting", err)
+		sc.c.Close()
+		return res, err
 	}
-	defer c.Close()
-	if err := c.Hello(s.HelloName); err != nil {
-		return email.Result{}, s.classify("EHLO", err)
-	}
-	if !s.implicit {
-		if ok, _ := c.Extension("STARTTLS"); ok {
-			if err := c.StartTLS(s.tlsConfig()); err != nil {
-				return email.Result{}, s.classify("STARTTLS", err)
-			}
-		}
-	}
-	if s.user != "" {
-		if err := c.Auth(smtp.PlainAuth("", s.user, s.pass, s.host)); err != nil {
-			return email.Result{}, s.classify("AUTH", err)
-		}
-	}
+	sc.sent++
+	s.release(sc)
+	return res, nil
+}
+
+// transact sends one message on an open connection.
+func (s *SMTP) transact(c *smtp.Client, m email.Message, msgID string, raw []byte) (email.Result, error) {
 	if err := c.Mail(m.From.Email); err != nil {
 		return email.Result{}, s.classify("MAIL FROM", err)
 	}
@@ -148,8 +161,82 @@ func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) 
 		}
 		return email.Result{}, fmt.Errorf("smtp: %w: %v", ErrOutcomeUnknown, err)
 	}
-	_ = c.Quit()
 	return email.Result{ProviderID: msgID}, nil
+}
+
+// conn returns an idle connection that still answers, or a new one.
+func (s *SMTP) conn(ctx context.Context) (*smtpConn, error) {
+	for {
+		select {
+		case sc := <-s.idle:
+			if time.Since(sc.idle) > smtpIdleFor {
+				sc.c.Close()
+				continue
+			}
+			sc.net.SetDeadline(time.Now().Add(10 * time.Second))
+			if err := sc.c.Reset(); err != nil {
+				sc.c.Close() // the server dropped it: try the next
+				continue
+			}
+			return sc, nil
+		default:
+			return s.dial(ctx)
+		}
+	}
+}
+
+// release keeps a connection for the next message, or closes it politely.
+func (s *SMTP) release(sc *smtpConn) {
+	if sc.sent < smtpMessagesPerConn && s.idle != nil {
+		sc.idle = time.Now()
+		select {
+		case s.idle <- sc:
+			return
+		default:
+		}
+	}
+	_ = sc.c.Quit()
+}
+
+// dial opens, greets, secures and authenticates a connection.
+func (s *SMTP) dial(ctx context.Context) (*smtpConn, error) {
+	d := net.Dialer{Timeout: 30 * time.Second}
+	var conn net.Conn
+	var err error
+	if s.implicit {
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: s.tlsConfig()}).DialContext(ctx, "tcp", s.addr)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", s.addr)
+	}
+	if err != nil {
+		return nil, &RetryableError{Provider: "smtp", Msg: err.Error()}
+	}
+	conn.SetDeadline(time.Now().Add(s.Timeout))
+	c, err := smtp.NewClient(conn, s.host)
+	if err != nil {
+		conn.Close()
+		return nil, s.classify("greeting", err)
+	}
+	fail := func(stage string, err error) (*smtpConn, error) {
+		c.Close()
+		return nil, s.classify(stage, err)
+	}
+	if err := c.Hello(s.HelloName); err != nil {
+		return fail("EHLO", err)
+	}
+	if !s.implicit {
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			if err := c.StartTLS(s.tlsConfig()); err != nil {
+				return fail("STARTTLS", err)
+			}
+		}
+	}
+	if s.user != "" {
+		if err := c.Auth(smtp.PlainAuth("", s.user, s.pass, s.host)); err != nil {
+			return fail("AUTH", err)
+		}
+	}
+	return &smtpConn{net: conn, c: c}, nil
 }
 
 // MessageID returns a Message-ID for m, in the sender's domain.

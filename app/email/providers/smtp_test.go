@@ -25,12 +25,16 @@ import (
 type smtpServer struct {
 	ln        net.Listener
 	rcptReply string
+	// dropAfterData: the server closes the connection after accepting a
+	// message (as one that times clients out would, between messages).
+	dropAfterData bool
 
-	mu   sync.Mutex
-	auth []string // decoded PLAIN credentials
-	from []string
-	rcpt []string
-	data []string
+	mu    sync.Mutex
+	conns int      // connections accepted
+	auth  []string // decoded PLAIN credentials
+	from  []string
+	rcpt  []string
+	data  []string
 }
 
 func newSMTPServer(t *testing.T) *smtpServer {
@@ -54,6 +58,9 @@ func newSMTPServer(t *testing.T) *smtpServer {
 
 func (s *smtpServer) serve(c net.Conn) {
 	defer c.Close()
+	s.mu.Lock()
+	s.conns++
+	s.mu.Unlock()
 	r := bufio.NewReader(c)
 	say := func(l string) { fmt.Fprintf(c, "%s\r\n", l) }
 	say("220 test ESMTP")
@@ -106,6 +113,9 @@ func (s *smtpServer) serve(c net.Conn) {
 			s.data = append(s.data, b.String())
 			s.mu.Unlock()
 			say("250 OK queued as 1")
+			if s.dropAfterData {
+				return
+			}
 		case cmd == "QUIT":
 			say("221 bye")
 			return
@@ -213,5 +223,75 @@ func TestSMTPURL(t *testing.T) {
 		if _, err := providers.NewSMTP(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// Messages reuse open connections: one at a time they share one (MAIL
+// after RSET, one AUTH); 8 senders at once open at most 8; a connection
+// the server dropped meanwhile is replaced, the message still goes.
+func TestSMTPReusesConnections(t *testing.T) {
+	srv := newSMTPServer(t)
+	p, err := providers.NewSMTP("smtp://user:pw@" + srv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		m := sample()
+		m.To.Email = fmt.Sprintf("c%d@example.com", i)
+		if _, err := p.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.mu.Lock()
+	conns, auths, msgs := srv.conns, len(srv.auth), len(srv.data)
+	srv.mu.Unlock()
+	if conns != 1 || auths != 1 || msgs != 20 {
+		t.Fatalf("20 messages one after another: %d connections, %d AUTHs, %d messages", conns, auths, msgs)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 80)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				m := sample()
+				m.To.Email = fmt.Sprintf("w%d-%d@example.com", w, i)
+				if _, err := p.Send(ctx, m); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	conns, msgs = srv.conns, len(srv.data)
+	srv.mu.Unlock()
+	if conns > 1+8 || msgs != 100 {
+		t.Fatalf("8 senders at once: %d connections in all, %d messages", conns, msgs)
+	}
+
+	// The server now drops every connection after a message: once the
+	// (at most 9) live idle connections are used, each send finds its idle
+	// connection dead, opens another, and delivers.
+	srv.mu.Lock()
+	srv.dropAfterData = true
+	before := srv.conns
+	srv.mu.Unlock()
+	for i := 0; i < 20; i++ {
+		if _, err := p.Send(ctx, sample()); err != nil {
+			t.Fatalf("send %d after the server dropped the connection: %v", i, err)
+		}
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.data) != 120 || srv.conns-before < 20-9 {
+		t.Fatalf("after drops: %d messages, %d new connections", len(srv.data), srv.conns-before)
 	}
 }
