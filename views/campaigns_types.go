@@ -1,6 +1,7 @@
 package views
 
 import (
+	"sort"
 	"strconv"
 
 	"github.com/a-h/templ"
@@ -94,4 +95,18 @@ type CampaignMembers struct {
 // progressWidth is the filled share of a progress bar.
 func progressWidth(percent int) templ.SafeCSS {
 	return templ.SafeCSS("width:" + strconv.Itoa(min(max(percent, 0), 100)) + "%")
+}
+
+// errorMessages lists field errors' messages in field order.
+func errorMessages(errs map[string]string) []string {
+	keys := make([]string, 0, len(errs))
+	for k := range errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = errs[k]
+	}
+	return out
 }

@@ -56,6 +56,9 @@ test('a merchant starts a campaign from a segment and sees who it can reach', as
   await stack.eventually(() => stack.sql(`SELECT exclude_segments::text FROM campaigns WHERE id = ${id}`) === `{${other}}`, 'the exclusion saved', 20000);
   await page.waitForFunction((n) => document.querySelector('#campaign-reach tr[data-reason="excluded"] [data-count]')?.textContent === n, overlap);
   assert.equal(await page.isChecked(`#campaign-segments input[name="exclude"][value="${other}"]`), true);
+  // Saving as the merchant goes doesn't take their place in the form.
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'exclude');
+  assert.equal(await page.textContent('#campaign-saved'), 'All changes saved.');
 
   // The numbers add up, and the reachable ones can be listed.
   const lines = await page.$$eval('#campaign-reach tr[data-reason]', (trs) => trs.map((tr) => [tr.dataset.reason, Number(tr.querySelector('[data-count]').textContent)]));
