@@ -43,6 +43,11 @@ type CampaignEditor struct {
 	CanPause, CanResume, CanCancel bool
 	Done                           string // what just happened ("started", "paused", …)
 	Progress                       *CampaignProgress
+	// Review, when the campaign has a template: its email as a customer
+	// would get it (PreviewSrc) and, with TestSend, the test-send form.
+	Review     *TestSend
+	PreviewSrc string
+	TestSend   bool
 }
 
 // CampaignProgress is a campaign's sending, live while it sends.

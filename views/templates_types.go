@@ -65,7 +65,10 @@ func (b BlockForm) Err(name string) string { return b.Errors[name] }
 
 // TestSend is the "Send a test" card.
 type TestSend struct {
-	TemplateID   int64
+	TemplateID int64
+	// ActionURL, when set, is where the form posts instead of the
+	// template's test (a campaign's).
+	ActionURL    string
 	To           string
 	Error        string
 	Notice       string
@@ -75,6 +78,9 @@ type TestSend struct {
 
 // Action is the URL the test form posts to.
 func (t TestSend) Action() string {
+	if t.ActionURL != "" {
+		return t.ActionURL
+	}
 	return "/app/templates/" + strconv.FormatInt(t.TemplateID, 10) + "/test"
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/campaigns"
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/email/render"
 	"github.com/cartwheel/cartwheel/app/input"
 	"github.com/cartwheel/cartwheel/views"
 )
@@ -47,6 +48,12 @@ func (s *server) campaignRoutes(app *gin.RouterGroup) {
 	app.GET("/campaigns/:id/audience", s.campaignMembers)
 	app.POST("/campaigns/:id/duplicate", s.campaignDuplicate)
 	app.POST("/campaigns/:id/delete", s.campaignDelete)
+	if s.Mail.Templates != nil {
+		app.GET("/campaigns/:id/preview", s.campaignPreview)
+		if s.Mail.Sender != nil {
+			app.POST("/campaigns/:id/test", s.campaignTest)
+		}
+	}
 	if s.Campaigns.Sending != nil {
 		app.POST("/campaigns/:id/start", s.campaignLifecycle("start"))
 		app.POST("/campaigns/:id/pause", s.campaignLifecycle("pause"))
@@ -317,6 +324,11 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 		}
 		e.Missing = fieldMessages(cp.Ready(s.Now(), refs))
 	}
+	if cp.TemplateID != 0 && s.Mail.Templates != nil {
+		e.Review = &views.TestSend{ActionURL: href + "/test"}
+		e.PreviewSrc = href + "/preview"
+		e.TestSend = s.Mail.Sender != nil
+	}
 	if s.Campaigns.Sending == nil {
 		return e, nil
 	}
@@ -531,4 +543,60 @@ func (s *server) campaignDelete(c *gin.Context) {
 		return
 	}
 	s.redirect(c, "/app/campaigns")
+}
+
+// campaignTemplate is the campaign's template with the campaign's subject
+// and preview text over the template's, as its emails are composed; false
+// after answering when there is none.
+func (s *server) campaignTemplate(c *gin.Context, cp campaigns.Campaign) (render.Template, bool) {
+	if cp.TemplateID == 0 {
+		c.Data(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte("Choose a template for this campaign first."))
+		return render.Template{}, false
+	}
+	saved, err := s.Mail.Templates.Get(c.Request.Context(), currentShop(c).ID, cp.TemplateID)
+	if errors.Is(err, render.ErrNotFound) {
+		c.Data(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte("This campaign's template no longer exists. Choose another."))
+		return render.Template{}, false
+	}
+	if err != nil {
+		s.fail(c, err)
+		return render.Template{}, false
+	}
+	t := saved.Template
+	if cp.Subject != "" {
+		t.Subject = cp.Subject
+	}
+	if cp.Preheader != "" {
+		t.Preheader = cp.Preheader
+	}
+	return t, true
+}
+
+// campaignPreview shows the campaign's email for a customer of the shop
+// (or a sample one), in the admin's sandboxed frame.
+func (s *server) campaignPreview(c *gin.Context) {
+	cp, ok := s.loadCampaign(c)
+	if !ok {
+		return
+	}
+	t, ok := s.campaignTemplate(c, cp)
+	if !ok {
+		return
+	}
+	framedHeaders(c, currentShop(c).Domain)
+	s.renderPreview(c, t, c.Query("customer_id"))
+}
+
+// campaignTest sends the campaign's email to the merchant's address.
+func (s *server) campaignTest(c *gin.Context) {
+	cp, ok := s.loadCampaign(c)
+	if !ok {
+		return
+	}
+	t, ok := s.campaignTemplate(c, cp)
+	if !ok {
+		return
+	}
+	v := views.TestSend{ActionURL: campaignHref(cp.ID) + "/test", To: strings.TrimSpace(c.PostForm("to"))}
+	s.sendTest(c, v, t, "campaign:"+strconv.FormatInt(cp.ID, 10))
 }

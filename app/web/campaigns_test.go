@@ -183,6 +183,38 @@ func TestCampaignsAdmin(t *testing.T) {
 	if resp, body := h.postForm(href, form, authA...); resp.StatusCode != 200 || !strings.Contains(body, `data-action="start"`) {
 		t.Fatalf("save with a template: %d\n%s", resp.StatusCode, body)
 	}
+	// Review: the email as a customer would get it, with the campaign's
+	// preview text, and a test send of it; another shop gets neither.
+	form.Set("preheader", "Two days only")
+	if resp, _ := h.postForm(href, form, authA...); resp.StatusCode != 200 {
+		t.Fatalf("save preheader: %d", resp.StatusCode)
+	}
+	_, body = h.get(href, authA...)
+	if !strings.Contains(body, `data-auth-src="`+href+`/preview"`) || !strings.Contains(body, `action="`+href+`/test"`) {
+		t.Fatalf("no review on the campaign page:\n%s", body)
+	}
+	h.db.MustExec(`UPDATE shops SET sender_email = 'shop@example.com', sender_name = 'Camp A', postal_address = '1 Main St' WHERE id = $1`, a.ID)
+	resp, body = h.get(href+"/preview", authA...)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Two days only") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("preview: %d %q\n%s", resp.StatusCode, resp.Header.Get("Content-Security-Policy"), body)
+	}
+	if resp, _ := h.get(href+"/preview", authB...); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("other shop's preview: %d", resp.StatusCode)
+	}
+	if resp, body := h.postForm(href+"/test", url.Values{"to": {"not an address"}}, authA...); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Enter an email address") {
+		t.Fatalf("test to a bad address: %d\n%s", resp.StatusCode, body)
+	}
+	h.db.MustExec(`INSERT INTO sender_verifications (shop_id, email, token_hash, sent_at, verified_at) VALUES ($1, 'shop@example.com', '\x01', now(), now())`, a.ID)
+	if resp, body := h.postForm(href+"/test", url.Values{"to": {"me@example.com"}}, authA...); resp.StatusCode != 200 || !strings.Contains(body, "Test email sent to me@example.com") {
+		t.Fatalf("test send: %d\n%s", resp.StatusCode, body)
+	}
+	if n := h.count(`SELECT count(*) FROM email_messages WHERE shop_id = $1 AND kind = 'test' AND subject = '[Test] Our December sale'`, a.ID); n != 1 {
+		t.Fatalf("%d test emails with the campaign's subject", n)
+	}
+	if resp, _ := h.postForm(href+"/test", url.Values{"to": {"me@example.com"}}, authB...); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("other shop's test send: %d", resp.StatusCode)
+	}
+
 	if resp, _ := h.postForm(href+"/start", url.Values{}, authB...); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("other shop starts: %d", resp.StatusCode)
 	}

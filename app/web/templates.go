@@ -564,10 +564,17 @@ func (s *server) templateTest(c *gin.Context) {
 	if !ok {
 		return
 	}
+	to := strings.TrimSpace(c.PostForm("to"))
+	s.sendTest(c, views.TestSend{TemplateID: t.ID, To: to}, t.Template, "template:"+strconv.FormatInt(t.ID, 10))
+}
+
+// sendTest sends t to the address in v (a test: not marketing, not in any
+// report) with the previewed customer's data, and renders the test form
+// with the outcome.
+func (s *server) sendTest(c *gin.Context, v views.TestSend, t render.Template, category string) {
 	sh := currentShop(c)
 	ctx := c.Request.Context()
-	to := strings.TrimSpace(c.PostForm("to"))
-	v := views.TestSend{TemplateID: t.ID, To: to}
+	to := v.To
 	fail := func(status int, msg string, settings bool) {
 		v.Error, v.SettingsLink = msg, settings
 		s.render(c, status, views.TestSendForm(v))
@@ -593,7 +600,7 @@ func (s *server) templateTest(c *gin.Context) {
 			return
 		}
 	}
-	comp, err := render.Compile(t.Template)
+	comp, err := render.Compile(t)
 	if err != nil {
 		fail(http.StatusUnprocessableEntity, "This template can't be sent: "+err.Error(), false)
 		return
@@ -617,7 +624,7 @@ func (s *server) templateTest(c *gin.Context) {
 	res, err := s.Mail.Sender.Send(ctx, sender.Request{
 		ShopID: sh.ID, To: to, Kind: ledger.KindTest, DedupeKey: "test:" + hex.EncodeToString(nonce[:]),
 		Marketing: false, Subject: "[Test] " + out.Subject, HTML: out.HTML, Text: out.Text,
-		Categories: []string{"template:" + strconv.FormatInt(t.ID, 10)},
+		Categories: []string{category},
 	})
 	if err != nil {
 		s.Log.Error("test email", "shop", sh.ID, "err", err)
