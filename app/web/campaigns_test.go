@@ -265,3 +265,56 @@ func TestCampaignsAdmin(t *testing.T) {
 		t.Fatalf("shop B has %d campaigns", n)
 	}
 }
+
+// Hostile input to the campaign pages gets a 4xx naming the problem and
+// changes nothing: NUL bytes and invalid UTF-8 (400), ids that aren't the
+// shop's or aren't numbers, oversized text, impossible times (422).
+func TestCampaignFormsRefuseHostileInput(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	a := h.install("hostile-camp.myshopify.com")
+	auth := []string{"Authorization", "Bearer " + h.token(a.Domain)}
+	resp, _ := h.postForm("/app/campaigns", url.Values{}, auth...)
+	href := resp.Header.Get("Location")
+	if !campaignIDRe.MatchString(href) {
+		t.Fatalf("create: %d %q", resp.StatusCode, href)
+	}
+	stored := func() string {
+		var s string
+		if err := h.db.Get(&s, `SELECT name || '|' || subject || '|' || send_mode || '|' || cardinality(include_segments) FROM campaigns WHERE shop_id = $1`, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := stored()
+	for _, tc := range []struct {
+		form url.Values
+		code int
+		want string
+	}{
+		{url.Values{"name": {"a\x00b"}}, http.StatusBadRequest, ""},
+		{url.Values{"name": {"a\xffb"}}, http.StatusBadRequest, ""},
+		{url.Values{"name": {"x"}, "subject": {strings.Repeat("s", 100000)}}, http.StatusUnprocessableEntity, "200 characters"},
+		{url.Values{"name": {"x"}, "include": {"99999999999999999999"}}, http.StatusUnprocessableEntity, "Choose segments from the list."},
+		{url.Values{"name": {"x"}, "include": {"123456"}}, http.StatusUnprocessableEntity, "no longer exists"},
+		{url.Values{"name": {"x"}, "template_id": {"abc"}}, http.StatusUnprocessableEntity, "Choose a template from the list."},
+		{url.Values{"name": {"x"}, "send_mode": {"sometime"}}, http.StatusUnprocessableEntity, "Choose when to send"},
+		{url.Values{"name": {"x"}, "send_mode": {"at"}, "send_at": {"9999-99-99T99:99"}}, http.StatusUnprocessableEntity, "Enter a date and time"},
+	} {
+		resp, body := h.postForm(href, tc.form, auth...)
+		if resp.StatusCode != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("%v: %d, want %d with %q", tc.form, resp.StatusCode, tc.code, tc.want)
+		}
+	}
+	if got := stored(); got != before {
+		t.Fatalf("refused forms changed the draft: %q, was %q", got, before)
+	}
+	for path, code := range map[string]int{
+		"/app/campaigns?q=%00": http.StatusBadRequest, "/app/campaigns?after=-1": http.StatusBadRequest,
+		"/app/campaigns/abc": http.StatusNotFound, "/app/campaigns/99999999999999999999": http.StatusNotFound,
+		href + "/audience?reason=suppressed:%00": http.StatusBadRequest, href + "/preview": http.StatusUnprocessableEntity,
+	} {
+		if resp, _ := h.get(path, auth...); resp.StatusCode != code {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, code)
+		}
+	}
+}
