@@ -50,6 +50,26 @@ func (p *Processor) Handles(topic string) bool { _, ok := p.handlers[topic]; ret
 // Work applies the delivery once: the row is locked, skipped if already
 // processed, and marked processed in the handler's own transaction.
 func (p *Processor) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
+	// Shopify delivers one customer's orders at the same moment, and two
+	// of them creating the same customer can deadlock inside PostgreSQL
+	// (INSERT … ON CONFLICT on one unique index while the row also enters
+	// another: the email's). PostgreSQL aborts one of them; run that one
+	// again at once rather than wait for the job's retry.
+	for attempt := 1; ; attempt++ {
+		err := p.process(ctx, job)
+		var pqErr *pq.Error
+		if attempt < maxAttempts && errors.As(err, &pqErr) && (pqErr.Code == "40P01" || pqErr.Code == "40001") && ctx.Err() == nil {
+			continue
+		}
+		return err
+	}
+}
+
+// maxAttempts is how many times one job runs a delivery that PostgreSQL
+// aborted as a deadlock victim.
+const maxAttempts = 3
+
+func (p *Processor) process(ctx context.Context, job *river.Job[ProcessArgs]) error {
 	tx, err := p.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("webhooks: process %s: %w", job.Args.WebhookID, err)
