@@ -79,7 +79,10 @@ test('a merchant starts a campaign from a segment and sees who it can reach', as
   await page.click('nav[aria-label="Main"] a[href="/app/templates"]');
   await page.waitForSelector('#starter-gallery');
   await page.click('#starter-gallery tr[data-starter="welcome:en"] button[type="submit"]');
-  await page.waitForURL(/\/app\/templates\/\d+/);
+  // The editor of the new template, fully loaded (after its session
+  // bounce), before leaving it.
+  await page.waitForURL(/\/app\/templates\/\d+\?.*id_token=/);
+  await page.waitForSelector('#template-form');
   await page.goto(`${base}/app/campaigns/${id}?shop=${shop}`);
   await page.waitForSelector('#campaign-form');
   await page.selectOption('#f-template_id', { index: 1 });
