@@ -742,7 +742,7 @@ func CampaignEditorPage(p Page, e CampaignEditor) templ.Component {
 							if templ_7745c5c3_Err != nil {
 								return templ_7745c5c3_Err
 							}
-							for _, m := range errorMessages(e.Errors) {
+							for _, m := range ErrorMessages(e.Errors) {
 								templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "<li class=\"Polaris-List__Item\">")
 								if templ_7745c5c3_Err != nil {
 									return templ_7745c5c3_Err

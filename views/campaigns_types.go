@@ -102,8 +102,8 @@ func progressWidth(percent int) templ.SafeCSS {
 	return templ.SafeCSS("width:" + strconv.Itoa(min(max(percent, 0), 100)) + "%")
 }
 
-// errorMessages lists field errors' messages in field order.
-func errorMessages(errs map[string]string) []string {
+// ErrorMessages lists field errors' messages in field order.
+func ErrorMessages(errs map[string]string) []string {
 	keys := make([]string, 0, len(errs))
 	for k := range errs {
 		keys = append(keys, k)

@@ -133,7 +133,7 @@ func (s *server) campaignCreate(c *gin.Context) {
 	cp, err := s.Campaigns.Store.Create(c.Request.Context(), sh.ID, d)
 	var fe campaigns.FieldErrors
 	if errors.As(err, &fe) {
-		s.renderCampaignList(c, http.StatusUnprocessableEntity, strings.Join(fieldMessages(fe), " "))
+		s.renderCampaignList(c, http.StatusUnprocessableEntity, strings.Join(views.ErrorMessages(fe), " "))
 		return
 	}
 	if err != nil {
@@ -322,7 +322,7 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 		if err != nil {
 			return e, err
 		}
-		e.Missing = fieldMessages(cp.Ready(s.Now(), refs))
+		e.Missing = views.ErrorMessages(cp.Ready(s.Now(), refs))
 	}
 	if cp.TemplateID != 0 && s.Mail.Templates != nil {
 		e.Review = &views.TestSend{ActionURL: href + "/test"}
@@ -402,20 +402,6 @@ func idSet(ids []int64) map[int64]bool {
 		m[id] = true
 	}
 	return m
-}
-
-// fieldMessages lists field errors' messages in field order.
-func fieldMessages(fe campaigns.FieldErrors) []string {
-	keys := make([]string, 0, len(fe))
-	for k := range fe {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = fe[k]
-	}
-	return out
 }
 
 // knownReason: one of the numbers of the breakdown (a suppression's reason
