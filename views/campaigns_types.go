@@ -48,7 +48,16 @@ type CampaignEditor struct {
 	Review     *TestSend
 	PreviewSrc string
 	TestSend   bool
+	// AB is the A/B test's results once the campaign has started.
+	AB *CampaignABResults
 }
+
+// abLetters names the four A/B versions.
+var abLetters = [4]string{"A", "B", "C", "D"}
+
+// abField is the form name of one version's field (the names
+// campaigns.FieldErrors uses).
+func abField(i int, name string) string { return "ab_variants." + strconv.Itoa(i) + "." + name }
 
 // CampaignProgress is a campaign's sending, live while it sends.
 type CampaignProgress struct {
@@ -58,6 +67,9 @@ type CampaignProgress struct {
 	Skipped                                       []CampaignReachLine
 	PausedReason                                  string
 	Live                                          bool // refresh itself
+	// Waits: recipients whose local time is still ahead (the next at
+	// NextDue) and the A/B test's rest, waiting for the winner.
+	DueLater, NextDue, ForWinner string
 }
 
 // CampaignForm is the draft as typed.
@@ -65,6 +77,34 @@ type CampaignForm struct {
 	Name, TemplateID, Subject, Preheader, SenderName, UTMCampaign string
 	SendMode, SendAt, PastZones                                   string
 	MostEngagedFirst                                              bool
+	// The A/B test: how many versions (0 = no test), each version's
+	// fields (always four rows; those past Versions are not used), and
+	// the test's settings.
+	ABVersions                                               string
+	ABRows                                                   [4]CampaignABRow
+	ABTestPercent, ABWinnerBy, ABWaitHours, ABHoldoutPercent string
+}
+
+// CampaignABRow is one A/B version as typed; empty fields take the
+// campaign's own.
+type CampaignABRow struct {
+	Subject, Preheader, SenderName, TemplateID string
+}
+
+// CampaignABResults is an A/B test's figures per version and its winner.
+type CampaignABResults struct {
+	Metric   string // "click rate" | "open rate"
+	When     string // when the winner is (or was) picked
+	Decided  bool
+	CanPick  bool // the merchant may pick a winner now
+	PickHref string
+	Rows     []CampaignABResultRow
+}
+
+// CampaignABResultRow is one version's figures.
+type CampaignABResultRow struct {
+	Key, Subject, Sent, Opened, OpenRate, Clicked, ClickRate string
+	Winner                                                   bool
 }
 
 // CampaignSegment is one segment with whether the draft includes or

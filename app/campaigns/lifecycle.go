@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/email/ledger"
+	"github.com/cartwheel/cartwheel/app/segments"
 )
 
 // Lifecycle of a campaign:
@@ -26,8 +27,33 @@ import (
 // Every change is one UPDATE … WHERE status IN (…): of two clicks, or two
 // workers, exactly one wins; the other gets a StatusError.
 
-// localTimeRefusal refuses local-time sending, which isn't built yet.
-const localTimeRefusal = "Sending at each recipient's local time isn't available yet. Choose \"now\" or a time in the shop's timezone."
+// The first and last timezones (UTC+14 and UTC−12): local-time sending
+// starts when the chosen time comes in the first, and is too late once it
+// has passed in the last.
+var (
+	firstZone = time.FixedZone("UTC+14", 14*3600)
+	lastZone  = time.FixedZone("UTC-12", -12*3600)
+)
+
+// wallIn is the campaign's chosen wall-clock time (send_at read in the
+// shop's timezone loc) as an instant in zone z.
+func wallIn(sendAt time.Time, loc, z *time.Location) time.Time {
+	w := sendAt.In(loc)
+	return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, z)
+}
+
+// startsAt is when a campaign with a time starts: its send time, or for
+// local-time sending the moment that time comes in the first timezone.
+func (s *Sending) startsAt(ctx context.Context, c Campaign) (time.Time, error) {
+	if c.Schedule.Mode != SendLocal {
+		return *c.Schedule.SendAt, nil
+	}
+	loc, err := segments.Location(ctx, s.Store.DB, c.ShopID)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("campaigns: %w", err)
+	}
+	return wallIn(*c.Schedule.SendAt, loc, firstZone), nil
+}
 
 // Start sends a ready draft now, or schedules it when it is set to go at a
 // time still ahead (the periodic StartDue job starts it then). A paused
@@ -55,7 +81,13 @@ func (s *Sending) Start(ctx context.Context, shopID, id int64, now time.Time) (C
 		return Campaign{}, errs
 	}
 	if c.Schedule.Mode == SendLocal {
-		return Campaign{}, FieldErrors{"send_mode": localTimeRefusal}
+		loc, err := segments.Location(ctx, s.Store.DB, shopID)
+		if err != nil {
+			return Campaign{}, fmt.Errorf("campaigns: start %d: %w", id, err)
+		}
+		if !wallIn(*c.Schedule.SendAt, loc, lastZone).After(now) {
+			return Campaign{}, FieldErrors{"send_at": "That time has passed in every timezone. Choose a time in the future."}
+		}
 	}
 	if errs, err := s.checkContent(ctx, c); err != nil || errs != nil {
 		if err != nil {
@@ -63,8 +95,14 @@ func (s *Sending) Start(ctx context.Context, shopID, id int64, now time.Time) (C
 		}
 		return Campaign{}, errs
 	}
-	if c.Schedule.Mode == SendAt && c.Schedule.SendAt != nil && c.Schedule.SendAt.After(now) {
-		return s.transition(ctx, shopID, id, "scheduled", `status = 'scheduled'`, []string{StatusDraft})
+	if c.Schedule.Mode != SendNow {
+		at, err := s.startsAt(ctx, c)
+		if err != nil {
+			return Campaign{}, err
+		}
+		if at.After(now) {
+			return s.transition(ctx, shopID, id, "scheduled", `status = 'scheduled', starts_at = $4`, []string{StatusDraft}, at)
+		}
 	}
 	return s.begin(ctx, shopID, id, now, []string{StatusDraft}, "started")
 }
@@ -134,11 +172,14 @@ func (s *Sending) Resume(ctx context.Context, shopID, id int64, now time.Time) (
 	if c.Status != StatusPaused {
 		return Campaign{}, StatusError{Action: "resumed", Status: c.Status}
 	}
-	if c.Schedule.Mode == SendLocal && c.SnapshotAt == nil {
-		return Campaign{}, FieldErrors{"send_mode": localTimeRefusal}
-	}
-	if c.SnapshotAt == nil && c.Schedule.Mode == SendAt && c.Schedule.SendAt != nil && c.Schedule.SendAt.After(now) {
-		return s.transition(ctx, shopID, id, "resumed", `status = 'scheduled', paused_reason = ''`, []string{StatusPaused})
+	if c.SnapshotAt == nil && c.Schedule.Mode != SendNow && c.Schedule.SendAt != nil {
+		at, err := s.startsAt(ctx, c)
+		if err != nil {
+			return Campaign{}, err
+		}
+		if at.After(now) {
+			return s.transition(ctx, shopID, id, "resumed", `status = 'scheduled', paused_reason = '', starts_at = $4`, []string{StatusPaused}, at)
+		}
 	}
 	return s.begin(ctx, shopID, id, now, []string{StatusPaused}, "resumed")
 }
@@ -187,7 +228,7 @@ func (s *Sending) StartDue(ctx context.Context, now time.Time) (int, error) {
 		ID     int64 `db:"id"`
 	}
 	if err := s.Store.DB.SelectContext(ctx, &due, `SELECT shop_id, id FROM campaigns
-		WHERE status = 'scheduled' AND send_at <= $1 ORDER BY send_at, id LIMIT 100`, now); err != nil {
+		WHERE status = 'scheduled' AND starts_at <= $1 ORDER BY starts_at, id LIMIT 100`, now); err != nil {
 		return 0, fmt.Errorf("campaigns: due campaigns: %w", err)
 	}
 	started := 0

@@ -129,7 +129,20 @@ type Campaign struct {
 	UpdatedAt    time.Time
 	StartedAt    *time.Time
 	FinishedAt   *time.Time
+	// StartsAt is when a scheduled campaign starts: the send time, or for
+	// local-time sending the moment it comes in the first timezone.
+	StartsAt *time.Time
+	// The A/B test's outcome: when the winner is due to be picked (set by
+	// the snapshot), when it was, the winning variant's key ("" = not
+	// yet) and the test's figures at that moment.
+	ABDecideAt  *time.Time
+	ABDecidedAt *time.Time
+	ABWinner    string
+	ABResults   []VariantResult
 }
+
+// HasTest says whether the campaign runs an A/B test.
+func (c Campaign) HasTest() bool { return len(c.AB.Variants) >= 2 }
 
 // FieldErrors maps a form field to a message a merchant understands. Field
 // names are the form's: name, template_id, subject, preheader, sender_name,
@@ -325,7 +338,9 @@ func (ab AB) check(errs FieldErrors) {
 		errs["ab_test_percent"] = "The test share and the holdout together can't be more than 100 percent."
 	}
 	switch ab.WinnerBy {
-	case WinnerByClicks, WinnerByOpens, WinnerByRevenue:
+	case WinnerByClicks, WinnerByOpens:
+	case WinnerByRevenue:
+		errs["ab_winner_by"] = "Picking the winner by revenue isn't available yet. Choose click rate or open rate."
 	default:
 		errs["ab_winner_by"] = "Choose how the winner is picked: click rate, open rate or revenue."
 	}

@@ -10,8 +10,11 @@ import (
 type Progress struct {
 	Status string
 	Total  int // recipients in the snapshot (the holdout included)
-	// Pending have not been handed to delivery yet.
-	Pending int
+	// Pending have not been handed to delivery yet. Of those, DueLater
+	// wait for their time (local-time sending; the first of them is due at
+	// NextDue) and ForWinner for the A/B test's winner.
+	Pending, DueLater, ForWinner int
+	NextDue                      *time.Time
 	// Reserved have a ledger row (handed to delivery); of those Queued are
 	// not sent yet (queued or being sent), Sent were accepted by the
 	// provider (and may since be delivered, opened, …), Failed will not go.
@@ -37,12 +40,19 @@ func (s *Sending) Progress(ctx context.Context, shopID, id int64, now time.Time)
 	}
 	p := Progress{Status: c.Status, Skipped: map[string]int{}}
 	var recips []struct {
-		Status string `db:"status"`
-		Reason string `db:"reason"`
-		N      int    `db:"n"`
+		Status    string     `db:"status"`
+		Reason    string     `db:"reason"`
+		N         int        `db:"n"`
+		Later     int        `db:"later"`
+		ForWinner int        `db:"for_winner"`
+		Next      *time.Time `db:"next"`
 	}
-	if err := s.Store.DB.SelectContext(ctx, &recips, `SELECT status, reason, count(*) AS n FROM campaign_recipients
-		WHERE campaign_id = $2 AND shop_id = $1 GROUP BY status, reason`, shopID, id); err != nil {
+	if err := s.Store.DB.SelectContext(ctx, &recips, `SELECT status, reason, count(*) AS n,
+			count(*) FILTER (WHERE due_at > $3 AND isfinite(due_at)) AS later,
+			count(*) FILTER (WHERE due_at = 'infinity') AS for_winner,
+			min(due_at) FILTER (WHERE due_at > $3 AND isfinite(due_at)) AS next
+		FROM campaign_recipients
+		WHERE campaign_id = $2 AND shop_id = $1 GROUP BY status, reason`, shopID, id, now); err != nil {
 		return p, fmt.Errorf("campaigns: progress of %d: %w", id, err)
 	}
 	for _, r := range recips {
@@ -50,6 +60,11 @@ func (s *Sending) Progress(ctx context.Context, shopID, id int64, now time.Time)
 		switch r.Status {
 		case "pending":
 			p.Pending += r.N
+			p.DueLater += r.Later
+			p.ForWinner += r.ForWinner
+			if r.Next != nil && (p.NextDue == nil || r.Next.Before(*p.NextDue)) {
+				p.NextDue = r.Next
+			}
 		case "skipped":
 			p.Skipped[r.Reason] += r.N
 		}

@@ -161,7 +161,8 @@ const classifyRest = `excl AS (
 		WHEN c.email_consent <> 'subscribed' THEN 'not_subscribed'
 		WHEN s.email IS NOT NULL THEN 'suppressed:' || s.reason
 		WHEN r.id IS NOT NULL THEN 'frequency_window'
-		ELSE '' END AS reason
+		ELSE '' END AS reason,
+		c.timezone AS tz
 	FROM aud JOIN customers c ON c.id = aud.id AND c.shop_id = $1 AND c.deleted_at IS NULL
 	LEFT JOIN excl x ON x.id = c.id
 	LEFT JOIN suppressions s ON s.shop_id = $1 AND s.email = lower(btrim(c.email))

@@ -172,6 +172,21 @@ func TestSnapshot(t *testing.T) {
 	if len(rs) != len(order) {
 		t.Fatalf("%d recipients, want %d", len(rs), len(order))
 	}
+	// The send order is the oracle's, the A/B test's share (and the
+	// holdout) first: the rest wait for the winner.
+	variantOf := map[int64]string{}
+	for _, r := range rs {
+		variantOf[r.CustomerID] = r.Variant
+	}
+	var first, rest []int64
+	for _, id := range order {
+		if variantOf[id] == campaigns.VariantRest {
+			rest = append(rest, id)
+		} else {
+			first = append(first, id)
+		}
+	}
+	order = append(first, rest...)
 	variants := map[string]int{}
 	for i, r := range rs {
 		if r.Position != i+1 || r.CustomerID != order[i] {
@@ -241,9 +256,10 @@ func TestSnapshotSplitIsDeterministic(t *testing.T) {
 	if one == other {
 		t.Error("another seed drew the same split")
 	}
-	// Without most-engaged-first the send order is by customer id.
+	// Without most-engaged-first the send order is by customer id: the
+	// test's share first, then the rest.
 	var ordered bool
-	if err := e.db.Get(&ordered, `SELECT bool_and(ok) FROM (SELECT customer_id > lag(customer_id, 1, 0::bigint) OVER (ORDER BY position) AS ok
+	if err := e.db.Get(&ordered, `SELECT bool_and(ok) FROM (SELECT customer_id > lag(customer_id, 1, 0::bigint) OVER (PARTITION BY variant = '' ORDER BY position) AS ok
 		FROM campaign_recipients WHERE campaign_id = (SELECT max(id) FROM campaigns)) s`); err != nil || !ordered {
 		t.Errorf("send order by id: %v %v", ordered, err)
 	}

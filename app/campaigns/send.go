@@ -105,11 +105,16 @@ type BatchResult struct {
 	Finished bool
 	// Wait > 0: the shop's sending rate is used up; try again after it.
 	Wait time.Duration
-	// Until is set when today's daily limit is used up: the rest carries
-	// over to the start of the shop's next day.
+	// Until is set when nothing more can go before then: today's daily
+	// limit is used up (the rest carries over to the start of the shop's
+	// next day), the next recipients' local time comes then, or the A/B
+	// test's winner is picked then.
 	Until time.Time
 	// Continued: the batch enqueued its successor.
 	Continued bool
+	// Winner is the A/B variant this batch picked as the winner ("" when
+	// it picked none).
+	Winner string
 }
 
 // shopSending is what a batch reads about its shop.
@@ -122,6 +127,7 @@ type shopSending struct {
 type claimed struct {
 	CustomerID int64  `db:"customer_id"`
 	Position   int    `db:"position"`
+	Due        string `db:"due"`
 	Status     string `db:"status"`
 	Variant    string `db:"variant"`
 	Email      string `db:"email"`
@@ -129,18 +135,30 @@ type claimed struct {
 }
 
 // claimSQL reads the recipients after the campaign's send checkpoint
-// (send_position) in send order: an index range on (campaign, position)
-// however far the campaign has got. The caller holds the campaign's row
-// lock, so no other batch reads the same range; the holdout (skipped by
-// the snapshot) is passed over.
+// (send_due, send_position) that are due by $6, in (due, position) order:
+// an index range on (campaign, due_at, position) however far the campaign
+// has got. The caller holds the campaign's row lock, so no other batch
+// reads the same range; the holdout (skipped by the snapshot) is passed
+// over. Times travel as text so that ±infinity round-trip.
 const claimSQL = `
-SELECT r.customer_id, r.position, r.status, r.variant, COALESCE(btrim(c.email), '') AS email,
+SELECT r.customer_id, r.position, r.due_at::text AS due, r.status, r.variant, COALESCE(btrim(c.email), '') AS email,
 	(c.id IS NULL OR c.deleted_at IS NOT NULL) AS deleted
 FROM campaign_recipients r
 LEFT JOIN customers c ON c.shop_id = r.shop_id AND c.id = r.customer_id
-WHERE r.campaign_id = $1 AND r.shop_id = $2 AND r.position > $3
-ORDER BY r.position
-LIMIT $4`
+WHERE r.campaign_id = $1 AND r.shop_id = $2 AND (r.due_at, r.position) > ($3::timestamptz, $4::integer)
+  AND r.due_at <= $6
+ORDER BY r.due_at, r.position
+LIMIT $5`
+
+// nextSQL is the first recipient after a checkpoint: whether it is due by
+// $5, waits for the A/B winner (infinity), or else when it is due.
+const nextSQL = `
+SELECT r.due_at <= $5 AS due_now, r.due_at = 'infinity' AS for_winner,
+	CASE WHEN isfinite(r.due_at) THEN r.due_at END AS at
+FROM campaign_recipients r
+WHERE r.campaign_id = $1 AND r.shop_id = $2 AND (r.due_at, r.position) > ($3::timestamptz, $4::integer)
+ORDER BY r.due_at, r.position
+LIMIT 1`
 
 // rateRule is the shop's sending rate as a token bucket holding one
 // second's worth, so a batch is at most one second of sending.
@@ -195,10 +213,11 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	// nothing is handed to delivery once a pause has returned.
 	var r struct {
 		campaignRow
-		SendPosition    int  `db:"send_position"`
-		TroubleAccepted bool `db:"trouble_accepted"`
+		SendPosition    int    `db:"send_position"`
+		SendDue         string `db:"send_due"`
+		TroubleAccepted bool   `db:"trouble_accepted"`
 	}
-	err = tx.GetContext(ctx, &r, `SELECT `+campaignCols+`, send_position, trouble_accepted FROM campaigns
+	err = tx.GetContext(ctx, &r, `SELECT `+campaignCols+`, send_position, send_due::text AS send_due, trouble_accepted FROM campaigns
 		WHERE shop_id = $1 AND id = $2 FOR UPDATE`, shopID, campaignID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return res, ErrNotFound
@@ -245,32 +264,51 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	}
 
 	var rows []claimed
-	if err := tx.SelectContext(ctx, &rows, claimSQL, campaignID, shopID, r.SendPosition, n); err != nil {
+	if err := tx.SelectContext(ctx, &rows, claimSQL, campaignID, shopID, r.SendDue, r.SendPosition, n, now); err != nil {
 		return res, fmt.Errorf("campaigns: batch of %d: claim: %w", campaignID, err)
 	}
 	if err := s.reserve(ctx, tx, c, rows, &res); err != nil {
 		return res, err
 	}
-	cursor := r.SendPosition
+	due, pos := r.SendDue, r.SendPosition
 	if len(rows) > 0 {
-		cursor = rows[len(rows)-1].Position
+		due, pos = rows[len(rows)-1].Due, rows[len(rows)-1].Position
 	}
-	var more bool
-	if err := tx.GetContext(ctx, &more, `SELECT EXISTS (SELECT 1 FROM campaign_recipients
-		WHERE campaign_id = $1 AND shop_id = $2 AND position > $3)`, campaignID, shopID, cursor); err != nil {
-		return res, fmt.Errorf("campaigns: batch of %d: %w", campaignID, err)
+	var next struct {
+		DueNow    bool       `db:"due_now"`
+		ForWinner bool       `db:"for_winner"`
+		At        *time.Time `db:"at"`
+	}
+	more := true
+	switch err := tx.GetContext(ctx, &next, nextSQL, campaignID, shopID, due, pos, now); {
+	case errors.Is(err, sql.ErrNoRows):
+		more = false
+	case err != nil:
+		return res, fmt.Errorf("campaigns: batch of %d: next: %w", campaignID, err)
+	case next.DueNow:
+	case next.ForWinner && c.ABDecideAt != nil && !c.ABDecideAt.After(now):
+		// The test has run its time: pick the winner and go on with the rest.
+		if res.Winner, err = decide(ctx, tx, c, "", now); err != nil {
+			return res, err
+		}
+	case next.ForWinner && c.ABDecideAt != nil:
+		res.Until = *c.ABDecideAt
+	case next.At != nil:
+		res.Until = *next.At // local time: the next zone's turn
+	default:
+		return res, fmt.Errorf("campaigns: batch of %d: the rest wait for an A/B winner with no time to pick it", campaignID)
 	}
 	// The checkpoint moves here, in the transaction that records the
 	// ledger rows and queues their delivery: listmonk's moves when a batch
 	// is fetched, so a crash after it skips recipients.
-	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET send_position = $3,
+	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET send_due = $6::timestamptz, send_position = $3,
 			status = CASE WHEN $4 THEN status ELSE 'sent' END,
 			finished_at = CASE WHEN $4 THEN finished_at ELSE $5 END,
 			updated_at = CASE WHEN $4 THEN updated_at ELSE now() END
-		WHERE shop_id = $1 AND id = $2`, shopID, campaignID, cursor, more, now); err != nil {
+		WHERE shop_id = $1 AND id = $2`, shopID, campaignID, pos, more, now, due); err != nil {
 		return res, fmt.Errorf("campaigns: batch of %d: checkpoint: %w", campaignID, err)
 	}
-	if more {
+	if more && res.Until.IsZero() {
 		if err := s.enqueue(ctx, tx, shopID, campaignID, 1); err != nil {
 			return res, err
 		}
@@ -305,11 +343,15 @@ func (s *Sending) reserve(ctx context.Context, tx *sqlx.Tx, c Campaign, rows []c
 			skipIDs, skipWhy = append(skipIDs, r.CustomerID), append(skipWhy, SkipNoEmail)
 			continue
 		}
-		// The rest (variant '') get the campaign's own content until A/B
-		// winner selection exists; a variant's empty fields fall back to
-		// the campaign's.
+		// The rest (variant '') get the A/B winner's content (they are
+		// due only once it is picked); a variant's empty fields fall back
+		// to the campaign's.
 		subject, pre, from, tpl := c.Subject, c.Preheader, c.SenderName, c.TemplateID
-		if v, ok := variants[r.Variant]; ok {
+		key := r.Variant
+		if key == VariantRest {
+			key = c.ABWinner
+		}
+		if v, ok := variants[key]; ok {
 			subject, pre, from = or(v.Subject, subject), or(v.Preheader, pre), or(v.SenderName, from)
 			if v.TemplateID != 0 {
 				tpl = v.TemplateID

@@ -186,12 +186,15 @@ func TestLifecycleTransitions(t *testing.T) {
 	if _, err := se.sending.Start(ctx, 1, bare.ID, now0); !errors.As(err, &fe) || fe["subject"] == "" || fe["template_id"] == "" || fe["include_segments"] == "" {
 		t.Fatalf("starting an unfinished draft: %v", err)
 	}
-	// Local-time sending is refused with a clear message.
-	at := now0.Add(2 * time.Hour)
-	local := se.campaign(campaigns.Draft{Schedule: campaigns.Schedule{Mode: campaigns.SendLocal, SendAt: &at}})
-	if _, err := se.sending.Start(ctx, 1, local.ID, now0); !errors.As(err, &fe) || fe["send_mode"] == "" {
-		t.Fatalf("local-time campaign: %v", err)
+	// Local-time sending at a time that has passed in every timezone is
+	// refused on the time: 02:00 in New York is 14:00 UTC in the last
+	// zone (UTC-12), an hour before now0.
+	past := now0.Add(-9 * time.Hour)
+	local := se.campaign(campaigns.Draft{Schedule: campaigns.Schedule{Mode: campaigns.SendLocal, SendAt: &past}})
+	if _, err := se.sending.Start(ctx, 1, local.ID, now0); !errors.As(err, &fe) || fe["send_at"] == "" {
+		t.Fatalf("local-time campaign past everywhere: %v", err)
 	}
+	at := now0.Add(2 * time.Hour)
 	if se.status(local.ID) != campaigns.StatusDraft {
 		t.Fatal("a refused start changed the status")
 	}
@@ -370,6 +373,19 @@ func TestConcurrentSendersReserveEachOnce(t *testing.T) {
 	se.exec(`UPDATE customers SET email = NULL WHERE shop_id = 1 AND id IN (
 		SELECT customer_id FROM campaign_recipients WHERE campaign_id = $1 AND variant = '' ORDER BY position DESC LIMIT 5)`, c.ID)
 	batches := se.drain(c.ID, 4)
+	// The test's share has gone; the rest wait for the winner, due 4
+	// hours after the start.
+	if st := se.status(c.ID); st != campaigns.StatusSending {
+		t.Fatalf("status %s before the winner is picked", st)
+	}
+	if n := se.count(`SELECT count(*) FROM email_messages WHERE campaign_id = $1 AND campaign_variant NOT IN ('A', 'B')`, c.ID); n != 0 {
+		t.Fatalf("%d of the rest got an email before the winner was picked", n)
+	}
+	if r, err := se.sending.SendBatch(se.ctx, 1, c.ID); err != nil || r.Reserved != 0 || !r.Until.Equal(now0.Add(4*time.Hour)) {
+		t.Fatalf("waiting for the winner: %+v %v", r, err)
+	}
+	se.clock.Set(now0.Add(4 * time.Hour))
+	batches += se.drain(c.ID, 4)
 	if st := se.status(c.ID); st != campaigns.StatusSent {
 		t.Fatalf("status %s after draining", st)
 	}
@@ -385,9 +401,13 @@ func TestConcurrentSendersReserveEachOnce(t *testing.T) {
 		WHERE r.campaign_id = $1 AND r.variant = 'holdout'`, c.ID); n != 0 {
 		t.Fatalf("%d holdout recipients got an email", n)
 	}
-	// Each variant's row carries its content; the rest the campaign's.
+	// Each variant's row carries its content; the rest the winner's: with
+	// nothing delivered yet the variants tie, and the first (A) wins.
+	if got, err := se.store.Get(se.ctx, 1, c.ID); err != nil || got.ABWinner != "A" || got.ABDecidedAt == nil || len(got.ABResults) != 2 {
+		t.Fatalf("winner: %+v %v", got, err)
+	}
 	type want struct{ variant, subject, sender string }
-	for _, w := range []want{{"A", "Subject A", ""}, {"B", "Campaign subject", "Team B"}, {"", "Campaign subject", ""}} {
+	for _, w := range []want{{"A", "Subject A", ""}, {"B", "Campaign subject", "Team B"}, {"", "Subject A", ""}} {
 		bad := se.count(`SELECT count(*) FROM email_messages m JOIN campaign_recipients r ON r.message_id = m.id
 			WHERE r.campaign_id = $1 AND r.variant = $2 AND NOT (COALESCE(m.campaign_variant, '') = $2
 				AND m.context->>'subject' = $3 AND COALESCE(m.context->>'sender_name', '') = $4 AND m.template_id = $5
@@ -625,7 +645,7 @@ func TestDailyLimitCarriesOver(t *testing.T) {
 func TestDeliveredContent(t *testing.T) {
 	se := newSendEnv(t, 40)
 	c := se.campaign(campaigns.Draft{Subject: "Sale for {{ first_name }}", Preheader: "Ends Sunday", SenderName: "Sale Team",
-		AB: campaigns.AB{Variants: []campaigns.Variant{{Key: "A", Subject: "Variant A"}, {Key: "B"}}, TestPercent: 50, WaitHours: 1}})
+		AB: campaigns.AB{Variants: []campaigns.Variant{{Key: "A", Subject: "Variant A"}, {Key: "B"}}, TestPercent: 100, WaitHours: 1}})
 	if _, err := se.sending.Start(se.ctx, 1, c.ID, now0); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -34,23 +35,56 @@ import (
 // would refuse a second copy rather than add it. (DO NOTHING made the
 // INSERT of 760,000 rows 2.3 times slower: each row becomes a speculative
 // insertion.)
-const snapshotInsert = `, drawn AS (
-	SELECT k.id, e.at,
+var snapshotInsert = `, drawn AS (
+	SELECT k.id, e.at, k.tz,
 		row_number() OVER (ORDER BY hashint8extended(k.id, $7::bigint), k.id) AS draw,
 		floor(count(*) OVER () * $8::numeric / 100)::bigint AS hold,
 		floor(count(*) OVER () * $9::numeric / 100)::bigint AS test
 	FROM classified k LEFT JOIN eng e ON e.id = k.id
 	WHERE k.reason = ''
+), assigned AS (
+	SELECT d.id, d.at, v.variant,
+		CASE WHEN v.variant = '' AND $11::boolean THEN 'infinity'::timestamptz
+		     WHEN $12::timestamp IS NULL THEN '-infinity'::timestamptz
+		     ELSE ` + localDue("$12", "$13", "$14", "$15") + ` END AS due
+	FROM drawn d
+	CROSS JOIN LATERAL (SELECT CASE WHEN d.draw <= d.hold THEN 'holdout'
+		WHEN d.draw <= d.hold + d.test THEN ($10::text[])[1 + ((d.draw - d.hold - 1) % cardinality($10::text[]))]
+		ELSE '' END AS variant) v
+	LEFT JOIN zones z ON z.name = d.tz
 )
-INSERT INTO campaign_recipients (shop_id, campaign_id, customer_id, position, variant, status, reason)
-SELECT $1, $6, d.id, row_number() OVER (ORDER BY d.at DESC NULLS LAST, d.id)::integer,
-	CASE WHEN d.draw <= d.hold THEN 'holdout'
-	     WHEN d.draw <= d.hold + d.test THEN ($10::text[])[1 + ((d.draw - d.hold - 1) % cardinality($10::text[]))]
-	     ELSE '' END,
-	CASE WHEN d.draw <= d.hold THEN 'skipped' ELSE 'pending' END,
-	CASE WHEN d.draw <= d.hold THEN 'holdout' ELSE '' END
-FROM drawn d
-ORDER BY d.at DESC NULLS LAST, d.id`
+INSERT INTO campaign_recipients (shop_id, campaign_id, customer_id, position, variant, status, reason, due_at)
+SELECT $1, $6, a.id, row_number() OVER (ORDER BY a.due, a.at DESC NULLS LAST, a.id)::integer, a.variant,
+	CASE WHEN a.variant = 'holdout' THEN 'skipped' ELSE 'pending' END,
+	CASE WHEN a.variant = 'holdout' THEN 'holdout' ELSE '' END,
+	a.due
+FROM assigned a
+ORDER BY a.due, a.at DESC NULLS LAST, a.id`
+
+// zonesSQL is the timezone names PostgreSQL knows, read once per
+// statement: a profile's zone that PostgreSQL can't resolve falls back to
+// the shop's rather than failing the whole snapshot.
+const zonesSQL = `, zones AS (SELECT name FROM pg_timezone_names)`
+
+// localDue is the SQL for when a recipient's email is due for local-time
+// sending: the chosen wall-clock time (wall, a timestamp without zone) in
+// their timezone (z.name, else the shop's, tz) when that is at or after at
+// (the snapshot, or the A/B winner's pick); otherwise at when pastNow
+// (zones already past get it right away), else the next time that
+// wall-clock time comes in their zone. AT TIME ZONE applies each zone's
+// rules for that day, so a DST change between the shop's day and the
+// recipient's is honoured (a time that doesn't exist that day moves forward
+// by the gap). The arguments are parameter references such as "$12".
+func localDue(wall, tz, at, pastNow string) string {
+	return strings.NewReplacer("{wall}", wall, "{tz}", tz, "{at}", at, "{past_now}", pastNow).Replace(`(CASE
+		WHEN ({wall}::timestamp AT TIME ZONE COALESCE(z.name, {tz}::text)) >= {at}::timestamptz
+			THEN {wall}::timestamp AT TIME ZONE COALESCE(z.name, {tz}::text)
+		WHEN {past_now}::boolean THEN {at}::timestamptz
+		WHEN ((({at}::timestamptz AT TIME ZONE COALESCE(z.name, {tz}::text))::date + {wall}::timestamp::time) AT TIME ZONE COALESCE(z.name, {tz}::text)) >= {at}::timestamptz
+			THEN (({at}::timestamptz AT TIME ZONE COALESCE(z.name, {tz}::text))::date + {wall}::timestamp::time) AT TIME ZONE COALESCE(z.name, {tz}::text)
+		ELSE (({at}::timestamptz AT TIME ZONE COALESCE(z.name, {tz}::text))::date + 1 + {wall}::timestamp::time) AT TIME ZONE COALESCE(z.name, {tz}::text)
+	END)`)
+}
 
 // snapshotPlainInsert is snapshotInsert for a campaign without an A/B test
 // or holdout: everyone gets the one email (variant empty), so there is no
@@ -135,17 +169,30 @@ func (s *Store) Snapshot(ctx context.Context, shopID, campaignID int64, now time
 		}
 		test = c.AB.TestPercent
 	}
-	query, args := classify(c.Audience)+engRest+snapshotInsert, []any{shopID, pq.Array(c.Audience.Include),
-		pq.Array(nonNil(c.Audience.Exclude)), windowArg(r), c.Audience.MostEngagedFirst, c.ID, c.Seed, c.AB.HoldoutPercent, test, pq.Array(keys)}
-	if test == 0 && c.AB.HoldoutPercent == 0 {
+	loc, err := segments.Location(ctx, tx, shopID)
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
+	}
+	var wall any // local-time sending: the chosen time of day, in no zone
+	if c.Schedule.Mode == SendLocal && c.Schedule.SendAt != nil {
+		wall = c.Schedule.SendAt.In(loc).Format(wallLayout)
+	}
+	query, args := classify(c.Audience)+engRest+zonesSQL+snapshotInsert, []any{shopID, pq.Array(c.Audience.Include),
+		pq.Array(nonNil(c.Audience.Exclude)), windowArg(r), c.Audience.MostEngagedFirst, c.ID, c.Seed, c.AB.HoldoutPercent, test, pq.Array(keys),
+		c.HasTest() && test < 100, wall, loc.String(), now, c.Schedule.PastZones == PastZonesNow}
+	if test == 0 && c.AB.HoldoutPercent == 0 && wall == nil {
 		query, args = classify(c.Audience)+engRest+snapshotPlainInsert, args[:6]
 	}
 	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: %w", campaignID, err)
 	}
+	// The A/B winner is picked WaitHours after the test starts: at once
+	// for now and at, when the test's first email is due for local time.
 	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET snapshot_at = $3, updated_at = now(),
-			audience_size = (SELECT count(*) FROM campaign_recipients WHERE campaign_id = $2)
-		WHERE shop_id = $1 AND id = $2`, shopID, c.ID, now); err != nil {
+			audience_size = (SELECT count(*) FROM campaign_recipients WHERE campaign_id = $2),
+			ab_decide_at = CASE WHEN $4 THEN GREATEST($3, (SELECT min(due_at) FROM campaign_recipients
+				WHERE campaign_id = $2 AND status = 'pending' AND variant NOT IN ('', 'holdout'))) + make_interval(hours => $5) END
+		WHERE shop_id = $1 AND id = $2`, shopID, c.ID, now, c.HasTest() && test < 100, c.AB.WaitHours); err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: snapshot %d: size: %w", campaignID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -164,6 +211,10 @@ func snapshotAllowed(c Campaign) error {
 	}
 	return nil
 }
+
+// wallLayout is a wall-clock time with no zone, as PostgreSQL reads a
+// timestamp.
+const wallLayout = "2006-01-02 15:04:05"
 
 // Recipient is one row of a campaign's snapshot.
 type Recipient struct {

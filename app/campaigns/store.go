@@ -62,11 +62,17 @@ type campaignRow struct {
 	UpdatedAt        time.Time     `db:"updated_at"`
 	StartedAt        *time.Time    `db:"started_at"`
 	FinishedAt       *time.Time    `db:"finished_at"`
+	StartsAt         *time.Time    `db:"starts_at"`
+	ABDecideAt       *time.Time    `db:"ab_decide_at"`
+	ABDecidedAt      *time.Time    `db:"ab_decided_at"`
+	ABWinner         string        `db:"ab_winner"`
+	ABResults        []byte        `db:"ab_results"`
 }
 
 const campaignCols = `id, shop_id, name, status, template_id, subject, preheader, sender_name, utm_campaign,
 	include_segments, exclude_segments, send_mode, send_at, past_zones, most_engaged_first, ab, seed,
-	audience_size, snapshot_at, paused_reason, created_at, updated_at, started_at, finished_at`
+	audience_size, snapshot_at, paused_reason, created_at, updated_at, started_at, finished_at,
+	starts_at, ab_decide_at, ab_decided_at, ab_winner, ab_results`
 
 func (r campaignRow) campaign() (Campaign, error) {
 	var ab AB
@@ -85,7 +91,13 @@ func (r campaignRow) campaign() (Campaign, error) {
 			Audience: Audience{Include: nonNil(r.Include), Exclude: nonNil(r.Exclude), MostEngagedFirst: r.MostEngagedFirst},
 			Schedule: Schedule{Mode: r.SendMode, SendAt: r.SendAt, PastZones: r.PastZones}, AB: ab},
 		AudienceSize: int(r.AudienceSize.Int64), SnapshotAt: r.SnapshotAt, PausedReason: r.PausedReason,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		StartsAt: r.StartsAt, ABDecideAt: r.ABDecideAt, ABDecidedAt: r.ABDecidedAt, ABWinner: r.ABWinner}
+	if len(r.ABResults) > 0 {
+		if err := json.Unmarshal(r.ABResults, &c.ABResults); err != nil {
+			return Campaign{}, fmt.Errorf("campaigns: campaign %d: ab results: %w", r.ID, err)
+		}
+	}
 	if c.Schedule.SendAt != nil {
 		t := c.Schedule.SendAt.UTC()
 		c.Schedule.SendAt = &t

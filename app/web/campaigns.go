@@ -59,6 +59,7 @@ func (s *server) campaignRoutes(app *gin.RouterGroup) {
 		app.POST("/campaigns/:id/pause", s.campaignLifecycle("pause"))
 		app.POST("/campaigns/:id/resume", s.campaignLifecycle("resume"))
 		app.POST("/campaigns/:id/cancel", s.campaignLifecycle("cancel"))
+		app.POST("/campaigns/:id/winner", s.campaignLifecycle("winner"))
 	}
 }
 
@@ -173,7 +174,7 @@ func (s *server) campaignShow(c *gin.Context) {
 		return
 	}
 	switch done := c.Query("done"); done {
-	case "scheduled", "started", "paused", "resumed", "cancelled":
+	case "scheduled", "started", "paused", "resumed", "cancelled", "winner":
 		e.Done = done
 	}
 	s.render(c, http.StatusOK, views.CampaignEditorPage(s.page(c, cp.Name, "campaigns"), e))
@@ -200,6 +201,8 @@ func (s *server) campaignLifecycle(action string) gin.HandlerFunc {
 			after, err = s.Campaigns.Sending.Resume(ctx, shopID, cp.ID, now)
 		case "cancel":
 			after, err = s.Campaigns.Sending.Cancel(ctx, shopID, cp.ID, now)
+		case "winner":
+			after, err = s.Campaigns.Sending.PickWinner(ctx, shopID, cp.ID, c.PostForm("winner"), now)
 		}
 		var fe campaigns.FieldErrors
 		var se campaigns.StatusError
@@ -215,11 +218,14 @@ func (s *server) campaignLifecycle(action string) gin.HandlerFunc {
 		case errors.As(err, &se):
 			s.renderError(c, http.StatusConflict, "This campaign is "+se.Status+", so it can't be "+se.Action+".")
 			return
+		case errors.Is(err, campaigns.ErrNoTest):
+			s.renderError(c, http.StatusConflict, "This campaign has no A/B test waiting for a winner.")
+			return
 		case err != nil:
 			s.fail(c, err)
 			return
 		}
-		done := map[string]string{"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
+		done := map[string]string{"pause": "paused", "resume": "resumed", "cancel": "cancelled", "winner": "winner"}[action]
 		if action == "start" {
 			done = "started"
 			if after.Status == campaigns.StatusScheduled {
@@ -273,10 +279,7 @@ func (s *server) campaignSave(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	e.Form = views.CampaignForm{Name: form.Get("name"), TemplateID: form.Get("template_id"), Subject: form.Get("subject"),
-		Preheader: form.Get("preheader"), SenderName: form.Get("sender_name"), UTMCampaign: form.Get("utm_campaign"),
-		SendMode: form.Get("send_mode"), SendAt: form.Get("send_at"), PastZones: form.Get("past_zones"),
-		MostEngagedFirst: form.Get("most_engaged_first") == "on"}
+	e.Form = campaignFormTyped(form)
 	s.render(c, http.StatusUnprocessableEntity, views.CampaignEditorPage(s.page(c, cp.Name, "campaigns"), e))
 }
 
@@ -335,7 +338,7 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 	switch cp.Status {
 	case campaigns.StatusDraft:
 		e.StartLabel = "Send now"
-		if cp.Schedule.Mode == campaigns.SendAt {
+		if cp.Schedule.Mode != campaigns.SendNow {
 			e.StartLabel = "Schedule"
 		}
 	case campaigns.StatusScheduled:
@@ -350,13 +353,55 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 		if err != nil {
 			return e, err
 		}
-		e.Progress = campaignProgress(p, cp)
+		e.Progress = campaignProgress(p, cp, loc)
+	}
+	if cp.HasTest() && cp.SnapshotAt != nil {
+		rs, err := s.Campaigns.Store.ABResults(ctx, cp)
+		if err != nil {
+			return e, err
+		}
+		e.AB = campaignABResults(cp, rs, loc)
 	}
 	return e, nil
 }
 
+// campaignABResults shows an A/B test's figures and winner.
+func campaignABResults(cp campaigns.Campaign, rs []campaigns.VariantResult, loc *time.Location) *views.CampaignABResults {
+	v := &views.CampaignABResults{Metric: "click rate", Decided: cp.ABWinner != "", PickHref: campaignHref(cp.ID) + "/winner",
+		CanPick: cp.ABWinner == "" && cp.AB.TestPercent < 100 && (cp.Status == campaigns.StatusSending || cp.Status == campaigns.StatusPaused)}
+	if cp.AB.WinnerBy == campaigns.WinnerByOpens {
+		v.Metric = "open rate"
+	}
+	switch {
+	case cp.ABDecidedAt != nil:
+		v.When = cp.ABDecidedAt.In(loc).Format("Jan 2, 15:04")
+	case cp.ABDecideAt != nil:
+		v.When = cp.ABDecideAt.In(loc).Format("Jan 2, 15:04")
+	case cp.AB.TestPercent >= 100:
+		v.When = "never: everyone is in the test"
+	}
+	rate := func(n, of int) string {
+		if of == 0 {
+			return "—"
+		}
+		return strconv.FormatFloat(float64(n)*100/float64(of), 'f', 1, 64) + "%"
+	}
+	for _, r := range rs {
+		subject := cp.Subject
+		for _, va := range cp.AB.Variants {
+			if va.Key == r.Key && va.Subject != "" {
+				subject = va.Subject
+			}
+		}
+		v.Rows = append(v.Rows, views.CampaignABResultRow{Key: r.Key, Subject: subject, Sent: strconv.Itoa(r.Sent),
+			Opened: strconv.Itoa(r.Opened), OpenRate: rate(r.Opened, r.Sent), Clicked: strconv.Itoa(r.Clicked),
+			ClickRate: rate(r.Clicked, r.Sent), Winner: r.Key == cp.ABWinner})
+	}
+	return v
+}
+
 // campaignProgress shows a campaign's sending figures.
-func campaignProgress(p campaigns.Progress, cp campaigns.Campaign) *views.CampaignProgress {
+func campaignProgress(p campaigns.Progress, cp campaigns.Campaign, loc *time.Location) *views.CampaignProgress {
 	skipped := 0
 	var lines []views.CampaignReachLine
 	keys := make([]string, 0, len(p.Skipped))
@@ -374,6 +419,12 @@ func campaignProgress(p campaigns.Progress, cp campaigns.Campaign) *views.Campai
 		PausedReason: cp.PausedReason, Live: p.Status == campaigns.StatusSending || p.Queued > 0 && p.Status != campaigns.StatusCancelled}
 	if p.Total > 0 {
 		v.Percent = handled * 100 / p.Total
+	}
+	if p.DueLater > 0 && p.NextDue != nil {
+		v.DueLater, v.NextDue = strconv.Itoa(p.DueLater), p.NextDue.In(loc).Format("Jan 2, 15:04")+" ("+loc.String()+")"
+	}
+	if p.ForWinner > 0 {
+		v.ForWinner = strconv.Itoa(p.ForWinner)
 	}
 	if p.PerMinute > 0 {
 		v.PerMinute = strconv.Itoa(p.PerMinute)
