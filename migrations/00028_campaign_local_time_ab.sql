@@ -29,7 +29,12 @@ ALTER TABLE campaigns
 UPDATE campaigns SET starts_at = send_at WHERE status = 'scheduled';
 CREATE INDEX campaigns_starts_idx ON campaigns (starts_at) WHERE status = 'scheduled';
 
+-- Warm-up of a new sending domain: from this day (the shop's) the daily
+-- volume of marketing email ramps up (shops.DailyLimitOn); NULL = off.
+ALTER TABLE shops ADD COLUMN warmup_started_on date;
+
 -- +goose Down
+ALTER TABLE shops DROP COLUMN warmup_started_on;
 DROP INDEX campaigns_starts_idx;
 ALTER TABLE campaigns DROP COLUMN send_due, DROP COLUMN starts_at, DROP COLUMN ab_decide_at,
     DROP COLUMN ab_decided_at, DROP COLUMN ab_winner, DROP COLUMN ab_results;

@@ -37,6 +37,8 @@ type SettingsForm struct {
 	AttributionClickDays, AttributionOpenDays, MarketingCapHours, CampaignSkipDays string
 	DailySendLimit                                                                 string
 	SendRate                                                                       string // campaign emails per second
+	Warmup                                                                         bool   // the warm-up schedule is on
+	WarmupStatus                                                                   string // where it stands today
 	QuietHoursStart, QuietHoursEnd                                                 string
 	Errors                                                                         map[string]string // form field name -> message
 	Saved                                                                          bool

@@ -332,3 +332,34 @@ func checkRestGot(t *testing.T, se *sendEnv, id int64, winner, subject string) {
 		t.Fatalf("%d emails, want 180 (the holdout's 20 get none)", n)
 	}
 }
+
+// A new sending domain's warm-up lowers the daily limit: on its second
+// day 500 go out (250 doubled), the rest carry over to the next day, when
+// the allowance doubles again; the reachable count says the same.
+func TestWarmupRampsTheDailyVolume(t *testing.T) {
+	se := newSendEnv(t, 1200)
+	// now0 is 11:00 on 15 June in New York: the warm-up's second day.
+	se.exec(`UPDATE shops SET warmup_started_on = '2026-06-14' WHERE id = 1`)
+	c := se.campaign(campaigns.Draft{})
+	b, err := se.store.Reachable(se.ctx, 1, c.Audience, now0)
+	if err != nil || b.DailyLimit != 500 || b.Reachable != 500 || b.OverDailyLimit != 700 {
+		t.Fatalf("reachable on day 2: limit %d, reachable %d, over %d (%v)", b.DailyLimit, b.Reachable, b.OverDailyLimit, err)
+	}
+	if _, err := se.sending.Start(se.ctx, 1, c.ID, now0); err != nil {
+		t.Fatal(err)
+	}
+	se.drain(c.ID, 2)
+	if n := se.count(`SELECT count(*) FROM email_messages WHERE campaign_id = $1`, c.ID); n != 500 {
+		t.Fatalf("%d reserved on day 2, want 500", n)
+	}
+	se.exec(`UPDATE email_messages SET status = 'sent', sent_at = $2 WHERE campaign_id = $1`, c.ID, now0)
+	ny := mustZone(t, "America/New_York")
+	se.clock.Set(time.Date(2026, 6, 16, 0, 1, 0, 0, ny))
+	se.drain(c.ID, 2)
+	if n := se.count(`SELECT count(*) FROM email_messages WHERE campaign_id = $1`, c.ID); n != 1200 {
+		t.Fatalf("%d reserved by day 3, want all 1200 (day 3 allows 1,000)", n)
+	}
+	if st := se.status(c.ID); st != campaigns.StatusSent {
+		t.Fatalf("status %s", st)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/cartwheel/cartwheel/app/segments"
+	"github.com/cartwheel/cartwheel/app/shops"
 )
 
 // Reasons a member of the included segments is not reachable now, in the
@@ -83,8 +84,9 @@ func (b Breakdown) WillSend() int { return b.Reachable + b.OverDailyLimit }
 type rules struct {
 	WindowDays int    `db:"campaign_skip_days"`
 	DailyLimit int    `db:"daily_send_limit"`
-	Timezone   string `db:"timezone"`
-	ShopTZ     string `db:"iana_timezone"`
+	Timezone   string     `db:"timezone"`
+	ShopTZ     string     `db:"iana_timezone"`
+	Warmup     *time.Time `db:"warmup_started_on"`
 
 	since     *time.Time // start of the frequency window (nil: off)
 	sentToday int
@@ -100,7 +102,7 @@ func (r rules) remaining() int {
 
 func loadRules(ctx context.Context, q sqlx.QueryerContext, shopID int64, now time.Time) (rules, error) {
 	var r rules
-	err := sqlx.GetContext(ctx, q, &r, `SELECT campaign_skip_days, daily_send_limit, timezone, iana_timezone
+	err := sqlx.GetContext(ctx, q, &r, `SELECT campaign_skip_days, daily_send_limit, timezone, iana_timezone, warmup_started_on
 		FROM shops WHERE id = $1`, shopID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
@@ -111,6 +113,13 @@ func loadRules(ctx context.Context, q sqlx.QueryerContext, shopID int64, now tim
 	if r.WindowDays > 0 {
 		since := now.AddDate(0, 0, -r.WindowDays)
 		r.since = &since
+	}
+	if r.DailyLimit > 0 || r.Warmup != nil {
+		loc, err := segments.Location(ctx, q, shopID)
+		if err != nil {
+			return r, fmt.Errorf("campaigns: %w", err)
+		}
+		r.DailyLimit = shops.Settings{DailySendLimit: r.DailyLimit, WarmupStartedOn: r.Warmup}.DailyLimitOn(now, loc)
 	}
 	if r.DailyLimit > 0 {
 		loc, err := segments.Location(ctx, q, shopID)

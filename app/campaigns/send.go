@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/jobs"
 	"github.com/cartwheel/cartwheel/app/ratelimit"
 	"github.com/cartwheel/cartwheel/app/segments"
+	"github.com/cartwheel/cartwheel/app/shops"
 )
 
 // Defaults of Sending.
@@ -119,8 +121,9 @@ type BatchResult struct {
 
 // shopSending is what a batch reads about its shop.
 type shopSending struct {
-	Rate       int `db:"send_rate_per_second"`
-	DailyLimit int `db:"daily_send_limit"`
+	Rate       int        `db:"send_rate_per_second"`
+	DailyLimit int        `db:"daily_send_limit"`
+	Warmup     *time.Time `db:"warmup_started_on"`
 }
 
 // claimed is one recipient a batch took.
@@ -182,7 +185,7 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	var res BatchResult
 	now := s.now()
 	var st shopSending
-	if err := s.Store.DB.GetContext(ctx, &st, `SELECT send_rate_per_second, daily_send_limit FROM shops WHERE id = $1`, shopID); errors.Is(err, sql.ErrNoRows) {
+	if err := s.Store.DB.GetContext(ctx, &st, `SELECT send_rate_per_second, daily_send_limit, warmup_started_on FROM shops WHERE id = $1`, shopID); errors.Is(err, sql.ErrNoRows) {
 		return res, ErrNotFound
 	} else if err != nil {
 		return res, fmt.Errorf("campaigns: batch of %d: shop: %w", campaignID, err)
@@ -251,8 +254,8 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 		return res, nil
 	}
 
-	if st.DailyLimit > 0 {
-		left, until, err := dailyRemaining(ctx, tx, shopID, st.DailyLimit, now)
+	if st.DailyLimit > 0 || st.Warmup != nil {
+		left, until, err := dailyRemaining(ctx, tx, shopID, shops.Settings{DailySendLimit: st.DailyLimit, WarmupStartedOn: st.Warmup}, now)
 		if err != nil {
 			return res, err
 		}
@@ -426,7 +429,7 @@ func or(a, b string) string {
 // can't both take the last of the day: the second counts the first's
 // reserved rows. Reserved and not yet sent rows count, or batches would run
 // ahead of the deliveries and past the limit.
-func dailyRemaining(ctx context.Context, tx *sqlx.Tx, shopID int64, limit int, now time.Time) (int, time.Time, error) {
+func dailyRemaining(ctx context.Context, tx *sqlx.Tx, shopID int64, st shops.Settings, now time.Time) (int, time.Time, error) {
 	loc, err := segments.Location(ctx, tx, shopID)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("campaigns: %w", err)
@@ -434,6 +437,10 @@ func dailyRemaining(ctx context.Context, tx *sqlx.Tx, shopID int64, limit int, n
 	local := now.In(loc)
 	start := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
 	next := time.Date(local.Year(), local.Month(), local.Day()+1, 0, 0, 0, 0, loc)
+	limit := st.DailyLimitOn(now, loc)
+	if limit == 0 {
+		return math.MaxInt32, next, nil // the warm-up is over and there is no daily limit
+	}
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('cartwheel:campaign-daily:' || $1::text, 0))`, shopID); err != nil {
 		return 0, time.Time{}, fmt.Errorf("campaigns: daily limit lock: %w", err)
 	}

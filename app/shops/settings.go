@@ -39,6 +39,9 @@ type Settings struct {
 	// DailySendLimit caps the marketing emails sent per day in the shop's
 	// timezone (0: no limit); campaigns carry what is over it to the next day.
 	DailySendLimit int `db:"daily_send_limit"`
+	// WarmupStartedOn is the first day (the shop's) of a new sending
+	// domain's warm-up (nil: off): see DailyLimitOn.
+	WarmupStartedOn *time.Time `db:"warmup_started_on"`
 	// SendRatePerSecond is how many campaign emails a second the shop hands
 	// to delivery, across every worker process.
 	SendRatePerSecond int `db:"send_rate_per_second"`
@@ -48,6 +51,43 @@ type Settings struct {
 	QuietHoursEnd   string `db:"quiet_hours_end"`
 
 	ShopTimezone string `db:"iana_timezone"` // read-only: the shop's own zone in Shopify
+}
+
+// The warm-up schedule of a new sending domain: WarmupFirstDay marketing
+// emails on its first day, doubling each day, for WarmupDays days (the
+// last allows 1,024,000); after that only the daily sending limit holds.
+// Mailbox providers judge a new domain by its first weeks: a steady ramp
+// like this is what SendGrid's and others' warm-up guides describe.
+const (
+	WarmupFirstDay = 250
+	WarmupDays     = 13
+)
+
+// DailyLimitOn is the most marketing emails the shop may send on the day
+// that contains t (in loc, the shop's timezone): the daily sending limit,
+// lowered by the warm-up schedule while it runs; 0 means no limit.
+func (s Settings) DailyLimitOn(t time.Time, loc *time.Location) int {
+	limit := s.DailySendLimit
+	if day, on := s.WarmupDay(t, loc); on {
+		w := WarmupFirstDay << (day - 1)
+		if limit == 0 || w < limit {
+			limit = w
+		}
+	}
+	return limit
+}
+
+// WarmupDay is which day of the warm-up t falls on (1 = its first), and
+// whether the warm-up still runs then.
+func (s Settings) WarmupDay(t time.Time, loc *time.Location) (int, bool) {
+	if s.WarmupStartedOn == nil {
+		return 0, false
+	}
+	l := t.In(loc)
+	today := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, time.UTC)
+	start := time.Date(s.WarmupStartedOn.Year(), s.WarmupStartedOn.Month(), s.WarmupStartedOn.Day(), 0, 0, 0, 0, time.UTC)
+	day := int(today.Sub(start).Hours()/24) + 1
+	return max(day, 1), day <= WarmupDays
 }
 
 // EffectiveTimezone is the zone relative dates and daily jobs use.
@@ -78,6 +118,7 @@ type SettingsInput struct {
 	SenderName, SenderEmail, ReplyTo, PostalAddress, Timezone                      string
 	AttributionClickDays, AttributionOpenDays, MarketingCapHours, CampaignSkipDays string
 	DailySendLimit                                                                 string
+	Warmup                                                                         bool
 	SendRatePerSecond                                                              string
 	QuietHoursStart, QuietHoursEnd                                                 string
 }
@@ -203,6 +244,7 @@ func (s Settings) Input() SettingsInput {
 		MarketingCapHours:    strconv.Itoa(s.MarketingCapHours),
 		CampaignSkipDays:     strconv.Itoa(s.CampaignSkipDays),
 		DailySendLimit:       strconv.Itoa(s.DailySendLimit),
+		Warmup:               s.WarmupStartedOn != nil,
 		SendRatePerSecond:    strconv.Itoa(s.SendRatePerSecond),
 		QuietHoursStart:      s.QuietHoursStart,
 		QuietHoursEnd:        s.QuietHoursEnd,
@@ -229,7 +271,7 @@ func (s *Store) Settings(ctx context.Context, shopID int64) (Settings, error) {
 	err := s.db.GetContext(ctx, &st, `
 		SELECT sender_name, sender_email, reply_to, postal_address, timezone, attribution_click_days,
 		       attribution_open_days, marketing_cap_hours, campaign_skip_days, daily_send_limit, quiet_hours_start, quiet_hours_end, iana_timezone,
-		       send_rate_per_second
+		       send_rate_per_second, warmup_started_on
 		FROM shops WHERE id = $1`, shopID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Settings{}, ErrNotFound
@@ -251,10 +293,13 @@ func (s *Store) SaveSettings(ctx context.Context, shopID int64, in SettingsInput
 		UPDATE shops SET sender_name = $2, sender_email = $3, reply_to = $4, postal_address = $5,
 			timezone = $6, attribution_click_days = $7, attribution_open_days = $8,
 			marketing_cap_hours = $9, campaign_skip_days = $10, quiet_hours_start = $11, quiet_hours_end = $12,
-			daily_send_limit = $13, send_rate_per_second = $14, updated_at = now()
+			daily_send_limit = $13, send_rate_per_second = $14,
+			warmup_started_on = CASE WHEN $15 THEN COALESCE(warmup_started_on,
+				(now() AT TIME ZONE COALESCE(NULLIF($6, ''), NULLIF(iana_timezone, ''), 'UTC'))::date) END,
+			updated_at = now()
 		WHERE id = $1`, shopID, st.SenderName, st.SenderEmail, st.ReplyTo, st.PostalAddress, st.Timezone,
 		st.AttributionClickDays, st.AttributionOpenDays, st.MarketingCapHours, st.CampaignSkipDays,
-		st.QuietHoursStart, st.QuietHoursEnd, st.DailySendLimit, st.SendRatePerSecond)
+		st.QuietHoursStart, st.QuietHoursEnd, st.DailySendLimit, st.SendRatePerSecond, in.Warmup)
 	if err != nil {
 		return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
 	}

@@ -32,7 +32,7 @@ func (s *server) settingsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, views.Settings(s.page(c, "Settings", "settings"), settingsForm(st.Input(), st.ShopTimezone, nil, false), privacyRows(reqs), sender))
+	s.render(c, http.StatusOK, views.Settings(s.page(c, "Settings", "settings"), withWarmup(settingsForm(st.Input(), st.ShopTimezone, nil, false), st, s.Now()), privacyRows(reqs), sender))
 }
 
 // settingsSave validates everything and stores nothing unless all is valid;
@@ -52,6 +52,7 @@ func (s *server) settingsSave(c *gin.Context) {
 		SendRatePerSecond:    c.PostForm("send_rate_per_second"),
 		QuietHoursStart:      c.PostForm("quiet_hours_start"),
 		QuietHoursEnd:        c.PostForm("quiet_hours_end"),
+		Warmup:               c.PostForm("warmup") == "on",
 	}
 	st, err := s.Shops.SaveSettings(ctx, sh.ID, in)
 	var fieldErrs shops.FieldErrors
@@ -61,7 +62,7 @@ func (s *server) settingsSave(c *gin.Context) {
 	case err != nil:
 		s.fail(c, err)
 	default:
-		s.renderSettingsForm(c, http.StatusOK, settingsForm(st.Input(), st.ShopTimezone, nil, true))
+		s.renderSettingsForm(c, http.StatusOK, withWarmup(settingsForm(st.Input(), st.ShopTimezone, nil, true), st, s.Now()))
 	}
 }
 
@@ -116,9 +117,25 @@ func settingsForm(in shops.SettingsInput, shopTZ string, errs shops.FieldErrors,
 		MarketingCapHours: in.MarketingCapHours, CampaignSkipDays: in.CampaignSkipDays,
 		DailySendLimit:  in.DailySendLimit,
 		SendRate:        in.SendRatePerSecond,
-		QuietHoursStart: in.QuietHoursStart, QuietHoursEnd: in.QuietHoursEnd,
+		QuietHoursStart: in.QuietHoursStart, QuietHoursEnd: in.QuietHoursEnd, Warmup: in.Warmup,
 		Errors: errs, Saved: saved, Timezones: shops.Timezones(), ShopTimezone: shopTZ,
 	}
+}
+
+// withWarmup adds where the stored warm-up stands today.
+func withWarmup(f views.SettingsForm, st shops.Settings, now time.Time) views.SettingsForm {
+	loc, err := time.LoadLocation(st.EffectiveTimezone())
+	if err != nil || st.EffectiveTimezone() == "" {
+		loc = time.UTC
+	}
+	switch day, on := st.WarmupDay(now, loc); {
+	case on:
+		f.WarmupStatus = fmt.Sprintf("Day %d of %d: up to %s marketing emails today, %s tomorrow.", day, shops.WarmupDays,
+			thousands(st.DailyLimitOn(now, loc)), thousands(st.DailyLimitOn(now.AddDate(0, 0, 1), loc)))
+	case st.WarmupStartedOn != nil:
+		f.WarmupStatus = "Warm-up finished: only the daily sending limit applies."
+	}
+	return f
 }
 
 func privacyRows(reqs []privacy.Request) []views.PrivacyRequest {

@@ -130,3 +130,28 @@ func TestSettingsTenantIsolation(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// The warm-up box starts the schedule on the shop's today, keeps that day
+// on later saves, shows where it stands, and unticking it ends it.
+func TestSettingsWarmup(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	shop := h.install("warm.myshopify.com")
+	auth := []string{"Authorization", "Bearer " + h.token(shop.Domain)}
+	form := validSettings()
+	form.Set("warmup", "on")
+	resp, body := h.postForm("/app/settings", form, auth...)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Day 1 of 13: up to 250 marketing emails today, 500 tomorrow.") {
+		t.Fatalf("warm-up on: %d\n%s", resp.StatusCode, body)
+	}
+	h.db.MustExec(`UPDATE shops SET warmup_started_on = warmup_started_on - 2 WHERE id = $1`, shop.ID)
+	if _, body := h.postForm("/app/settings", form, auth...); !strings.Contains(body, "Day 3 of 13: up to 1,000 marketing emails today") {
+		t.Fatalf("a later save restarted the warm-up:\n%s", body)
+	}
+	form.Del("warmup")
+	if _, body := h.postForm("/app/settings", form, auth...); strings.Contains(body, `id="settings-warmup-status"`) {
+		t.Fatal("unticked, the warm-up still shows")
+	}
+	if n := h.count(`SELECT count(*) FROM shops WHERE id = $1 AND warmup_started_on IS NULL`, shop.ID); n != 1 {
+		t.Fatal("unticked, the warm-up is still stored")
+	}
+}
