@@ -82,8 +82,8 @@ func (b Breakdown) WillSend() int { return b.Reachable + b.OverDailyLimit }
 
 // rules are the shop settings the breakdown applies.
 type rules struct {
-	WindowDays int    `db:"campaign_skip_days"`
-	DailyLimit int    `db:"daily_send_limit"`
+	WindowDays int        `db:"campaign_skip_days"`
+	DailyLimit int        `db:"daily_send_limit"`
 	Timezone   string     `db:"timezone"`
 	ShopTZ     string     `db:"iana_timezone"`
 	Warmup     *time.Time `db:"warmup_started_on"`
