@@ -50,6 +50,10 @@ type CampaignEditor struct {
 	TestSend   bool
 	// AB is the A/B test's results once the campaign has started.
 	AB *CampaignABResults
+	// Preparing: started, its audience being refreshed and snapshotted by
+	// a job. ScheduledFor: when a scheduled campaign starts.
+	Preparing    bool
+	ScheduledFor string
 }
 
 // abLetters names the four A/B versions.

@@ -104,7 +104,65 @@ func (s *Sending) Start(ctx context.Context, shopID, id int64, now time.Time) (C
 			return s.transition(ctx, shopID, id, "scheduled", `status = 'scheduled', starts_at = $4`, []string{StatusDraft}, at)
 		}
 	}
+	big, err := s.largeAudience(ctx, c)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if big {
+		return s.startInBackground(ctx, c, now)
+	}
 	return s.begin(ctx, shopID, id, now, []string{StatusDraft}, "started")
+}
+
+// DefaultBackgroundOver is the audience size (members of the included
+// segments) from which Start hands the refresh and snapshot to a job.
+const DefaultBackgroundOver = 20000
+
+// largeAudience says whether the campaign's included segments hold more
+// members than a request should refresh and snapshot itself (a million
+// takes seconds). An index-only count, capped at the threshold.
+func (s *Sending) largeAudience(ctx context.Context, c Campaign) (bool, error) {
+	limit := s.BackgroundOver
+	if limit <= 0 {
+		limit = DefaultBackgroundOver
+	}
+	var n int
+	if err := s.Store.DB.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM segment_members
+		WHERE shop_id = $1 AND segment_id = ANY($2) LIMIT $3) m`, c.ShopID, pq.Array(c.Audience.Include), limit+1); err != nil {
+		return false, fmt.Errorf("campaigns: start %d: audience size: %w", c.ID, err)
+	}
+	return n > limit, nil
+}
+
+// startInBackground makes a large campaign scheduled to start now and
+// queues the start job with it, in one transaction: the job refreshes
+// the segments, snapshots and starts sending as StartDue does for any
+// scheduled campaign (the periodic run would pick it up too, later).
+func (s *Sending) startInBackground(ctx context.Context, c Campaign, now time.Time) (Campaign, error) {
+	if s.Jobs == nil {
+		return Campaign{}, errors.New("campaigns: no job queue wired")
+	}
+	tx, err := s.Store.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: start %d: %w", c.ID, err)
+	}
+	defer tx.Rollback()
+	var got int64
+	err = tx.GetContext(ctx, &got, `UPDATE campaigns SET status = 'scheduled', starts_at = $3, updated_at = now()
+		WHERE shop_id = $1 AND id = $2 AND status = 'draft' RETURNING id`, c.ShopID, c.ID, now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Campaign{}, s.Store.whyNot(ctx, c.ShopID, c.ID, "started")
+	}
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: start %d: %w", c.ID, err)
+	}
+	if _, err := s.Jobs.InsertTx(ctx, tx.Tx, StartDueArgs{}, nil); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: start %d: queue: %w", c.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: start %d: %w", c.ID, err)
+	}
+	return s.Store.Get(ctx, c.ShopID, c.ID)
 }
 
 // begin snapshots the audience (idempotent: a resumed campaign keeps its

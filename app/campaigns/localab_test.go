@@ -363,3 +363,36 @@ func TestWarmupRampsTheDailyVolume(t *testing.T) {
 		t.Fatalf("status %s", st)
 	}
 }
+
+// A large audience starts in the background: Start returns at once with
+// the campaign scheduled to start now and the start job queued in the same
+// transaction; the job snapshots and starts sending.
+func TestLargeAudienceStartsInBackground(t *testing.T) {
+	se := newSendEnv(t, 30)
+	se.sending.BackgroundOver = 20
+	c := se.campaign(campaigns.Draft{})
+	got, err := se.sending.Start(se.ctx, 1, c.ID, now0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != campaigns.StatusScheduled || got.StartsAt == nil || !got.StartsAt.Equal(now0) || got.SnapshotAt != nil {
+		t.Fatalf("started: %s at %v, snapshot %v", got.Status, got.StartsAt, got.SnapshotAt)
+	}
+	if n := se.count(`SELECT count(*) FROM river_job WHERE kind = 'campaigns.start_due' AND state = 'available'`); n != 1 {
+		t.Fatalf("%d start jobs queued, want 1", n)
+	}
+	if n, err := se.sending.StartDue(se.ctx, now0); err != nil || n != 1 {
+		t.Fatalf("start due: %d %v", n, err)
+	}
+	se.drain(c.ID, 1)
+	se.checkOnce(c.ID)
+	if n := se.count(`SELECT count(*) FROM email_messages WHERE campaign_id = $1`, c.ID); n != 30 {
+		t.Fatalf("%d sent, want 30", n)
+	}
+	// At or under the threshold, Start snapshots itself.
+	se.sending.BackgroundOver = 30
+	small := se.campaign(campaigns.Draft{Name: "Small"})
+	if got, err := se.sending.Start(se.ctx, 1, small.ID, now0); err != nil || got.Status != campaigns.StatusSending || got.SnapshotAt == nil {
+		t.Fatalf("small start: %+v %v", got, err)
+	}
+}

@@ -56,6 +56,10 @@ type Sending struct {
 	// take turns on its row lock; more than one chain means a chain whose
 	// process died doesn't stall the campaign until its job is rescued.
 	Chains int
+	// BackgroundOver is the audience size from which Start leaves the
+	// snapshot to a job instead of the caller (default
+	// DefaultBackgroundOver).
+	BackgroundOver int
 }
 
 // QueueWith sets the job inserter (the River client is built after every

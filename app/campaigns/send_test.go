@@ -76,6 +76,7 @@ func newSendEnv(t *testing.T, n int) *sendEnv {
 	se.sending = &campaigns.Sending{Store: e.store, Limiter: ratelimit.New(e.db, se.clock.Now), Now: se.clock.Now, BatchSize: 100}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &campaigns.SendWorker{S: se.sending})
+	river.AddWorker(workers, &campaigns.StartDueWorker{S: se.sending})
 	river.AddWorker(workers, sender.NewDeliverWorker(se.sender))
 	// Insert-only: the tests run the batch function themselves.
 	se.jc, err = jobs.New(e.db.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

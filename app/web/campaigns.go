@@ -228,8 +228,8 @@ func (s *server) campaignLifecycle(action string) gin.HandlerFunc {
 		done := map[string]string{"pause": "paused", "resume": "resumed", "cancel": "cancelled", "winner": "winner"}[action]
 		if action == "start" {
 			done = "started"
-			if after.Status == campaigns.StatusScheduled {
-				done = "scheduled"
+			if after.Status == campaigns.StatusScheduled && after.StartsAt != nil && after.StartsAt.After(now) {
+				done = "scheduled" // a large audience starting now is scheduled for now: started
 			}
 		}
 		s.redirect(c, campaignHref(cp.ID)+"?done="+done)
@@ -343,6 +343,14 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 		}
 	case campaigns.StatusScheduled:
 		e.CanCancel = true
+		if cp.StartsAt != nil && cp.StartsAt.After(s.Now()) {
+			e.ScheduledFor = cp.StartsAt.In(loc).Format("Jan 2, 2006 15:04") + " (" + loc.String() + ")"
+			if cp.Schedule.Mode == campaigns.SendLocal {
+				e.ScheduledFor += ", when the chosen time comes in the first timezone; each recipient gets it at that time on their own clock"
+			}
+		} else {
+			e.Preparing = true
+		}
 	case campaigns.StatusSending:
 		e.CanPause, e.CanCancel = true, true
 	case campaigns.StatusPaused:
