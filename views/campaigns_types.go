@@ -36,6 +36,9 @@ type CampaignEditor struct {
 	PastZoneOptions                []Option
 	ShopTimezone                   string
 	Reach                          *CampaignReach
+	// ReachHref, for a large audience, is where the panel loads the count
+	// from (Reach is nil then).
+	ReachHref string
 	// Missing is what the draft still lacks before it can be sent.
 	Missing []string
 	// Actions on the campaign's sending ("" label: not offered).

@@ -126,10 +126,17 @@ func (s *Sending) largeAudience(ctx context.Context, c Campaign) (bool, error) {
 	if limit <= 0 {
 		limit = DefaultBackgroundOver
 	}
+	return s.Store.AudienceOver(ctx, c.ShopID, c.Audience.Include, limit)
+}
+
+// AudienceOver says whether the segments include hold more than limit
+// members (with repeats: an estimate that is cheap because it stops
+// counting at the limit, on the members index only).
+func (s *Store) AudienceOver(ctx context.Context, shopID int64, include []int64, limit int) (bool, error) {
 	var n int
-	if err := s.Store.DB.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM segment_members
-		WHERE shop_id = $1 AND segment_id = ANY($2) LIMIT $3) m`, c.ShopID, pq.Array(c.Audience.Include), limit+1); err != nil {
-		return false, fmt.Errorf("campaigns: start %d: audience size: %w", c.ID, err)
+	if err := s.DB.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM segment_members
+		WHERE shop_id = $1 AND segment_id = ANY($2) LIMIT $3) m`, shopID, pq.Array(nonNil(include)), limit+1); err != nil {
+		return false, fmt.Errorf("campaigns: audience size: %w", err)
 	}
 	return n > limit, nil
 }

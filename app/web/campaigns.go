@@ -46,6 +46,7 @@ func (s *server) campaignRoutes(app *gin.RouterGroup) {
 	app.GET("/campaigns/:id", s.campaignShow)
 	app.POST("/campaigns/:id", s.campaignSave)
 	app.GET("/campaigns/:id/audience", s.campaignMembers)
+	app.GET("/campaigns/:id/reach", s.campaignReachPanel)
 	app.POST("/campaigns/:id/duplicate", s.campaignDuplicate)
 	app.POST("/campaigns/:id/delete", s.campaignDelete)
 	if s.Mail.Templates != nil {
@@ -161,6 +162,26 @@ func (s *server) loadCampaign(c *gin.Context) (campaigns.Campaign, bool) {
 		return cp, false
 	}
 	return cp, true
+}
+
+// reachNowKey marks a request for the reachable count itself (the lazy
+// panel of a large audience).
+const reachNowKey = "campaign_reach_now"
+
+// campaignReachPanel is the editor with its reachable count computed,
+// whatever the audience's size; the page's lazy panel selects its card.
+func (s *server) campaignReachPanel(c *gin.Context) {
+	cp, ok := s.loadCampaign(c)
+	if !ok {
+		return
+	}
+	c.Set(reachNowKey, true)
+	e, err := s.campaignEditor(c, cp, nil)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, views.CampaignEditorPage(s.page(c, cp.Name, "campaigns"), e))
 }
 
 func (s *server) campaignShow(c *gin.Context) {
@@ -314,11 +335,24 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 			Include: in[sg.ID], Exclude: out[sg.ID]})
 	}
 	if len(cp.Audience.Include) > 0 {
-		b, err := s.Campaigns.Store.Reachable(ctx, sh.ID, cp.Audience, s.Now())
-		if err != nil {
-			return e, err
+		// A large audience's count takes seconds: the page (and each
+		// autosave) comes back at once and the panel asks for it.
+		lazy := false
+		if !c.GetBool(reachNowKey) {
+			var err error
+			if lazy, err = s.Campaigns.Store.AudienceOver(ctx, sh.ID, cp.Audience.Include, campaigns.DefaultBackgroundOver); err != nil {
+				return e, err
+			}
 		}
-		e.Reach = campaignReach(b, href)
+		if lazy {
+			e.ReachHref = href + "/reach"
+		} else {
+			b, err := s.Campaigns.Store.Reachable(ctx, sh.ID, cp.Audience, s.Now())
+			if err != nil {
+				return e, err
+			}
+			e.Reach = campaignReach(b, href)
+		}
 	}
 	if cp.Status == campaigns.StatusDraft {
 		refs, err := campaigns.LoadRefs(ctx, s.Campaigns.Store.DB, sh.ID, cp.Draft)

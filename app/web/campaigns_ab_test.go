@@ -116,3 +116,39 @@ func TestCampaignABTestAdmin(t *testing.T) {
 		t.Fatalf("a second pick: %d", resp.StatusCode)
 	}
 }
+
+// A large audience's editor comes back without counting; its panel loads
+// the count from /reach (the same numbers), and another shop gets 404.
+func TestCampaignReachOfALargeAudienceLoadsLazily(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	a := h.install("big-a.myshopify.com")
+	b := h.install("big-b.myshopify.com")
+	authA := []string{"Authorization", "Bearer " + h.token(a.Domain)}
+	authB := []string{"Authorization", "Bearer " + h.token(b.Domain)}
+	h.db.MustExec(`INSERT INTO customers (shop_id, email, email_consent) SELECT $1, 'big' || g || '@example.com',
+		CASE WHEN g % 4 = 0 THEN 'not_subscribed' ELSE 'subscribed' END FROM generate_series(1, 20001) g`, a.ID)
+	zero := 0.0
+	seg, err := segments.NewStore(h.db).Create(t.Context(), a.ID, "Everyone", segments.Rules{Version: segments.Version, Root: segments.Group{Op: "and",
+		Items: []segments.Node{{Condition: &segments.Condition{Field: segments.FieldTotalSpent, Op: "gte", Number: &zero}}}}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := h.postForm("/app/campaigns", url.Values{"segment_id": {strconv.FormatInt(seg.ID, 10)}}, authA...)
+	m := campaignIDRe.FindStringSubmatch(resp.Header.Get("Location"))
+	if m == nil {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	href := "/app/campaigns/" + m[1]
+	_, body := h.get(href, authA...)
+	if !strings.Contains(body, `hx-get="`+href+`/reach"`) || strings.Contains(body, `id="campaign-reach"`) {
+		t.Fatalf("the editor of a large audience counted in the request:\n%s", body)
+	}
+	resp, body = h.get(href+"/reach", authA...)
+	if resp.StatusCode != 200 || reachCount(t, body, "in_segments") != "20001" || reachCount(t, body, "not_subscribed") != "5000" ||
+		reachCount(t, body, "reachable") != "15001" || !strings.Contains(body, `id="campaign-reach-body"`) {
+		t.Fatalf("reach panel: %d", resp.StatusCode)
+	}
+	if resp, _ := h.get(href+"/reach", authB...); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("another shop's reach: %d", resp.StatusCode)
+	}
+}
