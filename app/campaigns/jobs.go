@@ -75,10 +75,11 @@ func (w *StartDueWorker) Work(ctx context.Context, _ *river.Job[StartDueArgs]) e
 // Timeout: a due campaign's snapshot of a million recipients takes seconds.
 func (w *StartDueWorker) Timeout(*river.Job[StartDueArgs]) time.Duration { return 10 * time.Minute }
 
-// StartDuePeriodicJob checks for due scheduled campaigns every minute (the
-// elected leader inserts it, so N instances run it once).
-func StartDuePeriodicJob() *river.PeriodicJob {
-	return river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+// StartDuePeriodicJob checks for due scheduled campaigns every interval
+// (a minute in production; the elected leader inserts it, so N instances
+// run it once).
+func StartDuePeriodicJob(every time.Duration) *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(every),
 		func() (river.JobArgs, *river.InsertOpts) { return StartDueArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
 }

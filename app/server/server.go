@@ -222,6 +222,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	// The daily consistency sweep (its email part is set below, once built).
 	sweeper := &consistency.Sweeper{DB: d, Orders: orderStore, Segments: segmentStore, Metrics: m, Log: log}
 	river.AddWorker(workers, &consistency.Worker{Sweeper: sweeper, Now: o.Now})
+	startDueEvery := time.Minute
+	if cfg.Dev() {
+		startDueEvery = 5 * time.Second
+	}
 	periodic := []*river.PeriodicJob{
 		// "Bought together" recommendations from order co-occurrence, daily.
 		river.NewPeriodicJob(river.PeriodicInterval(24*time.Hour),
@@ -238,8 +242,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		// the date triggers (birthdays, days after the last order).
 		flows.SweepPeriodicJob(),
 		flows.DatesPeriodicJob(),
-		// Scheduled campaigns whose time has come.
-		campaigns.StartDuePeriodicJob(),
+		// Scheduled campaigns whose time has come (every few seconds in
+		// development, so a campaign scheduled a minute ahead is seen to
+		// start on time).
+		campaigns.StartDuePeriodicJob(startDueEvery),
 	}
 	periodic = append(periodic, housekeeping...)
 
