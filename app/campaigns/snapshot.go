@@ -24,6 +24,13 @@ import (
 // sent), the next test share goes round-robin to the variants (even to
 // within one), the rest get an empty variant and, later, the winner.
 //
+// Each row also gets its due time (see localDue and migration 00028): the
+// rest of an A/B test wait ('infinity') for the winner; local-time sending
+// makes each row due at the chosen time on the recipient's clock; anything
+// else is due at once ('-infinity'). Positions follow (due, send order),
+// so the test's share comes first and the checkpoint (due_at, position)
+// walks one index range.
+//
 // The draw is numbered first and the send order last, so the rows come out
 // of the last sort already in send order: the INSERT needs no sort of its
 // own, and the position index grows at its right edge (measured: 4.5 s
