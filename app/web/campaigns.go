@@ -51,6 +51,7 @@ func (s *server) campaignRoutes(app *gin.RouterGroup) {
 	app.POST("/campaigns/:id/delete", s.campaignDelete)
 	if s.Mail.Templates != nil {
 		app.GET("/campaigns/:id/preview", s.campaignPreview)
+		app.POST("/campaigns/:id/template-copy", s.campaignTemplateCopy)
 		if s.Mail.Sender != nil {
 			app.POST("/campaigns/:id/test", s.campaignTest)
 		}
@@ -162,6 +163,55 @@ func (s *server) loadCampaign(c *gin.Context) (campaigns.Campaign, bool) {
 		return cp, false
 	}
 	return cp, true
+}
+
+// campaignTemplateCopy makes a copy of the draft's template for this
+// campaign alone ("<template> — <campaign>"), points the draft at it and
+// opens it in the template editor, so the merchant can change the email
+// without touching the template other campaigns and flows use.
+func (s *server) campaignTemplateCopy(c *gin.Context) {
+	cp, ok := s.loadCampaign(c)
+	if !ok {
+		return
+	}
+	ctx, shopID := c.Request.Context(), currentShop(c).ID
+	if cp.Status != campaigns.StatusDraft {
+		s.renderError(c, http.StatusConflict, "This campaign is "+cp.Status+": only drafts can be edited. Duplicate it to make changes.")
+		return
+	}
+	if cp.TemplateID == 0 {
+		s.renderError(c, http.StatusUnprocessableEntity, "Choose a template first; then you can edit a copy of it for this campaign.")
+		return
+	}
+	saved, err := s.Mail.Templates.Get(ctx, shopID, cp.TemplateID)
+	if errors.Is(err, render.ErrNotFound) {
+		s.renderError(c, http.StatusUnprocessableEntity, "The chosen template no longer exists. Choose another.")
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	t := saved.Template
+	t.Name = t.Name + " — " + cp.Name
+	if r := []rune(t.Name); len(t.Name) > 200 {
+		for len(string(r)) > 199 {
+			r = r[:len(r)-1]
+		}
+		t.Name = string(r) + "…"
+	}
+	id, err := s.Mail.Templates.Save(ctx, shopID, 0, saved.StarterKey, t)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	d := cp.Draft
+	d.TemplateID = id
+	if _, err := s.Campaigns.Store.Update(ctx, shopID, cp.ID, d); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.redirect(c, "/app/templates/"+strconv.FormatInt(id, 10))
 }
 
 // reachNowKey marks a request for the reachable count itself (the lazy

@@ -85,8 +85,29 @@ func TestCampaignABTestAdmin(t *testing.T) {
 		t.Fatal("the stored test is not shown back")
 	}
 
+	// "Edit a copy for this campaign": a new template, the draft points at
+	// it, the original stays; another shop can't.
+	if resp, _ := h.postForm(href+"/template-copy", url.Values{}, authB...); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("another shop copies: %d", resp.StatusCode)
+	}
+	resp, _ = h.postForm(href+"/template-copy", url.Values{}, authA...)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/app/templates/") {
+		t.Fatalf("template copy: %d %q", resp.StatusCode, loc)
+	}
+	copyID := strings.TrimPrefix(loc, "/app/templates/")
+	if n := h.count(`SELECT count(*) FROM campaigns c JOIN email_templates t ON t.id = c.template_id
+		WHERE c.id = $1 AND t.id = $2 AND t.id <> $3 AND t.name LIKE '% — Subject test'`, m[1], copyID, tpl); n != 1 {
+		t.Fatal("the draft doesn't point at a copy named after the campaign")
+	}
+	if n := h.count(`SELECT count(*) FROM email_templates WHERE id = $1 AND name NOT LIKE '% — %'`, tpl); n != 1 {
+		t.Fatal("the original template changed")
+	}
 	if resp, _ := h.postForm(href+"/start", url.Values{}, authA...); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("start: %d", resp.StatusCode)
+	}
+	if resp, _ := h.postForm(href+"/template-copy", url.Values{}, authA...); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("copy once sending: %d", resp.StatusCode)
 	}
 	_, body = h.get(href, authA...)
 	for _, want := range []string{`id="campaign-ab-table"`, `data-variant="A"`, `data-variant="B"`, `data-action="pick-B"`, "The winner by open rate is picked",

@@ -97,7 +97,8 @@ test('a merchant starts a campaign from a segment and sees who it can reach', as
   // A test to the merchant's own address first.
   await page.fill('#test-send input[name="to"]', 'merchant@example.com');
   await page.click('#test-send button[type="submit"]');
-  await page.waitForSelector('#test-send-notice');
+  await page.waitForSelector('#test-send-notice, #test-send-error');
+  assert.equal(await page.locator('#test-send-error').count(), 0, await page.locator('#test-send').textContent());
   assert.match(await page.textContent('#test-send-notice'), /merchant@example\.com/);
   assert.equal(stack.sql(`SELECT count(*) FROM email_messages WHERE kind = 'test' AND to_email = 'merchant@example.com' AND subject = '[Test] Our December sale'`), '1');
 
