@@ -57,6 +57,8 @@ type CampaignEditor struct {
 	// a job. ScheduledFor: when a scheduled campaign starts.
 	Preparing    bool
 	ScheduledFor string
+	// The Review card's summary of when it goes and of its A/B test.
+	ScheduleSummary, ABSummary string
 }
 
 // abLetters names the four A/B versions.

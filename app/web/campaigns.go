@@ -411,6 +411,7 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 		}
 		e.Missing = views.ErrorMessages(cp.Ready(s.Now(), refs))
 	}
+	e.ScheduleSummary, e.ABSummary = campaignSummary(cp, loc)
 	if cp.TemplateID != 0 && s.Mail.Templates != nil {
 		e.Review = &views.TestSend{ActionURL: href + "/test"}
 		e.PreviewSrc = href + "/preview"
@@ -455,6 +456,50 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 		e.AB = campaignABResults(cp, rs, loc)
 	}
 	return e, nil
+}
+
+// campaignSummary says in words when the campaign goes and what its A/B
+// test does, for the Review card.
+func campaignSummary(cp campaigns.Campaign, loc *time.Location) (schedule, ab string) {
+	when := func() string {
+		if cp.Schedule.SendAt == nil {
+			return "a time not chosen yet"
+		}
+		return cp.Schedule.SendAt.In(loc).Format("Jan 2, 2006 15:04")
+	}
+	switch cp.Schedule.Mode {
+	case campaigns.SendAt:
+		schedule = "at " + when() + " (" + loc.String() + ")."
+	case campaigns.SendLocal:
+		at := "a time not chosen yet"
+		if cp.Schedule.SendAt != nil {
+			w := cp.Schedule.SendAt.In(loc)
+			at = w.Format("15:04") + " on " + w.Format("Jan 2, 2006")
+		}
+		schedule = "at " + at + " on each recipient's own clock; "
+		if cp.Schedule.PastZones == campaigns.PastZonesNow {
+			schedule += "where that time has passed, right away."
+		} else {
+			schedule += "where that time has passed, the next day at that time."
+		}
+	default:
+		schedule = "now, when you send it."
+	}
+	if cp.Audience.MostEngagedFirst {
+		schedule += " Most engaged first."
+	}
+	if cp.HasTest() {
+		metric := "click rate"
+		if cp.AB.WinnerBy == campaigns.WinnerByOpens {
+			metric = "open rate"
+		}
+		ab = strconv.Itoa(len(cp.AB.Variants)) + " versions to " + strconv.Itoa(cp.AB.TestPercent) + "% of the audience; after " +
+			strconv.Itoa(cp.AB.WaitHours) + " h the best by " + metric + " goes to the rest."
+	}
+	if cp.AB.HoldoutPercent > 0 {
+		ab += " " + strconv.Itoa(cp.AB.HoldoutPercent) + "% held out (get nothing, for comparison)."
+	}
+	return schedule, strings.TrimSpace(ab)
 }
 
 // campaignABResults shows an A/B test's figures and winner.

@@ -84,6 +84,12 @@ func TestCampaignABTestAdmin(t *testing.T) {
 	if !strings.Contains(body, `value="Last chance"`) || !strings.Contains(body, `<option value="2" selected`) {
 		t.Fatal("the stored test is not shown back")
 	}
+	// The Review card sums it up.
+	for _, want := range []string{"Schedule: now, when you send it.", "A/B test: 2 versions to 40% of the audience; after 6 h the best by open rate goes to the rest. 10% held out"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("the review lacks %q", want)
+		}
+	}
 
 	// "Edit a copy for this campaign": a new template, the draft points at
 	// it, the original stays; another shop can't.
