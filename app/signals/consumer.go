@@ -93,6 +93,7 @@ func (b *Batch) Has(kinds ...Kind) bool {
 type Handlers struct {
 	Segments Handler
 	Flows    Handler
+	Reports  Handler // rollups of email_sent and email_event (app/reports)
 }
 
 // Discard is a Handler that ignores every signal (tests that look at one
@@ -150,7 +151,7 @@ type namedHandler struct {
 // NewConsumer returns the consumer, or an error naming every handler that
 // is missing: missing wiring fails at start-up, never silently.
 func NewConsumer(db *sqlx.DB, h Handlers, now func() time.Time) (*Consumer, error) {
-	hs := []namedHandler{{"Segments", h.Segments}, {"Flows", h.Flows}}
+	hs := []namedHandler{{"Segments", h.Segments}, {"Flows", h.Flows}, {"Reports", h.Reports}}
 	var missing []string
 	for _, n := range hs {
 		if n.h == nil {
