@@ -330,6 +330,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Mail:      mailAdmin,
 		Flows:     flowAdmin,
 		Campaigns: web.CampaignAdmin{Store: campaignSending.Store, Sending: campaignSending},
+		Reports:   &reports.Store{DB: d},
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,
