@@ -153,15 +153,15 @@ func (f *fold) apply(it item) {
 	case "sent":
 		f.sent(m, st, at)
 	case "delivered":
-		f.delivered(m, st, at)
+		f.event(m, st, eventRow{Kind: "delivered", At: at})
 	case "bounced":
 		f.event(m, st, eventRow{Kind: "bounce", At: at})
 	case "dropped", "unsubscribed", "complained":
 		f.event(m, st, eventRow{Kind: map[string]string{"dropped": "dropped", "unsubscribed": "unsubscribe", "complained": "spamreport"}[it.Status], At: at})
 	case "opened":
-		f.sent(m, st, at)
-		f.delivered(m, st, at)
-		f.opened(m, st, eventRow{Kind: "open", At: at})
+		if !st.Opened { // without the event, only the first open is known
+			f.event(m, st, eventRow{Kind: "open", At: at})
+		}
 	case "clicked":
 		if !st.Clicked { // without the event, only the first click is known
 			f.event(m, st, eventRow{Kind: "click", At: at})
@@ -337,7 +337,7 @@ func count(ctx context.Context, tx *sqlx.Tx, shopID int64, loc *time.Location, s
 	f := &fold{shopID: shopID, loc: loc, msgs: map[int64]msgRow{}, states: map[int64]*state{}, events: map[int64]eventRow{}, by: map[int64]*deltas{}}
 	var msgs []msgRow
 	if err := tx.SelectContext(ctx, &msgs, `SELECT id, campaign_id, COALESCE(campaign_variant, '') AS variant, sent_at, links
-		FROM email_messages WHERE shop_id = $1 AND id = ANY($2) AND campaign_id IS NOT NULL`, shopID, pq.Array(msgIDs)); err != nil {
+		FROM email_messages WHERE shop_id = $1 AND id = ANY($2) AND kind = 'campaign' AND campaign_id IS NOT NULL`, shopID, pq.Array(msgIDs)); err != nil {
 		return fmt.Errorf("reports: messages: %w", err)
 	}
 	if len(msgs) == 0 {

@@ -611,3 +611,35 @@ func TestConcurrentCountersAreExact(t *testing.T) {
 		t.Errorf("%d slots used: the writers never overlapped", slotsUsed)
 	}
 }
+
+// Signals recorded before they carried their event row (status only)
+// still count each fact once per email.
+func TestSignalsWithoutEventCountOnce(t *testing.T) {
+	sentAt := time.Date(2026, 11, 27, 14, 0, 0, 0, time.UTC)
+	w := newWorld(t, 5, sentAt) // A, B, '', '' get emails; one held out
+	w.exec(`DELETE FROM customer_signals`)
+	ctx := context.Background()
+	m := w.msgs[0]
+	var sigs []signals.Signal
+	for range 2 {
+		for _, st := range []string{"delivered", "opened", "clicked", "clicked", "unsubscribed"} {
+			sigs = append(sigs, signals.Signal{Kind: signals.EmailEvent, Ref: strconv.FormatInt(m.id, 10), At: sentAt.Add(time.Hour),
+				Data: signals.Data(map[string]any{"status": st})})
+		}
+	}
+	b := &signals.Batch{ShopID: w.shop, CustomerID: m.customer, Now: sentAt, Memo: &signals.Memo{}, Signals: sigs}
+	if err := w.inTx(func(tx *sqlx.Tx) error { return reports.Handler{}.HandleSignals(ctx, tx, b) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&reports.Store{DB: w.db}).Campaign(ctx, w.shop, w.campaign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := reports.Counts{Sent: 1, Delivered: 1, Opened: 1, Opens: 1, Clicked: 1, Clicks: 1, Unsubscribed: 1}
+	if got.Total != want {
+		t.Errorf("totals %+v, want %+v", got.Total, want)
+	}
+	if got.Since[1].Opened != 1 {
+		t.Errorf("first open not in hour 1 after sending: %+v", got.Since)
+	}
+}
