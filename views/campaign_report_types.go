@@ -61,7 +61,7 @@ func barHeight(n, max int64) templ.SafeCSS {
 	if max > 0 {
 		p = int(n * 100 / max)
 	}
-	return templ.SafeCSS(fmt.Sprintf("height:%d%%;background:var(--p-color-bg-fill-info, #91d0ff);min-height:%dpx", p, min(p, 1)))
+	return templ.SafeCSS(fmt.Sprintf("flex:1 1 0;height:%d%%;background:var(--p-color-bg-fill-info, #91d0ff);min-height:%dpx", p, min(p, 1)))
 }
 
 // heatCell shades a weekday × hour cell by its share of the busiest.

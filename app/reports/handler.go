@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -12,8 +11,10 @@ import (
 )
 
 // Handler is the signals consumer's Reports handler: it counts the
-// email_sent and email_event signals of a customer into the rollups, in
-// the consumer's transaction.
+// email_sent and email_event signals into the rollups, in the consumer's
+// transaction. HandleSignals collects each customer's; FinishSignals counts
+// them all at once (a handful of statements per consumer transaction, not
+// per customer).
 type Handler struct{}
 
 // signalData is what an email_event signal carries.
@@ -22,8 +23,15 @@ type signalData struct {
 	Event  int64  `json:"event"` // the email_events row; 0 in signals recorded before it was carried
 }
 
-// HandleSignals implements signals.Handler.
-func (Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batch) error {
+// pending is what a consumer transaction has collected so far.
+type pending struct{ items []item }
+
+const memoKey = "reports"
+
+// HandleSignals implements signals.Handler: it collects the customer's
+// email signals for FinishSignals (or, without a Memo to keep them in,
+// counts them at once).
+func (h Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batch) error {
 	var items []item
 	for _, s := range b.Signals {
 		if s.Kind != signals.EmailSent && s.Kind != signals.EmailEvent {
@@ -46,34 +54,40 @@ func (Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batch)
 	if len(items) == 0 {
 		return nil
 	}
-	loc, slot, err := perTx(ctx, tx, b)
+	if b.Memo == nil {
+		return h.count(ctx, tx, b.ShopID, items)
+	}
+	p, _ := b.Memo.Get(memoKey)
+	pend, _ := p.(*pending)
+	if pend == nil {
+		pend = &pending{}
+		b.Memo.Set(memoKey, pend)
+	}
+	pend.items = append(pend.items, items...)
+	return nil
+}
+
+// FinishSignals implements signals.Finisher: it counts what the
+// transaction's customers' signals collected.
+func (h Handler) FinishSignals(ctx context.Context, tx *sqlx.Tx, shopID int64, memo *signals.Memo) error {
+	p, _ := memo.Get(memoKey)
+	pend, _ := p.(*pending)
+	if pend == nil || len(pend.items) == 0 {
+		return nil
+	}
+	items := pend.items
+	pend.items = nil
+	return h.count(ctx, tx, shopID, items)
+}
+
+func (Handler) count(ctx context.Context, tx *sqlx.Tx, shopID int64, items []item) error {
+	loc, err := shopZone(ctx, tx, shopID)
 	if err != nil {
 		return err
 	}
-	return count(ctx, tx, b.ShopID, loc, slot, items)
-}
-
-type txMemo struct {
-	loc  *time.Location
-	slot int
-}
-
-// perTx reads the shop's zone and claims a slot once per consumer
-// transaction (the batch's Memo is shared by its customers).
-func perTx(ctx context.Context, tx *sqlx.Tx, b *signals.Batch) (*time.Location, int, error) {
-	const key = "reports"
-	if v, ok := b.Memo.Get(key); ok {
-		m := v.(txMemo)
-		return m.loc, m.slot, nil
-	}
-	loc, err := shopZone(ctx, tx, b.ShopID)
+	slot, err := claimSlot(ctx, tx, shopID)
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
-	slot, err := claimSlot(ctx, tx, b.ShopID)
-	if err != nil {
-		return nil, 0, err
-	}
-	b.Memo.Set(key, txMemo{loc, slot})
-	return loc, slot, nil
+	return count(ctx, tx, shopID, loc, slot, items)
 }

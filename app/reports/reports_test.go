@@ -582,7 +582,7 @@ func TestConcurrentCountersAreExact(t *testing.T) {
 					b.Signals = append(b.Signals, signals.Signal{Kind: signals.EmailEvent, Ref: strconv.FormatInt(m.id, 10),
 						Data: signals.Data(map[string]any{"status": "clicked", "event": e})})
 				}
-				if err := w.inTx(func(tx *sqlx.Tx) error { return reports.Handler{}.HandleSignals(ctx, tx, b) }); err != nil {
+				if err := w.inTx(func(tx *sqlx.Tx) error { return handle(ctx, tx, b) }); err != nil {
 					t.Error(err)
 					return
 				}
@@ -628,7 +628,7 @@ func TestSignalsWithoutEventCountOnce(t *testing.T) {
 		}
 	}
 	b := &signals.Batch{ShopID: w.shop, CustomerID: m.customer, Now: sentAt, Memo: &signals.Memo{}, Signals: sigs}
-	if err := w.inTx(func(tx *sqlx.Tx) error { return reports.Handler{}.HandleSignals(ctx, tx, b) }); err != nil {
+	if err := w.inTx(func(tx *sqlx.Tx) error { return handle(ctx, tx, b) }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := (&reports.Store{DB: w.db}).Campaign(ctx, w.shop, w.campaign)
@@ -642,4 +642,12 @@ func TestSignalsWithoutEventCountOnce(t *testing.T) {
 	if got.Since[1].Opened != 1 {
 		t.Errorf("first open not in hour 1 after sending: %+v", got.Since)
 	}
+}
+
+// handle hands one customer's batch to the handler as the consumer does.
+func handle(ctx context.Context, tx *sqlx.Tx, b *signals.Batch) error {
+	if err := (reports.Handler{}).HandleSignals(ctx, tx, b); err != nil {
+		return err
+	}
+	return reports.Handler{}.FinishSignals(ctx, tx, b.ShopID, b.Memo)
 }

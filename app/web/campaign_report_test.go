@@ -144,8 +144,8 @@ func TestCampaignReportPage(t *testing.T) {
 			t.Errorf("%s rate %q, want %q", metric, got, want[1])
 		}
 	}
-	if got := reportCell(t, body, "<strong", "data-holdout"); got != "2" {
-		t.Errorf("holdout %q", got)
+	if m := regexp.MustCompile(`Held out: <strong data-holdout>(\d+)<`).FindStringSubmatch(body); m == nil || m[1] != "2" {
+		t.Errorf("holdout shown: %v", m)
 	}
 	// Per variant, with the holdout's size.
 	for v, want := range map[string][3]string{"A": {"4", "25.0 %", "50.0 %"}, "B": {"4", "50.0 %", "25.0 %"}} {
