@@ -19,6 +19,8 @@ type CampaignList struct {
 // CampaignRow is one campaign in the list.
 type CampaignRow struct {
 	Name, Href, Status, StatusTone, Audience, Updated string
+	// From the report ("" before anything was sent).
+	Sent, OpenRate, ClickRate, ReportHref string
 }
 
 // CampaignEditor is one campaign: the draft form (or, once it has left
@@ -46,6 +48,7 @@ type CampaignEditor struct {
 	CanPause, CanResume, CanCancel bool
 	Done                           string // what just happened ("started", "paused", …)
 	Progress                       *CampaignProgress
+	ReportHref                     string // "" until it has started
 	// Review, when the campaign has a template: its email as a customer
 	// would get it (PreviewSrc) and, with TestSend, the test-send form.
 	Review     *TestSend

@@ -40,7 +40,7 @@ func TestSweepRepairsDrift(t *testing.T) {
 	}
 	// No River here: the refreshes are run by hand, and the signals some
 	// writes recorded are consumed by hand.
-	consumer, err := signals.NewConsumer(h.db, signals.Handlers{Segments: h.segments, Flows: signals.Discard}, func() time.Time { return now })
+	consumer, err := signals.NewConsumer(h.db, signals.Handlers{Segments: h.segments, Flows: signals.Discard, Reports: signals.Discard}, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}

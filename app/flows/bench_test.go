@@ -353,7 +353,7 @@ func newSignalsBench(b *testing.B, name string, total int) *signalsBench {
 	}
 
 	e := &flows.Engine{DB: d, Mail: &flows.LedgerMailer{}, Profiles: customers.NewStore(d)}
-	consumer, err := signals.NewConsumer(d, signals.Handlers{Segments: segments.NewStore(d), Flows: e}, nil)
+	consumer, err := signals.NewConsumer(d, signals.Handlers{Segments: segments.NewStore(d), Flows: e, Reports: signals.Discard}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

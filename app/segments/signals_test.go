@@ -58,7 +58,7 @@ func TestSegmentChangesAreSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	flows := &flowsRecorder{}
-	c, err := signals.NewConsumer(d, signals.Handlers{Segments: st, Flows: flows}, func() time.Time { return now.Add(time.Minute) })
+	c, err := signals.NewConsumer(d, signals.Handlers{Segments: st, Flows: flows, Reports: signals.Discard}, func() time.Time { return now.Add(time.Minute) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
 	"github.com/cartwheel/cartwheel/app/ratelimit"
+	"github.com/cartwheel/cartwheel/app/reports"
 	"github.com/cartwheel/cartwheel/app/secretbox"
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
@@ -103,6 +104,15 @@ func (o Options) flowsHandler(e *flows.Engine) signals.Handler {
 		return o.Handlers.Flows
 	}
 	return e
+}
+
+// reportsHandler is the Reports consumer of signals: the report rollups
+// unless a test replaced them.
+func (o Options) reportsHandler() signals.Handler {
+	if o.Handlers != nil {
+		return o.Handlers.Reports
+	}
+	return reports.Handler{}
 }
 
 // New wires everything on an open database.
@@ -201,10 +211,11 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, &flows.DatesWorker{E: flowEngine})
 	river.AddWorker(workers, flowDiscounts)
 	// Every signal of a customer change goes to one consumer: segments,
-	// then flows. A handler left unwired fails here, at start-up.
+	// then flows, then the report rollups. A handler left unwired fails here, at start-up.
 	consumer, err := signals.NewConsumer(d, signals.Handlers{
 		Segments: o.segmentsHandler(segmentStore),
 		Flows:    o.flowsHandler(flowEngine),
+		Reports:  o.reportsHandler(),
 	}, o.Now)
 	if err != nil {
 		return nil, err
@@ -325,6 +336,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Mail:      mailAdmin,
 		Flows:     flowAdmin,
 		Campaigns: web.CampaignAdmin{Store: campaignSending.Store, Sending: campaignSending},
+		Reports:   &reports.Store{DB: d},
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

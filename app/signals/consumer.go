@@ -30,6 +30,15 @@ type LockerFirst interface {
 	LockFirst(ctx context.Context, tx *sqlx.Tx, shopID int64) error
 }
 
+// Finisher is implemented by a handler that does its writes once per
+// consumer transaction rather than once per customer (reports: one set of
+// statements for every customer's email signals): after every customer's
+// batch has been handed to every handler, FinishSignals is called with the
+// transaction's shared Memo, before the commit.
+type Finisher interface {
+	FinishSignals(ctx context.Context, tx *sqlx.Tx, shopID int64, memo *Memo) error
+}
+
 // Batch is what the consumer hands the handlers for one customer: the
 // customer's pending signals in record order, plus what earlier handlers
 // derived from them.
@@ -93,6 +102,7 @@ func (b *Batch) Has(kinds ...Kind) bool {
 type Handlers struct {
 	Segments Handler
 	Flows    Handler
+	Reports  Handler // rollups of email_sent and email_event (app/reports)
 }
 
 // Discard is a Handler that ignores every signal (tests that look at one
@@ -150,7 +160,7 @@ type namedHandler struct {
 // NewConsumer returns the consumer, or an error naming every handler that
 // is missing: missing wiring fails at start-up, never silently.
 func NewConsumer(db *sqlx.DB, h Handlers, now func() time.Time) (*Consumer, error) {
-	hs := []namedHandler{{"Segments", h.Segments}, {"Flows", h.Flows}}
+	hs := []namedHandler{{"Segments", h.Segments}, {"Flows", h.Flows}, {"Reports", h.Reports}}
 	var missing []string
 	for _, n := range hs {
 		if n.h == nil {
@@ -445,6 +455,13 @@ func (c *Consumer) consume(ctx context.Context, shopID int64, ids []int64, skipL
 		for _, n := range c.h {
 			if err := n.h.HandleSignals(ctx, tx, b); err != nil {
 				return 0, fmt.Errorf("signals: consume %d: %s: %w", id, n.name, err)
+			}
+		}
+	}
+	for _, n := range c.h {
+		if f, ok := n.h.(Finisher); ok {
+			if err := f.FinishSignals(ctx, tx, shopID, memo); err != nil {
+				return 0, fmt.Errorf("signals: consume: %s: finish: %w", n.name, err)
 			}
 		}
 	}

@@ -49,7 +49,7 @@ func consumeAll(u string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	c, err := signals.NewConsumer(d, signals.Handlers{Segments: signals.Discard, Flows: handledTable{}}, nil)
+	c, err := signals.NewConsumer(d, signals.Handlers{Segments: signals.Discard, Flows: handledTable{}, Reports: signals.Discard}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

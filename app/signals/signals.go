@@ -39,7 +39,7 @@ const (
 	CartUpdated       Kind = "cart_updated"       // carts/create|update tied to a customer. Ref = cart token
 	StorefrontEvent   Kind = "storefront_event"   // Ref = event name; one per (customer, name) per ingest batch, At = newest event's time
 	EmailSent         Kind = "email_sent"         // Ref = email_messages id
-	EmailEvent        Kind = "email_event"        // Ref = email_messages id; Data {"status": "opened|clicked|bounced|dropped|unsubscribed|complained|delivered|deferred"}
+	EmailEvent        Kind = "email_event"        // Ref = email_messages id; Data {"status": "opened|clicked|bounced|dropped|unsubscribed|complained|delivered|deferred", "event": email_events id}
 	SegmentEntered    Kind = "segment_entered"    // Ref = segment id
 	SegmentExited     Kind = "segment_exited"     // Ref = segment id
 )

@@ -100,15 +100,16 @@ func TestNewConsumerNeedsEveryHandler(t *testing.T) {
 		h    signals.Handlers
 		want string
 	}{
-		{signals.Handlers{Flows: signals.Discard}, "Segments"},
-		{signals.Handlers{Segments: signals.Discard}, "Flows"},
-		{signals.Handlers{}, "Segments Flows"},
+		{signals.Handlers{Flows: signals.Discard, Reports: signals.Discard}, "Segments"},
+		{signals.Handlers{Segments: signals.Discard, Reports: signals.Discard}, "Flows"},
+		{signals.Handlers{Segments: signals.Discard, Flows: signals.Discard}, "Reports"},
+		{signals.Handlers{}, "Segments Flows Reports"},
 	} {
 		if _, err := signals.NewConsumer(d, tc.h, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("handlers %+v: error %v, want one naming %s", tc.h, err, tc.want)
 		}
 	}
-	if _, err := signals.NewConsumer(d, signals.Handlers{Segments: signals.Discard, Flows: signals.Discard}, nil); err != nil {
+	if _, err := signals.NewConsumer(d, signals.Handlers{Segments: signals.Discard, Flows: signals.Discard, Reports: signals.Discard}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -138,7 +139,7 @@ func TestRecordThenConsume(t *testing.T) {
 	}
 
 	flows := &recorder{}
-	c, err := signals.NewConsumer(d, signals.Handlers{Segments: adder{}, Flows: flows}, func() time.Time { return at })
+	c, err := signals.NewConsumer(d, signals.Handlers{Segments: adder{}, Flows: flows, Reports: signals.Discard}, func() time.Time { return at })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestFailedConsumerLeavesSignalsForRetry(t *testing.T) {
 
 	boom := errors.New("worker died")
 	segs, flows := &recorder{}, &recorder{fail: boom}
-	c, err := signals.NewConsumer(d, signals.Handlers{Segments: segs, Flows: flows}, nil)
+	c, err := signals.NewConsumer(d, signals.Handlers{Segments: segs, Flows: flows, Reports: signals.Discard}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +289,7 @@ func TestPassTakesManyCustomersAndIsolatesAFailure(t *testing.T) {
 	}
 	record(t, d, sigs...)
 	flows := &failFor{id: bad}
-	c, err := signals.NewConsumer(d, signals.Handlers{Segments: signals.Discard, Flows: flows}, nil)
+	c, err := signals.NewConsumer(d, signals.Handlers{Segments: signals.Discard, Flows: flows, Reports: signals.Discard}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

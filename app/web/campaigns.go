@@ -110,6 +110,10 @@ func (s *server) renderCampaignList(c *gin.Context, status int, msg string) {
 		l.Rows = append(l.Rows, views.CampaignRow{Name: cp.Name, Href: campaignHref(cp.ID), Status: cp.Status,
 			StatusTone: campaignTone(cp.Status), Audience: audience, Updated: cp.UpdatedAt.In(loc).Format("Jan 2, 2006 15:04")})
 	}
+	if err := s.campaignListFigures(c, sh.ID, page.Campaigns, l.Rows); err != nil {
+		s.fail(c, err)
+		return
+	}
 	if page.Next != 0 {
 		v := url.Values{"after": {strconv.FormatInt(page.Next, 10)}}
 		if q != "" {
@@ -416,6 +420,9 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 		e.Review = &views.TestSend{ActionURL: href + "/test"}
 		e.PreviewSrc = href + "/preview"
 		e.TestSend = s.Mail.Sender != nil
+	}
+	if s.Reports != nil && hasReport(cp.Status) {
+		e.ReportHref = href + "/report"
 	}
 	if s.Campaigns.Sending == nil {
 		return e, nil

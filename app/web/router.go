@@ -20,6 +20,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
 	"github.com/cartwheel/cartwheel/app/ratelimit"
+	"github.com/cartwheel/cartwheel/app/reports"
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shopify"
 	"github.com/cartwheel/cartwheel/app/shops"
@@ -65,6 +66,7 @@ type Deps struct {
 	Mail         EmailAdmin    // templates, test sends, the dev outbox (see templates.go)
 	Flows        FlowAdmin     // Admin › Flows (see flows.go)
 	Campaigns    CampaignAdmin // Admin › Campaigns (see campaigns.go)
+	Reports      *reports.Store
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
 	Now          func() time.Time
@@ -119,6 +121,7 @@ func NewRouter(d Deps) http.Handler {
 	s.templateRoutes(app)
 	s.flowRoutes(app)
 	s.campaignRoutes(app)
+	s.reportRoutes(app)
 
 	proxy := r.Group("/proxy", s.requireProxy())
 	s.ingestRoutes(r, proxy)

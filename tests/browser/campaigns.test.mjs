@@ -3,7 +3,7 @@
 // and why the rest can't, leaves another segment out (the draft saves
 // itself and the numbers follow), opens the customers behind a number,
 // then chooses the content, sends a test, schedules it a minute or two
-// ahead and watches it start and the progress bar fill.
+// ahead, watches it start and the progress bar fill, and opens the report.
 // Needs `npm run build` first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -131,6 +131,19 @@ test('a merchant starts a campaign from a segment and sees who it can reach', as
     return p && p.getAttribute('aria-valuenow') === '100';
   }, null, { timeout: 60000 });
   assert.equal(await page.textContent('#campaign-progress [data-handled]'), snapshot);
+
+  // The report, from the campaign page: the audience is the snapshot's, and
+  // once the signals are counted its "sent" is the ledger's.
+  await page.click('a[data-action="report"]');
+  await page.waitForSelector('#report-metrics');
+  assert.equal(await page.textContent('#campaign-report [data-audience]'), snapshot);
+  const sentInLedger = () => stack.sql(`SELECT count(*) FROM email_messages WHERE campaign_id = ${id} AND sent_at IS NOT NULL`);
+  await stack.eventually(async () => {
+    await page.reload();
+    await page.waitForSelector('#report-metrics');
+    const shown = (await page.textContent('#report-metrics tr[data-metric="sent"] [data-count]')).replaceAll(',', '');
+    return shown === sentInLedger() && stack.sql(`SELECT count(*) FROM customer_signals`) === '0';
+  }, 'the report counts what was sent', 30000);
 
   assert.deepEqual(errors, []);
   await page.close();

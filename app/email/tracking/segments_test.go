@@ -155,7 +155,8 @@ func TestSendGridEventsRecordSignals(t *testing.T) {
 	e.wantSignals("late delivery", sig(late, "email_event", "delivered"))
 }
 
-// The unsubscribe page records consent_changed both ways.
+// The unsubscribe page records consent_changed both ways, and the
+// unsubscribe as an event of the message once.
 func TestUnsubscribePageRecordsSignals(t *testing.T) {
 	e := newSegmentEnv(t)
 	ctx := context.Background()
@@ -165,7 +166,8 @@ func TestUnsubscribePageRecordsSignals(t *testing.T) {
 	if _, err := e.svc.Unsubscribe(ctx, tok, "one_click"); err != nil {
 		t.Fatal(err)
 	}
-	e.wantSignals("unsubscribed", sig(ada, "consent_changed", "unsubscribed"))
+	// The email_event is the message's own (reports count it per email).
+	e.wantSignals("unsubscribed", sig(ada, "consent_changed", "unsubscribed"), sig(ada, "email_event", "unsubscribed"))
 	if _, err := e.svc.Unsubscribe(ctx, tok, "one_click"); err != nil {
 		t.Fatal(err)
 	}

@@ -276,7 +276,7 @@ func (s *Service) applyEvent(ctx context.Context, tx *sqlx.Tx, e sgEvent, sum *E
 	// which any status sets on a row the sender never marked sent (failed
 	// as interrupted although the provider took it). Suppressions and
 	// consent recorded their own signals above.
-	return s.signal(ctx, tx, m, status, at)
+	return s.signal(ctx, tx, m, status, id, at)
 }
 
 // softBounce counts one soft bounce per message (SendGrid retries a deferred

@@ -243,9 +243,10 @@ func (s *Service) record(ctx context.Context, m message, source, kind string, li
 				return fmt.Errorf("tracking: record %s: %w", kind, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `
+		var eventID int64
+		if err := tx.GetContext(ctx, &eventID, `
 			INSERT INTO email_events (shop_id, message_id, source, kind, link_index, url, user_agent, ip, machine, occurred_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
 			m.ShopID, m.ID, source, kind, link, u, truncate(r.UserAgent, 512), TruncateIP(r.IP), machine, now); err != nil {
 			return fmt.Errorf("tracking: record %s: %w", kind, err)
 		}
@@ -256,21 +257,23 @@ func (s *Service) record(ctx context.Context, m message, source, kind string, li
 		if err := s.ApplyStatus(ctx, tx, m.ShopID, m.ID, status, "", now); err != nil {
 			return err
 		}
-		return s.signal(ctx, tx, m, status, now)
+		return s.signal(ctx, tx, m, status, eventID, now)
 	})
 }
 
 // signal records an EmailEvent signal (Ref the message, Data its new
-// status) for the message's profile: "opened/clicked an email" and
-// "received an email" segment conditions, flow triggers and exits.
-// Messages without a profile (test sends) count for nobody.
-func (s *Service) signal(ctx context.Context, tx *sqlx.Tx, m message, status string, at time.Time) error {
+// status and the email_events row) for the message's profile: "opened/
+// clicked an email" and "received an email" segment conditions, flow
+// triggers and exits, and the reports' rollups (which count each event
+// once by its row). Messages without a profile (test sends) count for
+// nobody.
+func (s *Service) signal(ctx context.Context, tx *sqlx.Tx, m message, status string, eventID int64, at time.Time) error {
 	if !m.CustomerID.Valid {
 		return nil
 	}
 	if err := signals.Record(ctx, tx.Tx, signals.Signal{ShopID: m.ShopID, CustomerID: m.CustomerID.Int64,
 		Kind: signals.EmailEvent, Ref: strconv.FormatInt(m.ID, 10), At: at,
-		Data: signals.Data(map[string]any{"status": status})}); err != nil {
+		Data: signals.Data(map[string]any{"status": status, "event": eventID})}); err != nil {
 		return fmt.Errorf("tracking: %w", err)
 	}
 	return nil

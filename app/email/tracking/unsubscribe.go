@@ -121,8 +121,24 @@ func (s *Service) setConsent(ctx context.Context, token, state, source string) (
 			return err
 		}
 		if state == customers.ConsentUnsubscribed {
-			if err := s.ApplyStatus(ctx, tx, m.ShopID, m.ID, "unsubscribed", "", s.Now()); err != nil {
+			now := s.Now()
+			if err := s.ApplyStatus(ctx, tx, m.ShopID, m.ID, "unsubscribed", "", now); err != nil {
 				return err
+			}
+			// The unsubscribe is an event of the message, like SendGrid's,
+			// so reports count it against the email it came from; once
+			// (repeating it changes nothing).
+			var ids []int64
+			if err := tx.SelectContext(ctx, &ids, `INSERT INTO email_events (shop_id, message_id, source, kind, detail, occurred_at)
+				SELECT $1, $2, 'page', 'unsubscribe', $3, $4
+				WHERE NOT EXISTS (SELECT 1 FROM email_events WHERE message_id = $2 AND kind IN ('unsubscribe', 'group_unsubscribe'))
+				RETURNING id`, m.ShopID, m.ID, truncate(source, 100), now); err != nil {
+				return fmt.Errorf("tracking: unsubscribe event: %w", err)
+			}
+			if len(ids) == 1 {
+				if err := s.signal(ctx, tx, m, "unsubscribed", ids[0], now); err != nil {
+					return err
+				}
 			}
 		}
 		r, err = s.describe(ctx, tx, m)

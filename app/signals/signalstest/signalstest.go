@@ -26,6 +26,9 @@ func Start(t testing.TB, d *sqlx.DB, h signals.Handlers) *signals.Consumer {
 	if h.Flows == nil {
 		h.Flows = signals.Discard
 	}
+	if h.Reports == nil {
+		h.Reports = signals.Discard
+	}
 	c, err := signals.NewConsumer(d, h, nil)
 	if err != nil {
 		t.Fatal(err)
