@@ -396,3 +396,102 @@ func TestLargeAudienceStartsInBackground(t *testing.T) {
 		t.Fatalf("small start: %+v %v", got, err)
 	}
 }
+
+// An A/B test with local-time sending: the test's share gets it at 09:00
+// on each one's clock; the winner is picked 2 hours after the first zone's
+// test (Shanghai, 01:00 UTC); then the rest get the winner at 09:00 on their
+// own clock from then on — the same day where 09:00 is still ahead,
+// the next day in Shanghai, where it has passed.
+func TestABWithLocalTimeSending(t *testing.T) {
+	se := newSendEnv(t, 40)
+	zones := []string{"Asia/Shanghai", "Europe/London", "America/New_York", "America/Los_Angeles"}
+	var all []string
+	for i := 0; i < 10; i++ {
+		all = append(all, zones...)
+	}
+	ids := se.zoned(all...)
+	zoneOf := map[int64]string{}
+	for i, id := range ids {
+		zoneOf[id] = all[i]
+	}
+	ny := mustZone(t, "America/New_York")
+	at := time.Date(2026, 3, 8, 9, 0, 0, 0, ny)
+	c := se.campaign(campaigns.Draft{Schedule: campaigns.Schedule{Mode: campaigns.SendLocal, SendAt: &at},
+		AB: campaigns.AB{Variants: []campaigns.Variant{{Key: "A", Subject: "Subject A"}, {Key: "B", Subject: "Subject B"}}, TestPercent: 50, WaitHours: 2}})
+	first := time.Date(2026, 3, 7, 19, 0, 0, 0, time.UTC) // 09:00 in UTC+14
+	if _, err := se.sending.Start(se.ctx, 1, c.ID, first.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := se.sending.StartDue(se.ctx, first); err != nil || n != 1 {
+		t.Fatalf("start due: %d %v", n, err)
+	}
+	var test []struct {
+		ID      int64  `db:"customer_id"`
+		Variant string `db:"variant"`
+	}
+	if err := se.db.Select(&test, `SELECT customer_id, variant FROM campaign_recipients WHERE campaign_id = $1`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	inTest := map[int64]bool{}
+	firstTest := time.Time{}
+	for _, r := range test {
+		if r.Variant != "" {
+			inTest[r.ID] = true
+			d := time.Date(2026, 3, 8, 9, 0, 0, 0, mustZone(t, zoneOf[r.ID]))
+			if firstTest.IsZero() || d.Before(firstTest) {
+				firstTest = d
+			}
+		}
+	}
+	if len(inTest) != 20 {
+		t.Fatalf("%d in the test, want 20", len(inTest))
+	}
+	got, _ := se.store.Get(se.ctx, 1, c.ID)
+	decideAt := firstTest.Add(2 * time.Hour)
+	if got.ABDecideAt == nil || !got.ABDecideAt.Equal(decideAt) {
+		t.Fatalf("winner due %v, want %v", got.ABDecideAt, decideAt)
+	}
+	want := func(id int64) time.Time {
+		loc := mustZone(t, zoneOf[id])
+		d := time.Date(2026, 3, 8, 9, 0, 0, 0, loc)
+		if !inTest[id] && d.Before(decideAt) {
+			d = time.Date(2026, 3, 9, 9, 0, 0, 0, loc)
+		}
+		return d
+	}
+
+	se.clock.Set(first)
+	sentAt := map[int64]time.Time{}
+	for step := 0; step < 30 && se.status(c.ID) == campaigns.StatusSending; step++ {
+		now := se.clock.Now()
+		se.drain(c.ID, 2)
+		for id := range se.sentTo(c.ID) {
+			if _, ok := sentAt[id]; !ok {
+				sentAt[id] = now
+			}
+		}
+		r, err := se.sending.SendBatch(se.ctx, 1, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Finished || r.Stopped == campaigns.StatusSent {
+			break
+		}
+		if r.Until.IsZero() {
+			t.Fatalf("a batch that sent nothing, without a time to come back: %+v", r)
+		}
+		se.clock.Set(r.Until)
+	}
+	se.checkOnce(c.ID)
+	if len(sentAt) != 40 {
+		t.Fatalf("%d got it, want 40", len(sentAt))
+	}
+	for id, at := range sentAt {
+		if !at.Equal(want(id)) {
+			t.Errorf("customer %d (%s, in test %v) got it at %v, want %v", id, zoneOf[id], inTest[id], at.UTC(), want(id).UTC())
+		}
+	}
+	if n := se.count(`SELECT count(*) FROM email_messages WHERE campaign_id = $1 AND campaign_variant IS NULL AND subject = 'Subject A'`, c.ID); n != 20 {
+		t.Fatalf("%d of the rest got the winner (A: nothing was clicked), want 20", n)
+	}
+}

@@ -258,6 +258,17 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 		return res, nil
 	}
 
+	// The A/B test has run its time: pick the winner first, so the rest
+	// due now can go in this very batch (with local-time sending, test
+	// recipients in later zones may still be waiting for their turn).
+	undecided := c.HasTest() && c.ABWinner == "" && c.ABDecideAt != nil
+	if undecided && !c.ABDecideAt.After(now) {
+		if res.Winner, err = decide(ctx, tx, c, "", now); err != nil {
+			return res, err
+		}
+		c.ABWinner, undecided = res.Winner, false
+	}
+
 	if st.DailyLimit > 0 || st.Warmup != nil {
 		left, until, err := dailyRemaining(ctx, tx, shopID, shops.Settings{DailySendLimit: st.DailyLimit, WarmupStartedOn: st.Warmup}, now)
 		if err != nil {
@@ -265,6 +276,11 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 		}
 		if left <= 0 {
 			res.Until = until
+			if res.Winner != "" { // keep the pick made above
+				if err := tx.Commit(); err != nil {
+					return res, fmt.Errorf("campaigns: batch of %d: %w", campaignID, err)
+				}
+			}
 			return res, nil
 		}
 		n = min(n, left)
@@ -293,15 +309,13 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	case err != nil:
 		return res, fmt.Errorf("campaigns: batch of %d: next: %w", campaignID, err)
 	case next.DueNow:
-	case next.ForWinner && c.ABDecideAt != nil && !c.ABDecideAt.After(now):
-		// The test has run its time: pick the winner and go on with the rest.
-		if res.Winner, err = decide(ctx, tx, c, "", now); err != nil {
-			return res, err
-		}
-	case next.ForWinner && c.ABDecideAt != nil:
+	case next.ForWinner && undecided:
 		res.Until = *c.ABDecideAt
 	case next.At != nil:
 		res.Until = *next.At // local time: the next zone's turn
+		if undecided && c.ABDecideAt.Before(res.Until) {
+			res.Until = *c.ABDecideAt // the winner's pick comes first
+		}
 	default:
 		return res, fmt.Errorf("campaigns: batch of %d: the rest wait for an A/B winner with no time to pick it", campaignID)
 	}
