@@ -354,7 +354,8 @@ func (s *Sender) handOff(ctx context.Context, st shops.Settings, h handOff) (Res
 }
 
 // claim moves the row to sending. For marketing mail to a customer the caps
-// are checked again in the same transaction, under a lock per customer, so
+// are checked again in the same transaction, under the customer's profile
+// lock (customers.LockProfiles), so
 // two workers sending that customer different emails at once can't both
 // pass them: the second sees the first's row in sending. A non-empty reason
 // means the row was not claimed and should be skipped for it.
@@ -379,8 +380,9 @@ func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links 
 		return false, "", fmt.Errorf("sender: claim %d: %w", h.MessageID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('cartwheel:email-caps:' || $1::text || ':' || $2::text, 0))`,
-		h.ShopID, h.CustomerID); err != nil {
+	// The customer's profile lock, which Deliver's batch claims take too
+	// (for all their capped customers at once, in id order).
+	if _, err := customers.LockProfiles(ctx, tx, h.ShopID, []int64{h.CustomerID}); err != nil {
 		return false, "", fmt.Errorf("sender: claim %d: lock caps: %w", h.MessageID, err)
 	}
 	reason, err := s.capChecks(ctx, tx, h.ShopID, st, h.CustomerID, h.MessageID, h.Kind)
