@@ -87,8 +87,8 @@ func (t *Tracker) Decorate(shopID, messageID int64, htmlBody, text string, marke
 		out += pixel
 	}
 	d := email.Decorated{
-		HTML:    out,
-		Text:    UnsubscribePlaceholder.ReplaceAllLiteralString(text, unsub),
+		HTML:     out,
+		Text:     UnsubscribePlaceholder.ReplaceAllLiteralString(text, unsub),
 		Links:    links,
 		Headers:  map[string]string{},
 		Personal: personal,
