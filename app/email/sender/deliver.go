@@ -34,7 +34,7 @@ import (
 //     applied to it, and the rows they stop are skipped in one statement.
 //  4. Each remaining email is composed (template, the profile as it is
 //     now, the row's context) and tracked, on every core.
-//  5. One transaction claims them: it locks the capped recipients'
+//  5. One transaction per chunk (Options.ClaimChunk) claims them: it locks the capped recipients'
 //     profiles (ascending ids, customers.LockProfiles, the lock the
 //     single-email path takes too), reads their latest marketing email
 //     once, skips those the frequency cap or the campaign window holds,
@@ -46,7 +46,11 @@ import (
 //  6. The provider gets the claimed messages (a BatchProvider all at once,
 //     others one after the other).
 //  7. One transaction records what was sent (with the EmailSent signals),
-//     one what failed.
+//     one what failed; then the next chunk.
+//
+// A batching provider (SendGrid) gets the whole batch as one chunk. For
+// the others the batch is claimed a chunk at a time, right before it goes:
+// a worker killed mid-batch leaves at most its current chunk in sending.
 //
 // Every guarantee of Send holds per row: only a queued row is claimed and
 // sent; a row another worker holds is left to it; a row left in sending by
@@ -111,18 +115,56 @@ func (s *Sender) Deliver(ctx context.Context, shopID int64, ids []int64) ([]Resu
 	if err := ctx.Err(); err != nil {
 		return results, err // stopping: nothing claimed, all stay queued
 	}
-	claimed, results, held, err := s.claimBatch(ctx, b, items, results)
+	budget, err := s.budgetFor(ctx, b, items)
 	if err != nil {
 		return results, err
 	}
-	results, err = s.sendClaimed(ctx, b, claimed, results)
-	if err != nil {
-		return results, err
+	// Claimed in chunks right before they go: a worker killed mid-batch
+	// leaves at most one chunk in sending (failed by the sweep, never
+	// resent), the rest of its batch still queued for the retry. A
+	// batching provider takes the whole batch in its own requests.
+	chunk := s.o.ClaimChunk
+	if _, ok := s.d.Provider.(email.BatchProvider); ok {
+		chunk = len(items)
+	}
+	var held *dailyBudget
+	for len(items) > 0 {
+		if err := ctx.Err(); err != nil {
+			return results, err // stopping: the rest stay queued for the retry
+		}
+		part := items[:min(chunk, len(items))]
+		items = items[len(part):]
+		claimed, r, h, err := s.claimBatch(ctx, b, part, budget, results)
+		results = r
+		if err != nil {
+			return results, err
+		}
+		if h != nil {
+			held = h
+		}
+		if results, err = s.sendClaimed(ctx, b, claimed, results); err != nil {
+			return results, err
+		}
 	}
 	if held != nil {
 		return results, heldUntilTomorrow(held, time.Now())
 	}
 	return results, nil
+}
+
+// budgetFor reads the shop's daily limit left when the batch has campaign
+// emails and the shop has a limit (nil otherwise).
+func (s *Sender) budgetFor(ctx context.Context, b *batch, items []*item) (*dailyBudget, error) {
+	st := b.state.settings
+	if st.DailySendLimit <= 0 {
+		return nil, nil
+	}
+	for _, it := range items {
+		if it.m.Kind == ledger.KindCampaign && it.m.Marketing {
+			return s.readDailyBudget(ctx, b.shopID, st, time.Now())
+		}
+	}
+	return nil, nil
 }
 
 // batch is what Deliver reads once for all its messages.
@@ -401,24 +443,13 @@ func capped(st shopSettings, kind string, marketing bool, customerID int64) bool
 type shopSettings struct{ capHours, skipDays int }
 
 // claimBatch claims the composed items in one transaction (see Deliver,
-// step 5) and returns those this call won, in id order. held is set when
-// campaign emails were left queued by the daily limit.
-func (s *Sender) claimBatch(ctx context.Context, b *batch, items []*item, results []Result) ([]*item, []Result, *dailyBudget, error) {
+// step 5) and returns those this call won, in id order. budget (nil: no
+// limit) is what is left of the daily limit, used up as rows are claimed;
+// the returned budget is set when campaign emails were left queued by it.
+func (s *Sender) claimBatch(ctx context.Context, b *batch, items []*item, budget *dailyBudget, results []Result) ([]*item, []Result, *dailyBudget, error) {
 	st := b.state.settings
 	ss := shopSettings{capHours: st.MarketingCapHours, skipDays: st.CampaignSkipDays}
 	now := time.Now()
-	var budget *dailyBudget
-	if st.DailySendLimit > 0 {
-		for _, it := range items {
-			if it.m.Kind == ledger.KindCampaign && it.m.Marketing {
-				var err error
-				if budget, err = s.readDailyBudget(ctx, b.shopID, st, now); err != nil {
-					return nil, results, nil, err
-				}
-				break
-			}
-		}
-	}
 	var lockIDs, batchIDs []int64
 	for _, it := range items {
 		batchIDs = append(batchIDs, it.m.ID)

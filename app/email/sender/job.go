@@ -34,7 +34,7 @@ func (DeliverArgs) InsertOpts() river.InsertOpts {
 }
 
 // MaxBatch is the most messages one deliver job sends.
-const MaxBatch = 100
+const MaxBatch = 500
 
 // EnqueueDeliver queues the sending of the shop's ledger rows ids, in the
 // transaction that reserved them (so the job exists if and only if the rows

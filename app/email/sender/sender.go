@@ -141,7 +141,16 @@ type Options struct {
 	// StaleAfter is how long a row may stay in sending before it counts as
 	// interrupted (default 10 minutes; longer than a provider call can take).
 	StaleAfter time.Duration
+	// ClaimChunk is how many messages of a Deliver batch are claimed
+	// together, right before they go one after the other to a provider
+	// that sends singly (default DefaultClaimChunk). Larger means fewer
+	// round trips; it is also the most messages a killed worker can leave
+	// in sending (failed by the sweep, never resent).
+	ClaimChunk int
 }
+
+// DefaultClaimChunk is Options.ClaimChunk's default.
+const DefaultClaimChunk = 25
 
 // Sender sends single emails.
 type Sender struct {
@@ -172,6 +181,9 @@ func New(d Deps, o Options) (*Sender, error) {
 	}
 	if o.StaleAfter == 0 {
 		o.StaleAfter = 10 * time.Minute
+	}
+	if o.ClaimChunk <= 0 {
+		o.ClaimChunk = DefaultClaimChunk
 	}
 	return &Sender{d: d, o: o}, nil
 }
