@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 	if u := os.Getenv(childDBEnv); u != "" {
 		os.Exit(sendWorker(u))
 	}
+	if u := os.Getenv(benchChildEnv); u != "" {
+		os.Exit(benchWorker(u))
+	}
 	os.Exit(m.Run())
 }
 

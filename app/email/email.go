@@ -96,3 +96,10 @@ type Outcome struct {
 	Result Result
 	Err    error
 }
+
+// Concurrent is a Provider that takes several Send calls at once (SMTP:
+// one per pooled connection). A delivery batch sends up to Concurrency
+// messages side by side; other providers get them one after the other.
+type Concurrent interface {
+	Concurrency() int
+}

@@ -27,7 +27,10 @@ type ClaimRow struct {
 // ClaimComposedMany is ClaimComposed for many rows of one shop in one
 // statement: it moves every row still queued (and still naming its
 // customer) to sending and returns the ids this caller won. Only those may
-// go to the provider; commit before calling it.
+// go to the provider; commit before calling it. The rows are marked
+// hand_off_pending: call HandingOff for each part right before handing it
+// over, so that a worker that dies with the rest not yet handed over
+// leaves them to be queued again (FailInterrupted), not failed.
 func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider string, rows []ClaimRow) ([]int64, error) {
 	if len(rows) == 0 {
 		return []int64{}, nil
@@ -50,7 +53,7 @@ func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider st
 	won := []int64{}
 	err := sqlx.SelectContext(ctx, q, &won, `
 		UPDATE email_messages m
-		SET status = 'sending', provider = $2, attempts = m.attempts + 1,
+		SET status = 'sending', provider = $2, attempts = m.attempts + 1, hand_off_pending = true,
 		    links = ARRAY(SELECT jsonb_array_elements_text(u.links::jsonb)),
 		    to_email = COALESCE(NULLIF(u.to_email, ''), m.to_email), subject = COALESCE(NULLIF(u.subject, ''), m.subject),
 		    sending_at = now(), updated_at = now()
@@ -61,6 +64,20 @@ func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider st
 		return nil, fmt.Errorf("ledger: claim %d messages: %w", n, err)
 	}
 	return won, nil
+}
+
+// HandingOff records that the claimed rows ids go to the provider now:
+// from here a worker that dies leaves them failed (FailInterrupted), never
+// resent. Call it, and let it return, before the provider call.
+func HandingOff(ctx context.Context, q Querier, shopID int64, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE email_messages SET hand_off_pending = false
+		WHERE shop_id = $1 AND id = ANY($2) AND status = 'sending'`, shopID, pq.Array(ids)); err != nil {
+		return fmt.Errorf("ledger: hand off %d messages: %w", len(ids), err)
+	}
+	return nil
 }
 
 // SentRow is a row MarkSentMany moved to sent.
@@ -126,7 +143,7 @@ func RequeueMany(ctx context.Context, q Querier, shopID int64, ids []int64, reas
 		return 0, nil
 	}
 	res, err := q.ExecContext(ctx, `
-		UPDATE email_messages SET status = 'queued', last_error = $3, updated_at = now()
+		UPDATE email_messages SET status = 'queued', last_error = $3, hand_off_pending = false, updated_at = now()
 		WHERE shop_id = $1 AND id = ANY($2) AND status = 'sending'`, shopID, pq.Array(ids), reason)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: requeue %d messages: %w", len(ids), err)

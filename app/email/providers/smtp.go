@@ -41,12 +41,23 @@ type SMTP struct {
 	// campaign's thousands of messages reuse a few connections instead of
 	// a TCP, TLS and AUTH handshake each.
 	idle chan *smtpConn
+	// slots bounds the connections open at once (smtpMaxConns): the
+	// deliver jobs of every campaign share them, and a server limits
+	// connections per client.
+	slots chan struct{}
 }
 
 // Connection reuse.
 const (
 	// smtpIdleConns is how many open connections wait between messages.
 	smtpIdleConns = 16
+	// smtpMaxConns is how many connections are open at once, at most:
+	// as many as may wait idle, so each one is reused.
+	smtpMaxConns = smtpIdleConns
+	// smtpParallel is how many messages one deliver batch hands over at
+	// once (Concurrency); several batches run side by side and share the
+	// smtpMaxConns connections.
+	smtpParallel = 8
 	// smtpIdleFor is how long an idle connection is kept: servers drop
 	// idle clients after a few minutes (RFC 5321 asks for 5).
 	smtpIdleFor = time.Minute
@@ -70,7 +81,7 @@ func NewSMTP(raw string) (*SMTP, error) {
 		return nil, fmt.Errorf("providers: SMTP_URL %q is not smtp://user:pass@host:port", raw)
 	}
 	s := &SMTP{host: u.Hostname(), implicit: u.Scheme == "smtps", HelloName: "localhost", Timeout: time.Minute,
-		idle: make(chan *smtpConn, smtpIdleConns)}
+		idle: make(chan *smtpConn, smtpIdleConns), slots: make(chan struct{}, smtpMaxConns)}
 	port := u.Port()
 	if port == "" {
 		port = "587"
@@ -88,6 +99,10 @@ func NewSMTP(raw string) (*SMTP, error) {
 
 // Name implements email.Provider.
 func (s *SMTP) Name() string { return "smtp" }
+
+// Concurrency implements email.Concurrent: a batch may send this many
+// messages at once, each on its own pooled connection.
+func (s *SMTP) Concurrency() int { return smtpParallel }
 
 func (s *SMTP) tlsConfig() *tls.Config {
 	if s.TLSConfig != nil {
@@ -119,6 +134,14 @@ func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) 
 	raw, err := BuildMIME(m, msgID, time.Now())
 	if err != nil {
 		return email.Result{}, err
+	}
+	if s.slots != nil {
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return email.Result{}, &RetryableError{Provider: "smtp", Msg: "waiting for a connection: " + ctx.Err().Error()}
+		}
+		defer func() { <-s.slots }()
 	}
 	sc, err := s.conn(ctx)
 	if err != nil {

@@ -34,7 +34,7 @@ import (
 //     applied to it, and the rows they stop are skipped in one statement.
 //  4. Each remaining email is composed (template, the profile as it is
 //     now, the row's context) and tracked, on every core.
-//  5. One transaction per chunk (Options.ClaimChunk) claims them: it locks the capped recipients'
+//  5. One transaction claims them: it locks the capped recipients'
 //     profiles (ascending ids, customers.LockProfiles, the lock the
 //     single-email path takes too), reads their latest marketing email
 //     once, skips those the frequency cap or the campaign window holds,
@@ -43,14 +43,17 @@ import (
 //     the rest from queued to sending in one UPDATE. Two batches sending
 //     one customer can't both pass a cap: the second waits for the first's
 //     lock and then sees its row in sending.
-//  6. The provider gets the claimed messages (a BatchProvider all at once,
-//     others one after the other).
-//  7. One transaction records what was sent (with the EmailSent signals),
-//     one what failed; then the next chunk.
+//  6. The claimed messages go to the provider a chunk at a time
+//     (Options.HandOffChunk; a BatchProvider gets the whole batch in its
+//     own requests; a Concurrent one up to its Concurrency at once), each
+//     chunk recorded as handed over right before it goes.
+//  7. One transaction per chunk records what was sent (with the
+//     EmailSent signals), one statement what failed.
 //
-// A batching provider (SendGrid) gets the whole batch as one chunk. For
-// the others the batch is claimed a chunk at a time, right before it goes:
-// a worker killed mid-batch leaves at most its current chunk in sending.
+// A worker killed mid-batch leaves its claimed rows in sending: the sweep
+// (FailInterrupted) fails those of the chunk being handed over — the
+// provider may have them — and puts the rest, never handed over, back to
+// queued for the job's retry.
 //
 // Every guarantee of Send holds per row: only a queued row is claimed and
 // sent; a row another worker holds is left to it; a row left in sending by
@@ -70,9 +73,16 @@ func (s *Sender) Deliver(ctx context.Context, shopID int64, ids []int64) ([]Resu
 			queued = append(queued, m)
 			continue
 		}
-		r, _, err := s.settle(ctx, m)
+		r, done, err := s.settle(ctx, m)
 		if err != nil {
 			return results, err
+		}
+		if !done {
+			// Claimed by a batch whose worker died before handing it
+			// over: queued again, and this batch may send it.
+			m.Status = ledger.Queued
+			queued = append(queued, m)
+			continue
 		}
 		results = append(results, r)
 	}
@@ -119,32 +129,12 @@ func (s *Sender) Deliver(ctx context.Context, shopID int64, ids []int64) ([]Resu
 	if err != nil {
 		return results, err
 	}
-	// Claimed in chunks right before they go: a worker killed mid-batch
-	// leaves at most one chunk in sending (failed by the sweep, never
-	// resent), the rest of its batch still queued for the retry. A
-	// batching provider takes the whole batch in its own requests.
-	chunk := s.o.ClaimChunk
-	if _, ok := s.d.Provider.(email.BatchProvider); ok {
-		chunk = len(items)
+	claimed, results, held, err := s.claimBatch(ctx, b, items, budget, results)
+	if err != nil {
+		return results, err
 	}
-	var held *dailyBudget
-	for len(items) > 0 {
-		if err := ctx.Err(); err != nil {
-			return results, err // stopping: the rest stay queued for the retry
-		}
-		part := items[:min(chunk, len(items))]
-		items = items[len(part):]
-		claimed, r, h, err := s.claimBatch(ctx, b, part, budget, results)
-		results = r
-		if err != nil {
-			return results, err
-		}
-		if h != nil {
-			held = h
-		}
-		if results, err = s.sendClaimed(ctx, b, claimed, results); err != nil {
-			return results, err
-		}
+	if results, err = s.sendClaimed(ctx, b, claimed, results); err != nil {
+		return results, err
 	}
 	if held != nil {
 		return results, heldUntilTomorrow(held, time.Now())
@@ -583,14 +573,30 @@ func (b *batch) message(it *item) email.Message {
 		Text:       it.dec.Text,
 		Headers:    headers,
 		Categories: cats,
-		Personal:   it.dec.Personal,
+		Personal:   personal(it),
 	}
 }
 
-// sendClaimed hands the claimed items to the provider and records the
-// outcomes: sent in one transaction, failed in one statement. A retryable
-// error puts every claimed row the provider did not take back to queued
-// and is returned (the job retries them).
+// personal lists what only this recipient's email holds: its tracking
+// tokens, and the values merge tags put in it (as the renderer trims them).
+func personal(it *item) []string {
+	out := append([]string(nil), it.dec.Personal...)
+	for _, v := range []string{it.who.FirstName, it.who.LastName, it.who.Email} {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// sendClaimed hands the claimed items to the provider a chunk at a time
+// (Options.HandOffChunk; a BatchProvider gets them all at once): it records
+// the chunk as handed over (from then on a dead worker's rows are failed,
+// never resent), sends it — up to the provider's Concurrency at once — and
+// records the outcomes: sent in one transaction, failed in one statement.
+// A retryable error (or the job's context ending) puts every claimed row
+// not taken by the provider back to queued and is returned: the job
+// retries them.
 func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, results []Result) ([]Result, error) {
 	if len(claimed) == 0 {
 		return results, nil
@@ -599,85 +605,167 @@ func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, res
 	for i, it := range claimed {
 		msgs[i] = b.message(it)
 	}
-	outcomes := make([]email.Outcome, len(msgs))
-	attempted := len(msgs)
-	var retryErr error
-	if bp, ok := s.d.Provider.(email.BatchProvider); ok {
-		outcomes = bp.SendBatch(ctx, msgs)
-	} else {
-		for i, m := range msgs {
-			if err := ctx.Err(); err != nil {
-				// Stopping (shutdown, timeout): the rest were not handed
-				// over and go back to queued for the retry.
-				attempted, retryErr = i, err
-				break
-			}
-			r, err := s.d.Provider.Send(ctx, m)
-			outcomes[i] = email.Outcome{Result: r, Err: err}
-			if errors.Is(err, email.ErrRetryable) {
-				// The provider says later: it certainly didn't take this
-				// one, and the rest wait with it.
-				attempted = i + 1
-				break
-			}
-		}
+	bp, batching := s.d.Provider.(email.BatchProvider)
+	chunk := s.o.HandOffChunk
+	if batching {
+		chunk = len(msgs)
+	}
+	par := 1
+	if c, ok := s.d.Provider.(email.Concurrent); ok {
+		par = max(1, c.Concurrency())
 	}
 	// Record the outcomes even if the job's context is ending: the
 	// provider calls already happened.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	ids := func(ms []email.Message) []int64 {
+		out := make([]int64, len(ms))
+		for i, m := range ms {
+			out[i] = m.ID
+		}
+		return out
+	}
+	var stop error // why the rest is not sent: retryable, or the context
+	done := 0
+	for done < len(msgs) && stop == nil {
+		if err := ctx.Err(); err != nil {
+			stop = err
+			break
+		}
+		part := msgs[done:min(done+chunk, len(msgs))]
+		if err := ledger.HandingOff(ctx, s.d.DB, b.shopID, ids(part)); err != nil {
+			if _, rerr := ledger.RequeueMany(wctx, s.d.DB, b.shopID, ids(msgs[done:]), err.Error()); rerr != nil {
+				return results, rerr
+			}
+			return results, err
+		}
+		var outcomes []email.Outcome
+		var tried []bool
+		if batching {
+			outcomes = bp.SendBatch(ctx, part)
+			tried = make([]bool, len(part))
+			for i := range tried {
+				tried[i] = true
+			}
+		} else {
+			outcomes, tried = s.handOver(ctx, part, par)
+		}
+		var err error
+		if results, stop, err = s.record(wctx, b, part, claimed[done:done+len(part)], outcomes, tried, results); err != nil {
+			return results, err
+		}
+		if errors.Is(stop, errStopped) && ctx.Err() != nil {
+			stop = ctx.Err()
+		}
+		done += len(part)
+	}
+	if stop != nil && done < len(msgs) {
+		if _, err := ledger.RequeueMany(wctx, s.d.DB, b.shopID, ids(msgs[done:]), stop.Error()); err != nil {
+			return results, err
+		}
+	}
+	slices.SortStableFunc(results, func(a, b Result) int { return cmp.Compare(a.MessageID, b.MessageID) })
+	return results, stop
+}
+
+// errStopped: messages of a chunk were not tried because the batch stopped.
+var errStopped = errors.New("sender: delivery stopped before the provider was called")
+
+// handOver sends the messages, up to par at once, and stops starting new
+// ones at the first retryable error or when ctx ends; tried says which
+// were handed to the provider.
+func (s *Sender) handOver(ctx context.Context, ms []email.Message, par int) ([]email.Outcome, []bool) {
+	outcomes, tried := make([]email.Outcome, len(ms)), make([]bool, len(ms))
+	var mu sync.Mutex
+	stopped := false
+	next := 0
+	take := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || next >= len(ms) || ctx.Err() != nil {
+			return -1
+		}
+		next++
+		tried[next-1] = true
+		return next - 1
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < min(par, len(ms)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := take(); i >= 0; i = take() {
+				r, err := s.d.Provider.Send(ctx, ms[i])
+				outcomes[i] = email.Outcome{Result: r, Err: err}
+				if errors.Is(err, email.ErrRetryable) {
+					// The provider says later: it certainly didn't take
+					// this one, and the rest wait with it.
+					mu.Lock()
+					stopped = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return outcomes, tried
+}
+
+// record writes the outcomes of one handed-over chunk: sent (with their
+// signals), failed, and back to queued for a retryable error or a message
+// not tried. stop is the retryable error (or the context's), if any.
+func (s *Sender) record(ctx context.Context, b *batch, part []email.Message, items []*item, outcomes []email.Outcome, tried []bool,
+	results []Result) ([]Result, error, error) {
 	var sentIDs, sentCusts, requeue []int64
 	var pids []string
 	var fails skips
-	var retryMsg string
-	for i := 0; i < attempted; i++ {
+	var stop error
+	for i, m := range part {
 		o := outcomes[i]
 		switch {
+		case !tried[i]:
+			requeue = append(requeue, m.ID)
 		case o.Err == nil:
-			sentIDs, pids = append(sentIDs, msgs[i].ID), append(pids, o.Result.ProviderID)
-			if c := claimed[i].rc.CustomerID; c != 0 {
+			sentIDs, pids = append(sentIDs, m.ID), append(pids, o.Result.ProviderID)
+			if c := items[i].rc.CustomerID; c != 0 {
 				sentCusts = append(sentCusts, c)
 			}
 		case errors.Is(o.Err, email.ErrRetryable):
-			requeue = append(requeue, msgs[i].ID)
-			if retryErr == nil {
-				retryErr, retryMsg = o.Err, o.Err.Error()
+			requeue = append(requeue, m.ID)
+			if stop == nil {
+				stop = o.Err
 			}
-			results = append(results, Result{MessageID: msgs[i].ID, Outcome: OutcomeRetry, Error: o.Err.Error()})
+			results = append(results, Result{MessageID: m.ID, Outcome: OutcomeRetry, Error: o.Err.Error()})
 		default:
-			fails.add(msgs[i].ID, o.Err.Error())
+			fails.add(m.ID, o.Err.Error())
 		}
 	}
-	for i := attempted; i < len(msgs); i++ {
-		requeue = append(requeue, msgs[i].ID)
-	}
-	if retryMsg == "" && retryErr != nil {
-		retryMsg = retryErr.Error()
+	if len(requeue) > 0 && stop == nil {
+		stop = errStopped // the job's context ended mid-chunk
 	}
 	// Sent first: if recording it fails, the rows stay in sending and are
 	// failed as interrupted, never resent; the provider's events still
 	// find them by id.
-	if err := s.markSentMany(wctx, b.shopID, sentIDs, pids, sentCusts); err != nil {
-		return results, err
+	if err := s.markSentMany(ctx, b.shopID, sentIDs, pids, sentCusts); err != nil {
+		return results, stop, err
 	}
 	for i, id := range sentIDs {
 		results = append(results, Result{MessageID: id, Outcome: OutcomeSent, ProviderID: pids[i]})
 	}
 	if len(fails.ids) > 0 {
-		if _, err := ledger.MarkFailedMany(wctx, s.d.DB, b.shopID, fails.ids, fails.reasons); err != nil {
-			return results, err
+		if _, err := ledger.MarkFailedMany(ctx, s.d.DB, b.shopID, fails.ids, fails.reasons); err != nil {
+			return results, stop, err
 		}
 		for i, id := range fails.ids {
 			results = append(results, Result{MessageID: id, Outcome: OutcomeFailed, Error: fails.reasons[i]})
 		}
 	}
 	if len(requeue) > 0 {
-		if _, err := ledger.RequeueMany(wctx, s.d.DB, b.shopID, requeue, retryMsg); err != nil {
-			return results, err
+		if _, err := ledger.RequeueMany(ctx, s.d.DB, b.shopID, requeue, stop.Error()); err != nil {
+			return results, stop, err
 		}
 	}
-	slices.SortStableFunc(results, func(a, b Result) int { return cmp.Compare(a.MessageID, b.MessageID) })
-	return results, retryErr
+	return results, stop, nil
 }
 
 // markSentMany records the provider's acceptance of the rows and, for

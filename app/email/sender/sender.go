@@ -141,16 +141,17 @@ type Options struct {
 	// StaleAfter is how long a row may stay in sending before it counts as
 	// interrupted (default 10 minutes; longer than a provider call can take).
 	StaleAfter time.Duration
-	// ClaimChunk is how many messages of a Deliver batch are claimed
-	// together, right before they go one after the other to a provider
-	// that sends singly (default DefaultClaimChunk). Larger means fewer
-	// round trips; it is also the most messages a killed worker can leave
-	// in sending (failed by the sweep, never resent).
-	ClaimChunk int
+	// HandOffChunk is how many claimed messages of a Deliver batch are
+	// recorded as handed over, sent and recorded as sent together (default
+	// DefaultHandOffChunk; a BatchProvider takes the whole batch). Larger
+	// means fewer round trips; it is also the most messages of one batch a
+	// killed worker can leave failed as interrupted (the rest of its batch
+	// is queued again).
+	HandOffChunk int
 }
 
-// DefaultClaimChunk is Options.ClaimChunk's default.
-const DefaultClaimChunk = 25
+// DefaultHandOffChunk is Options.HandOffChunk's default.
+const DefaultHandOffChunk = 32
 
 // Sender sends single emails.
 type Sender struct {
@@ -182,8 +183,8 @@ func New(d Deps, o Options) (*Sender, error) {
 	if o.StaleAfter == 0 {
 		o.StaleAfter = 10 * time.Minute
 	}
-	if o.ClaimChunk <= 0 {
-		o.ClaimChunk = DefaultClaimChunk
+	if o.HandOffChunk <= 0 {
+		o.HandOffChunk = DefaultHandOffChunk
 	}
 	return &Sender{d: d, o: o}, nil
 }
@@ -464,6 +465,14 @@ func (s *Sender) settle(ctx context.Context, m ledger.Message) (Result, bool, er
 	case ledger.Queued:
 		return r, false, nil
 	case ledger.Sending:
+		if m.SendingAt.Valid && time.Since(m.SendingAt.Time) > s.o.StaleAfter && m.HandOffPending {
+			// Its batch's worker died before handing it over: it never
+			// reached the provider, so it may be sent.
+			if _, err := ledger.Requeue(ctx, s.d.DB, shopID, id, ledger.RequeuedReason); err != nil {
+				return r, true, err
+			}
+			return r, false, nil
+		}
 		if m.SendingAt.Valid && time.Since(m.SendingAt.Time) > s.o.StaleAfter {
 			if _, err := ledger.MarkFailed(ctx, s.d.DB, shopID, id, ledger.InterruptedReason); err != nil {
 				return r, true, err
