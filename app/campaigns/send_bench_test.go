@@ -46,10 +46,10 @@ const (
 
 // benchWorkerResult is what the child prints on its last line.
 type benchWorkerResult struct {
-	Seconds float64 `json:"seconds"`  // River start → campaign sent, nothing queued or sending
-	HWMKiB  int64   `json:"hwm_kib"`  // VmHWM
-	Sent    int     `json:"sent"`     // ledger rows sent
-	HandOff float64 `json:"handoff"`  // River start → the last batch handed to delivery
+	Seconds float64 `json:"seconds"` // River start → campaign sent, nothing queued or sending
+	HWMKiB  int64   `json:"hwm_kib"` // VmHWM
+	Sent    int     `json:"sent"`    // ledger rows sent
+	HandOff float64 `json:"handoff"` // River start → the last batch handed to delivery
 }
 
 // benchWorker is the child: it works the email queue until the campaign is

@@ -71,7 +71,7 @@ func (s *SendGrid) SendBatch(ctx context.Context, ms []email.Message) []email.Ou
 // are replaced by keys.
 type batchGroup struct {
 	html, text string
-	members    []int // indexes into the messages
+	members    []int               // indexes into the messages
 	subs       []map[string]string // per member, in members' order
 	index      map[int]int         // message index → its place in subs
 	addr       map[int]string      // message index → its address, lower-cased

@@ -35,11 +35,11 @@ type Email struct {
 
 // Personalization is one envelope of a request.
 type Personalization struct {
-	To         []Email           `json:"to"`
-	CC         []Email           `json:"cc,omitempty"`
-	BCC        []Email           `json:"bcc,omitempty"`
-	Subject    string            `json:"subject,omitempty"`
-	Headers    map[string]string `json:"headers,omitempty"`
+	To      []Email           `json:"to"`
+	CC      []Email           `json:"cc,omitempty"`
+	BCC     []Email           `json:"bcc,omitempty"`
+	Subject string            `json:"subject,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
 	// Substitutions replace each key by its value in this recipient's
 	// subject and body (Deliveries applies them).
 	Substitutions map[string]string `json:"substitutions,omitempty"`
