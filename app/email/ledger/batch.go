@@ -14,6 +14,13 @@ import (
 // MarkFailed and Requeue: one statement for a whole delivery batch, each
 // row moved under the same condition as its single form, so a row another
 // worker holds is left alone exactly as before.
+//
+// Each names its rows with "id = ANY(ids)" as well as the join to the
+// unnested values: the planner can't see which rows the join picks, and
+// when the table's statistics say no row is queued or sending (they were
+// taken between batches) it scans the whole ledger once per row of the
+// batch (measured: 0.9 s for 500 rows of a 40,000-row ledger, 14 ms with
+// the primary key's range).
 
 // ClaimRow is one composed message a batch claims (see ClaimComposed).
 type ClaimRow struct {
@@ -58,7 +65,8 @@ func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider st
 		    to_email = COALESCE(NULLIF(u.to_email, ''), m.to_email), subject = COALESCE(NULLIF(u.subject, ''), m.subject),
 		    sending_at = now(), updated_at = now()
 		FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS u(id, cust, to_email, subject, links)
-		WHERE m.shop_id = $1 AND m.id = u.id AND m.status = 'queued' AND m.customer_id IS NOT DISTINCT FROM NULLIF(u.cust, 0)
+		WHERE m.shop_id = $1 AND m.id = ANY($3) AND m.id = u.id AND m.status = 'queued'
+		  AND m.customer_id IS NOT DISTINCT FROM NULLIF(u.cust, 0)
 		RETURNING m.id`, shopID, provider, ids, custs, to, subject, links)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: claim %d messages: %w", n, err)
@@ -97,7 +105,7 @@ func MarkSentMany(ctx context.Context, q Querier, shopID int64, ids []int64, pro
 		UPDATE email_messages m
 		SET status = 'sent', provider_message_id = NULLIF(u.pid, ''), sent_at = now(), last_error = '', updated_at = now()
 		FROM unnest($2::bigint[], $3::text[]) AS u(id, pid)
-		WHERE m.shop_id = $1 AND m.id = u.id AND m.status = 'sending'
+		WHERE m.shop_id = $1 AND m.id = ANY($2) AND m.id = u.id AND m.status = 'sending'
 		RETURNING m.id, COALESCE(m.customer_id, 0) AS customer_id`, shopID, pq.Array(ids), pq.Array(providerIDs))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: mark %d messages sent: %w", len(ids), err)
@@ -114,7 +122,7 @@ func MarkSkippedMany(ctx context.Context, q Querier, shopID int64, ids []int64, 
 	res, err := q.ExecContext(ctx, `
 		UPDATE email_messages m SET status = 'skipped', skip_reason = u.why, updated_at = now()
 		FROM unnest($2::bigint[], $3::text[]) AS u(id, why)
-		WHERE m.shop_id = $1 AND m.id = u.id AND m.status IN ('queued', 'sending')`, shopID, pq.Array(ids), pq.Array(reasons))
+		WHERE m.shop_id = $1 AND m.id = ANY($2) AND m.id = u.id AND m.status IN ('queued', 'sending')`, shopID, pq.Array(ids), pq.Array(reasons))
 	if err != nil {
 		return 0, fmt.Errorf("ledger: mark %d messages skipped: %w", len(ids), err)
 	}
@@ -129,7 +137,7 @@ func MarkFailedMany(ctx context.Context, q Querier, shopID int64, ids []int64, r
 	res, err := q.ExecContext(ctx, `
 		UPDATE email_messages m SET status = 'failed', last_error = u.why, updated_at = now()
 		FROM unnest($2::bigint[], $3::text[]) AS u(id, why)
-		WHERE m.shop_id = $1 AND m.id = u.id AND m.status IN ('queued', 'sending')`, shopID, pq.Array(ids), pq.Array(reasons))
+		WHERE m.shop_id = $1 AND m.id = ANY($2) AND m.id = u.id AND m.status IN ('queued', 'sending')`, shopID, pq.Array(ids), pq.Array(reasons))
 	if err != nil {
 		return 0, fmt.Errorf("ledger: mark %d messages failed: %w", len(ids), err)
 	}

@@ -626,6 +626,7 @@ func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, res
 		return out
 	}
 	var stop error // why the rest is not sent: retryable, or the context
+	var acc sentRows
 	done := 0
 	for done < len(msgs) && stop == nil {
 		if err := ctx.Err(); err != nil {
@@ -651,13 +652,17 @@ func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, res
 			outcomes, tried = s.handOver(ctx, part, par)
 		}
 		var err error
-		if results, stop, err = s.record(wctx, b, part, claimed[done:done+len(part)], outcomes, tried, results); err != nil {
+		if results, stop, err = s.record(wctx, b, &acc, part, claimed[done:done+len(part)], outcomes, tried, results); err != nil {
 			return results, err
 		}
 		if errors.Is(stop, errStopped) && ctx.Err() != nil {
 			stop = ctx.Err()
 		}
 		done += len(part)
+	}
+	var err error
+	if results, err = acc.flush(wctx, s, b.shopID, results); err != nil {
+		return results, err
 	}
 	if stop != nil && done < len(msgs) {
 		if _, err := ledger.RequeueMany(wctx, s.d.DB, b.shopID, ids(msgs[done:]), stop.Error()); err != nil {
@@ -666,6 +671,41 @@ func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, res
 	}
 	slices.SortStableFunc(results, func(a, b Result) int { return cmp.Compare(a.MessageID, b.MessageID) })
 	return results, stop
+}
+
+// markSentEvery: accepted messages are recorded as sent (one transaction
+// with their signals) once this many have gathered, and at the end of the
+// batch. A worker that dies before recording them leaves them failed as
+// interrupted (the provider has them; SendGrid's events still mark them).
+const markSentEvery = 128
+
+// sentRows gathers accepted messages until they are recorded.
+type sentRows struct {
+	ids, custs []int64
+	pids       []string
+}
+
+func (a *sentRows) add(ids []int64, pids []string, custs []int64) {
+	a.ids, a.pids, a.custs = append(a.ids, ids...), append(a.pids, pids...), append(a.custs, custs...)
+}
+
+func (a *sentRows) len() int { return len(a.ids) }
+
+// flush records the gathered rows as sent.
+func (a *sentRows) flush(ctx context.Context, s *Sender, shopID int64, results []Result) ([]Result, error) {
+	if len(a.ids) == 0 {
+		return results, nil
+	}
+	// If recording fails, the rows stay in sending and are failed as
+	// interrupted, never resent; the provider's events still find them.
+	if err := s.markSentMany(ctx, shopID, a.ids, a.pids, a.custs); err != nil {
+		return results, err
+	}
+	for i, id := range a.ids {
+		results = append(results, Result{MessageID: id, Outcome: OutcomeSent, ProviderID: a.pids[i]})
+	}
+	a.ids, a.pids, a.custs = nil, nil, nil
+	return results, nil
 }
 
 // errStopped: messages of a chunk were not tried because the batch stopped.
@@ -714,7 +754,7 @@ func (s *Sender) handOver(ctx context.Context, ms []email.Message, par int) ([]e
 // record writes the outcomes of one handed-over chunk: sent (with their
 // signals), failed, and back to queued for a retryable error or a message
 // not tried. stop is the retryable error (or the context's), if any.
-func (s *Sender) record(ctx context.Context, b *batch, part []email.Message, items []*item, outcomes []email.Outcome, tried []bool,
+func (s *Sender) record(ctx context.Context, b *batch, acc *sentRows, part []email.Message, items []*item, outcomes []email.Outcome, tried []bool,
 	results []Result) ([]Result, error, error) {
 	var sentIDs, sentCusts, requeue []int64
 	var pids []string
@@ -743,14 +783,12 @@ func (s *Sender) record(ctx context.Context, b *batch, part []email.Message, ite
 	if len(requeue) > 0 && stop == nil {
 		stop = errStopped // the job's context ended mid-chunk
 	}
-	// Sent first: if recording it fails, the rows stay in sending and are
-	// failed as interrupted, never resent; the provider's events still
-	// find them by id.
-	if err := s.markSentMany(ctx, b.shopID, sentIDs, pids, sentCusts); err != nil {
-		return results, stop, err
-	}
-	for i, id := range sentIDs {
-		results = append(results, Result{MessageID: id, Outcome: OutcomeSent, ProviderID: pids[i]})
+	acc.add(sentIDs, pids, sentCusts)
+	if acc.len() >= markSentEvery || stop != nil {
+		var err error
+		if results, err = acc.flush(ctx, s, b.shopID, results); err != nil {
+			return results, stop, err
+		}
 	}
 	if len(fails.ids) > 0 {
 		if _, err := ledger.MarkFailedMany(ctx, s.d.DB, b.shopID, fails.ids, fails.reasons); err != nil {
