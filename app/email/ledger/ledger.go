@@ -559,17 +559,45 @@ const RequeuedReason = "interrupted before the provider was called; queued again
 // goes back to queued, for the retry of its deliver job. It returns how
 // many rows it settled.
 func FailInterrupted(ctx context.Context, q Querier, shopID int64, olderThan time.Duration) (int64, error) {
-	res, err := q.ExecContext(ctx, `
+	failed, requeued, err := SweepInterrupted(ctx, q, shopID, olderThan)
+	return failed + int64(len(requeued)), err
+}
+
+// Requeued is a row SweepInterrupted put back to queued.
+type Requeued struct {
+	ShopID int64 `db:"shop_id"`
+	ID     int64 `db:"id"`
+}
+
+// SweepInterrupted is FailInterrupted that also says which rows went back
+// to queued, so the caller can queue their delivery again (their deliver
+// job may have ended meanwhile, finding them still in sending).
+func SweepInterrupted(ctx context.Context, q Querier, shopID int64, olderThan time.Duration) (int64, []Requeued, error) {
+	var rows []struct {
+		Requeued
+		Status string `db:"status"`
+	}
+	err := sqlx.SelectContext(ctx, q, &rows, `
 		UPDATE email_messages
 		SET status = CASE WHEN hand_off_pending THEN 'queued' ELSE 'failed' END,
 		    last_error = CASE WHEN hand_off_pending THEN $4 ELSE $3 END,
 		    hand_off_pending = false, updated_at = now()
-		WHERE ($1 = 0 OR shop_id = $1) AND status = 'sending' AND sending_at < now() - make_interval(secs => $2)`,
+		WHERE ($1 = 0 OR shop_id = $1) AND status = 'sending' AND sending_at < now() - make_interval(secs => $2)
+		RETURNING shop_id, id, status`,
 		shopID, olderThan.Seconds(), InterruptedReason, RequeuedReason)
 	if err != nil {
-		return 0, fmt.Errorf("ledger: fail interrupted: %w", err)
+		return 0, nil, fmt.Errorf("ledger: fail interrupted: %w", err)
 	}
-	return res.RowsAffected()
+	var failed int64
+	var requeued []Requeued
+	for _, r := range rows {
+		if r.Status == Queued {
+			requeued = append(requeued, r.Requeued)
+		} else {
+			failed++
+		}
+	}
+	return failed, requeued, nil
 }
 
 // Event is a provider or tracking event for one message.

@@ -673,11 +673,11 @@ func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, res
 	return results, stop
 }
 
-// markSentEvery: accepted messages are recorded as sent (one transaction
+// MarkSentEvery: accepted messages are recorded as sent (one transaction
 // with their signals) once this many have gathered, and at the end of the
 // batch. A worker that dies before recording them leaves them failed as
 // interrupted (the provider has them; SendGrid's events still mark them).
-const markSentEvery = 128
+const MarkSentEvery = 128
 
 // sentRows gathers accepted messages until they are recorded.
 type sentRows struct {
@@ -784,7 +784,7 @@ func (s *Sender) record(ctx context.Context, b *batch, acc *sentRows, part []ema
 		stop = errStopped // the job's context ended mid-chunk
 	}
 	acc.add(sentIDs, pids, sentCusts)
-	if acc.len() >= markSentEvery || stop != nil {
+	if acc.len() >= MarkSentEvery || stop != nil {
 		var err error
 		if results, err = acc.flush(ctx, s, b.shopID, results); err != nil {
 			return results, stop, err

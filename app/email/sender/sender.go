@@ -151,7 +151,7 @@ type Options struct {
 }
 
 // DefaultHandOffChunk is Options.HandOffChunk's default.
-const DefaultHandOffChunk = 32
+const DefaultHandOffChunk = 8
 
 // Sender sends single emails.
 type Sender struct {
