@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"html"
 	"sort"
 	"strconv"
@@ -30,17 +31,24 @@ var _ email.BatchProvider = (*SendGrid)(nil)
 // body a substitution wouldn't give back exactly) is sent on its own.
 //
 // A request's outcome is each of its messages' outcome: retryable means
-// SendGrid took none of them (all go back to queued); an unknown outcome
-// (the request may have reached SendGrid) fails them all, never resent;
-// a refusal fails them all.
+// SendGrid took none of them (all go back to queued), and the requests
+// after it are not tried (they wait with it); an unknown outcome (the
+// request may have reached SendGrid) fails them all, never resent; a
+// refusal fails them all.
 func (s *SendGrid) SendBatch(ctx context.Context, ms []email.Message) []email.Outcome {
 	out := make([]email.Outcome, len(ms))
 	groups, singles := groupForBatch(ms)
+	// After a retryable answer (429, 5xx) the rest is not tried: it waits
+	// with the refused request for the job's retry.
+	var later error
 	for _, g := range groups {
 		for _, req := range g.requests() {
-			if err := ctx.Err(); err != nil {
+			if later == nil && ctx.Err() != nil {
+				later = &RetryableError{Provider: "sendgrid", Msg: ctx.Err().Error()}
+			}
+			if later != nil {
 				for _, i := range req {
-					out[i] = email.Outcome{Err: &RetryableError{Provider: "sendgrid", Msg: err.Error()}}
+					out[i] = email.Outcome{Err: later}
 				}
 				continue
 			}
@@ -58,11 +66,24 @@ func (s *SendGrid) SendBatch(ctx context.Context, ms []email.Message) []email.Ou
 			for _, i := range req {
 				out[i] = email.Outcome{Result: res, Err: err}
 			}
+			if errors.Is(err, email.ErrRetryable) {
+				later = err
+			}
 		}
 	}
 	for _, i := range singles {
+		if later == nil && ctx.Err() != nil {
+			later = &RetryableError{Provider: "sendgrid", Msg: ctx.Err().Error()}
+		}
+		if later != nil {
+			out[i] = email.Outcome{Err: later}
+			continue
+		}
 		r, err := s.Send(ctx, ms[i])
 		out[i] = email.Outcome{Result: r, Err: err}
+		if errors.Is(err, email.ErrRetryable) {
+			later = err
+		}
 	}
 	return out
 }

@@ -2,17 +2,27 @@ package sender_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"html"
+	"io"
+	"log/slog"
 	"math/rand"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/lib/pq"
+	"github.com/riverqueue/river"
 
 	"github.com/cartwheel/cartwheel/app/email"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
 	"github.com/cartwheel/cartwheel/app/email/render"
 	"github.com/cartwheel/cartwheel/app/email/sender"
+	"github.com/cartwheel/cartwheel/app/email/tracking"
+	"github.com/cartwheel/cartwheel/app/jobs"
 )
 
 // The caps hold across concurrent batches, not only concurrent single
@@ -186,4 +196,162 @@ func (b lastBarrier) Decorate(shopID, id int64, html, text string, marketing boo
 		<-b.all
 	}
 	return b.NoTracking.Decorate(shopID, id, html, text, marketing)
+}
+
+// Deliver through SendGrid batches a campaign's recipients into one
+// request with a personalization each, and sends on its own a message
+// whose content differs beyond merge tags and tracking (a discount code of
+// its own). Every recipient receives their own name, unsubscribe link and
+// open pixel, and nobody else's; the ledger rows carry the request's
+// X-Message-Id. A 503 on the batch request puts every row of it back to
+// queued; the retry sends them all, once.
+func TestDeliverBatchesSendGridPersonalizations(t *testing.T) {
+	de := setupDeliver(t)
+	ctx := context.Background()
+	tokens, err := tracking.NewTokens([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tracking.NewTracker("https://app.example", tokens)
+	s, err := sender.New(sender.Deps{DB: de.db, Shops: de.shops, Provider: de.prov.Provider, Tracker: tr,
+		Verifier: sender.AlwaysVerified, Templates: de.templates, Products: render.NewProductSource(de.db)}, sender.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	var ids []int64
+	first := map[int64]string{}
+	for i := 0; i < n; i++ {
+		addr := fmt.Sprintf("b%d@example.com", i)
+		c := named(t, de, fmt.Sprintf("Name%d", i), "Doe", addr)
+		id, _, err := ledger.Reserve(ctx, de.db, ledger.Reservation{ShopID: de.shop, CustomerID: c, To: addr, Kind: ledger.KindCampaign,
+			Marketing: true, Source: ledger.Source{CampaignID: 3, TemplateID: de.tpl}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, first[id] = append(ids, id), fmt.Sprintf("Name%d", i)
+	}
+	coded := de.reserveFlow(t, de.db, named(t, de, "Cody", "Doe", "cody@example.com"), "cody@example.com", 1,
+		ledger.Context{ledger.ContextDiscountCode: "CODY-10"})
+	ids = append(ids, coded)
+	first[coded] = "Cody"
+
+	de.fake.FailNext(3, 503) // the provider's own attempts at the batch request
+	if _, err := s.Deliver(ctx, de.shop, ids); !errors.Is(err, email.ErrRetryable) {
+		t.Fatalf("a 503 on the batch: %v", err)
+	}
+	var queued int
+	de.db.Get(&queued, `SELECT count(*) FROM email_messages WHERE shop_id = $1 AND status = 'queued'`, de.shop)
+	if queued != n+1 || len(de.fake.Received()) != 0 {
+		t.Fatalf("after the 503: %d queued (want %d), %d accepted", queued, n+1, len(de.fake.Received()))
+	}
+	res, err := s.Deliver(ctx, de.shop, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Outcome != sender.OutcomeSent {
+			t.Errorf("%+v", r)
+		}
+	}
+	got := de.fake.Received()
+	if len(got) != 2 || len(got[0].Mail.Personalizations)+len(got[1].Mail.Personalizations) != n+1 {
+		t.Fatalf("%d requests; want the %d campaign emails in one and the coded one alone", len(got), n)
+	}
+	deliveries := de.fake.Deliveries()
+	if len(deliveries) != n+1 {
+		t.Fatalf("%d deliveries", len(deliveries))
+	}
+	for _, d := range deliveries {
+		idText, _ := d.CustomArgs["cw_message_id"].(string)
+		var id int64
+		fmt.Sscan(idText, &id)
+		name, ok := first[id]
+		if !ok {
+			t.Fatalf("delivery for message %q", idText)
+		}
+		delete(first, id)
+		if !strings.Contains(d.HTML, "Hello "+name+" Doe") || !strings.HasPrefix(d.Subject, name+",") {
+			t.Errorf("message %d: not greeting %s (subject %q)", id, name, d.Subject)
+		}
+		if !strings.Contains(d.HTML, html.EscapeString(tr.UnsubscribeURL(id))) || !strings.Contains(d.Text, tr.UnsubscribeURL(id)) ||
+			!strings.Contains(d.HTML, html.EscapeString(tr.OpenURL(id))) || d.Headers["List-Unsubscribe"] != "<"+tr.UnsubscribeURL(id)+">" {
+			t.Errorf("message %d: its own unsubscribe link or open pixel is missing", id)
+		}
+		for _, other := range ids {
+			if other != id && (strings.Contains(d.HTML, tr.UnsubscribeURL(other)) || strings.Contains(d.HTML, tr.OpenURL(other))) {
+				t.Errorf("message %d holds message %d's tracking", id, other)
+			}
+		}
+		if (id == coded) != strings.Contains(d.HTML, "CODY-10") {
+			t.Errorf("message %d: the discount code where it doesn't belong, or missing", id)
+		}
+	}
+	var withRequestID int
+	de.db.Get(&withRequestID, `SELECT count(*) FROM email_messages WHERE shop_id = $1 AND status = 'sent' AND provider_message_id = ANY($2)`,
+		de.shop, pq.Array([]string{got[0].MessageID, got[1].MessageID}))
+	if withRequestID != n+1 {
+		t.Errorf("%d sent rows carry their request's X-Message-Id, want %d", withRequestID, n+1)
+	}
+}
+
+// A row its batch claimed but never handed to the provider (the worker
+// died between the claim and the hand-off) is queued again by the sweep,
+// with its delivery, and sent; a row that was handed over is failed, never
+// resent. A retried job that finds such a row stale sends it too.
+func TestClaimedButNotHandedOverIsSentAfterAll(t *testing.T) {
+	de := setupDeliver(t)
+	ctx := context.Background()
+	workers := river.NewWorkers()
+	river.AddWorker(workers, sender.NewDeliverWorker(de.s))
+	jc, err := jobs.New(de.db.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	de.s.QueueWith(jc)
+	var ids []int64
+	for i := 0; i < 4; i++ {
+		addr := fmt.Sprintf("h%d@example.com", i)
+		ids = append(ids, de.reserveFlow(t, de.db, named(t, de, "H", "", addr), addr, int64(i+1), nil))
+	}
+	// A dead batch: 0 and 1 claimed, not handed over; 2 handed over; all an
+	// hour old. 3 is stale and not handed over too, but no sweep runs
+	// before its job's retry.
+	de.db.MustExec(`UPDATE email_messages SET status = 'sending', sending_at = now() - interval '1 hour', hand_off_pending = id <> $2
+		WHERE id = ANY($1)`, pq.Array(ids), ids[2])
+	if err := de.s.Sweep(ctx, de.shop); err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[int64]string{}
+	rows, _ := de.db.Query(`SELECT id, status FROM email_messages WHERE shop_id = $1`, de.shop)
+	for rows.Next() {
+		var id int64
+		var st string
+		rows.Scan(&id, &st)
+		statuses[id] = st
+	}
+	rows.Close()
+	if statuses[ids[0]] != "queued" || statuses[ids[1]] != "queued" || statuses[ids[2]] != "failed" || statuses[ids[3]] != "queued" {
+		t.Fatalf("after the sweep: %v", statuses)
+	}
+	var args []string
+	de.db.Select(&args, `SELECT args->>'message_ids' FROM river_job WHERE kind = 'email.deliver'`)
+	if len(args) != 1 || args[0] != fmt.Sprintf("[%d, %d, %d]", ids[0], ids[1], ids[3]) {
+		t.Fatalf("deliveries queued by the sweep: %v", args)
+	}
+	// A stale, not handed-over row found by a batch (no sweep between).
+	de.db.MustExec(`UPDATE email_messages SET status = 'sending', sending_at = now() - interval '1 hour', hand_off_pending = true WHERE id = $1`, ids[3])
+	res, err := de.s.Deliver(ctx, de.shop, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	for _, r := range res {
+		if r.Outcome == sender.OutcomeSent {
+			sent++
+		}
+	}
+	if sent != 3 || de.prov.calls.Load() != 3 {
+		t.Errorf("sent %d, provider calls %d; want the 3 never handed over", sent, de.prov.calls.Load())
+	}
 }
