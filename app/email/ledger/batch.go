@@ -31,6 +31,15 @@ type ClaimRow struct {
 	Links      []string
 }
 
+// Claimed is a row a batch claimed. Attempts (incremented by each claim)
+// tells this claim from a later one of the same row: the statements that
+// follow a batch claim act only on rows still at their claim's attempts,
+// so a row the sweep took back and another worker claimed is left to it.
+type Claimed struct {
+	ID       int64 `db:"id"`
+	Attempts int64 `db:"attempts"`
+}
+
 // ClaimComposedMany is ClaimComposed for many rows of one shop in one
 // statement: it moves every row still queued (and still naming its
 // customer) to sending and returns the ids this caller won. Only those may
@@ -38,9 +47,9 @@ type ClaimRow struct {
 // hand_off_pending: call HandingOff for each part right before handing it
 // over, so that a worker that dies with the rest not yet handed over
 // leaves them to be queued again (FailInterrupted), not failed.
-func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider string, rows []ClaimRow) ([]int64, error) {
+func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider string, rows []ClaimRow) ([]Claimed, error) {
 	if len(rows) == 0 {
-		return []int64{}, nil
+		return []Claimed{}, nil
 	}
 	n := len(rows)
 	ids, custs := make(pq.Int64Array, n), make(pq.Int64Array, n)
@@ -57,7 +66,7 @@ func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider st
 		}
 		links[i] = string(b)
 	}
-	won := []int64{}
+	won := []Claimed{}
 	err := sqlx.SelectContext(ctx, q, &won, `
 		UPDATE email_messages m
 		SET status = 'sending', provider = $2, attempts = m.attempts + 1, hand_off_pending = true,
@@ -67,25 +76,57 @@ func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider st
 		FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS u(id, cust, to_email, subject, links)
 		WHERE m.shop_id = $1 AND m.id = ANY($3) AND m.id = u.id AND m.status = 'queued'
 		  AND m.customer_id IS NOT DISTINCT FROM NULLIF(u.cust, 0)
-		RETURNING m.id`, shopID, provider, ids, custs, to, subject, links)
+		RETURNING m.id, m.attempts`, shopID, provider, ids, custs, to, subject, links)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: claim %d messages: %w", n, err)
 	}
 	return won, nil
 }
 
-// HandingOff records that the claimed rows ids go to the provider now:
-// from here a worker that dies leaves them failed (FailInterrupted), never
-// resent. Call it, and let it return, before the provider call.
-func HandingOff(ctx context.Context, q Querier, shopID int64, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
+// HandingOff records that the claimed rows go to the provider now, and
+// returns those it did: rows still in sending, not yet handed over, at
+// their claim's attempts. Only those may be handed over (a row missing was
+// taken back by the sweep as its batch looked dead, and is someone
+// else's). From here a worker that dies leaves them failed
+// (FailInterrupted), never resent; their staleness counts from now.
+func HandingOff(ctx context.Context, q Querier, shopID int64, rows []Claimed) ([]int64, error) {
+	out := []int64{}
+	if len(rows) == 0 {
+		return out, nil
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE email_messages SET hand_off_pending = false
-		WHERE shop_id = $1 AND id = ANY($2) AND status = 'sending'`, shopID, pq.Array(ids)); err != nil {
-		return fmt.Errorf("ledger: hand off %d messages: %w", len(ids), err)
+	ids, att := make(pq.Int64Array, len(rows)), make(pq.Int64Array, len(rows))
+	for i, r := range rows {
+		ids[i], att[i] = r.ID, r.Attempts
 	}
-	return nil
+	if err := sqlx.SelectContext(ctx, q, &out, `UPDATE email_messages m SET hand_off_pending = false, sending_at = now()
+		FROM unnest($2::bigint[], $3::bigint[]) AS u(id, att)
+		WHERE m.shop_id = $1 AND m.id = ANY($2) AND m.id = u.id AND m.attempts = u.att
+		  AND m.status = 'sending' AND m.hand_off_pending
+		RETURNING m.id`, shopID, ids, att); err != nil {
+		return nil, fmt.Errorf("ledger: hand off %d messages: %w", len(rows), err)
+	}
+	return out, nil
+}
+
+// RequeueClaimed is RequeueMany for rows of a batch claim, each only while
+// still at its claim's attempts (see Claimed).
+func RequeueClaimed(ctx context.Context, q Querier, shopID int64, rows []Claimed, reason string) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	ids, att := make(pq.Int64Array, len(rows)), make(pq.Int64Array, len(rows))
+	for i, r := range rows {
+		ids[i], att[i] = r.ID, r.Attempts
+	}
+	res, err := q.ExecContext(ctx, `
+		UPDATE email_messages m SET status = 'queued', last_error = $4, hand_off_pending = false, updated_at = now()
+		FROM unnest($2::bigint[], $3::bigint[]) AS u(id, att)
+		WHERE m.shop_id = $1 AND m.id = ANY($2) AND m.id = u.id AND m.attempts = u.att AND m.status = 'sending'`,
+		shopID, ids, att, reason)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: requeue %d messages: %w", len(rows), err)
+	}
+	return res.RowsAffected()
 }
 
 // SentRow is a row MarkSentMany moved to sent.

@@ -44,6 +44,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -582,7 +583,12 @@ func SweepInterrupted(ctx context.Context, q Querier, shopID int64, olderThan ti
 		SET status = CASE WHEN hand_off_pending THEN 'queued' ELSE 'failed' END,
 		    last_error = CASE WHEN hand_off_pending THEN $4 ELSE $3 END,
 		    hand_off_pending = false, updated_at = now()
-		WHERE ($1 = 0 OR shop_id = $1) AND status = 'sending' AND sending_at < now() - make_interval(secs => $2)
+		WHERE id IN (
+			-- Rows a live transaction holds (a batch recording them) are
+			-- not a dead worker's: skipped, and no lock-order deadlock.
+			SELECT id FROM email_messages
+			WHERE ($1 = 0 OR shop_id = $1) AND status = 'sending' AND sending_at < now() - make_interval(secs => $2)
+			FOR UPDATE SKIP LOCKED)
 		RETURNING shop_id, id, status`,
 		shopID, olderThan.Seconds(), InterruptedReason, RequeuedReason)
 	if err != nil {
@@ -597,6 +603,7 @@ func SweepInterrupted(ctx context.Context, q Querier, shopID int64, olderThan ti
 			failed++
 		}
 	}
+	sort.Slice(requeued, func(a, b int) bool { return requeued[a].ID < requeued[b].ID })
 	return failed, requeued, nil
 }
 

@@ -143,7 +143,7 @@ func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) 
 		}
 		defer func() { <-s.slots }()
 	}
-	sc, err := s.conn(ctx)
+	sc, reused, err := s.conn(ctx)
 	if err != nil {
 		return email.Result{}, err
 	}
@@ -153,8 +153,23 @@ func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) 
 	}
 	sc.net.SetDeadline(deadline)
 	res, err := s.transact(sc.c, m, msgID, raw)
+	if errors.Is(err, errConnGone) && reused {
+		// The server closed the connection while it waited (MAIL FROM
+		// got no answer: nothing of this message was sent): once more on
+		// a new one.
+		sc.c.Close()
+		if sc, err = s.dial(ctx); err != nil {
+			return email.Result{}, err
+		}
+		sc.net.SetDeadline(deadline)
+		res, err = s.transact(sc.c, m, msgID, raw)
+	}
 	if err != nil {
 		sc.c.Close()
+		var gone *connGoneError
+		if errors.As(err, &gone) {
+			err = gone.err
+		}
 		return res, err
 	}
 	sc.sent++
@@ -165,6 +180,10 @@ func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) 
 // transact sends one message on an open connection.
 func (s *SMTP) transact(c *smtp.Client, m email.Message, msgID string, raw []byte) (email.Result, error) {
 	if err := c.Mail(m.From.Email); err != nil {
+		var te *textproto.Error
+		if !errors.As(err, &te) {
+			return email.Result{}, &connGoneError{s.classify("MAIL FROM", err)}
+		}
 		return email.Result{}, s.classify("MAIL FROM", err)
 	}
 	if err := c.Rcpt(m.To.Email); err != nil {
@@ -187,23 +206,43 @@ func (s *SMTP) transact(c *smtp.Client, m email.Message, msgID string, raw []byt
 	return email.Result{ProviderID: msgID}, nil
 }
 
-// conn returns an idle connection that still answers, or a new one.
-func (s *SMTP) conn(ctx context.Context) (*smtpConn, error) {
+// errConnGone: the connection failed before the server answered MAIL FROM
+// (it was closed while idle); nothing of the message was sent.
+var errConnGone = errors.New("smtp: connection gone before MAIL FROM")
+
+type connGoneError struct{ err error }
+
+func (e *connGoneError) Error() string        { return e.err.Error() }
+func (e *connGoneError) Unwrap() []error      { return []error{errConnGone, e.err} }
+func (e *connGoneError) Is(target error) bool { return target == errConnGone }
+
+// smtpFresh: a connection used this recently is reused without an RSET
+// first (a round trip per message); if the server closed it meanwhile,
+// MAIL FROM fails before anything was sent and Send retries on a new one.
+const smtpFresh = 2 * time.Second
+
+// conn returns an idle connection that still answers, or a new one;
+// reused says it was idle.
+func (s *SMTP) conn(ctx context.Context) (*smtpConn, bool, error) {
 	for {
 		select {
 		case sc := <-s.idle:
-			if time.Since(sc.idle) > smtpIdleFor {
+			idle := time.Since(sc.idle)
+			if idle > smtpIdleFor {
 				sc.c.Close()
 				continue
 			}
-			sc.net.SetDeadline(time.Now().Add(10 * time.Second))
-			if err := sc.c.Reset(); err != nil {
-				sc.c.Close() // the server dropped it: try the next
-				continue
+			if idle > smtpFresh {
+				sc.net.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := sc.c.Reset(); err != nil {
+					sc.c.Close() // the server dropped it: try the next
+					continue
+				}
 			}
-			return sc, nil
+			return sc, true, nil
 		default:
-			return s.dial(ctx)
+			sc, err := s.dial(ctx)
+			return sc, false, err
 		}
 	}
 }

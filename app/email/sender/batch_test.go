@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lib/pq"
 	"github.com/riverqueue/river"
@@ -353,5 +354,88 @@ func TestClaimedButNotHandedOverIsSentAfterAll(t *testing.T) {
 	}
 	if sent != 3 || de.prov.calls.Load() != 3 {
 		t.Errorf("sent %d, provider calls %d; want the 3 never handed over", sent, de.prov.calls.Load())
+	}
+}
+
+// hookOnce runs fn before the first message it is handed.
+type hookOnce struct {
+	email.Provider
+	once  sync.Once
+	fn    func()
+	calls atomic.Int64
+}
+
+func (h *hookOnce) Send(ctx context.Context, m email.Message) (email.Result, error) {
+	h.once.Do(h.fn)
+	h.calls.Add(1)
+	return h.Provider.Send(ctx, m)
+}
+
+// A batch so slow that the sweep took back its rows not yet handed over,
+// and another worker claimed them, hands none of them over: each claim is
+// fenced by the row's attempts, so the first batch finds them someone
+// else's (in progress) and only the other worker may send them.
+func TestSweptRowsAreNotHandedOverByTheirFirstBatch(t *testing.T) {
+	de := setupDeliver(t)
+	ctx := context.Background()
+	var ids []int64
+	for i := 0; i < 3; i++ {
+		addr := fmt.Sprintf("s%d@example.com", i)
+		ids = append(ids, de.reserveFlow(t, de.db, named(t, de, "S", "", addr), addr, int64(i+1), nil))
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, sender.NewDeliverWorker(de.s))
+	jc, err := jobs.New(de.db.DB, workers, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweeper, err := sender.New(sender.Deps{DB: de.db, Shops: de.shops, Provider: de.prov, Tracker: sender.NoTracking{},
+		Verifier: sender.AlwaysVerified, Templates: de.templates, Products: render.NewProductSource(de.db)},
+		sender.Options{StaleAfter: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweeper.QueueWith(jc)
+	hook := &hookOnce{Provider: de.prov}
+	// While the first message is being handed over: the sweep takes back
+	// the other two, and another worker claims them.
+	hook.fn = func() {
+		de.db.MustExec(`UPDATE email_messages SET sending_at = now() - interval '1 minute' WHERE id = ANY($1) AND hand_off_pending`, pq.Array(ids))
+		if err := sweeper.Sweep(ctx, de.shop); err != nil {
+			t.Error(err)
+		}
+		var rows []ledger.ClaimRow
+		for _, id := range ids[1:] {
+			m, _ := ledger.Get(ctx, de.db, de.shop, id)
+			rows = append(rows, ledger.ClaimRow{ID: id, CustomerID: m.CustomerID.Int64})
+		}
+		won, err := ledger.ClaimComposedMany(ctx, de.db, de.shop, "other", rows)
+		if err != nil || len(won) != 2 {
+			t.Errorf("the other worker's claim: %v %v", won, err)
+		}
+	}
+	first, err := sender.New(sender.Deps{DB: de.db, Shops: de.shops, Provider: hook, Tracker: sender.NoTracking{},
+		Verifier: sender.AlwaysVerified, Templates: de.templates, Products: render.NewProductSource(de.db)},
+		sender.Options{HandOffChunk: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := first.Deliver(ctx, de.shop, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[int64]string{}
+	for _, r := range res {
+		outcomes[r.MessageID] = r.Outcome
+	}
+	want := map[int64]string{ids[0]: sender.OutcomeSent, ids[1]: sender.OutcomeInProgress, ids[2]: sender.OutcomeInProgress}
+	if fmt.Sprint(outcomes) != fmt.Sprint(want) || hook.calls.Load() != 1 {
+		t.Errorf("outcomes %v, want %v; the first batch handed over %d", outcomes, want, hook.calls.Load())
+	}
+	var theirs int
+	de.db.Get(&theirs, `SELECT count(*) FROM email_messages WHERE id = ANY($1) AND status = 'sending' AND hand_off_pending AND provider = 'other'`,
+		pq.Array(ids[1:]))
+	if theirs != 2 {
+		t.Errorf("%d of the swept rows are still the other worker's, want 2", theirs)
 	}
 }

@@ -174,6 +174,8 @@ type item struct {
 	out  render.Output
 	dec  email.Decorated
 	who  compose.Recipient
+	// claim is this batch's claim of the row
+	claim ledger.Claimed
 	// failed: the message can't be composed, ever
 	failed string
 }
@@ -420,6 +422,9 @@ func (s *Sender) composeOne(ctx context.Context, b *batch, it *item) error {
 		return fmt.Errorf("sender: tracking: %w", err)
 	}
 	it.dec = dec
+	// The batch keeps every message until it is sent: only the tracked
+	// bodies, not the rendered ones as well.
+	it.out.HTML, it.out.Text = "", ""
 	return nil
 }
 
@@ -522,13 +527,14 @@ func (s *Sender) claimBatch(ctx context.Context, b *batch, items []*item, budget
 	for i, id := range capWhy.ids {
 		results = append(results, Result{MessageID: id, Outcome: OutcomeSkipped, SkipReason: capWhy.reasons[i]})
 	}
-	got := make(map[int64]bool, len(won))
-	for _, id := range won {
-		got[id] = true
+	got := make(map[int64]ledger.Claimed, len(won))
+	for _, c := range won {
+		got[c.ID] = c
 	}
 	claimed := take[:0]
 	for _, it := range take {
-		if got[it.m.ID] {
+		if c, ok := got[it.m.ID]; ok {
+			it.claim = c
 			claimed = append(claimed, it)
 			continue
 		}
@@ -601,14 +607,10 @@ func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, res
 	if len(claimed) == 0 {
 		return results, nil
 	}
-	msgs := make([]email.Message, len(claimed))
-	for i, it := range claimed {
-		msgs[i] = b.message(it)
-	}
 	bp, batching := s.d.Provider.(email.BatchProvider)
 	chunk := s.o.HandOffChunk
 	if batching {
-		chunk = len(msgs)
+		chunk = len(claimed)
 	}
 	par := 1
 	if c, ok := s.d.Provider.(email.Concurrent); ok {
@@ -618,54 +620,75 @@ func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, res
 	// provider calls already happened.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	ids := func(ms []email.Message) []int64 {
-		out := make([]int64, len(ms))
-		for i, m := range ms {
-			out[i] = m.ID
+	claims := func(its []*item) []ledger.Claimed {
+		out := make([]ledger.Claimed, len(its))
+		for i, it := range its {
+			out[i] = it.claim
 		}
 		return out
 	}
 	var stop error // why the rest is not sent: retryable, or the context
 	var acc sentRows
 	done := 0
-	for done < len(msgs) && stop == nil {
+	for done < len(claimed) && stop == nil {
 		if err := ctx.Err(); err != nil {
 			stop = err
 			break
 		}
-		part := msgs[done:min(done+chunk, len(msgs))]
-		if err := ledger.HandingOff(ctx, s.d.DB, b.shopID, ids(part)); err != nil {
-			if _, rerr := ledger.RequeueMany(wctx, s.d.DB, b.shopID, ids(msgs[done:]), err.Error()); rerr != nil {
+		chunkItems := claimed[done:min(done+chunk, len(claimed))]
+		done += len(chunkItems)
+		handed, err := ledger.HandingOff(ctx, s.d.DB, b.shopID, claims(chunkItems))
+		if err != nil {
+			if _, rerr := ledger.RequeueClaimed(wctx, s.d.DB, b.shopID, claims(claimed[done-len(chunkItems):]), err.Error()); rerr != nil {
 				return results, rerr
 			}
 			return results, err
 		}
+		ours := make(map[int64]bool, len(handed))
+		for _, id := range handed {
+			ours[id] = true
+		}
+		var part []*item
+		for _, it := range chunkItems {
+			if ours[it.m.ID] {
+				part = append(part, it)
+			} else {
+				// Taken back by the sweep (this batch looked dead) and
+				// someone else's now.
+				results = append(results, Result{MessageID: it.m.ID, Outcome: OutcomeInProgress})
+			}
+		}
+		if len(part) == 0 {
+			continue
+		}
+		msgs := make([]email.Message, len(part))
+		for i, it := range part {
+			msgs[i] = b.message(it)
+		}
 		var outcomes []email.Outcome
 		var tried []bool
 		if batching {
-			outcomes = bp.SendBatch(ctx, part)
-			tried = make([]bool, len(part))
+			outcomes = bp.SendBatch(ctx, msgs)
+			tried = make([]bool, len(msgs))
 			for i := range tried {
 				tried[i] = true
 			}
 		} else {
-			outcomes, tried = s.handOver(ctx, part, par)
+			outcomes, tried = s.handOver(ctx, msgs, par)
 		}
-		var err error
-		if results, stop, err = s.record(wctx, b, &acc, part, claimed[done:done+len(part)], outcomes, tried, results); err != nil {
+		if results, stop, err = s.record(wctx, b, &acc, msgs, part, outcomes, tried, results); err != nil {
 			return results, err
 		}
 		if errors.Is(stop, errStopped) && ctx.Err() != nil {
 			stop = ctx.Err()
 		}
-		done += len(part)
 	}
 	var err error
 	if results, err = acc.flush(wctx, s, b.shopID, results); err != nil {
 		return results, err
 	}
-	if stop != nil && done < len(msgs) {
-		if _, err := ledger.RequeueMany(wctx, s.d.DB, b.shopID, ids(msgs[done:]), stop.Error()); err != nil {
+	if stop != nil && done < len(claimed) {
+		if _, err := ledger.RequeueClaimed(wctx, s.d.DB, b.shopID, claims(claimed[done:]), stop.Error()); err != nil {
 			return results, err
 		}
 	}
@@ -756,7 +779,8 @@ func (s *Sender) handOver(ctx context.Context, ms []email.Message, par int) ([]e
 // not tried. stop is the retryable error (or the context's), if any.
 func (s *Sender) record(ctx context.Context, b *batch, acc *sentRows, part []email.Message, items []*item, outcomes []email.Outcome, tried []bool,
 	results []Result) ([]Result, error, error) {
-	var sentIDs, sentCusts, requeue []int64
+	var sentIDs, sentCusts []int64
+	var requeue []ledger.Claimed
 	var pids []string
 	var fails skips
 	var stop error
@@ -764,14 +788,14 @@ func (s *Sender) record(ctx context.Context, b *batch, acc *sentRows, part []ema
 		o := outcomes[i]
 		switch {
 		case !tried[i]:
-			requeue = append(requeue, m.ID)
+			requeue = append(requeue, items[i].claim)
 		case o.Err == nil:
 			sentIDs, pids = append(sentIDs, m.ID), append(pids, o.Result.ProviderID)
 			if c := items[i].rc.CustomerID; c != 0 {
 				sentCusts = append(sentCusts, c)
 			}
 		case errors.Is(o.Err, email.ErrRetryable):
-			requeue = append(requeue, m.ID)
+			requeue = append(requeue, items[i].claim)
 			if stop == nil {
 				stop = o.Err
 			}
@@ -799,7 +823,7 @@ func (s *Sender) record(ctx context.Context, b *batch, acc *sentRows, part []ema
 		}
 	}
 	if len(requeue) > 0 {
-		if _, err := ledger.RequeueMany(ctx, s.d.DB, b.shopID, requeue, stop.Error()); err != nil {
+		if _, err := ledger.RequeueClaimed(ctx, s.d.DB, b.shopID, requeue, stop.Error()); err != nil {
 			return results, stop, err
 		}
 	}
