@@ -43,11 +43,12 @@ type Claimed struct {
 // ClaimComposedMany is ClaimComposed for many rows of one shop in one
 // statement: it moves every row still queued (and still naming its
 // customer) to sending and returns the ids this caller won. Only those may
-// go to the provider; commit before calling it. The rows are marked
-// hand_off_pending: call HandingOff for each part right before handing it
-// over, so that a worker that dies with the rest not yet handed over
-// leaves them to be queued again (FailInterrupted), not failed.
-func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider string, rows []ClaimRow) ([]Claimed, error) {
+// go to the provider; commit before calling it. Unless handed (the caller
+// hands them all over at once, right after the commit), the rows are
+// marked hand_off_pending: call HandingOff for each part right before
+// handing it over, so that a worker that dies with the rest not yet handed
+// over leaves them to be queued again (FailInterrupted), not failed.
+func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider string, handed bool, rows []ClaimRow) ([]Claimed, error) {
 	if len(rows) == 0 {
 		return []Claimed{}, nil
 	}
@@ -69,14 +70,14 @@ func ClaimComposedMany(ctx context.Context, q Querier, shopID int64, provider st
 	won := []Claimed{}
 	err := sqlx.SelectContext(ctx, q, &won, `
 		UPDATE email_messages m
-		SET status = 'sending', provider = $2, attempts = m.attempts + 1, hand_off_pending = true,
+		SET status = 'sending', provider = $2, attempts = m.attempts + 1, hand_off_pending = NOT $8,
 		    links = ARRAY(SELECT jsonb_array_elements_text(u.links::jsonb)),
 		    to_email = COALESCE(NULLIF(u.to_email, ''), m.to_email), subject = COALESCE(NULLIF(u.subject, ''), m.subject),
 		    sending_at = now(), updated_at = now()
 		FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS u(id, cust, to_email, subject, links)
 		WHERE m.shop_id = $1 AND m.id = ANY($3) AND m.id = u.id AND m.status = 'queued'
 		  AND m.customer_id IS NOT DISTINCT FROM NULLIF(u.cust, 0)
-		RETURNING m.id, m.attempts`, shopID, provider, ids, custs, to, subject, links)
+		RETURNING m.id, m.attempts`, shopID, provider, ids, custs, to, subject, links, handed)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: claim %d messages: %w", n, err)
 	}

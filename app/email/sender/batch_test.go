@@ -409,7 +409,7 @@ func TestSweptRowsAreNotHandedOverByTheirFirstBatch(t *testing.T) {
 			m, _ := ledger.Get(ctx, de.db, de.shop, id)
 			rows = append(rows, ledger.ClaimRow{ID: id, CustomerID: m.CustomerID.Int64})
 		}
-		won, err := ledger.ClaimComposedMany(ctx, de.db, de.shop, "other", rows)
+		won, err := ledger.ClaimComposedMany(ctx, de.db, de.shop, "other", false, rows)
 		if err != nil || len(won) != 2 {
 			t.Errorf("the other worker's claim: %v %v", won, err)
 		}

@@ -51,9 +51,10 @@ import (
 //     EmailSent signals), one statement what failed.
 //
 // A worker killed mid-batch leaves its claimed rows in sending: the sweep
-// (FailInterrupted) fails those of the chunk being handed over — the
-// provider may have them — and puts the rest, never handed over, back to
-// queued for the job's retry.
+// (Sweep) fails those of the chunk being handed over — the provider may
+// have them — and puts the rest, never handed over, back to queued with
+// their delivery queued again. A batching provider's rows count as handed
+// over from the claim (its requests follow at once), so they are failed.
 //
 // Every guarantee of Send holds per row: only a queued row is claimed and
 // sent; a row another worker holds is left to it; a row left in sending by
@@ -517,7 +518,11 @@ func (s *Sender) claimBatch(ctx context.Context, b *batch, items []*item, budget
 	for i, it := range take {
 		rows[i] = ledger.ClaimRow{ID: it.m.ID, CustomerID: it.rc.CustomerID, To: it.rc.To, Subject: it.out.Subject, Links: it.dec.Links}
 	}
-	won, err := ledger.ClaimComposedMany(ctx, tx, b.shopID, s.d.Provider.Name(), rows)
+	// A batching provider gets the whole batch in its requests right after
+	// this commit: its rows are handed over at the claim (one update of
+	// each row fewer); the others are handed over a chunk at a time.
+	_, batching := s.d.Provider.(email.BatchProvider)
+	won, err := ledger.ClaimComposedMany(ctx, tx, b.shopID, s.d.Provider.Name(), batching, rows)
 	if err != nil {
 		return nil, results, nil, err
 	}
@@ -637,7 +642,15 @@ func (s *Sender) sendClaimed(ctx context.Context, b *batch, claimed []*item, res
 		}
 		chunkItems := claimed[done:min(done+chunk, len(claimed))]
 		done += len(chunkItems)
-		handed, err := ledger.HandingOff(ctx, s.d.DB, b.shopID, claims(chunkItems))
+		var handed []int64
+		var err error
+		if batching {
+			for _, it := range chunkItems {
+				handed = append(handed, it.m.ID) // handed over at the claim
+			}
+		} else {
+			handed, err = ledger.HandingOff(ctx, s.d.DB, b.shopID, claims(chunkItems))
+		}
 		if err != nil {
 			if _, rerr := ledger.RequeueClaimed(wctx, s.d.DB, b.shopID, claims(claimed[done-len(chunkItems):]), err.Error()); rerr != nil {
 				return results, rerr
