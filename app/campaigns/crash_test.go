@@ -75,6 +75,7 @@ func sendWorker(u string) int {
 	sending := &campaigns.Sending{Store: campaigns.NewStore(d), Limiter: ratelimit.New(d, nil)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &campaigns.SendWorker{S: sending})
+	river.AddWorker(workers, &campaigns.StartDueWorker{S: sending})
 	river.AddWorker(workers, sender.NewDeliverWorker(snd))
 	jc, err := jobs.New(d.DB, workers, jobs.Options{EmailWorkers: deliverers, PollInterval: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -106,6 +107,30 @@ func sendWorker(u string) int {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startNow starts campaign campaignID of shop 1 and, when Start handed a
+// large audience's snapshot to a job (the campaign is then scheduled for
+// now), runs that job's work here, so the campaign is sending when it
+// returns.
+func startNow(ctx context.Context, s *campaigns.Sending, campaignID int64) error {
+	c, err := s.Start(ctx, 1, campaignID, time.Now())
+	if err != nil {
+		return err
+	}
+	if c.Status == campaigns.StatusSending {
+		return nil
+	}
+	if _, err := s.StartDue(ctx, time.Now()); err != nil {
+		return err
+	}
+	if c, err = s.Store.Get(ctx, 1, campaignID); err != nil {
+		return err
+	}
+	if c.Status != campaigns.StatusSending {
+		return fmt.Errorf("campaign %d is %s after the start", campaignID, c.Status)
+	}
+	return nil
 }
 
 // sink is an in-process SMTP server that counts what it receives by the
@@ -216,7 +241,7 @@ func TestKilledWorkerNeitherDuplicatesNorMisses(t *testing.T) {
 	smtpSink := newSink(t)
 	c := se.campaign(campaigns.Draft{})
 	se.sending.Now = nil // the real clock: the child runs on it
-	if _, err := se.sending.Start(se.ctx, 1, c.ID, time.Now()); err != nil {
+	if err := startNow(se.ctx, se.sending, c.ID); err != nil {
 		t.Fatal(err)
 	}
 	start := func() *exec.Cmd {

@@ -103,6 +103,7 @@ func benchWorker(u string) int {
 	sending := &campaigns.Sending{Store: campaigns.NewStore(d), Limiter: ratelimit.New(d, nil)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &campaigns.SendWorker{S: sending})
+	river.AddWorker(workers, &campaigns.StartDueWorker{S: sending})
 	river.AddWorker(workers, sender.NewDeliverWorker(snd))
 	jc, err := jobs.New(d.DB, workers, jobs.Options{EmailWorkers: nw, PollInterval: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -258,6 +259,7 @@ func benchCampaignSend(b *testing.B, prov string, n, workers int) {
 	sending := &campaigns.Sending{Store: campaigns.NewStore(d)}
 	workersReg := river.NewWorkers()
 	river.AddWorker(workersReg, &campaigns.SendWorker{S: sending})
+	river.AddWorker(workersReg, &campaigns.StartDueWorker{S: sending})
 	river.AddWorker(workersReg, sender.NewDeliverWorker(&sender.Sender{}))
 	jc, err := jobs.New(d.DB, workersReg, jobs.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -270,7 +272,7 @@ func benchCampaignSend(b *testing.B, prov string, n, workers int) {
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	if _, err := sending.Start(ctx, 1, c.ID, time.Now()); err != nil {
+	if err := startNow(ctx, sending, c.ID); err != nil {
 		b.Fatal(err)
 	}
 	snapshot := time.Since(t0)
