@@ -104,8 +104,9 @@ bench-segments: deps
 bench-flows: deps
 	$(GO) test -run '^$$' -bench 'BenchmarkFlows' -benchtime 1x -timeout 60m ./app/flows/
 
-## bench-campaign: snapshot of a campaign audience of 1M customers (segment refresh + one INSERT) and its reachable count (BENCH_CAMPAIGN_CUSTOMERS; the seeded database is kept and reused)
+## bench-campaign: a campaign sent end to end (10k and 100k personalised, tracked recipients to a local SMTP sink and to the SendGrid fake: msgs/s, the worker's peak RSS, CPU per message; BENCH_SEND_RECIPIENTS, BENCH_SEND_PROVIDERS, BENCH_SEND_WORKERS), then the snapshot of a 1M-customer audience and its reachable count (BENCH_CAMPAIGN_CUSTOMERS; the seeded database is kept and reused)
 bench-campaign: deps
+	$(GO) test -run '^$$' -bench 'BenchmarkCampaignSend' -benchtime 1x -timeout 60m ./app/campaigns/
 	$(GO) test -run '^$$' -bench 'BenchmarkSnapshot' -benchtime 1x -timeout 60m ./app/campaigns/
 
 ## bench-report: a campaign report's server time on a campaign of 1M recipients and millions of events, read from the rollups (BENCH_REPORT_RECIPIENTS; the seeded database is kept and reused)

@@ -30,6 +30,10 @@ type Message struct {
 	Text       string
 	Headers    map[string]string // e.g. List-Unsubscribe, List-Unsubscribe-Post
 	Categories []string          // e.g. "campaign", "flow:abandoned_cart"
+	// Personal lists strings that only this message holds (its tracking
+	// tokens, from Decorated.Personal): a batching provider sends them as
+	// per-recipient substitutions. Other providers ignore it.
+	Personal []string
 }
 
 // Address is a mailbox; Name may be empty.
@@ -69,4 +73,33 @@ type Decorated struct {
 	HTML, Text string
 	Links      []string
 	Headers    map[string]string
+	// Personal lists the strings the tracker wrote into this message alone
+	// (its signed tokens); everything else it added is the same for every
+	// message. Batching providers turn them into per-recipient
+	// substitutions.
+	Personal []string
+}
+
+// BatchProvider is a Provider that hands many messages over in few
+// requests (SendGrid: up to 1,000 personalizations per request). SendBatch
+// answers each message: outcomes[i] is for ms[i], with the same error
+// contract as Send. Messages that went in one request share its outcome:
+// a retryable error means none of them was accepted, an unknown outcome
+// that any of them may have been.
+type BatchProvider interface {
+	Provider
+	SendBatch(ctx context.Context, ms []Message) []Outcome
+}
+
+// Outcome is what a BatchProvider says about one message.
+type Outcome struct {
+	Result Result
+	Err    error
+}
+
+// Concurrent is a Provider that takes several Send calls at once (SMTP:
+// one per pooled connection). A delivery batch sends up to Concurrency
+// messages side by side; other providers get them one after the other.
+type Concurrent interface {
+	Concurrency() int
 }

@@ -44,6 +44,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -222,6 +223,9 @@ type Message struct {
 	SendingAt         sql.NullTime   `db:"sending_at"`
 	SentAt            sql.NullTime   `db:"sent_at"`
 	UpdatedAt         time.Time      `db:"updated_at"`
+	// HandOffPending: claimed by a delivery batch and not yet handed to the
+	// provider (see ClaimComposedMany, HandingOff).
+	HandOffPending bool `db:"hand_off_pending"`
 	Source
 	Context Context `db:"context"`
 }
@@ -229,7 +233,7 @@ type Message struct {
 // Columns is the select list that fills a Message (NULL sources read as zero).
 const Columns = `id, shop_id, customer_id, to_email, kind, dedupe_key, subject, status, bounce_type, skip_reason,
 	provider, provider_message_id, links, marketing, attempts, last_error, created_at, sending_at, sent_at, updated_at,
-	COALESCE(flow_id, 0) AS flow_id, COALESCE(flow_version, 0) AS flow_version, COALESCE(flow_run_id, 0) AS flow_run_id,
+	hand_off_pending, COALESCE(flow_id, 0) AS flow_id, COALESCE(flow_version, 0) AS flow_version, COALESCE(flow_run_id, 0) AS flow_run_id,
 	COALESCE(flow_step, '') AS flow_step, COALESCE(campaign_id, 0) AS campaign_id,
 	COALESCE(campaign_variant, '') AS campaign_variant, COALESCE(template_id, 0) AS template_id, context`
 
@@ -534,7 +538,7 @@ func MarkFailed(ctx context.Context, q Querier, shopID, id int64, reason string)
 // not accept it (429, 5xx, connection refused), so a retry may claim it.
 func Requeue(ctx context.Context, q Querier, shopID, id int64, reason string) (bool, error) {
 	res, err := q.ExecContext(ctx, `
-		UPDATE email_messages SET status = 'queued', last_error = $3, updated_at = now()
+		UPDATE email_messages SET status = 'queued', last_error = $3, hand_off_pending = false, updated_at = now()
 		WHERE shop_id = $1 AND id = $2 AND status = 'sending'`, shopID, id, reason)
 	return affected(res, err, "requeue")
 }
@@ -542,20 +546,65 @@ func Requeue(ctx context.Context, q Querier, shopID, id int64, reason string) (b
 // InterruptedReason is the last_error of rows FailInterrupted gave up on.
 const InterruptedReason = "interrupted; not resent to avoid duplicates"
 
-// FailInterrupted marks as failed the shop's rows (all shops when shopID is
-// 0) left in sending for longer than olderThan: their worker died at a point
-// where the provider may or may not have accepted the message, so they are
-// not sent again. If the provider did accept it, its events (matched by
-// cw_message_id) still move the row to sent/delivered/… afterwards.
+// RequeuedReason is the last_error of claimed rows FailInterrupted put
+// back to queued: their worker died before handing them to the provider.
+const RequeuedReason = "interrupted before the provider was called; queued again"
+
+// FailInterrupted settles the shop's rows (all shops when shopID is 0) left
+// in sending for longer than olderThan by a worker that died. A row already
+// handed to the provider is marked failed: the provider may or may not
+// have accepted it, so it is not sent again. If the provider did accept it,
+// its events (matched by cw_message_id) still move the row to
+// sent/delivered/… afterwards. A row its batch had claimed but not yet
+// handed over (hand_off_pending) certainly never reached the provider: it
+// goes back to queued, for the retry of its deliver job. It returns how
+// many rows it settled.
 func FailInterrupted(ctx context.Context, q Querier, shopID int64, olderThan time.Duration) (int64, error) {
-	res, err := q.ExecContext(ctx, `
-		UPDATE email_messages SET status = 'failed', last_error = $3, updated_at = now()
-		WHERE ($1 = 0 OR shop_id = $1) AND status = 'sending' AND sending_at < now() - make_interval(secs => $2)`,
-		shopID, olderThan.Seconds(), InterruptedReason)
-	if err != nil {
-		return 0, fmt.Errorf("ledger: fail interrupted: %w", err)
+	failed, requeued, err := SweepInterrupted(ctx, q, shopID, olderThan)
+	return failed + int64(len(requeued)), err
+}
+
+// Requeued is a row SweepInterrupted put back to queued.
+type Requeued struct {
+	ShopID int64 `db:"shop_id"`
+	ID     int64 `db:"id"`
+}
+
+// SweepInterrupted is FailInterrupted that also says which rows went back
+// to queued, so the caller can queue their delivery again (their deliver
+// job may have ended meanwhile, finding them still in sending).
+func SweepInterrupted(ctx context.Context, q Querier, shopID int64, olderThan time.Duration) (int64, []Requeued, error) {
+	var rows []struct {
+		Requeued
+		Status string `db:"status"`
 	}
-	return res.RowsAffected()
+	err := sqlx.SelectContext(ctx, q, &rows, `
+		UPDATE email_messages
+		SET status = CASE WHEN hand_off_pending THEN 'queued' ELSE 'failed' END,
+		    last_error = CASE WHEN hand_off_pending THEN $4 ELSE $3 END,
+		    hand_off_pending = false, updated_at = now()
+		WHERE id IN (
+			-- Rows a live transaction holds (a batch recording them) are
+			-- not a dead worker's: skipped, and no lock-order deadlock.
+			SELECT id FROM email_messages
+			WHERE ($1 = 0 OR shop_id = $1) AND status = 'sending' AND sending_at < now() - make_interval(secs => $2)
+			FOR UPDATE SKIP LOCKED)
+		RETURNING shop_id, id, status`,
+		shopID, olderThan.Seconds(), InterruptedReason, RequeuedReason)
+	if err != nil {
+		return 0, nil, fmt.Errorf("ledger: fail interrupted: %w", err)
+	}
+	var failed int64
+	var requeued []Requeued
+	for _, r := range rows {
+		if r.Status == Queued {
+			requeued = append(requeued, r.Requeued)
+		} else {
+			failed++
+		}
+	}
+	sort.Slice(requeued, func(a, b int) bool { return requeued[a].ID < requeued[b].ID })
+	return failed, requeued, nil
 }
 
 // Event is a provider or tracking event for one message.

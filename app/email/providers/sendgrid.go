@@ -179,6 +179,12 @@ func (s *SendGrid) Send(ctx context.Context, m email.Message) (email.Result, err
 	if err := s.limiter.Wait(ctx, m.ShopID); err != nil {
 		return email.Result{}, &RetryableError{Provider: "sendgrid", Msg: "rate limiter: " + err.Error()}
 	}
+	return s.post(ctx, body)
+}
+
+// post sends one mail send request body, retrying what SendGrid certainly
+// didn't take (429, 5xx, connection refused) up to Attempts times.
+func (s *SendGrid) post(ctx context.Context, body []byte) (email.Result, error) {
 	backoff := s.o.Backoff
 	var last *RetryableError
 	for attempt := 1; attempt <= s.o.Attempts; attempt++ {

@@ -41,12 +41,23 @@ type SMTP struct {
 	// campaign's thousands of messages reuse a few connections instead of
 	// a TCP, TLS and AUTH handshake each.
 	idle chan *smtpConn
+	// slots bounds the connections open at once (smtpMaxConns): the
+	// deliver jobs of every campaign share them, and a server limits
+	// connections per client.
+	slots chan struct{}
 }
 
 // Connection reuse.
 const (
 	// smtpIdleConns is how many open connections wait between messages.
 	smtpIdleConns = 16
+	// smtpMaxConns is how many connections are open at once, at most:
+	// as many as may wait idle, so each one is reused.
+	smtpMaxConns = smtpIdleConns
+	// smtpParallel is how many messages one deliver batch hands over at
+	// once (Concurrency); several batches run side by side and share the
+	// smtpMaxConns connections.
+	smtpParallel = 8
 	// smtpIdleFor is how long an idle connection is kept: servers drop
 	// idle clients after a few minutes (RFC 5321 asks for 5).
 	smtpIdleFor = time.Minute
@@ -70,7 +81,7 @@ func NewSMTP(raw string) (*SMTP, error) {
 		return nil, fmt.Errorf("providers: SMTP_URL %q is not smtp://user:pass@host:port", raw)
 	}
 	s := &SMTP{host: u.Hostname(), implicit: u.Scheme == "smtps", HelloName: "localhost", Timeout: time.Minute,
-		idle: make(chan *smtpConn, smtpIdleConns)}
+		idle: make(chan *smtpConn, smtpIdleConns), slots: make(chan struct{}, smtpMaxConns)}
 	port := u.Port()
 	if port == "" {
 		port = "587"
@@ -88,6 +99,10 @@ func NewSMTP(raw string) (*SMTP, error) {
 
 // Name implements email.Provider.
 func (s *SMTP) Name() string { return "smtp" }
+
+// Concurrency implements email.Concurrent: a batch may send this many
+// messages at once, each on its own pooled connection.
+func (s *SMTP) Concurrency() int { return smtpParallel }
 
 func (s *SMTP) tlsConfig() *tls.Config {
 	if s.TLSConfig != nil {
@@ -120,7 +135,15 @@ func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) 
 	if err != nil {
 		return email.Result{}, err
 	}
-	sc, err := s.conn(ctx)
+	if s.slots != nil {
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return email.Result{}, &RetryableError{Provider: "smtp", Msg: "waiting for a connection: " + ctx.Err().Error()}
+		}
+		defer func() { <-s.slots }()
+	}
+	sc, reused, err := s.conn(ctx)
 	if err != nil {
 		return email.Result{}, err
 	}
@@ -130,8 +153,23 @@ func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) 
 	}
 	sc.net.SetDeadline(deadline)
 	res, err := s.transact(sc.c, m, msgID, raw)
+	if errors.Is(err, errConnGone) && reused {
+		// The server closed the connection while it waited (MAIL FROM
+		// got no answer: nothing of this message was sent): once more on
+		// a new one.
+		sc.c.Close()
+		if sc, err = s.dial(ctx); err != nil {
+			return email.Result{}, err
+		}
+		sc.net.SetDeadline(deadline)
+		res, err = s.transact(sc.c, m, msgID, raw)
+	}
 	if err != nil {
 		sc.c.Close()
+		var gone *connGoneError
+		if errors.As(err, &gone) {
+			err = gone.err
+		}
 		return res, err
 	}
 	sc.sent++
@@ -142,6 +180,10 @@ func (s *SMTP) Send(ctx context.Context, m email.Message) (email.Result, error) 
 // transact sends one message on an open connection.
 func (s *SMTP) transact(c *smtp.Client, m email.Message, msgID string, raw []byte) (email.Result, error) {
 	if err := c.Mail(m.From.Email); err != nil {
+		var te *textproto.Error
+		if !errors.As(err, &te) {
+			return email.Result{}, &connGoneError{s.classify("MAIL FROM", err)}
+		}
 		return email.Result{}, s.classify("MAIL FROM", err)
 	}
 	if err := c.Rcpt(m.To.Email); err != nil {
@@ -164,23 +206,43 @@ func (s *SMTP) transact(c *smtp.Client, m email.Message, msgID string, raw []byt
 	return email.Result{ProviderID: msgID}, nil
 }
 
-// conn returns an idle connection that still answers, or a new one.
-func (s *SMTP) conn(ctx context.Context) (*smtpConn, error) {
+// errConnGone: the connection failed before the server answered MAIL FROM
+// (it was closed while idle); nothing of the message was sent.
+var errConnGone = errors.New("smtp: connection gone before MAIL FROM")
+
+type connGoneError struct{ err error }
+
+func (e *connGoneError) Error() string        { return e.err.Error() }
+func (e *connGoneError) Unwrap() []error      { return []error{errConnGone, e.err} }
+func (e *connGoneError) Is(target error) bool { return target == errConnGone }
+
+// smtpFresh: a connection used this recently is reused without an RSET
+// first (a round trip per message); if the server closed it meanwhile,
+// MAIL FROM fails before anything was sent and Send retries on a new one.
+const smtpFresh = 2 * time.Second
+
+// conn returns an idle connection that still answers, or a new one;
+// reused says it was idle.
+func (s *SMTP) conn(ctx context.Context) (*smtpConn, bool, error) {
 	for {
 		select {
 		case sc := <-s.idle:
-			if time.Since(sc.idle) > smtpIdleFor {
+			idle := time.Since(sc.idle)
+			if idle > smtpIdleFor {
 				sc.c.Close()
 				continue
 			}
-			sc.net.SetDeadline(time.Now().Add(10 * time.Second))
-			if err := sc.c.Reset(); err != nil {
-				sc.c.Close() // the server dropped it: try the next
-				continue
+			if idle > smtpFresh {
+				sc.net.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := sc.c.Reset(); err != nil {
+					sc.c.Close() // the server dropped it: try the next
+					continue
+				}
 			}
-			return sc, nil
+			return sc, true, nil
 		default:
-			return s.dial(ctx)
+			sc, err := s.dial(ctx)
+			return sc, false, err
 		}
 	}
 }

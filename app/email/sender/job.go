@@ -34,7 +34,7 @@ func (DeliverArgs) InsertOpts() river.InsertOpts {
 }
 
 // MaxBatch is the most messages one deliver job sends.
-const MaxBatch = 100
+const MaxBatch = 500
 
 // EnqueueDeliver queues the sending of the shop's ledger rows ids, in the
 // transaction that reserved them (so the job exists if and only if the rows
@@ -96,8 +96,43 @@ type SweepWorker struct {
 // NewSweepWorker returns the worker for SweepArgs.
 func NewSweepWorker(s *Sender) *SweepWorker { return &SweepWorker{s: s} }
 
-// Work marks every shop's stale sending rows failed.
+// Work settles every shop's stale sending rows (Sweep).
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
-	_, err := ledger.FailInterrupted(ctx, w.s.d.DB, 0, w.s.o.StaleAfter)
-	return err
+	return w.s.Sweep(ctx, 0)
+}
+
+// Sweep settles the shop's rows (every shop's when shopID is 0) left in
+// sending by a worker that died (ledger.SweepInterrupted): those handed to
+// the provider are failed, never resent; those its batch had claimed but
+// not handed over go back to queued, and their delivery is queued again in
+// the same transaction (the job that claimed them may have ended, finding
+// them still in sending).
+func (s *Sender) Sweep(ctx context.Context, shopID int64) error {
+	tx, err := s.d.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sender: sweep: %w", err)
+	}
+	defer tx.Rollback()
+	_, requeued, err := ledger.SweepInterrupted(ctx, tx, shopID, s.o.StaleAfter)
+	if err != nil {
+		return err
+	}
+	if len(requeued) > 0 {
+		if s.jobs == nil {
+			return errors.New("sender: sweep: no job queue wired to queue the delivery of requeued messages")
+		}
+		byShop := map[int64][]int64{}
+		for _, r := range requeued {
+			byShop[r.ShopID] = append(byShop[r.ShopID], r.ID)
+		}
+		for shop, ids := range byShop {
+			if err := EnqueueDeliver(ctx, tx.Tx, s.jobs, shop, ids...); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sender: sweep: %w", err)
+	}
+	return nil
 }

@@ -141,7 +141,17 @@ type Options struct {
 	// StaleAfter is how long a row may stay in sending before it counts as
 	// interrupted (default 10 minutes; longer than a provider call can take).
 	StaleAfter time.Duration
+	// HandOffChunk is how many claimed messages of a Deliver batch are
+	// recorded as handed over, sent and recorded as sent together (default
+	// DefaultHandOffChunk; a BatchProvider takes the whole batch). Larger
+	// means fewer round trips; it is also the most messages of one batch a
+	// killed worker can leave failed as interrupted (the rest of its batch
+	// is queued again).
+	HandOffChunk int
 }
+
+// DefaultHandOffChunk is Options.HandOffChunk's default.
+const DefaultHandOffChunk = 8
 
 // Sender sends single emails.
 type Sender struct {
@@ -172,6 +182,9 @@ func New(d Deps, o Options) (*Sender, error) {
 	}
 	if o.StaleAfter == 0 {
 		o.StaleAfter = 10 * time.Minute
+	}
+	if o.HandOffChunk <= 0 {
+		o.HandOffChunk = DefaultHandOffChunk
 	}
 	return &Sender{d: d, o: o}, nil
 }
@@ -354,7 +367,8 @@ func (s *Sender) handOff(ctx context.Context, st shops.Settings, h handOff) (Res
 }
 
 // claim moves the row to sending. For marketing mail to a customer the caps
-// are checked again in the same transaction, under a lock per customer, so
+// are checked again in the same transaction, under the customer's profile
+// lock (customers.LockProfiles), so
 // two workers sending that customer different emails at once can't both
 // pass them: the second sees the first's row in sending. A non-empty reason
 // means the row was not claimed and should be skipped for it.
@@ -379,8 +393,9 @@ func (s *Sender) claim(ctx context.Context, st shops.Settings, h handOff, links 
 		return false, "", fmt.Errorf("sender: claim %d: %w", h.MessageID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('cartwheel:email-caps:' || $1::text || ':' || $2::text, 0))`,
-		h.ShopID, h.CustomerID); err != nil {
+	// The customer's profile lock, which Deliver's batch claims take too
+	// (for all their capped customers at once, in id order).
+	if _, err := customers.LockProfiles(ctx, tx, h.ShopID, []int64{h.CustomerID}); err != nil {
 		return false, "", fmt.Errorf("sender: claim %d: lock caps: %w", h.MessageID, err)
 	}
 	reason, err := s.capChecks(ctx, tx, h.ShopID, st, h.CustomerID, h.MessageID, h.Kind)
@@ -450,6 +465,14 @@ func (s *Sender) settle(ctx context.Context, m ledger.Message) (Result, bool, er
 	case ledger.Queued:
 		return r, false, nil
 	case ledger.Sending:
+		if m.SendingAt.Valid && time.Since(m.SendingAt.Time) > s.o.StaleAfter && m.HandOffPending {
+			// Its batch's worker died before handing it over: it never
+			// reached the provider, so it may be sent.
+			if _, err := ledger.Requeue(ctx, s.d.DB, shopID, id, ledger.RequeuedReason); err != nil {
+				return r, true, err
+			}
+			return r, false, nil
+		}
 		if m.SendingAt.Valid && time.Since(m.SendingAt.Time) > s.o.StaleAfter {
 			if _, err := ledger.MarkFailed(ctx, s.d.DB, shopID, id, ledger.InterruptedReason); err != nil {
 				return r, true, err

@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,13 +35,16 @@ type Email struct {
 
 // Personalization is one envelope of a request.
 type Personalization struct {
-	To         []Email           `json:"to"`
-	CC         []Email           `json:"cc,omitempty"`
-	BCC        []Email           `json:"bcc,omitempty"`
-	Subject    string            `json:"subject,omitempty"`
-	Headers    map[string]string `json:"headers,omitempty"`
-	CustomArgs map[string]any    `json:"custom_args,omitempty"`
-	SendAt     int64             `json:"send_at,omitempty"`
+	To      []Email           `json:"to"`
+	CC      []Email           `json:"cc,omitempty"`
+	BCC     []Email           `json:"bcc,omitempty"`
+	Subject string            `json:"subject,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Substitutions replace each key by its value in this recipient's
+	// subject and body (Deliveries applies them).
+	Substitutions map[string]string `json:"substitutions,omitempty"`
+	CustomArgs    map[string]any    `json:"custom_args,omitempty"`
+	SendAt        int64             `json:"send_at,omitempty"`
 }
 
 // Content is one body part.
@@ -97,6 +101,10 @@ type Server struct {
 	limitNext []time.Duration
 	// Delay is added before answering each request (benchmarks).
 	Delay time.Duration
+	// KeepNoBodies keeps only the envelopes of accepted requests (no raw
+	// body, no content): benchmarks that count recipients.
+	KeepNoBodies bool
+	recipients   int
 }
 
 // New starts a fake SendGrid accepting the given API key. Close it when done.
@@ -231,6 +239,12 @@ func (s *Server) mailSend(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newMessageID()
 	s.mu.Lock()
+	for _, p := range m.Personalizations {
+		s.recipients += len(p.To) + len(p.CC) + len(p.BCC)
+	}
+	if s.KeepNoBodies {
+		raw, m.Content = nil, nil
+	}
 	s.received = append(s.received, Received{MessageID: id, Header: r.Header.Clone(), Raw: raw, Mail: m, At: time.Now()})
 	s.mu.Unlock()
 	w.Header().Set("X-Message-Id", id)
@@ -256,7 +270,36 @@ func Validate(m Mail) []APIError {
 	}
 	allSubjects := len(m.Personalizations) > 0
 	recipients := 0
+	seen := map[string]string{}
 	for i, p := range m.Personalizations {
+		// An address may appear once per request, across every
+		// personalization's to, cc and bcc.
+		for _, list := range []struct {
+			name string
+			to   []Email
+		}{{"to", p.To}, {"cc", p.CC}, {"bcc", p.BCC}} {
+			for j, e := range list.to {
+				a := strings.ToLower(strings.TrimSpace(e.Email))
+				f := fmt.Sprintf("personalizations.%d.%s.%d.email", i, list.name, j)
+				if first, dup := seen[a]; dup {
+					add(f, fmt.Sprintf("Each email address in the personalization block should be unique between to, cc, and bcc. We found the first duplicate instance of [%s] in the %s field.", e.Email, first), "personalizations")
+				} else {
+					seen[a] = f
+				}
+			}
+		}
+		subSize := 0
+		for k, v := range p.Substitutions {
+			subSize += len(k) + len(v)
+		}
+		if subSize > 10000 {
+			add(fmt.Sprintf("personalizations.%d.substitutions", i), "The total collective size of your substitutions may not exceed 10,000 bytes per personalization object.", "personalizations.substitutions")
+		}
+		for k := range p.Headers {
+			if reservedHeader(k) {
+				add(fmt.Sprintf("personalizations.%d.headers", i), fmt.Sprintf("The %s header is reserved and cannot be set.", k), "headers")
+			}
+		}
 		if len(p.To) == 0 {
 			add(fmt.Sprintf("personalizations.%d.to", i), "The to array is required for all personalization objects, and must have at least one email object with a valid email address.", "personalizations.to")
 		}
@@ -303,12 +346,94 @@ func Validate(m Mail) []APIError {
 	}
 	checkArgs("custom_args", m.CustomArgs, add)
 	for k := range m.Headers {
-		switch strings.ToLower(k) {
-		case "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type", "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc":
+		if reservedHeader(k) {
 			add("headers", fmt.Sprintf("The %s header is reserved and cannot be set.", k), "headers")
 		}
 	}
 	return errs
+}
+
+func reservedHeader(k string) bool {
+	switch strings.ToLower(k) {
+	case "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type", "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc":
+		return true
+	}
+	return false
+}
+
+// Recipients returns how many recipients (to, cc and bcc of every
+// personalization) the accepted requests had.
+func (s *Server) Recipients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recipients
+}
+
+// Delivery is what one recipient of an accepted request gets, as SendGrid
+// builds it: the personalization's subject (else the request's), the
+// content with the personalization's substitutions applied, the request's
+// headers and custom_args overlaid by the personalization's.
+type Delivery struct {
+	MessageID  string // the request's X-Message-Id
+	To         Email
+	Subject    string
+	HTML, Text string
+	Headers    map[string]string
+	CustomArgs map[string]any
+	Categories []string
+}
+
+// Deliveries returns every recipient's email of the accepted requests, in
+// order (empty bodies when KeepNoBodies is set).
+func (s *Server) Deliveries() []Delivery {
+	var out []Delivery
+	for _, r := range s.Received() {
+		for _, p := range r.Mail.Personalizations {
+			sub := func(v string) string { return substitute(v, p.Substitutions) }
+			subject := p.Subject
+			if subject == "" {
+				subject = r.Mail.Subject
+			}
+			headers := map[string]string{}
+			for k, v := range r.Mail.Headers {
+				headers[k] = sub(v)
+			}
+			for k, v := range p.Headers {
+				headers[k] = sub(v)
+			}
+			args := map[string]any{}
+			for k, v := range r.Mail.CustomArgs {
+				args[k] = v
+			}
+			for k, v := range p.CustomArgs {
+				args[k] = v
+			}
+			for _, to := range p.To {
+				out = append(out, Delivery{MessageID: r.MessageID, To: to, Subject: sub(subject),
+					HTML: sub(r.ContentOf("text/html")), Text: sub(r.ContentOf("text/plain")),
+					Headers: headers, CustomArgs: args, Categories: r.Mail.Categories})
+			}
+		}
+	}
+	return out
+}
+
+// substitute replaces every key by its value in one pass, longer keys
+// first where one begins another (values are not searched again).
+func substitute(s string, subs map[string]string) string {
+	if len(subs) == 0 {
+		return s
+	}
+	keys := make([]string, 0, len(subs))
+	for k := range subs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool { return len(keys[a]) > len(keys[b]) })
+	pairs := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, k, subs[k])
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
 }
 
 func checkArgs(f string, args map[string]any, add func(string, string, string)) {

@@ -55,7 +55,10 @@ func (t *Tracker) Decorate(shopID, messageID int64, htmlBody, text string, marke
 	if messageID <= 0 {
 		return email.Decorated{}, fmt.Errorf("tracking: decorate: message id %d", messageID)
 	}
-	unsub := t.UnsubscribeURL(messageID)
+	unsubTok := t.tokens.UnsubscribeToken(messageID)
+	openTok := t.tokens.OpenToken(messageID)
+	unsub := t.appURL + "/u/" + unsubTok
+	personal := []string{unsubTok, openTok}
 	var links []string
 	out := hrefAttr.ReplaceAllStringFunc(htmlBody, func(m string) string {
 		sub := hrefAttr.FindStringSubmatch(m)
@@ -70,10 +73,12 @@ func (t *Tracker) Decorate(shopID, messageID int64, htmlBody, text string, marke
 			return m
 		}
 		links = append(links, target)
-		return prefix + `"` + html.EscapeString(t.ClickURL(messageID, len(links)-1)) + `"`
+		tok := t.tokens.ClickToken(messageID, len(links)-1)
+		personal = append(personal, tok)
+		return prefix + `"` + html.EscapeString(t.appURL+"/t/c/"+tok) + `"`
 	})
 	out = UnsubscribePlaceholder.ReplaceAllLiteralString(out, html.EscapeString(unsub))
-	pixel := `<img src="` + html.EscapeString(t.OpenURL(messageID)) +
+	pixel := `<img src="` + html.EscapeString(t.appURL+"/t/o/"+openTok) +
 		`" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px;overflow:hidden" />`
 	if locs := bodyClose.FindAllStringIndex(out, -1); len(locs) > 0 {
 		at := locs[len(locs)-1][0]
@@ -82,10 +87,11 @@ func (t *Tracker) Decorate(shopID, messageID int64, htmlBody, text string, marke
 		out += pixel
 	}
 	d := email.Decorated{
-		HTML:    out,
-		Text:    UnsubscribePlaceholder.ReplaceAllLiteralString(text, unsub),
-		Links:   links,
-		Headers: map[string]string{},
+		HTML:     out,
+		Text:     UnsubscribePlaceholder.ReplaceAllLiteralString(text, unsub),
+		Links:    links,
+		Headers:  map[string]string{},
+		Personal: personal,
 	}
 	if links == nil {
 		d.Links = []string{}
