@@ -397,10 +397,12 @@ func (s *Sending) reserve(ctx context.Context, tx *sqlx.Tx, c Campaign, rows []c
 	if err != nil {
 		return fmt.Errorf("campaigns: batch of %d: %w", c.ID, err)
 	}
+	// "customer_id = ANY" as well as the join: without it the planner
+	// scanned every recipient of the campaign for each batch.
 	if len(sentIDs) > 0 {
 		if _, err := tx.ExecContext(ctx, `UPDATE campaign_recipients r SET status = 'sent', message_id = u.mid
 			FROM unnest($3::bigint[], $4::bigint[]) AS u(cid, mid)
-			WHERE r.campaign_id = $1 AND r.shop_id = $2 AND r.customer_id = u.cid`,
+			WHERE r.campaign_id = $1 AND r.shop_id = $2 AND r.customer_id = u.cid AND r.customer_id = ANY($3)`,
 			c.ID, c.ShopID, pq.Array(sentIDs), pq.Array(ids)); err != nil {
 			return fmt.Errorf("campaigns: batch of %d: mark sent: %w", c.ID, err)
 		}
@@ -408,7 +410,7 @@ func (s *Sending) reserve(ctx context.Context, tx *sqlx.Tx, c Campaign, rows []c
 	if len(skipIDs) > 0 {
 		if _, err := tx.ExecContext(ctx, `UPDATE campaign_recipients r SET status = 'skipped', reason = u.why
 			FROM unnest($3::bigint[], $4::text[]) AS u(cid, why)
-			WHERE r.campaign_id = $1 AND r.shop_id = $2 AND r.customer_id = u.cid`,
+			WHERE r.campaign_id = $1 AND r.shop_id = $2 AND r.customer_id = u.cid AND r.customer_id = ANY($3)`,
 			c.ID, c.ShopID, pq.Array(skipIDs), pq.Array(skipWhy)); err != nil {
 			return fmt.Errorf("campaigns: batch of %d: mark skipped: %w", c.ID, err)
 		}

@@ -19,7 +19,7 @@ type dailyBudget struct {
 	until time.Time // the start of the shop's next day
 }
 
-// readDailyBudget counts the shop's marketing emails sent today and those
+// readDailyBudget (nil: no limit today) counts the shop's marketing emails sent today and those
 // being sent right now. Rows reserved and still queued don't count: they
 // are the ones asking. The campaign batch already kept its reservations
 // within the limit; this catches what went out meanwhile (flows, another
@@ -30,6 +30,10 @@ func (s *Sender) readDailyBudget(ctx context.Context, shopID int64, st shops.Set
 	if err != nil || st.EffectiveTimezone() == "" {
 		loc = time.UTC
 	}
+	limit := st.DailyLimitOn(now, loc) // the warm-up's allowance when lower
+	if limit <= 0 {
+		return nil, nil
+	}
 	local := now.In(loc)
 	start := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
 	var used int
@@ -38,7 +42,7 @@ func (s *Sender) readDailyBudget(ctx context.Context, shopID int64, st shops.Set
 		+ (SELECT count(*) FROM email_messages WHERE shop_id = $1 AND marketing AND status = 'sending')`, shopID, start); err != nil {
 		return nil, fmt.Errorf("sender: daily limit: %w", err)
 	}
-	return &dailyBudget{left: st.DailySendLimit - used,
+	return &dailyBudget{left: limit - used,
 		until: time.Date(local.Year(), local.Month(), local.Day()+1, 0, 0, 0, 0, loc)}, nil
 }
 

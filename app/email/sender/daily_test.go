@@ -68,3 +68,30 @@ func TestDeliverHoldsCampaignEmailsOverTheDailyLimit(t *testing.T) {
 		t.Fatalf("without a limit: %v, %d calls", err, de.prov.calls.Load())
 	}
 }
+
+// A warm-up's allowance holds at send time too: on its first day (250),
+// with 248 marketing emails already sent today, two of four campaign
+// emails go and the rest wait for the next day.
+func TestDeliverHoldsCampaignEmailsOverTheWarmup(t *testing.T) {
+	de := setupDeliver(t)
+	ctx := context.Background()
+	de.db.MustExec(`UPDATE shops SET daily_send_limit = 0, iana_timezone = 'Asia/Tokyo',
+		warmup_started_on = (now() AT TIME ZONE 'Asia/Tokyo')::date WHERE id = $1`, de.shop)
+	de.db.MustExec(`INSERT INTO email_messages (shop_id, to_email, kind, dedupe_key, marketing, status, sent_at)
+		SELECT $1, 'x@example.com', 'flow', 'old:' || g, true, 'sent', now() FROM generate_series(1, 248) g`, de.shop)
+	var ids []int64
+	for i := 0; i < 4; i++ {
+		to := fmt.Sprintf("w%d@example.com", i)
+		c := emailtest.Customer(t, de.db, de.shop, to, "subscribed")
+		id, _, err := ledger.Reserve(ctx, de.db, ledger.Reservation{ShopID: de.shop, CustomerID: c, To: to, Kind: ledger.KindCampaign,
+			Marketing: true, Source: ledger.Source{CampaignID: 9, TemplateID: de.tpl}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	_, err := de.s.Deliver(ctx, de.shop, ids)
+	if providers.RetryAfter(err) <= 0 || de.prov.calls.Load() != 2 {
+		t.Fatalf("over the warm-up's allowance: %v, %d provider calls (want 2)", err, de.prov.calls.Load())
+	}
+}

@@ -144,10 +144,10 @@ func (s *Sender) Deliver(ctx context.Context, shopID int64, ids []int64) ([]Resu
 }
 
 // budgetFor reads the shop's daily limit left when the batch has campaign
-// emails and the shop has a limit (nil otherwise).
+// emails and the shop has a limit or a warm-up running (nil otherwise).
 func (s *Sender) budgetFor(ctx context.Context, b *batch, items []*item) (*dailyBudget, error) {
 	st := b.state.settings
-	if st.DailySendLimit <= 0 {
+	if st.DailySendLimit <= 0 && st.WarmupStartedOn == nil {
 		return nil, nil
 	}
 	for _, it := range items {
