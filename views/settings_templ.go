@@ -575,7 +575,7 @@ func SettingsFormFragment(f SettingsForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, " <div><label class=\"cw-Check\"><input type=\"checkbox\" name=\"warmup\" value=\"on\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, " <div><label class=\"cw-Check\" for=\"f-warmup\"><input type=\"checkbox\" id=\"f-warmup\" name=\"warmup\" value=\"on\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
