@@ -12,6 +12,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
+
+	"github.com/cartwheel/cartwheel/app/db"
 )
 
 // # Attribution
@@ -241,4 +243,17 @@ func addOrders(ctx context.Context, tx *sqlx.Tx, shopID int64, slot int, added, 
 		return fmt.Errorf("reports: attributed orders: %w", err)
 	}
 	return nil
+}
+
+// Attribute decides and follows the listed orders of the shop in a
+// transaction of its own, exactly as the signal handler does: for orders
+// that arrive without a signal (a bulk import) and for tests.
+func Attribute(ctx context.Context, d *sqlx.DB, shopID int64, orderIDs []int64) error {
+	return db.InTx(ctx, d, func(tx *sqlx.Tx) error {
+		slot, err := claimSlot(ctx, tx, shopID)
+		if err != nil {
+			return err
+		}
+		return attribute(ctx, tx, shopID, slot, orderIDs)
+	})
 }

@@ -503,3 +503,71 @@ func TestAttributionMatchesTheRule(t *testing.T) {
 		})
 	}
 }
+
+// The stored reason names the email (flow and step by name, campaign and
+// variant), the touch, how long before the order and the window; the
+// profile and the report read it so.
+func TestAttributionReason(t *testing.T) {
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newAttrWorld(t, 1, 0, 5, 1, start, time.Hour)
+	c := attrCustomer{shopifyID: 123}
+	c.id = w.id(`INSERT INTO customers (shop_id, email, shopify_id) VALUES ($1, 'r@example.com', 123) RETURNING id`, w.shop)
+	w.customers = append(w.customers, c)
+	flowMsg := w.id(`INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, status, sent_at, flow_id, flow_version,
+		flow_run_id, flow_step, template_id) VALUES ($1, $2, 'r@example.com', 'flow', 'flow_run:1:step:email-1', 'sent', $3, $4, 1, 1, 'email-1', 9)
+		RETURNING id`, w.shop, c.id, start, w.flow)
+	campMsg := w.id(`INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, status, sent_at, campaign_id, campaign_variant)
+		VALUES ($1, $2, 'r@example.com', 'campaign', 'c', 'sent', $3, $4, 'B') RETURNING id`, w.shop, c.id, start.AddDate(0, 0, 10), w.campaigns[0])
+	order1 := start.Add(30 * time.Hour)
+	w.event(flowMsg, "click", false, order1.Add(-(2*time.Hour + 14*time.Minute)))
+	w.event(flowMsg, "click", true, order1.Add(-time.Minute)) // a scanner: never counts
+	order2 := start.AddDate(0, 0, 10).Add(5 * time.Hour)
+	w.event(campMsg, "open", false, order2.Add(-(3*time.Hour + 5*time.Minute)))
+	signalstest.Start(t, w.db, signals.Handlers{Reports: reports.Handler{}})
+	w.place(placedOrder{shopifyID: 1001, customer: c.id, at: order1, total: decimal.RequireFromString("80.00")})
+	w.place(placedOrder{shopifyID: 1002, customer: c.id, at: order2, total: decimal.RequireFromString("20.50")})
+	w.place(placedOrder{shopifyID: 1003, customer: c.id, at: order2.AddDate(0, 0, 2), total: decimal.RequireFromString("5.00")})
+	signalstest.Drain(t, w.db)
+	got, err := (&reports.Store{DB: w.db}).OrderAttributions(context.Background(), w.shop, []int64{1001, 1002, 1003})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d attributed orders, want 2 (the third is past both windows): %+v", len(got), got)
+	}
+	for id, want := range map[int64]string{
+		1001: "attributed to Abandoned cart — Reminder: clicked 2 h 14 min before the order (click window 5 days)",
+		1002: "attributed to Sale 1 (variant B): opened 3 h 5 min before the order (open window 1 day)",
+	} {
+		if r := got[id].Reason(); r != want {
+			t.Errorf("order %d: %q, want %q", id, r, want)
+		}
+	}
+	if got[1001].OrderName != "#1001" || !got[1001].Amount.Equal(decimal.RequireFromString("80")) {
+		t.Errorf("order 1001: %+v", got[1001])
+	}
+	orders, err := (&reports.Store{DB: w.db}).CampaignOrders(context.Background(), w.shop, w.campaigns[0], 10)
+	if err != nil || len(orders) != 1 || orders[0].OrderID != 1002 {
+		t.Errorf("campaign orders %+v, %v; want order 1002", orders, err)
+	}
+	// Another shop reads nothing of them.
+	other := w.id(`INSERT INTO shops (domain, name) VALUES ('o.myshopify.com', 'O') RETURNING id`)
+	if o, err := (&reports.Store{DB: w.db}).OrderAttributions(context.Background(), other, []int64{1001, 1002}); err != nil || len(o) != 0 {
+		t.Errorf("another shop reads %+v, %v", o, err)
+	}
+}
+
+func TestAgo(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		30 * time.Second:                 "less than a minute",
+		45 * time.Minute:                 "45 min",
+		2 * time.Hour:                    "2 h",
+		2*time.Hour + 14*time.Minute:     "2 h 14 min",
+		24 * time.Hour:                   "1 day",
+		3*24*time.Hour + 4*time.Hour + 1: "3 days 4 h",
+	} {
+		if got := reports.Ago(d); got != want {
+			t.Errorf("Ago(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
