@@ -79,9 +79,9 @@ func TestAttributedOrdersShown(t *testing.T) {
 	}
 	for metric, want := range map[string][2]string{
 		"orders":                {"2", "66.7 %"}, // 2 orders of 3 delivered
-		"sales":                 {"130.00 "+a.Currency, ""},
-		"average_order":         {"65.00 "+a.Currency, ""},
-		"revenue_per_recipient": {"43.33 "+a.Currency, ""},
+		"sales":                 {"130.00 " + a.Currency, ""},
+		"average_order":         {"65.00 " + a.Currency, ""},
+		"revenue_per_recipient": {"43.33 " + a.Currency, ""},
 	} {
 		r := `data-metric="` + metric + `"`
 		if got := reportCell(t, body, r, "data-count"); got != want[0] {
@@ -91,7 +91,7 @@ func TestAttributedOrdersShown(t *testing.T) {
 			t.Errorf("%s rate %q, want %q", metric, got, want[1])
 		}
 	}
-	for v, want := range map[string][2]string{"A": {"1", "100.00 "+a.Currency}, "B": {"1", "30.00 "+a.Currency}} {
+	for v, want := range map[string][2]string{"A": {"1", "100.00 " + a.Currency}, "B": {"1", "30.00 " + a.Currency}} {
 		if got := reportCell(t, body, `data-variant="`+v+`"`, "data-orders"); got != want[0] {
 			t.Errorf("variant %s orders %q, want %q", v, got, want[0])
 		}
