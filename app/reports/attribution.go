@@ -26,16 +26,18 @@ import (
 // processed_at (else Shopify's created_at); test orders and orders of no
 // customer are never attributed.
 //
-// The decision is taken when the consumer first sees the order (its
-// OrderPlaced signal, or an OrderUpdated of an order not decided yet) and
-// stored with its reason in order_attributions; after that only the
-// order's paid total follows (sales + tax + shipping − discounts −
+// The decision is taken when the consumer sees the order's OrderPlaced
+// signal and stored with its reason in order_attributions; after that only
+// the order's paid total follows (sales + tax + shipping − discounts −
 // refunds, that is total_price − total_refunded), on every OrderUpdated.
 // A cancelled order stays attributed: it counts as an order, at what it
-// still paid. Orders placed before attribution existed are decided by the
-// rule on their next OrderUpdated. The rollup report_orders_daily gets +1 order and the paid
-// total on the order's day when decided, then each change of the paid
-// total on that same day, so re-delivered signals add nothing.
+// still paid. An order without an attribution (none of its customer's
+// touches qualified, or it was placed before attribution existed) is
+// decided again by the same rule on each OrderUpdated, so a touch recorded
+// late (a provider's delayed click event) still credits it. The rollup
+// report_orders_daily gets +1 order and the paid total on the order's day
+// when decided, then each change of the paid total on that same day, so
+// re-delivered signals add nothing.
 
 // Touch kinds.
 const (
@@ -152,7 +154,7 @@ ORDER BY scope, scope_id, variant, day
 ON CONFLICT (shop_id, scope, scope_id, variant, day, slot) DO UPDATE SET
 	orders = t.orders + excluded.orders, sales = t.sales + excluded.sales`
 
-// attribute decides the orders not decided yet and brings every listed
+// attribute decides the orders without an attribution and brings every listed
 // attributed order to its paid total, adding the changes into slot's
 // rollup rows.
 func attribute(ctx context.Context, tx *sqlx.Tx, shopID int64, set attrSettings, slot int, orderIDs []int64) error {

@@ -571,3 +571,38 @@ func TestAgo(t *testing.T) {
 		}
 	}
 }
+
+// An order no touch qualified for is decided again on its next update: a
+// click recorded late (a provider's delayed event) that happened before
+// the order credits it then, at its paid total after the refund.
+func TestLateTouchCreditsOnUpdate(t *testing.T) {
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newAttrWorld(t, 1, 0, 5, 1, start, time.Hour)
+	c := attrCustomer{shopifyID: 321}
+	c.id = w.id(`INSERT INTO customers (shop_id, email, shopify_id) VALUES ($1, 'l@example.com', 321) RETURNING id`, w.shop)
+	w.customers = append(w.customers, c)
+	msg := w.id(`INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, status, sent_at, campaign_id, campaign_variant)
+		VALUES ($1, $2, 'l@example.com', 'campaign', 'c', 'sent', $3, $4, '') RETURNING id`, w.shop, c.id, start, w.campaigns[1])
+	signalstest.Start(t, w.db, signals.Handlers{Reports: reports.Handler{}})
+	o := placedOrder{shopifyID: 2001, customer: c.id, at: start.Add(48 * time.Hour), total: decimal.RequireFromString("60.00")}
+	w.place(o)
+	signalstest.Drain(t, w.db)
+	st := &reports.Store{DB: w.db}
+	if got, _ := st.OrderAttributions(context.Background(), w.shop, []int64{2001}); len(got) != 0 {
+		t.Fatalf("credited without a touch: %+v", got)
+	}
+	w.event(msg, "click", false, o.at.Add(-time.Hour))
+	w.write(func(tx *sqlx.Tx) ([]orders.Written, error) {
+		_, written, err := w.orders.AddRefundsWritten(context.Background(), tx, w.shop, []orders.Refund{{ShopifyID: 1, OrderID: 2001, Amount: decimal.RequireFromString("15.00")}})
+		return written, err
+	})
+	signalstest.Drain(t, w.db)
+	got, err := st.OrderAttributions(context.Background(), w.shop, []int64{2001})
+	if err != nil || len(got) != 1 || got[2001].Touch != reports.TouchClick || !got[2001].Amount.Equal(decimal.RequireFromString("45")) {
+		t.Fatalf("after the late click and a refund: %+v, %v", got, err)
+	}
+	rep, err := st.Campaign(context.Background(), w.shop, w.campaigns[1])
+	if err != nil || rep.Revenue.Orders != 1 || !rep.Revenue.Sales.Equal(decimal.RequireFromString("45")) {
+		t.Errorf("campaign revenue %+v, %v; want 1 order, 45.00", rep.Revenue, err)
+	}
+}
