@@ -193,24 +193,3 @@ func (s *Store) campaignRevenue(ctx context.Context, shopID, campaignID int64) (
 	}
 	return out, nil
 }
-
-// CampaignsRevenue is each listed campaign's attributed orders and sales.
-func (s *Store) CampaignsRevenue(ctx context.Context, shopID int64, ids []int64) (map[int64]Revenue, error) {
-	out := map[int64]Revenue{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var rows []struct {
-		ID     int64           `db:"scope_id"`
-		Orders int64           `db:"orders"`
-		Sales  decimal.Decimal `db:"sales"`
-	}
-	if err := s.DB.SelectContext(ctx, &rows, `SELECT scope_id, sum(orders) AS orders, sum(sales) AS sales FROM report_orders_daily
-		WHERE shop_id = $1 AND scope = $2 AND scope_id = ANY($3) GROUP BY scope_id`, shopID, ScopeCampaign, pq.Array(ids)); err != nil {
-		return nil, fmt.Errorf("reports: campaigns revenue: %w", err)
-	}
-	for _, r := range rows {
-		out[r.ID] = Revenue{Orders: r.Orders, Sales: r.Sales}
-	}
-	return out, nil
-}
