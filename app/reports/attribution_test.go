@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/cartwheel/cartwheel/app/customers"
+	"github.com/cartwheel/cartwheel/app/db"
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/reports"
@@ -604,5 +605,83 @@ func TestLateTouchCreditsOnUpdate(t *testing.T) {
 	rep, err := st.Campaign(context.Background(), w.shop, w.campaigns[1])
 	if err != nil || rep.Revenue.Orders != 1 || !rep.Revenue.Sales.Equal(decimal.RequireFromString("45")) {
 		t.Errorf("campaign revenue %+v, %v; want 1 order, 45.00", rep.Revenue, err)
+	}
+}
+
+// Transactions following the same attributed orders at once (16
+// goroutines, each refunding a random order and then following a random
+// handful, with no consumer ordering them): the rollup always holds
+// exactly the stored amounts, and once the refunds stop, one more pass
+// brings every order and the rollup to the paid totals.
+func TestConcurrentFollowsKeepTheRollupExact(t *testing.T) {
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newAttrWorld(t, 1, 0, 5, 1, start, time.Hour)
+	ctx := context.Background()
+	const n = 20
+	var ids []int64
+	for i := range n {
+		c := attrCustomer{shopifyID: int64(500 + i)}
+		c.id = w.id(`INSERT INTO customers (shop_id, email, shopify_id) VALUES ($1, $2, $3) RETURNING id`, w.shop, fmt.Sprintf("f%d@example.com", i), c.shopifyID)
+		w.customers = append(w.customers, c)
+		m := w.id(`INSERT INTO email_messages (shop_id, customer_id, to_email, kind, dedupe_key, status, sent_at, campaign_id, campaign_variant)
+			VALUES ($1, $2, 'f@example.com', 'campaign', $3, 'sent', $4, $5, 'A') RETURNING id`, w.shop, c.id, fmt.Sprintf("f%d", i), start, w.campaigns[0])
+		w.event(m, "click", false, start.Add(time.Hour))
+		o := placedOrder{shopifyID: int64(3000 + i), customer: c.id, at: start.Add(2 * time.Hour), total: decimal.RequireFromString("1000.00")}
+		w.write(func(tx *sqlx.Tx) ([]orders.Written, error) {
+			_, written, err := w.orders.UpsertWritten(ctx, tx, w.shop, []orders.Order{w.orderPayload(o, o.at)})
+			return written, err
+		})
+		ids = append(ids, o.shopifyID)
+	}
+	w.db.MustExec(`DELETE FROM customer_signals`) // followed by hand below
+	if err := reports.Attribute(ctx, w.db, w.shop, ids); err != nil {
+		t.Fatal(err)
+	}
+	var refundID sync.Mutex
+	next := int64(100)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 3))
+			for range 25 {
+				refundID.Lock()
+				next++
+				rid := next
+				refundID.Unlock()
+				oid := ids[r.IntN(n)]
+				err := db.InTx(ctx, w.db, func(tx *sqlx.Tx) error {
+					_, _, err := w.orders.AddRefundsWritten(ctx, tx, w.shop, []orders.Refund{{ShopifyID: rid, OrderID: oid, Amount: decimal.RequireFromString("1.00")}})
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				some := []int64{oid, ids[r.IntN(n)], ids[r.IntN(n)]}
+				if err := reports.Attribute(ctx, w.db, w.shop, some); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	stored := func() (amounts, rolled decimal.Decimal, orders int64) {
+		w.db.Get(&amounts, `SELECT sum(amount) FROM order_attributions WHERE shop_id = $1`, w.shop)
+		w.db.Get(&rolled, `SELECT sum(sales) FROM report_orders_daily WHERE shop_id = $1 AND scope = 'campaign'`, w.shop)
+		w.db.Get(&orders, `SELECT sum(orders) FROM report_orders_daily WHERE shop_id = $1 AND scope = 'campaign'`, w.shop)
+		return
+	}
+	if a, r, o := stored(); !a.Equal(r) || o != n {
+		t.Errorf("rollup holds %s in %d orders, the attributions %s in %d", r, o, a, n)
+	}
+	if err := reports.Attribute(ctx, w.db, w.shop, ids); err != nil {
+		t.Fatal(err)
+	}
+	want := decimal.RequireFromString("1000.00").Mul(decimal.NewFromInt(n)).Sub(decimal.NewFromInt(16 * 25))
+	if a, r, _ := stored(); !a.Equal(want) || !r.Equal(want) {
+		t.Errorf("after the refunds: attributions %s, rollup %s, want both %s", a, r, want)
 	}
 }
