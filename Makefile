@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign bench-report pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign bench-report bench-attribution pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, simulated Shopify; admin at http://localhost:8080/ (PORT to change)
 dev: deps assets
@@ -108,6 +108,10 @@ bench-flows: deps
 bench-campaign: deps
 	$(GO) test -run '^$$' -bench 'BenchmarkCampaignSend' -benchtime 1x -timeout 60m ./app/campaigns/
 	$(GO) test -run '^$$' -bench 'BenchmarkSnapshot' -benchtime 1x -timeout 60m ./app/campaigns/
+
+## bench-attribution: cost of attributing an order when it arrives, one at a time and through the consumer (BENCH_ATTR_CUSTOMERS, default 100,000, each with 5 orders, 20 emails and ~60 events; the seeded database is kept and reused)
+bench-attribution: deps
+	$(GO) test -run '^$$' -bench 'BenchmarkAttribution' -benchtime 1x -timeout 60m ./app/reports/
 
 ## bench-report: a campaign report's server time on a campaign of 1M recipients and millions of events, read from the rollups (BENCH_REPORT_RECIPIENTS; the seeded database is kept and reused)
 bench-report: deps

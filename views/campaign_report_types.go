@@ -12,6 +12,11 @@ type CampaignReport struct {
 	Live                                         bool // refresh itself (the campaign is sending)
 	Audience, Holdout                            string
 	Metrics                                      []ReportMetric
+	// Revenue is the attributed orders, sales, conversion, average order
+	// and revenue per recipient; Orders the latest attributed orders with
+	// why each is credited.
+	Revenue []ReportMetric
+	Orders  []ReportOrder
 	// A/B: one row per variant (the rest last) when the campaign has a
 	// test or a holdout.
 	Variants    []ReportVariant
@@ -35,7 +40,14 @@ type ReportMetric struct {
 // ReportVariant is one A/B variant (or the holdout).
 type ReportVariant struct {
 	Key, Label, Recipients, Sent, Delivered, OpenRate, ClickRate, UniqueClickRate, UnsubscribeRate string
+	Orders, Sales                                                                                  string
 	Winner, Holdout                                                                                bool
+}
+
+// ReportOrder is one attributed order and the reason it is credited.
+type ReportOrder struct {
+	Name, Href, At, Amount, Reason string
+	Cancelled                      bool
 }
 
 // ReportRow is one line of a breakdown.

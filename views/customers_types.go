@@ -52,8 +52,10 @@ type CustomerProfile struct {
 // ConsentRow is one consent change.
 type ConsentRow struct{ At, State, Level, Source string }
 
-// OrderRow is one order in the profile.
-type OrderRow struct{ Name, At, Status, Items, Total, Refunded, Net string }
+// OrderRow is one order in the profile. Attribution is why Cartwheel
+// credits it to an email ("attributed to …: clicked 2 h 14 min before the
+// order (click window 5 days)"), ” when it doesn't.
+type OrderRow struct{ Name, At, Status, Items, Total, Refunded, Net, Attribution string }
 
 // TimelineRow is one timeline entry.
 type TimelineRow struct{ At, Kind, Title, Detail string }

@@ -11,8 +11,9 @@ import (
 )
 
 // Handler is the signals consumer's Reports handler: it counts the
-// email_sent and email_event signals into the rollups, in the consumer's
-// transaction. HandleSignals collects each customer's; FinishSignals counts
+// email_sent and email_event signals into the rollups and attributes the
+// orders of order_placed and order_updated signals (see attribution.go), in
+// the consumer's transaction. HandleSignals collects each customer's; FinishSignals counts
 // them all at once (a handful of statements per consumer transaction, not
 // per customer).
 type Handler struct{}
@@ -33,7 +34,14 @@ const memoKey = "reports"
 // counts them at once).
 func (h Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batch) error {
 	var items []item
+	var orderIDs []int64
 	for _, s := range b.Signals {
+		if s.Kind == signals.OrderPlaced || s.Kind == signals.OrderUpdated {
+			if id := orderRef(s.Ref); id > 0 {
+				orderIDs = append(orderIDs, id)
+			}
+			continue
+		}
 		if s.Kind != signals.EmailSent && s.Kind != signals.EmailEvent {
 			continue
 		}
@@ -51,11 +59,26 @@ func (h Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batc
 		}
 		items = append(items, it)
 	}
-	if len(items) == 0 {
+	if len(items) == 0 && len(orderIDs) == 0 {
 		return nil
 	}
 	if b.Memo == nil {
-		return h.count(ctx, tx, b.ShopID, items)
+		if err := h.count(ctx, tx, b.ShopID, items); err != nil {
+			return err
+		}
+		return h.attribute(ctx, tx, b.ShopID, orderIDs)
+	}
+	if len(orderIDs) > 0 {
+		o, _ := b.Memo.Get(ordersMemoKey)
+		refs, _ := o.(*orderRefs)
+		if refs == nil {
+			refs = &orderRefs{}
+			b.Memo.Set(ordersMemoKey, refs)
+		}
+		refs.ids = append(refs.ids, orderIDs...)
+	}
+	if len(items) == 0 {
+		return nil
 	}
 	p, _ := b.Memo.Get(memoKey)
 	pend, _ := p.(*pending)
@@ -68,19 +91,44 @@ func (h Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batc
 }
 
 // FinishSignals implements signals.Finisher: it counts what the
-// transaction's customers' signals collected.
+// transaction's customers' signals collected and attributes their orders.
 func (h Handler) FinishSignals(ctx context.Context, tx *sqlx.Tx, shopID int64, memo *signals.Memo) error {
 	p, _ := memo.Get(memoKey)
-	pend, _ := p.(*pending)
-	if pend == nil || len(pend.items) == 0 {
+	if pend, _ := p.(*pending); pend != nil && len(pend.items) > 0 {
+		items := pend.items
+		pend.items = nil
+		if err := h.count(ctx, tx, shopID, items); err != nil {
+			return err
+		}
+	}
+	o, _ := memo.Get(ordersMemoKey)
+	if refs, _ := o.(*orderRefs); refs != nil && len(refs.ids) > 0 {
+		ids := refs.ids
+		refs.ids = nil
+		return h.attribute(ctx, tx, shopID, ids)
+	}
+	return nil
+}
+
+func (Handler) attribute(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int64) error {
+	if len(orderIDs) == 0 {
 		return nil
 	}
-	items := pend.items
-	pend.items = nil
-	return h.count(ctx, tx, shopID, items)
+	set, err := loadAttrSettings(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	slot, err := claimSlot(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	return attribute(ctx, tx, shopID, set, slot, orderIDs)
 }
 
 func (Handler) count(ctx context.Context, tx *sqlx.Tx, shopID int64, items []item) error {
+	if len(items) == 0 {
+		return nil
+	}
 	loc, err := shopZone(ctx, tx, shopID)
 	if err != nil {
 		return err

@@ -65,6 +65,16 @@ func (s *Store) Campaign(ctx context.Context, shopID, campaignID int64) (Campaig
 			r.Variants = append(r.Variants, Variant{Key: k, Recipients: n, Winner: k != "" && k == r.Winner})
 		}
 	}
+	rev, err := s.campaignRevenue(ctx, shopID, campaignID)
+	if err != nil {
+		return r, err
+	}
+	for i := range r.Variants {
+		r.Variants[i].Revenue = rev[r.Variants[i].Key]
+	}
+	for _, v := range rev {
+		r.Revenue.add(v)
+	}
 	slices.SortFunc(r.Variants, func(a, b Variant) int {
 		if (a.Key == "") != (b.Key == "") {
 			if a.Key == "" {

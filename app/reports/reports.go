@@ -33,8 +33,12 @@ import (
 	"time"
 )
 
-// Scope of a rollup row. Issue 13 adds flows, templates and the shop.
-const ScopeCampaign = "campaign"
+// Scope of a rollup row. Issue 13 adds the shop's total.
+const (
+	ScopeCampaign = "campaign"
+	ScopeFlow     = "flow"     // attributed orders only so far (variant = the step's id)
+	ScopeTemplate = "template" // attributed orders only so far
+)
 
 // Counts are a scope's once-per-message counts plus every open and click.
 type Counts struct {
@@ -123,13 +127,15 @@ type Variant struct {
 	Key        string
 	Recipients int64 // in the snapshot
 	Counts
-	Winner bool
+	Revenue Revenue // attributed orders and sales
+	Winner  bool
 }
 
 // CampaignReport is everything the campaign report shows.
 type CampaignReport struct {
 	CampaignID int64
 	Total      Counts
+	Revenue    Revenue // attributed orders and sales, every variant
 	// Variants in key order, the rest ('') last; empty without messages.
 	Variants []Variant
 	// Audience is the snapshot's size; Holdout how many of it were held

@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
 
 	"github.com/cartwheel/cartwheel/app/campaigns"
 	"github.com/cartwheel/cartwheel/app/reports"
@@ -28,12 +30,79 @@ func (s *server) campaignReport(c *gin.Context) {
 	if !ok {
 		return
 	}
-	r, err := s.Reports.Campaign(c.Request.Context(), currentShop(c).ID, cp.ID)
+	sh := currentShop(c)
+	r, err := s.Reports.Campaign(c.Request.Context(), sh.ID, cp.ID)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, views.CampaignReportPage(s.page(c, cp.Name, "campaigns"), campaignReportView(cp, r)))
+	orders, err := s.Reports.CampaignOrders(c.Request.Context(), sh.ID, cp.ID, reportOrders)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v := campaignReportView(cp, r)
+	addReportRevenue(&v, r, orders, sh.Currency, sh.IanaTimezone)
+	s.render(c, http.StatusOK, views.CampaignReportPage(s.page(c, cp.Name, "campaigns"), v))
+}
+
+// reportOrders is how many of the latest attributed orders the report
+// lists with their reasons.
+const reportOrders = 20
+
+// money writes an amount with two decimals and the currency.
+func money(d decimal.Decimal, currency string) string {
+	return strings.TrimSpace(d.StringFixed(2) + " " + currency)
+}
+
+// addReportRevenue fills the report's orders and revenue: attributed
+// orders, sales and their rates, per variant, and the latest orders with
+// why each is credited.
+func addReportRevenue(v *views.CampaignReport, r reports.CampaignReport, orders []reports.Attribution, currency, tz string) {
+	rev, t := r.Revenue, r.Total
+	aov, aovOK := rev.AverageOrder()
+	rpr, rprOK := rev.PerRecipient(t)
+	orDash := func(d decimal.Decimal, ok bool) string {
+		if !ok {
+			return "—"
+		}
+		return money(d, currency)
+	}
+	v.Revenue = []views.ReportMetric{
+		{Key: "orders", Label: "Orders", Count: count64(rev.Orders), Rate: percent(rev.ConversionRate(t)),
+			Definition: "Orders whose customer last clicked this email within the click window before ordering (else last opened it within the open window; Settings › Attribution). Cancelled orders still count. Rate (conversion): orders ÷ delivered."},
+		{Key: "sales", Label: "Sales", Count: money(rev.Sales, currency),
+			Definition: "What those orders paid: sales + tax + shipping − discounts − refunds, kept current as orders are refunded or cancelled."},
+		{Key: "average_order", Label: "Average order value", Count: orDash(aov, aovOK), Definition: "Sales ÷ orders."},
+		{Key: "revenue_per_recipient", Label: "Revenue per recipient", Count: orDash(rpr, rprOK),
+			Definition: "Sales ÷ recipients it was delivered to."},
+	}
+	byKey := map[string]reports.Revenue{}
+	for _, x := range r.Variants {
+		byKey[x.Key] = x.Revenue
+	}
+	for i := range v.Variants {
+		if v.Variants[i].Holdout {
+			continue
+		}
+		x := byKey[v.Variants[i].Key]
+		v.Variants[i].Orders, v.Variants[i].Sales = count64(x.Orders), money(x.Sales, currency)
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	for _, o := range orders {
+		ro := views.ReportOrder{Name: o.OrderName, At: o.OrderedAt.In(loc).Format("2 Jan 2006 15:04"), Amount: money(o.Amount, o.Currency),
+			Reason: o.Reason(), Cancelled: o.Cancelled}
+		if ro.Name == "" {
+			ro.Name = "Order " + strconv.FormatInt(o.OrderID, 10)
+		}
+		if o.CustomerID != nil {
+			ro.Href = "/app/customers/" + strconv.FormatInt(*o.CustomerID, 10)
+		}
+		v.Orders = append(v.Orders, ro)
+	}
 }
 
 // count64 writes n with thousands separators (1,234,567).

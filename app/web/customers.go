@@ -136,12 +136,39 @@ func (s *server) customerShow(c *gin.Context) {
 		return
 	}
 	v := profileView(p, sh.Currency, sh.IanaTimezone)
+	if err := s.attributeOrderRows(c.Request.Context(), sh.ID, p.Orders, v.Orders); err != nil {
+		s.fail(c, err)
+		return
+	}
 	zone := p.Customer.Timezone
 	if zone == "" {
 		zone = "Shop's (" + orDefault(st.EffectiveTimezone(), "UTC") + ")"
 	}
 	v.Attributes = append([]views.KV{{Key: "Timezone", Value: zone}}, v.Attributes...)
 	s.render(c, http.StatusOK, views.CustomerPage(s.page(c, "Customer", "customers"), v))
+}
+
+// attributeOrderRows adds to each order row (rows[i] shows orders[i]) why
+// Cartwheel credits it to an email, if it does.
+func (s *server) attributeOrderRows(ctx context.Context, shopID int64, orders []customers.OrderSummary, rows []views.OrderRow) error {
+	if s.Reports == nil || len(orders) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(orders))
+	for i, o := range orders {
+		ids[i] = o.ShopifyID
+	}
+	attr, err := s.Reports.OrderAttributions(ctx, shopID, ids)
+	if err != nil {
+		return err
+	}
+	for i, o := range orders {
+		if a, ok := attr[o.ShopifyID]; ok && i < len(rows) {
+			r := a.Reason()
+			rows[i].Attribution = strings.ToUpper(r[:1]) + r[1:]
+		}
+	}
+	return nil
 }
 
 func profileView(p customers.Profile, currency, tz string) views.CustomerProfile {
