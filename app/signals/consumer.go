@@ -102,7 +102,7 @@ func (b *Batch) Has(kinds ...Kind) bool {
 type Handlers struct {
 	Segments Handler
 	Flows    Handler
-	Reports  Handler // rollups of email_sent and email_event (app/reports)
+	Reports  Handler // report rollups and order attribution: email_sent, email_event, order_placed, order_updated (app/reports)
 }
 
 // Discard is a Handler that ignores every signal (tests that look at one
