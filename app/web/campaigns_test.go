@@ -299,6 +299,13 @@ func TestCampaignFormsRefuseHostileInput(t *testing.T) {
 		{url.Values{"name": {"x"}, "template_id": {"abc"}}, http.StatusUnprocessableEntity, "Choose a template from the list."},
 		{url.Values{"name": {"x"}, "send_mode": {"sometime"}}, http.StatusUnprocessableEntity, "Choose when to send"},
 		{url.Values{"name": {"x"}, "send_mode": {"at"}, "send_at": {"9999-99-99T99:99"}}, http.StatusUnprocessableEntity, "Enter a date and time"},
+		{url.Values{"name": {"x"}, "ab_versions": {"2"}, "ab_variants.1.subject": {"b\x00"}}, http.StatusBadRequest, ""},
+		{url.Values{"name": {"x"}, "ab_versions": {"2"}, "ab_test_percent": {"99999999999999999999"}}, http.StatusUnprocessableEntity, "Enter a whole number."},
+		{url.Values{"name": {"x"}, "ab_versions": {"2"}, "ab_test_percent": {"-5"}, "ab_wait_hours": {"4"}}, http.StatusUnprocessableEntity, "test share from 0 to 100"},
+		{url.Values{"name": {"x"}, "ab_versions": {"2"}, "ab_test_percent": {"20"}, "ab_wait_hours": {"100000"}}, http.StatusUnprocessableEntity, "Enter a wait from 0 to 168 hours."},
+		{url.Values{"name": {"x"}, "ab_versions": {"2"}, "ab_variants.0.template_id": {"-3"}, "ab_test_percent": {"20"}, "ab_wait_hours": {"4"}}, http.StatusUnprocessableEntity, "Choose a template from the list."},
+		{url.Values{"name": {"x"}, "ab_versions": {"2"}, "ab_variants.0.template_id": {"777777"}, "ab_test_percent": {"20"}, "ab_wait_hours": {"4"}}, http.StatusUnprocessableEntity, "no longer exists"},
+		{url.Values{"name": {"x"}, "ab_versions": {"2"}, "ab_test_percent": {"60"}, "ab_holdout_percent": {"50"}, "ab_wait_hours": {"4"}}, http.StatusUnprocessableEntity, "more than 100 percent"},
 	} {
 		resp, body := h.postForm(href, tc.form, auth...)
 		if resp.StatusCode != tc.code || !strings.Contains(body, tc.want) {
@@ -312,9 +319,28 @@ func TestCampaignFormsRefuseHostileInput(t *testing.T) {
 		"/app/campaigns?q=%00": http.StatusBadRequest, "/app/campaigns?after=-1": http.StatusBadRequest,
 		"/app/campaigns/abc": http.StatusNotFound, "/app/campaigns/99999999999999999999": http.StatusNotFound,
 		href + "/audience?reason=suppressed:%00": http.StatusBadRequest, href + "/preview": http.StatusUnprocessableEntity,
+		"/app/campaigns/abc/reach": http.StatusNotFound, "/app/campaigns/-1/report": http.StatusNotFound,
 	} {
 		if resp, _ := h.get(path, auth...); resp.StatusCode != code {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, code)
 		}
+	}
+	// Actions on a draft that has no test or no template: refused with the
+	// reason (a NUL byte: 400 before anything), nothing changed.
+	for _, tc := range []struct {
+		path, winner string
+		code         int
+	}{
+		{href + "/winner", "A", http.StatusConflict},
+		{href + "/winner", "A\x00", http.StatusBadRequest},
+		{href + "/template-copy", "", http.StatusUnprocessableEntity},
+		{"/app/campaigns/0/winner", "A", http.StatusNotFound},
+	} {
+		if resp, _ := h.postForm(tc.path, url.Values{"winner": {tc.winner}}, auth...); resp.StatusCode != tc.code {
+			t.Errorf("POST %s (winner %q): %d, want %d", tc.path, tc.winner, resp.StatusCode, tc.code)
+		}
+	}
+	if got := stored(); got != before {
+		t.Fatalf("refused actions changed the draft: %q, was %q", got, before)
 	}
 }
