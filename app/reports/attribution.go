@@ -30,7 +30,8 @@ import (
 // signal and stored with its reason in order_attributions; after that only
 // the order's paid total follows (sales + tax + shipping − discounts −
 // refunds, that is total_price − total_refunded), on every OrderUpdated.
-// A cancelled order stays attributed: it counts as an order, at what it
+// An order whose payment was voided (cancelled before it was captured)
+// paid nothing. A cancelled order stays attributed: it counts as an order, at what it
 // still paid. An order without an attribution (none of its customer's
 // touches qualified, or it was placed before attribution existed) is
 // decided again by the same rule on each OrderUpdated, so a touch recorded
@@ -99,7 +100,7 @@ func loadAttrSettings(ctx context.Context, q sqlx.QueryerContext, shopID int64) 
 const qAttribute = `
 WITH o AS (
 	SELECT o.shopify_id, o.customer_id, COALESCE(o.processed_at, o.shopify_created_at) AS at, o.currency,
-		o.total_price - o.total_refunded AS paid, o.cancelled_at IS NOT NULL AS cancelled
+		CASE WHEN o.financial_status = 'voided' THEN 0 ELSE o.total_price - o.total_refunded END AS paid, o.cancelled_at IS NOT NULL AS cancelled
 	FROM orders o
 	WHERE o.shop_id = $1 AND o.shopify_id = ANY($2) AND NOT o.test AND o.customer_id IS NOT NULL
 	  AND COALESCE(o.processed_at, o.shopify_created_at) IS NOT NULL
@@ -127,7 +128,7 @@ decided AS (
 	RETURNING a.day, 1 AS orders, a.amount, a.campaign_id, a.campaign_variant, a.flow_id, a.flow_step, a.template_id
 ),
 cur AS (
-	SELECT a.order_id, a.amount AS old, o.total_price - o.total_refunded AS paid, o.cancelled_at IS NOT NULL AS cancelled
+	SELECT a.order_id, a.amount AS old, CASE WHEN o.financial_status = 'voided' THEN 0 ELSE o.total_price - o.total_refunded END AS paid, o.cancelled_at IS NOT NULL AS cancelled
 	FROM order_attributions a JOIN orders o ON o.shop_id = a.shop_id AND o.shopify_id = a.order_id
 	WHERE a.shop_id = $1 AND a.order_id = ANY($2)
 	ORDER BY a.order_id

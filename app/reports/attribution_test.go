@@ -69,6 +69,7 @@ type placedOrder struct {
 	total     decimal.Decimal
 	refunded  decimal.Decimal
 	cancelled bool
+	voided    bool // cancelled before payment: Shopify voids it, nothing was paid
 	test      bool
 }
 
@@ -215,6 +216,9 @@ func (w *attrWorld) orderPayload(o placedOrder, updated time.Time) orders.Order 
 	if o.cancelled {
 		ord.CancelledAt = &updated
 	}
+	if o.voided {
+		ord.FinancialStatus = "voided"
+	}
 	return ord
 }
 
@@ -280,7 +284,7 @@ func (w *attrWorld) model() map[int64]modelAttr {
 		}
 		refunded := decimal.Min(o.refunded, o.total)
 		out[o.shopifyID] = modelAttr{order: o.shopifyID, message: best.message, event: best.id, touch: best.kind, window: window,
-			amount: o.total.Sub(refunded), cancelled: o.cancelled, day: o.at.In(w.loc).Format(time.DateOnly)}
+			amount: paidOf(o, refunded), cancelled: o.cancelled, day: o.at.In(w.loc).Format(time.DateOnly)}
 	}
 	return out
 }
@@ -483,6 +487,7 @@ func TestAttributionMatchesTheRule(t *testing.T) {
 					}
 				case p < 5:
 					o.cancelled = true
+					o.voided = r.IntN(2) == 0 // half of them before payment
 					w.write(func(tx *sqlx.Tx) ([]orders.Written, error) {
 						_, written, err := w.orders.UpsertWritten(ctx, tx, w.shop, []orders.Order{w.orderPayload(*o, o.at.Add(time.Hour))})
 						return written, err
@@ -684,4 +689,13 @@ func TestConcurrentFollowsKeepTheRollupExact(t *testing.T) {
 	if a, r, _ := stored(); !a.Equal(want) || !r.Equal(want) {
 		t.Errorf("after the refunds: attributions %s, rollup %s, want both %s", a, r, want)
 	}
+}
+
+// paidOf is what the order paid: nothing when its payment was voided, else
+// its total less refunds (never below nothing).
+func paidOf(o placedOrder, refunded decimal.Decimal) decimal.Decimal {
+	if o.voided {
+		return decimal.Zero
+	}
+	return o.total.Sub(refunded)
 }
