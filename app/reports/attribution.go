@@ -184,3 +184,19 @@ func Attribute(ctx context.Context, d *sqlx.DB, shopID int64, orderIDs []int64) 
 		return attribute(ctx, tx, shopID, set, slot, orderIDs)
 	})
 }
+
+// AttributeTx is Attribute inside the caller's transaction: the bulk import
+// (app/storesync) calls it in each batch's transaction once the batch's
+// orders are written, so imported orders are decided as if their signals
+// had arrived.
+func AttributeTx(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int64) error {
+	set, err := loadAttrSettings(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	slot, err := claimSlot(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	return attribute(ctx, tx, shopID, set, slot, orderIDs)
+}

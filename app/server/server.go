@@ -145,6 +145,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, postInstall)
 	importWorker := storesync.NewImportWorker(storesync.ImportDeps{
 		DB: d, Shops: shopStore, API: client, Customers: customerStore, Orders: orderStore, Catalog: catalogStore, Log: log,
+		Attribute: reports.AttributeTx,
 	}, storesync.ImportOptions{})
 	river.AddWorker(workers, importWorker)
 	river.AddWorker(workers, customers.NewImportWorker(customerStore))
