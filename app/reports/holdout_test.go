@@ -73,7 +73,7 @@ func TestIncrementalityMatchesDirectComputation(t *testing.T) {
 			case p == 3:
 				at = start.Add(-time.Microsecond)
 			default:
-				at = start.Add(time.Duration(r.Int64N(int64(8*24*time.Hour)))).Add(-2 * 24 * time.Hour).Truncate(time.Microsecond)
+				at = start.Add(time.Duration(r.Int64N(int64(8 * 24 * time.Hour)))).Add(-2 * 24 * time.Hour).Truncate(time.Microsecond)
 			}
 			total := decimal.New(int64(100+r.IntN(30000)), -2)
 			refunded := decimal.Zero
