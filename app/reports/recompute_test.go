@@ -210,3 +210,38 @@ func TestRecomputeAfterWindowChange(t *testing.T) {
 		t.Error("the new windows changed no campaign's figures: the test shows nothing")
 	}
 }
+
+// The job runs chunks until done; run again (a retry, or a job of an older
+// generation) it changes nothing.
+func TestRecomputeWorkerFinishes(t *testing.T) {
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	w := newAttrWorld(t, 9, 30, 5, 1, start, 10*24*time.Hour)
+	r := rand.New(rand.NewPCG(9, 9))
+	var ids []int64
+	for i, c := range w.customers {
+		o := placedOrder{shopifyID: int64(9_000_000 + i), customer: c.id,
+			at:    start.Add(time.Duration(r.Int64N(int64(12 * 24 * time.Hour)))).Truncate(time.Microsecond),
+			total: decimal.New(int64(1000+r.IntN(9000)), -2)}
+		w.placed = append(w.placed, o)
+		w.place(o)
+		ids = append(ids, o.shopifyID)
+	}
+	w.db.MustExec(`DELETE FROM customer_signals`)
+	ctx := context.Background()
+	if err := reports.Attribute(ctx, w.db, w.shop, ids); err != nil {
+		t.Fatal(err)
+	}
+	w.check("before")
+	jobs := &recomputeJobs{}
+	args := w.changeWindows(jobs, 1, 2)
+	worker := &reports.RecomputeWorker{DB: w.db}
+	for range 2 {
+		if err := worker.Work(ctx, &river.Job[reports.RecomputeArgs]{Args: args}); err != nil {
+			t.Fatal(err)
+		}
+		w.check("after the job")
+	}
+	if rc, ok, err := (&reports.Store{DB: w.db}).RecomputeStatus(ctx, w.shop); err != nil || !ok || rc.Running() {
+		t.Fatalf("status after the job: %+v %v %v", rc, ok, err)
+	}
+}
