@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign bench-report bench-attribution pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign bench-report bench-attribution bench-recompute pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, simulated Shopify; admin at http://localhost:8080/ (PORT to change)
 dev: deps assets
@@ -112,6 +112,10 @@ bench-campaign: deps
 ## bench-attribution: cost of attributing an order when it arrives, one at a time and through the consumer (BENCH_ATTR_CUSTOMERS, default 100,000, each with 5 orders, 20 emails and ~60 events; the seeded database is kept and reused)
 bench-attribution: deps
 	$(GO) test -run '^$$' -bench 'BenchmarkAttribution' -benchtime 1x -timeout 60m ./app/reports/
+
+## bench-recompute: full re-attribution after a window change on bench-attribution's store (seeds it through that benchmark first; BENCH_ATTR_CUSTOMERS)
+bench-recompute: deps
+	$(GO) test -run '^$$' -bench 'BenchmarkAttribution$$|BenchmarkRecomputeAttribution' -benchtime 1x -timeout 60m ./app/reports/
 
 ## bench-report: a campaign report's server time on a campaign of 1M recipients and millions of events, read from the rollups (BENCH_REPORT_RECIPIENTS; the seeded database is kept and reused)
 bench-report: deps

@@ -17,6 +17,9 @@ type CampaignReport struct {
 	// why each is credited.
 	Revenue []ReportMetric
 	Orders  []ReportOrder
+	// Recomputing is the progress of a recompute of past attribution
+	// after a window change ("" when none runs): Revenue is then frozen.
+	Recomputing string
 	// A/B: one row per variant (the rest last) when the campaign has a
 	// test or a holdout.
 	Variants    []ReportVariant

@@ -39,6 +39,7 @@ type SettingsForm struct {
 	SendRate                                                                       string // campaign emails per second
 	Warmup                                                                         bool   // the warm-up schedule is on
 	WarmupStatus                                                                   string // where it stands today
+	AttributionStatus                                                              string // a recompute after a window change, while it runs
 	QuietHoursStart, QuietHoursEnd                                                 string
 	Errors                                                                         map[string]string // form field name -> message
 	Saved                                                                          bool

@@ -185,3 +185,29 @@ func Attribute(ctx context.Context, d *sqlx.DB, shopID int64, orderIDs []int64) 
 		return attribute(ctx, tx, shopID, set, slot, orderIDs)
 	})
 }
+
+// AttributeTx is Attribute inside the caller's transaction: the bulk import
+// (app/storesync) calls it in each batch's transaction once the batch's
+// orders are written, so imported orders are decided as if their signals
+// had arrived.
+//
+// The import holds no profile locks, so unlike the consumer it isn't
+// ordered against a recompute's chunks by them: the shop's row is share-
+// locked before the windows are read instead. A window change (which
+// updates that row, then starts the recompute) either committed before,
+// and the new windows are read, or waits for this transaction, and the
+// recompute that follows re-decides these orders.
+func AttributeTx(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int64) error {
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM shops WHERE id = $1 FOR SHARE`, shopID); err != nil {
+		return fmt.Errorf("reports: lock shop %d: %w", shopID, err)
+	}
+	set, err := loadAttrSettings(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	slot, err := claimSlot(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	return attribute(ctx, tx, shopID, set, slot, orderIDs)
+}

@@ -183,7 +183,7 @@ func (s *Store) campaignRevenue(ctx context.Context, shopID, campaignID int64) (
 		Orders  int64           `db:"orders"`
 		Sales   decimal.Decimal `db:"sales"`
 	}
-	if err := s.DB.SelectContext(ctx, &rows, `SELECT variant, sum(orders) AS orders, sum(sales) AS sales FROM report_orders_daily
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT variant, sum(orders) AS orders, sum(sales) AS sales FROM `+ordersDailySource+` o
 		WHERE shop_id = $1 AND scope = $2 AND scope_id = $3 GROUP BY variant`, shopID, ScopeCampaign, campaignID); err != nil {
 		return nil, fmt.Errorf("reports: campaign %d revenue: %w", campaignID, err)
 	}

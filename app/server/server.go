@@ -145,8 +145,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, postInstall)
 	importWorker := storesync.NewImportWorker(storesync.ImportDeps{
 		DB: d, Shops: shopStore, API: client, Customers: customerStore, Orders: orderStore, Catalog: catalogStore, Log: log,
+		Attribute: reports.AttributeTx,
 	}, storesync.ImportOptions{})
 	river.AddWorker(workers, importWorker)
+	river.AddWorker(workers, &reports.RecomputeWorker{DB: d})
 	river.AddWorker(workers, customers.NewImportWorker(customerStore))
 	river.AddWorker(workers, storesync.NewConsentPusher(shopStore, customerStore, client, log))
 	wheelSvc := wheel.New(wheel.Deps{DB: d, Customers: customerStore, Shops: shopStore, API: client,
@@ -265,6 +267,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		return nil, err
 	}
 	customerStore.PushConsentWith(jc)
+	// A change of an attribution window recomputes past attribution.
+	shopStore.OnAttributionWindows(func(ctx context.Context, tx *sqlx.Tx, shopID int64, click, open int) error {
+		return reports.StartRecompute(ctx, tx, jc, shopID, click, open)
+	})
 	wheelSvc.QueueWith(jc)
 	flowEngine.QueueWith(jc)
 	flowMailer.Jobs, flowDiscounts.Jobs = jc, jc

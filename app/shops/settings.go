@@ -289,7 +289,25 @@ func (s *Store) SaveSettings(ctx context.Context, shopID int64, in SettingsInput
 	if errs != nil {
 		return Settings{}, errs
 	}
-	res, err := s.db.ExecContext(ctx, `
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
+	}
+	defer tx.Rollback()
+	// The windows before the save, read under the row's lock so two saves
+	// can't both miss (or both see) the change. NO KEY UPDATE, as the
+	// UPDATE below takes anyway: rows inserted meanwhile that reference
+	// the shop (key-share locks) don't wait for this transaction.
+	var oldClick, oldOpen int
+	err = tx.QueryRowContext(ctx, `SELECT attribution_click_days, attribution_open_days FROM shops WHERE id = $1 FOR NO KEY UPDATE`,
+		shopID).Scan(&oldClick, &oldOpen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Settings{}, ErrNotFound
+	}
+	if err != nil {
+		return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
+	}
+	res, err := tx.ExecContext(ctx, `
 		UPDATE shops SET sender_name = $2, sender_email = $3, reply_to = $4, postal_address = $5,
 			timezone = $6, attribution_click_days = $7, attribution_open_days = $8,
 			marketing_cap_hours = $9, campaign_skip_days = $10, quiet_hours_start = $11, quiet_hours_end = $12,
@@ -305,6 +323,14 @@ func (s *Store) SaveSettings(ctx context.Context, shopID int64, in SettingsInput
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return Settings{}, ErrNotFound
+	}
+	if s.onWindows != nil && (oldClick != st.AttributionClickDays || oldOpen != st.AttributionOpenDays) {
+		if err := s.onWindows(ctx, tx, shopID, st.AttributionClickDays, st.AttributionOpenDays); err != nil {
+			return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Settings{}, fmt.Errorf("shops: save settings %d: %w", shopID, err)
 	}
 	return s.Settings(ctx, shopID)
 }

@@ -55,6 +55,17 @@ func (s Shop) Installed() bool {
 type Store struct {
 	db  *sqlx.DB
 	box *secretbox.Box
+	// onWindows, when set, runs in the settings' transaction when a save
+	// changes the attribution windows (app/reports recomputes past
+	// attribution; shops doesn't know how).
+	onWindows func(ctx context.Context, tx *sqlx.Tx, shopID int64, clickDays, openDays int) error
+}
+
+// OnAttributionWindows sets what runs, in the same transaction, when a
+// settings save changes the click or open window. It is set after
+// construction because the job queue is built after the stores.
+func (s *Store) OnAttributionWindows(fn func(ctx context.Context, tx *sqlx.Tx, shopID int64, clickDays, openDays int) error) {
+	s.onWindows = fn
 }
 
 // NewStore returns a Store that seals tokens with box.

@@ -118,6 +118,14 @@ type ImportDeps struct {
 	Orders    *orders.Store
 	Catalog   *catalog.Store
 	Log       *slog.Logger
+	// Attribute, when set, decides the attribution of the orders a batch
+	// wrote (reports.AttributeTx in the app). A bulk import records no
+	// signals, so without it imported orders would never be attributed;
+	// it is a function so that order attribution stays app/reports' to
+	// write. It runs in the batch's transaction once its orders are
+	// written, so a batch is committed with its attributions or not at
+	// all (the checkpoint can't move past orders left unattributed).
+	Attribute func(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int64) error
 }
 
 // ImportOptions tune the job; zero values are production defaults.

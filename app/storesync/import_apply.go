@@ -238,6 +238,15 @@ func (w *ImportWorker) write(ctx context.Context, run *importRun, b *batch) erro
 		if err := b.sink.flush(ctx, tx, st); err != nil {
 			return fmt.Errorf("write batch ending at line %d: %w", b.linesEnd, err)
 		}
+		if os, ok := b.sink.(*orderSink); ok && w.d.Attribute != nil && len(os.orders) > 0 {
+			ids := make([]int64, len(os.orders))
+			for i, o := range os.orders {
+				ids[i] = o.ShopifyID
+			}
+			if err := w.d.Attribute(ctx, tx, run.ShopID, ids); err != nil {
+				return fmt.Errorf("attribute orders of the batch ending at line %d: %w", b.linesEnd, err)
+			}
+		}
 	}
 	samples := make([]string, 0, len(b.errs))
 	lastErr := ""

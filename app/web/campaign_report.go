@@ -43,6 +43,10 @@ func (s *server) campaignReport(c *gin.Context) {
 	}
 	v := campaignReportView(cp, r)
 	addReportRevenue(&v, r, orders, sh.Currency, sh.IanaTimezone)
+	if err := s.addAttributionExtras(c.Request.Context(), &v, sh.ID, cp.ID, sh.Currency); err != nil {
+		s.fail(c, err)
+		return
+	}
 	s.render(c, http.StatusOK, views.CampaignReportPage(s.page(c, cp.Name, "campaigns"), v))
 }
 

@@ -32,7 +32,12 @@ func (s *server) settingsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, views.Settings(s.page(c, "Settings", "settings"), withWarmup(settingsForm(st.Input(), st.ShopTimezone, nil, false), st, s.Now()), privacyRows(reqs), sender))
+	f, err := s.withRecompute(ctx, withWarmup(settingsForm(st.Input(), st.ShopTimezone, nil, false), st, s.Now()), sh.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, views.Settings(s.page(c, "Settings", "settings"), f, privacyRows(reqs), sender))
 }
 
 // settingsSave validates everything and stores nothing unless all is valid;
@@ -62,7 +67,12 @@ func (s *server) settingsSave(c *gin.Context) {
 	case err != nil:
 		s.fail(c, err)
 	default:
-		s.renderSettingsForm(c, http.StatusOK, withWarmup(settingsForm(st.Input(), st.ShopTimezone, nil, true), st, s.Now()))
+		f, err := s.withRecompute(ctx, withWarmup(settingsForm(st.Input(), st.ShopTimezone, nil, true), st, s.Now()), sh.ID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		s.renderSettingsForm(c, http.StatusOK, f)
 	}
 }
 
