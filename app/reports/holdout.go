@@ -80,7 +80,7 @@ g AS (
 )
 SELECT c."from", c."to", c.days, g.held, count(*) AS recipients, COALESCE(sum(x.paid), 0) AS sales
 FROM c CROSS JOIN g CROSS JOIN LATERAL (
-	SELECT sum(o.total_price - o.total_refunded) AS paid FROM orders o
+	SELECT sum(CASE WHEN o.financial_status = 'voided' THEN 0 ELSE o.total_price - o.total_refunded END) AS paid FROM orders o
 	WHERE o.shop_id = $1 AND o.customer_id = g.customer_id AND NOT o.test
 	  AND COALESCE(o.processed_at, o.shopify_created_at) BETWEEN c."from" AND c."to"
 ) x
