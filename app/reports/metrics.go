@@ -309,3 +309,12 @@ func (s *Store) CampaignChoices(ctx context.Context, shopID int64) ([]CampaignLi
 	}
 	return out, nil
 }
+
+// Today is the shop's current date in its reporting timezone at now.
+func (s *Store) Today(ctx context.Context, shopID int64, now time.Time) (time.Time, error) {
+	loc, err := shopZone(ctx, s.DB, shopID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return dayOf(now, loc), nil
+}
