@@ -24,7 +24,7 @@ type ReportsData struct {
 	RangeLabel       string
 	Campaigns        []ReportOption // scope: "" = every campaign
 	Variants         []ReportOption // the chosen campaign's variants ("" = all of it)
-	Error            string   // why the range or scope was refused
+	Error            string         // why the range or scope was refused
 	Metrics          []RangeMetric
 	Lines            []ReportLine
 	CSVHref          string
