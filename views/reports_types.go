@@ -13,7 +13,7 @@ type RangeMetric struct {
 
 // ReportLine is one campaign's row in the Reports page's table.
 type ReportLine struct {
-	Name, Href                                                      string
+	Kind, Name, Href                                                string
 	Sent, Delivered, OpenRate, ClickRate, Orders, Sales, Conversion string
 }
 
@@ -22,8 +22,8 @@ type ReportsData struct {
 	Preset, From, To string // the form's values
 	Presets          []ReportOption
 	RangeLabel       string
-	Campaigns        []ReportOption // scope: "" = every campaign
-	Variants         []ReportOption // the chosen campaign's variants ("" = all of it)
+	Scopes           []ReportOption // all email, all campaigns, each campaign, flow and template
+	Variants         []ReportOption // the chosen campaign's variants or flow's steps ("*" = all of it)
 	Error            string         // why the range or scope was refused
 	Metrics          []RangeMetric
 	Lines            []ReportLine

@@ -20,10 +20,9 @@ import (
 // range, today included, comes from the rollups: the signals consumer keeps
 // them current within seconds, so "today" is as fresh as the consumer.
 //
-// Scope: campaigns (all of them, one, or one A/B variant). Flows and
-// templates have attributed orders in report_orders_daily but no message
-// rollups yet, so they are not offered (a conversion rate over another
-// scope's deliveries would be wrong).
+// Scope: all email, campaigns (all of them, one, or one A/B variant) from
+// report_daily; a flow (or one step) and a template from report_email_daily
+// (metrics_email.go).
 
 // Range is an inclusive range of days in the shop's timezone (dates at
 // UTC midnight, like a date column).
@@ -163,17 +162,21 @@ var Definitions = map[string]string{
 	"complaint_rate":   "Complaint rate: customers who received an email and complained ÷ unique delivered customers.",
 }
 
-// Scope picks what the metrics cover: every campaign (CampaignID 0), one
-// campaign, or one of its A/B variants (Variant set; "" is the rest of
-// the audience, so VariantSet says a variant was chosen).
+// Scope picks what the metrics cover: Kind ScopeAll (every campaign and
+// flow email), ScopeCampaign (ID 0: every campaign; else one campaign, or
+// one of its A/B variants when VariantSet — "" is the rest of the
+// audience), ScopeFlow (one flow, or one step when VariantSet: Variant is
+// the step's id) or ScopeTemplate (one template).
 type Scope struct {
-	CampaignID int64
+	Kind       string
+	ID         int64
 	Variant    string
 	VariantSet bool
 }
 
-// CampaignLine is one campaign's figures for the range.
-type CampaignLine struct {
+// Line is one campaign's or flow's figures for the range.
+type Line struct {
+	Kind   string // ScopeCampaign or ScopeFlow
 	ID     int64
 	Name   string
 	Totals Totals
@@ -184,14 +187,29 @@ type RangeReport struct {
 	Range    Range
 	Scope    Scope
 	Totals   Totals
-	Lines    []CampaignLine // every campaign with figures in the range, most sales first
-	Variants []string       // the chosen campaign's variants with figures
+	Lines    []Line   // every campaign, then every flow, with figures in the range, most sales first
+	Variants []string // the chosen campaign's variants with figures
 }
 
 // Metrics reads the rollups of the shop's campaigns for the range and
 // scope.
 func (s *Store) Metrics(ctx context.Context, shopID int64, r Range, sc Scope) (RangeReport, error) {
 	out := RangeReport{Range: r, Scope: sc}
+	es, isEmail := sc.email()
+	if isEmail {
+		t, err := s.emailTotals(ctx, shopID, r, es)
+		if err != nil {
+			return out, err
+		}
+		out.Totals = t
+		if sc.Kind == ScopeFlow {
+			if out.Variants, err = s.flowSteps(ctx, shopID, sc.ID, r); err != nil {
+				return out, err
+			}
+		}
+	} else if sc.Kind != ScopeCampaign {
+		return out, fmt.Errorf("reports: unknown scope %q", sc.Kind)
+	}
 	type key struct {
 		campaign int64
 		variant  string
@@ -238,18 +256,18 @@ func (s *Store) Metrics(ctx context.Context, shopID int64, r Range, sc Scope) (R
 	for _, o := range os {
 		get(key{o.Campaign, o.Variant}).Revenue.add(Revenue{Orders: o.Orders, Sales: o.Sales})
 	}
-	lines := map[int64]*CampaignLine{}
+	lines := map[int64]*Line{}
 	for k, t := range by {
 		l := lines[k.campaign]
 		if l == nil {
-			l = &CampaignLine{ID: k.campaign}
+			l = &Line{Kind: ScopeCampaign, ID: k.campaign}
 			lines[k.campaign] = l
 		}
 		l.Totals.add(*t)
-		if sc.CampaignID == 0 || (sc.CampaignID == k.campaign && (!sc.VariantSet || sc.Variant == k.variant)) {
+		if !isEmail && (sc.ID == 0 || (sc.ID == k.campaign && (!sc.VariantSet || sc.Variant == k.variant))) {
 			out.Totals.add(*t)
 		}
-		if sc.CampaignID == k.campaign {
+		if !isEmail && sc.ID != 0 && sc.ID == k.campaign {
 			out.Variants = append(out.Variants, k.variant)
 		}
 	}
@@ -270,8 +288,13 @@ func (s *Store) Metrics(ctx context.Context, shopID int64, r Range, sc Scope) (R
 		l.Name = n
 		out.Lines = append(out.Lines, *l)
 	}
-	slices.SortFunc(out.Lines, func(a, b CampaignLine) int {
-		return cmp.Or(b.Totals.Sales.Cmp(a.Totals.Sales), cmp.Compare(b.Totals.Sent, a.Totals.Sent), cmp.Compare(a.ID, b.ID))
+	flows, err := s.flowLines(ctx, shopID, r)
+	if err != nil {
+		return out, err
+	}
+	out.Lines = append(out.Lines, flows...)
+	slices.SortFunc(out.Lines, func(a, b Line) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), b.Totals.Sales.Cmp(a.Totals.Sales), cmp.Compare(b.Totals.Sent, a.Totals.Sent), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
 }
@@ -295,7 +318,7 @@ func (s *Store) campaignNames(ctx context.Context, shopID int64, ids []int64) (m
 }
 
 // CampaignChoices lists the shop's campaigns for the scope picker, newest first.
-func (s *Store) CampaignChoices(ctx context.Context, shopID int64) ([]CampaignLine, error) {
+func (s *Store) CampaignChoices(ctx context.Context, shopID int64) ([]Line, error) {
 	var rows []struct {
 		ID   int64  `db:"id"`
 		Name string `db:"name"`
@@ -303,9 +326,9 @@ func (s *Store) CampaignChoices(ctx context.Context, shopID int64) ([]CampaignLi
 	if err := s.DB.SelectContext(ctx, &rows, `SELECT id, name FROM campaigns WHERE shop_id = $1 ORDER BY id DESC LIMIT 500`, shopID); err != nil {
 		return nil, fmt.Errorf("reports: campaigns: %w", err)
 	}
-	out := make([]CampaignLine, len(rows))
+	out := make([]Line, len(rows))
 	for i, r := range rows {
-		out[i] = CampaignLine{ID: r.ID, Name: r.Name}
+		out[i] = Line{Kind: ScopeCampaign, ID: r.ID, Name: r.Name}
 	}
 	return out, nil
 }
@@ -318,3 +341,14 @@ func (s *Store) Today(ctx context.Context, shopID int64, now time.Time) (time.Ti
 	}
 	return dayOf(now, loc), nil
 }
+
+// FlowChoices lists the shop's flows for the scope picker, newest first.
+func (s *Store) FlowChoices(ctx context.Context, shopID int64) ([]Line, error) {
+	var rows []Line
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT 'flow' AS kind, id, name FROM flows WHERE shop_id = $1 ORDER BY id DESC LIMIT 500`, shopID); err != nil {
+		return nil, fmt.Errorf("reports: flows: %w", err)
+	}
+	return rows, nil
+}
+
+func int64Array(ids []int64) any { return pq.Array(ids) }

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -33,21 +35,35 @@ func (s *server) reportsQuery(c *gin.Context, shopID int64) (reports.Range, repo
 	if err != nil {
 		return r, reports.Scope{}, err
 	}
-	var sc reports.Scope
-	if v := c.Query("campaign"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id <= 0 {
-			return r, sc, errBadScope
-		}
-		sc.CampaignID = id
-		if v, ok := c.GetQuery("variant"); ok && v != "*" {
-			sc.Variant, sc.VariantSet = v, true
-		}
+	sc, err := parseScope(c.DefaultQuery("scope", "all"))
+	if err != nil {
+		return r, sc, err
+	}
+	if v, ok := c.GetQuery("variant"); ok && v != "*" && (sc.Kind == reports.ScopeFlow || (sc.Kind == reports.ScopeCampaign && sc.ID != 0)) {
+		sc.Variant, sc.VariantSet = v, true
 	}
 	return r, sc, nil
 }
 
-var errBadScope = errors.New("campaign must be a campaign's number")
+// parseScope reads "all", "campaigns", "campaign:ID", "flow:ID" or
+// "template:ID". An id of another shop reads nothing: every query filters
+// by the session's shop.
+func parseScope(v string) (reports.Scope, error) {
+	switch v {
+	case "all":
+		return reports.Scope{Kind: reports.ScopeAll}, nil
+	case "campaigns":
+		return reports.Scope{Kind: reports.ScopeCampaign}, nil
+	}
+	kind, id, ok := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(id, 10, 64)
+	if !ok || err != nil || n <= 0 || (kind != reports.ScopeCampaign && kind != reports.ScopeFlow && kind != reports.ScopeTemplate) {
+		return reports.Scope{}, errBadScope
+	}
+	return reports.Scope{Kind: kind, ID: n}, nil
+}
+
+var errBadScope = errors.New("scope must be all, campaigns, or campaign:, flow: or template: and a number")
 
 func (s *server) reportsPage(c *gin.Context) {
 	sh := currentShop(c)
@@ -64,15 +80,20 @@ func (s *server) reportsPage(c *gin.Context) {
 		d.Presets = append(d.Presets, views.ReportOption{Value: v, Label: "Last " + v + " days", Selected: d.Preset == v})
 	}
 	d.Presets = append(d.Presets, views.ReportOption{Value: "custom", Label: "Custom", Selected: d.Preset == "custom"})
-	choices, err := s.Reports.CampaignChoices(ctx, sh.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	d.Campaigns = append(d.Campaigns, views.ReportOption{Value: "", Label: "All campaigns", Selected: c.Query("campaign") == ""})
-	for _, ch := range choices {
-		id := strconv.FormatInt(ch.ID, 10)
-		d.Campaigns = append(d.Campaigns, views.ReportOption{Value: id, Label: ch.Name, Selected: c.Query("campaign") == id})
+	scope := c.DefaultQuery("scope", "all")
+	d.Scopes = []views.ReportOption{{Value: "all", Label: "All email", Selected: scope == "all"},
+		{Value: "campaigns", Label: "All campaigns", Selected: scope == "campaigns"}}
+	for _, list := range []func(context.Context, int64) ([]reports.Line, error){s.Reports.CampaignChoices, s.Reports.FlowChoices, s.Reports.TemplateChoices} {
+		choices, err := list(ctx, sh.ID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		for _, ch := range choices {
+			v := ch.Kind + ":" + strconv.FormatInt(ch.ID, 10)
+			label := map[string]string{reports.ScopeCampaign: "Campaign: ", reports.ScopeFlow: "Flow: ", reports.ScopeTemplate: "Template: "}[ch.Kind] + ch.Name
+			d.Scopes = append(d.Scopes, views.ReportOption{Value: v, Label: label, Selected: scope == v})
+		}
 	}
 	rg, sc, err := s.reportsQuery(c, sh.ID)
 	if errors.Is(err, reports.ErrBadRange) || errors.Is(err, errBadScope) {
@@ -92,10 +113,14 @@ func (s *server) reportsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if sc.CampaignID != 0 {
-		d.Variants = append(d.Variants, views.ReportOption{Value: "*", Label: "All variants", Selected: !sc.VariantSet})
+	if (sc.Kind == reports.ScopeCampaign && sc.ID != 0) || sc.Kind == reports.ScopeFlow {
+		all, part := "All variants", "Variant "
+		if sc.Kind == reports.ScopeFlow {
+			all, part = "All steps", "Step "
+		}
+		d.Variants = append(d.Variants, views.ReportOption{Value: "*", Label: all, Selected: !sc.VariantSet})
 		for _, v := range rep.Variants {
-			label := "Variant " + v
+			label := part + v
 			if v == "" {
 				label = "Rest of the audience"
 			}
@@ -106,7 +131,11 @@ func (s *server) reportsPage(c *gin.Context) {
 	d.Metrics = rangeMetrics(reports.Compute(rep.Totals), sh.Currency)
 	for _, l := range rep.Lines {
 		m := reports.Compute(l.Totals)
-		d.Lines = append(d.Lines, views.ReportLine{Name: l.Name, Href: "/app/campaigns/" + strconv.FormatInt(l.ID, 10) + "/report",
+		href := "/app/campaigns/" + strconv.FormatInt(l.ID, 10) + "/report"
+		if l.Kind == reports.ScopeFlow {
+			href = "/app/flows/" + strconv.FormatInt(l.ID, 10)
+		}
+		d.Lines = append(d.Lines, views.ReportLine{Kind: l.Kind, Name: l.Name, Href: href,
 			Sent: count64(m.Sent), Delivered: count64(m.Delivered), OpenRate: percent(m.OpenRate), ClickRate: percent(m.ClickRate),
 			Orders: count64(m.Orders), Sales: money(m.Sales, sh.Currency), Conversion: percent(m.ConversionRate)})
 	}
@@ -115,7 +144,7 @@ func (s *server) reportsPage(c *gin.Context) {
 	s.render(c, http.StatusOK, views.ReportsPage(s.page(c, "Reports", "reports"), d))
 }
 
-// reportsCSV is the campaigns table of the range as CSV (exact figures:
+// reportsCSV is the campaigns and flows table of the range as CSV (exact figures:
 // rates as fractions with four decimals, sales with two).
 func (s *server) reportsCSV(c *gin.Context) {
 	sh := currentShop(c)
@@ -128,7 +157,7 @@ func (s *server) reportsCSV(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	rep, err := s.Reports.Metrics(c.Request.Context(), sh.ID, rg, reports.Scope{})
+	rep, err := s.Reports.Metrics(c.Request.Context(), sh.ID, rg, reports.Scope{Kind: reports.ScopeAll})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -143,11 +172,11 @@ func (s *server) reportsCSV(c *gin.Context) {
 		}
 		return strconv.FormatFloat(r.Value, 'f', 4, 64)
 	}
-	_ = w.Write([]string{"campaign_id", "campaign", "sent", "delivered", "bounced", "opened", "clicks", "unsubscribes", "complaints",
+	_ = w.Write([]string{"kind", "id", "name", "sent", "delivered", "bounced", "opened", "clicks", "unsubscribes", "complaints",
 		"orders", "sales", "conversion_rate", "open_rate", "click_rate", "unique_click_rate", "unsubscribe_rate", "complaint_rate"})
 	for _, l := range rep.Lines {
 		m := reports.Compute(l.Totals)
-		_ = w.Write([]string{strconv.FormatInt(l.ID, 10), csvSafe(l.Name), strconv.FormatInt(m.Sent, 10), strconv.FormatInt(m.Delivered, 10),
+		_ = w.Write([]string{l.Kind, strconv.FormatInt(l.ID, 10), csvSafe(l.Name), strconv.FormatInt(m.Sent, 10), strconv.FormatInt(m.Delivered, 10),
 			strconv.FormatInt(m.Bounced, 10), strconv.FormatInt(m.Opened, 10), strconv.FormatInt(m.Clicks, 10),
 			strconv.FormatInt(m.Unsubscribes, 10), strconv.FormatInt(m.Complaints, 10), strconv.FormatInt(m.Orders, 10),
 			m.Sales.StringFixed(2), frac(m.ConversionRate), frac(m.OpenRate), frac(m.ClickRate), frac(m.UniqueClickRate),
