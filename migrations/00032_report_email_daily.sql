@@ -60,6 +60,10 @@ CREATE TABLE report_email_customers (
     PRIMARY KEY (shop_id, scope, scope_id, variant, day, customer_id)
 );
 
+-- The table of every flow reads one scope's days across its ids.
+CREATE INDEX report_email_daily_day_idx ON report_email_daily (shop_id, scope, day);
+CREATE INDEX report_email_customers_day_idx ON report_email_customers (shop_id, scope, day);
+
 -- +goose Down
 DROP TABLE report_email_customers;
 DROP TABLE report_email_daily;

@@ -51,10 +51,12 @@ func (s *Store) emailTotals(ctx context.Context, shopID int64, r Range, e emailS
 	// holds them all (Bounced() is what the metrics use).
 	t.Counts = Counts{Sent: c.Sent, Delivered: c.Delivered, BouncedHard: c.Bounced, Opened: c.Opened, Clicked: c.Clicked,
 		Clicks: c.Clicks, Unsubscribed: c.Unsubscribed, Complained: c.Complained}
-	if err := s.DB.QueryRowxContext(ctx, `SELECT count(DISTINCT customer_id) FILTER (WHERE delivered),
-			count(DISTINCT customer_id) FILTER (WHERE unsubscribed), count(DISTINCT customer_id) FILTER (WHERE complained)
-		FROM report_email_customers WHERE shop_id = $1 AND scope = $2 AND ($3::bigint IS NULL OR scope_id = $3)
-			AND ($4::text IS NULL OR variant = $4) AND day BETWEEN $5 AND $6`,
+	// One hash aggregate per customer rather than three DISTINCT sorts.
+	if err := s.DB.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE u), count(*) FILTER (WHERE c)
+		FROM (SELECT bool_or(delivered) AS d, bool_or(unsubscribed) AS u, bool_or(complained) AS c
+			FROM report_email_customers WHERE shop_id = $1 AND scope = $2 AND ($3::bigint IS NULL OR scope_id = $3)
+				AND ($4::text IS NULL OR variant = $4) AND day BETWEEN $5 AND $6
+			GROUP BY customer_id) x`,
 		shopID, e.scope, e.id, e.variant, r.From, r.To).Scan(&t.Customers, &t.UnsubCustomers, &t.ComplainedCustomers); err != nil {
 		return t, fmt.Errorf("reports: %s customers: %w", e.scope, err)
 	}
@@ -89,9 +91,12 @@ func (s *Store) flowLines(ctx context.Context, shopID int64, r Range) ([]Line, e
 		FROM (SELECT scope_id, sum(sent) AS sent, sum(delivered) AS delivered, sum(bounced) AS bounced, sum(opened) AS opened,
 				sum(clicked) AS clicked, sum(clicks) AS clicks, sum(unsubscribed) AS unsubscribed, sum(complained) AS complained
 			FROM report_email_daily WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3 GROUP BY scope_id) d
-		LEFT JOIN (SELECT scope_id, count(DISTINCT customer_id) FILTER (WHERE delivered) AS customers,
-				count(DISTINCT customer_id) FILTER (WHERE unsubscribed) AS unsub, count(DISTINCT customer_id) FILTER (WHERE complained) AS complain
-			FROM report_email_customers WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3 GROUP BY scope_id) c
+		LEFT JOIN (SELECT scope_id, count(*) FILTER (WHERE d) AS customers, count(*) FILTER (WHERE u) AS unsub,
+				count(*) FILTER (WHERE cm) AS complain
+			FROM (SELECT scope_id, bool_or(delivered) AS d, bool_or(unsubscribed) AS u, bool_or(complained) AS cm
+				FROM report_email_customers WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3
+				GROUP BY scope_id, customer_id) pc
+			GROUP BY scope_id) c
 			ON c.scope_id = d.scope_id`, shopID, r.From, r.To); err != nil {
 		return nil, fmt.Errorf("reports: flow lines: %w", err)
 	}
