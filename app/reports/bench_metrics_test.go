@@ -13,8 +13,8 @@ import (
 )
 
 // BenchmarkReportsPage prints the server time of Admin › Reports' reads
-// (the scope picker's lists and Store.Metrics: the scope's figures and the
-// table of every campaign and flow) for the 7/30/90-day presets and a year,
+// (the scope picker's lists and Store.MetricsBrief: the scope's figures and
+// the table of every campaign and flow) for the 7/30/90-day presets and a year,
 // scope all email and one flow, on rollups seeded straight into the kept
 // database bench_metrics: a year of a large store — 300 campaigns (a
 // fortnight each, three variants), 40 flows of 4 steps and 30 templates
@@ -83,7 +83,7 @@ func BenchmarkReportsPage(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		rep, err := st.Metrics(ctx, 1, reports.Range{From: today.AddDate(0, 0, -(days - 1)), To: today}, sc)
+		rep, err := st.MetricsBrief(ctx, 1, reports.Range{From: today.AddDate(0, 0, -(days - 1)), To: today}, sc)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -194,6 +194,18 @@ type RangeReport struct {
 // Metrics reads the rollups of the shop's campaigns for the range and
 // scope.
 func (s *Store) Metrics(ctx context.Context, shopID int64, r Range, sc Scope) (RangeReport, error) {
+	return s.metrics(ctx, shopID, r, sc, true)
+}
+
+// MetricsBrief is Metrics without the flows' unique customers in Lines
+// (their unsubscribe and complaint rates and revenue per recipient): the
+// page's table doesn't show them and counting them reads every flow's
+// customer-days of the range. The scope's own figures are complete.
+func (s *Store) MetricsBrief(ctx context.Context, shopID int64, r Range, sc Scope) (RangeReport, error) {
+	return s.metrics(ctx, shopID, r, sc, false)
+}
+
+func (s *Store) metrics(ctx context.Context, shopID int64, r Range, sc Scope, lineCustomers bool) (RangeReport, error) {
 	out := RangeReport{Range: r, Scope: sc}
 	es, isEmail := sc.email()
 	if isEmail {
@@ -288,7 +300,7 @@ func (s *Store) Metrics(ctx context.Context, shopID int64, r Range, sc Scope) (R
 		l.Name = n
 		out.Lines = append(out.Lines, *l)
 	}
-	flows, err := s.flowLines(ctx, shopID, r)
+	flows, err := s.flowLines(ctx, shopID, r, lineCustomers)
 	if err != nil {
 		return out, err
 	}

@@ -78,7 +78,7 @@ func (s *Store) emailTotals(ctx context.Context, shopID int64, r Range, e emailS
 }
 
 // flowLines are the flows with figures in the range.
-func (s *Store) flowLines(ctx context.Context, shopID int64, r Range) ([]Line, error) {
+func (s *Store) flowLines(ctx context.Context, shopID int64, r Range, customers bool) ([]Line, error) {
 	var rows []struct {
 		ID int64 `db:"scope_id"`
 		EmailCounts
@@ -97,7 +97,7 @@ func (s *Store) flowLines(ctx context.Context, shopID int64, r Range) ([]Line, e
 				FROM report_email_customers WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3
 				GROUP BY scope_id, customer_id) pc
 			GROUP BY scope_id) c
-			ON c.scope_id = d.scope_id`, shopID, r.From, r.To); err != nil {
+			ON c.scope_id = d.scope_id AND $4`, shopID, r.From, r.To, customers); err != nil {
 		return nil, fmt.Errorf("reports: flow lines: %w", err)
 	}
 	by := map[int64]*Line{}

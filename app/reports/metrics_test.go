@@ -488,6 +488,12 @@ func TestEmailMetricsMatchRawRows(t *testing.T) {
 			if !flowLine {
 				t.Errorf("no line for the flow: %+v", got.Lines)
 			}
+			// The page's brief read: the same figures, lines without the flows' customers.
+			brief, err := st.MetricsBrief(ctx, w.shop, rg, sc)
+			if err != nil || brief.Totals.Counts != got.Totals.Counts || brief.Totals.Customers != got.Totals.Customers ||
+				len(brief.Lines) != len(got.Lines) {
+				t.Errorf("brief read differs: %+v, %v", brief, err)
+			}
 		}
 	}
 }
