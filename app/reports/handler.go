@@ -137,5 +137,8 @@ func (Handler) count(ctx context.Context, tx *sqlx.Tx, shopID int64, items []ite
 	if err != nil {
 		return err
 	}
-	return count(ctx, tx, shopID, loc, slot, items)
+	if err := count(ctx, tx, shopID, loc, slot, items); err != nil {
+		return err
+	}
+	return countEmails(ctx, tx, shopID, loc, slot, items) // every email: apply_email.go
 }

@@ -107,7 +107,8 @@ func NewRouter(d Deps) http.Handler {
 	app := r.Group("/app", s.requireSession(false))
 	app.GET("", s.dashboard)
 	for _, p := range comingSoonPages {
-		if p.key == "customers" || p.key == "wheel" || p.key == "templates" || p.key == "segments" || p.key == "flows" || p.key == "campaigns" {
+		if p.key == "customers" || p.key == "wheel" || p.key == "templates" || p.key == "segments" || p.key == "flows" || p.key == "campaigns" ||
+			(p.key == "reports" && s.Reports != nil) {
 			continue // customerRoutes, wheelRoutes, templateRoutes, segmentRoutes, flowRoutes and campaignRoutes serve these
 		}
 		app.GET(p.path, s.comingSoon(p))
@@ -122,6 +123,9 @@ func NewRouter(d Deps) http.Handler {
 	s.flowRoutes(app)
 	s.campaignRoutes(app)
 	s.reportRoutes(app)
+	if s.Reports != nil {
+		s.rangeReportRoutes(app) // Admin › Reports (reports_page.go)
+	}
 
 	proxy := r.Group("/proxy", s.requireProxy())
 	s.ingestRoutes(r, proxy)
