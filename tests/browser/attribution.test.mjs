@@ -54,7 +54,9 @@ test('a merchant sees which email earned an order and why', async () => {
   assert.equal(await page.textContent('#report-orders tr[data-order="#B1001"] [data-reason]'), reason);
 
   await page.click('#report-orders tr[data-order="#B1001"] a');
-  await page.waitForURL(new RegExp(`/app/customers/${customer}$`));
+  // Through the session bounce: the customer page, loaded with its token.
+  await page.waitForURL(new RegExp(`/app/customers/${customer}\\?.*id_token=`));
+  await page.waitForSelector('#customer-orders');
   const row = (await page.textContent('#customer-orders tr[data-attribution-of="#B1001"]')).trim();
   assert.equal(row, 'A' + reason.slice(1));
   assert.deepEqual(errors, []);
