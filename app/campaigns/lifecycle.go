@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -333,13 +332,8 @@ func (s *Sending) StartDue(ctx context.Context, now time.Time) (int, error) {
 
 // messages joins the field errors' messages, for a merchant to read.
 func (f FieldErrors) messages() string {
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	parts := make([]string, 0, len(f))
-	for _, k := range keys {
+	for _, k := range f.fields() {
 		parts = append(parts, f[k])
 	}
 	return strings.Join(parts, " ")

@@ -152,16 +152,21 @@ func (c Campaign) HasTest() bool { return len(c.AB.Variants) >= 2 }
 type FieldErrors map[string]string
 
 func (f FieldErrors) Error() string {
+	parts := make([]string, 0, len(f))
+	for _, k := range f.fields() {
+		parts = append(parts, k+": "+f[k])
+	}
+	return "campaigns: invalid campaign: " + strings.Join(parts, "; ")
+}
+
+// fields are the fields with an error, in name order.
+func (f FieldErrors) fields() []string {
 	keys := make([]string, 0, len(f))
 	for k := range f {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	parts := make([]string, 0, len(f))
-	for _, k := range keys {
-		parts = append(parts, k+": "+f[k])
-	}
-	return "campaigns: invalid campaign: " + strings.Join(parts, "; ")
+	return keys
 }
 
 // Normalize trims the text fields, sorts and deduplicates the segment lists

@@ -120,11 +120,8 @@ func loadRules(ctx context.Context, q sqlx.QueryerContext, shopID int64, now tim
 			return r, fmt.Errorf("campaigns: %w", err)
 		}
 		r.DailyLimit = shops.Settings{DailySendLimit: r.DailyLimit, WarmupStartedOn: r.Warmup}.DailyLimitOn(now, loc)
-	}
-	if r.DailyLimit > 0 {
-		loc, err := segments.Location(ctx, q, shopID)
-		if err != nil {
-			return r, fmt.Errorf("campaigns: %w", err)
+		if r.DailyLimit == 0 {
+			return r, nil // the warm-up is over and there is no daily limit
 		}
 		local := now.In(loc)
 		start := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)

@@ -359,15 +359,8 @@ func count(ctx context.Context, tx *sqlx.Tx, shopID int64, loc *time.Location, s
 		s.Links = []string(sts[i].LinksDB)
 		f.states[s.MessageID] = &s
 	}
-	if len(evIDs) > 0 {
-		var evs []eventRow
-		if err := tx.SelectContext(ctx, &evs, `SELECT id, message_id, kind, detail, url, link_index, user_agent, machine, occurred_at
-			FROM email_events WHERE shop_id = $1 AND id = ANY($2)`, shopID, pq.Array(evIDs)); err != nil {
-			return fmt.Errorf("reports: events: %w", err)
-		}
-		for _, e := range evs {
-			f.events[e.ID] = e
-		}
+	if err := loadEvents(ctx, tx, shopID, evIDs, f.events); err != nil {
+		return err
 	}
 	for _, it := range items {
 		f.apply(it)
@@ -477,6 +470,23 @@ func (f *fold) write(ctx context.Context, tx *sqlx.Tx, slot int) error {
 			f.shopID, ScopeCampaign, slot, string(js)); err != nil {
 			return fmt.Errorf("reports: breakdowns: %w", err)
 		}
+	}
+	return nil
+}
+
+// loadEvents reads the shop's email events ids into the map (both folds
+// read the events their signals name).
+func loadEvents(ctx context.Context, tx *sqlx.Tx, shopID int64, ids []int64, into map[int64]eventRow) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var evs []eventRow
+	if err := tx.SelectContext(ctx, &evs, `SELECT id, message_id, kind, detail, url, link_index, user_agent, machine, occurred_at
+		FROM email_events WHERE shop_id = $1 AND id = ANY($2)`, shopID, pq.Array(ids)); err != nil {
+		return fmt.Errorf("reports: events: %w", err)
+	}
+	for _, e := range evs {
+		into[e.ID] = e
 	}
 	return nil
 }

@@ -255,15 +255,8 @@ func countEmails(ctx context.Context, tx *sqlx.Tx, shopID int64, loc *time.Locat
 	for i := range sts {
 		f.states[sts[i].MessageID] = &sts[i]
 	}
-	if len(evIDs) > 0 {
-		var evs []eventRow
-		if err := tx.SelectContext(ctx, &evs, `SELECT id, message_id, kind, detail, url, link_index, user_agent, machine, occurred_at
-			FROM email_events WHERE shop_id = $1 AND id = ANY($2)`, shopID, pq.Array(evIDs)); err != nil {
-			return fmt.Errorf("reports: events: %w", err)
-		}
-		for _, e := range evs {
-			f.events[e.ID] = e
-		}
+	if err := loadEvents(ctx, tx, shopID, evIDs, f.events); err != nil {
+		return err
 	}
 	for _, it := range items {
 		f.apply(it)

@@ -173,17 +173,21 @@ func attribute(ctx context.Context, tx *sqlx.Tx, shopID int64, set attrSettings,
 // transaction of its own, exactly as the signal handler does: for orders
 // that arrive without a signal (a bulk import) and for tests.
 func Attribute(ctx context.Context, d *sqlx.DB, shopID int64, orderIDs []int64) error {
-	return db.InTx(ctx, d, func(tx *sqlx.Tx) error {
-		set, err := loadAttrSettings(ctx, tx, shopID)
-		if err != nil {
-			return err
-		}
-		slot, err := claimSlot(ctx, tx, shopID)
-		if err != nil {
-			return err
-		}
-		return attribute(ctx, tx, shopID, set, slot, orderIDs)
-	})
+	return db.InTx(ctx, d, func(tx *sqlx.Tx) error { return attributeIn(ctx, tx, shopID, orderIDs) })
+}
+
+// attributeIn reads the shop's windows, takes a rollup slot and decides
+// and follows the orders, in tx.
+func attributeIn(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int64) error {
+	set, err := loadAttrSettings(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	slot, err := claimSlot(ctx, tx, shopID)
+	if err != nil {
+		return err
+	}
+	return attribute(ctx, tx, shopID, set, slot, orderIDs)
 }
 
 // AttributeTx is Attribute inside the caller's transaction: the bulk import
@@ -201,13 +205,5 @@ func AttributeTx(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int6
 	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM shops WHERE id = $1 FOR SHARE`, shopID); err != nil {
 		return fmt.Errorf("reports: lock shop %d: %w", shopID, err)
 	}
-	set, err := loadAttrSettings(ctx, tx, shopID)
-	if err != nil {
-		return err
-	}
-	slot, err := claimSlot(ctx, tx, shopID)
-	if err != nil {
-		return err
-	}
-	return attribute(ctx, tx, shopID, set, slot, orderIDs)
+	return attributeIn(ctx, tx, shopID, orderIDs)
 }

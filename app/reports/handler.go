@@ -114,15 +114,7 @@ func (Handler) attribute(ctx context.Context, tx *sqlx.Tx, shopID int64, orderID
 	if len(orderIDs) == 0 {
 		return nil
 	}
-	set, err := loadAttrSettings(ctx, tx, shopID)
-	if err != nil {
-		return err
-	}
-	slot, err := claimSlot(ctx, tx, shopID)
-	if err != nil {
-		return err
-	}
-	return attribute(ctx, tx, shopID, set, slot, orderIDs)
+	return attributeIn(ctx, tx, shopID, orderIDs)
 }
 
 func (Handler) count(ctx context.Context, tx *sqlx.Tx, shopID int64, items []item) error {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -197,12 +198,14 @@ func (s *server) campaignTemplateCopy(c *gin.Context) {
 		return
 	}
 	t := saved.Template
+	// Template names hold 200 bytes: cut at a rune boundary, with room for "…".
 	t.Name = t.Name + " — " + cp.Name
-	if r := []rune(t.Name); len(t.Name) > 200 {
-		for len(string(r)) > 199 {
-			r = r[:len(r)-1]
+	if len(t.Name) > 200 {
+		cut := 197
+		for !utf8.RuneStart(t.Name[cut]) {
+			cut--
 		}
-		t.Name = string(r) + "…"
+		t.Name = t.Name[:cut] + "…"
 	}
 	id, err := s.Mail.Templates.Save(ctx, shopID, 0, saved.StarterKey, t)
 	if err != nil {
