@@ -55,6 +55,13 @@ func dev(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Two months of email, so the dashboard and reports show what they are
+	// for. The browser tests switch it off (they build their own history).
+	if os.Getenv("CARTWHEEL_DEMO_HISTORY") != "off" {
+		if err := seed.EmailHistory(ctx, d, sh.ID, time.Now(), 1); err != nil {
+			return err
+		}
+	}
 	// Shopify for the demo shop, in this process: wheel codes, consent
 	// updates and Re-sync work with nothing but this repository.
 	fake, err := devshopify.Attach(ctx, cfg, d, sh, seed.DemoToken, newLogger(cfg))

@@ -2,6 +2,8 @@
 // embeds (views/static.go) and serves under /static/dist/ with ?v=<hash> URLs.
 //
 //   admin.js     views/assets/admin.js bundled and minified by esbuild (ES2020)
+//   charts.js    views/assets/charts.js with uPlot, loaded by admin.js only on
+//                pages that show a chart
 //   polaris.css  @shopify/polaris/build/esm/styles.css, as published
 //   htmx.min.js  htmx.org/dist/htmx.min.js, as published
 //   app.css      views/assets/app.css (our few additions), minified by esbuild
@@ -39,6 +41,18 @@ await build({
   logLevel: 'warning',
 });
 outputs.push('admin.js');
+
+await build({
+  entryPoints: [path.join(root, 'views/assets/charts.js')],
+  outfile: path.join(outdir, 'charts.js'),
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  target: 'es2020',
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+outputs.push('charts.js');
 
 await build({
   entryPoints: [path.join(root, 'views/assets/app.css')],

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -107,56 +108,16 @@ func thousands(n int) string {
 	return b.String()
 }
 
-// sizeChart lays out a line chart of the history in a 600×160 box.
-type sizeChart struct {
-	Line, Area       string
-	Top, Bottom      string // axis labels
-	First, Last      string // first and last day
-	LastX, LastY     string
-	LastLabel        string
-	Width, Height    int
-	PlotTop, PlotBot int
-}
-
-const (
-	chartW, chartH        = 600, 160
-	chartLeft, chartRight = 48, 8
-	chartTop, chartBot    = 10, 130
-)
-
-func newSizeChart(pts []SizePoint) sizeChart {
-	c := sizeChart{Width: chartW, Height: chartH, PlotTop: chartTop, PlotBot: chartBot}
-	if len(pts) < 2 {
-		return c
-	}
-	lo, hi := pts[0].Size, pts[0].Size
-	for _, p := range pts {
-		lo, hi = min(lo, p.Size), max(hi, p.Size)
-	}
-	if lo == hi {
-		lo = max(0, lo-1)
-		hi++
-	}
-	x := func(i int) float64 {
-		return chartLeft + float64(i)*float64(chartW-chartLeft-chartRight)/float64(len(pts)-1)
-	}
-	y := func(v int) float64 {
-		return chartBot - float64(v-lo)*float64(chartBot-chartTop)/float64(hi-lo)
-	}
-	var line strings.Builder
+// sizeChartSpec is the size history as a line chart for charts.js.
+func sizeChartSpec(pts []SizePoint) string {
+	x := make([]string, len(pts))
+	v := make([]int, len(pts))
 	for i, p := range pts {
-		if i > 0 {
-			line.WriteByte(' ')
-		}
-		fmt.Fprintf(&line, "%.1f,%.1f", x(i), y(p.Size))
+		x[i], v[i] = p.Day, p.Size
 	}
-	c.Line = line.String()
-	c.Area = fmt.Sprintf("%.1f,%d %s %.1f,%d", x(0), chartBot, c.Line, x(len(pts)-1), chartBot)
-	c.Top, c.Bottom = thousands(hi), thousands(lo)
-	c.First, c.Last = pts[0].Day, pts[len(pts)-1].Day
-	c.LastX, c.LastY = fmt.Sprintf("%.1f", x(len(pts)-1)), fmt.Sprintf("%.1f", y(pts[len(pts)-1].Size))
-	c.LastLabel = thousands(pts[len(pts)-1].Size)
-	return c
+	b, _ := json.Marshal(map[string]any{"kind": "line", "format": "number", "x": x,
+		"series": []map[string]any{{"label": "Customers", "values": v}}})
+	return string(b)
 }
 
 func chartDesc(pts []SizePoint) string {

@@ -96,6 +96,7 @@ func (s *staticFiles) assets() Assets {
 		AppCSS:     s.url("dist/app.css"),
 		AdminJS:    s.url("dist/admin.js"),
 		HtmxJS:     s.url("dist/htmx.min.js"),
+		ChartsJS:   s.url("dist/charts.js"),
 	}
 }
 

@@ -18,17 +18,7 @@ type Page struct {
 // (see StaticAssets).
 type Assets struct {
 	PolarisCSS, AppCSS, AdminJS, HtmxJS string
-}
-
-// DashboardData feeds the getting-started dashboard. It holds no figures on
-// purpose: there is nothing to report until data is synced.
-type DashboardData struct {
-	ShopName         string
-	InstalledAt      string
-	SettingsComplete bool
-	MissingSettings  []string // human names of required settings still empty, e.g. "sender", "address"
-	// StoreSync is set while a store import runs (see imports.templ).
-	StoreSync *StoreSyncData
+	ChartsJS                            string // loaded by admin.js when a page has a chart
 }
 
 // SettingsForm holds the settings form as typed, so invalid input can be shown again.

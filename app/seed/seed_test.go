@@ -208,3 +208,65 @@ func TestBulkStore(t *testing.T) {
 		}
 	}
 }
+
+// The demo's email history is the real shape: each email a ledger row with
+// its signals, flow emails belong to completed runs of the published
+// welcome series, nobody gets a campaign twice, every order follows a
+// human click by its buyer, machine opens are flagged; a second run adds
+// nothing.
+func TestEmailHistory(t *testing.T) {
+	d := dbtest.New(t)
+	box, _ := secretbox.New(bytes.Repeat([]byte{5}, 32))
+	ctx := context.Background()
+	sh, err := seed.DemoShop(ctx, d, shops.NewStore(d, box), "demo.myshopify.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for range 2 {
+		if err := seed.EmailHistory(ctx, d, sh.ID, now, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(q string) int {
+		t.Helper()
+		var n int
+		if err := d.Get(&n, q, sh.ID); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	campaign := count(`SELECT count(*) FROM email_messages WHERE shop_id = $1 AND kind = 'campaign'`)
+	subscribed := count(`SELECT count(DISTINCT customer_id) FROM email_messages WHERE shop_id = $1 AND kind = 'campaign'`)
+	if campaign == 0 || campaign != subscribed {
+		t.Errorf("campaign emails %d to %d customers", campaign, subscribed)
+	}
+	if n := count(`SELECT count(*) FROM email_messages m WHERE shop_id = $1 AND kind = 'flow' AND NOT EXISTS (
+			SELECT 1 FROM flow_runs r JOIN flows f ON f.id = r.flow_id WHERE r.id = m.flow_run_id AND r.status = 'completed' AND f.status = 'live')`); n != 0 {
+		t.Errorf("%d flow emails outside a completed run of a live flow", n)
+	}
+	if n := count(`SELECT count(*) FROM email_messages WHERE shop_id = $1 AND kind = 'flow'`); n == 0 {
+		t.Error("no flow emails")
+	}
+	if n := count(`SELECT count(*) FROM email_messages m WHERE shop_id = $1 AND NOT EXISTS (
+			SELECT 1 FROM customer_signals s WHERE s.kind = 'email_sent' AND s.ref = m.id::text)`); n != 0 {
+		t.Errorf("%d emails without their email_sent signal", n)
+	}
+	if n := count(`SELECT count(*) FROM email_events e WHERE shop_id = $1 AND machine AND kind = 'open'`); n == 0 {
+		t.Error("no machine opens")
+	}
+	if n := count(`SELECT count(*) FROM orders WHERE shop_id = $1 AND shopify_id > 6000000`); n == 0 {
+		t.Fatal("no orders after clicks")
+	}
+	if n := count(`SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.shop_id = $1 AND o.shopify_id > 6000000
+			AND NOT EXISTS (SELECT 1 FROM email_events e JOIN email_messages m ON m.id = e.message_id
+				WHERE m.customer_id = c.id AND e.kind = 'click' AND NOT e.machine AND e.occurred_at < o.processed_at)`); n != 0 {
+		t.Errorf("%d orders without a click before them", n)
+	}
+	if n := count(`SELECT count(*) FROM consent_events WHERE shop_id = $1 AND source = 'wheel'`); n == 0 {
+		t.Error("no wheel signups")
+	}
+	if n := count(`SELECT count(*) FROM email_events WHERE shop_id = $1 AND occurred_at > now()`); n != 0 {
+		t.Errorf("%d events in the future", n)
+	}
+}

@@ -37,35 +37,6 @@ func (s *server) comingSoon(p comingSoonPage) gin.HandlerFunc {
 	}
 }
 
-func (s *server) dashboard(c *gin.Context) {
-	sh := currentShop(c)
-	st, err := s.Shops.Settings(c.Request.Context(), sh.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	missing := st.Missing()
-	installed := ""
-	if sh.InstalledAt.Valid {
-		installed = sh.InstalledAt.Time.UTC().Format("2 January 2006")
-	}
-	data := views.DashboardData{
-		ShopName: sh.Name, InstalledAt: installed, SettingsComplete: len(missing) == 0, MissingSettings: missing,
-	}
-	if s.Imports != nil {
-		sync, err := s.storeSyncData(c.Request.Context(), sh.ID)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		if sync.Running {
-			sync.Compact = true
-			data.StoreSync = &sync
-		}
-	}
-	s.render(c, http.StatusOK, views.Dashboard(s.page(c, "Dashboard", "dashboard"), data))
-}
-
 // apiSession tells the admin's scripts which shop the token is for.
 func (s *server) apiSession(c *gin.Context) {
 	sh := currentShop(c)

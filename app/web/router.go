@@ -106,6 +106,9 @@ func NewRouter(d Deps) http.Handler {
 
 	app := r.Group("/app", s.requireSession(false))
 	app.GET("", s.dashboard)
+	if s.Reports != nil {
+		app.GET("/dashboard.csv", s.dashboardCSV)
+	}
 	for _, p := range comingSoonPages {
 		if p.key == "customers" || p.key == "wheel" || p.key == "templates" || p.key == "segments" || p.key == "flows" || p.key == "campaigns" ||
 			(p.key == "reports" && s.Reports != nil) {

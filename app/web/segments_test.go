@@ -177,7 +177,7 @@ func TestSegmentsAdmin(t *testing.T) {
 		t.Fatalf("resave: %d", resp.StatusCode)
 	}
 	resp, body = h.get("/app/segments/"+buyers, authA...)
-	for _, want := range []string{"61 customers", "Customers who placed at least 3 orders", `id="size-chart"`, "<polyline",
+	for _, want := range []string{"61 customers", "Customers who placed at least 3 orders", `id="size-chart"`, `data-chart="{&#34;format&#34;:&#34;number&#34;`,
 		`href="/app/segments/` + buyers + `/export.csv"`, `href="/app/segments/` + buyers + `/edit"`} {
 		if resp.StatusCode != 200 || !strings.Contains(body, want) {
 			t.Fatalf("detail: %d, missing %q", resp.StatusCode, want)

@@ -56,7 +56,9 @@ export function goBuild(pkg, out) {
 // cartwheel_<name>_<pid>. It returns what the tests use and stop().
 // With { fakeShopify: false } no fake process is started and the app runs
 // as `make dev` does: `cartwheel dev` with its in-process Shopify.
-export async function startStack(name, { fakeShopify = true } = {}) {
+// The demo shop's two months of email (seed.EmailHistory) are left out
+// unless { demoHistory: true }: most tests build the history they check.
+export async function startStack(name, { fakeShopify = true, demoHistory = false } = {}) {
   assert.ok(existsSync(path.join(root, 'extensions/cartwheel-theme/assets/cartwheel-wheel.js')), 'run `npm run build` first');
   const workdir = mkdtempSync(path.join(tmpdir(), `cartwheel-${name}-`));
   const bin = goBuild('.', path.join(workdir, 'cartwheel'));
@@ -73,7 +75,7 @@ export async function startStack(name, { fakeShopify = true } = {}) {
     execFileSync('go', ['run', './scripts/pgctl', 'dropdb', `cartwheel_${name}_${process.pid}`], { cwd: root, stdio: 'ignore' });
   };
   try {
-    await start(st, bin, fake, name, (d) => (logs += d));
+    await start(st, bin, fake, name, (d) => (logs += d), demoHistory);
   } catch (e) {
     st.stop();
     throw e;
@@ -81,7 +83,7 @@ export async function startStack(name, { fakeShopify = true } = {}) {
   return st;
 }
 
-async function start(st, bin, fake, name, log) {
+async function start(st, bin, fake, name, log, demoHistory) {
   let fakeURL = '';
   if (fake) {
     st.fake = spawn(fake, ['-shop', shop], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -106,7 +108,8 @@ async function start(st, bin, fake, name, log) {
     cwd: root,
     // Without a fake process, SHOPIFY_API_BASE_URL stays empty and the app
     // starts its own Shopify, as under `make dev`.
-    env: { ...process.env, DATABASE_URL: st.dbURL, PORT: String(port), SHOPIFY_API_BASE_URL: fakeURL },
+    env: { ...process.env, DATABASE_URL: st.dbURL, PORT: String(port), SHOPIFY_API_BASE_URL: fakeURL,
+      CARTWHEEL_DEMO_HISTORY: demoHistory ? 'on' : 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   st.app.stdout.on('data', log);

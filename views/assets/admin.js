@@ -377,3 +377,23 @@ document.addEventListener('htmx:xhr:progress', (e) => {
   bar.hidden = false;
   bar.value = Math.round((e.detail.loaded / e.detail.total) * 100);
 });
+
+// --- Charts -------------------------------------------------------------------------
+// charts.js (uPlot) is loaded once, the first time a page or an htmx swap
+// brings a chart (figure[data-chart]); pages without charts never fetch it.
+let chartsLoading = null;
+function drawCharts(root) {
+  if (!root.querySelector?.('figure[data-chart]:not([data-chart-drawn])')) return;
+  if (window.cartwheelCharts) {
+    window.cartwheelCharts.drawAll(root);
+    return;
+  }
+  const src = document.querySelector('meta[name="cartwheel-charts"]')?.content;
+  if (!src || chartsLoading) return;
+  chartsLoading = document.createElement('script');
+  chartsLoading.src = src;
+  chartsLoading.onload = () => window.cartwheelCharts?.drawAll(document);
+  document.head.append(chartsLoading);
+}
+document.addEventListener('DOMContentLoaded', () => drawCharts(document));
+document.addEventListener('htmx:afterSettle', (e) => drawCharts(e.target || document));
