@@ -130,7 +130,7 @@ test('server errors are shown in a toast', async () => {
 test('bounce page reloads with a fresh id_token', async () => {
   const { page } = await open('/app');
   await page.waitForURL(/id_token=dev-token-123/);
-  await page.waitForSelector('text=Getting started');
+  await page.waitForSelector('#dashboard');
   await page.close();
 });
 

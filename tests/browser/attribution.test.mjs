@@ -26,7 +26,7 @@ test('a merchant sees which email earned an order and why', async () => {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${base}/dev/login?shop=${shop}`);
-  await page.waitForSelector('text=Getting started');
+  await page.waitForSelector('#dashboard');
 
   const shopID = stack.sql(`SELECT id FROM shops WHERE domain = '${shop}'`);
   const [customer, currency] = stack.sql(`SELECT c.id || ' ' || s.currency FROM customers c JOIN shops s ON s.id = c.shop_id

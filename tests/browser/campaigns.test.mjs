@@ -30,7 +30,7 @@ test('a merchant starts a campaign from a segment and sees who it can reach', as
   page.on('pageerror', (e) => errors.push(e.message));
 
   await page.goto(`${base}/dev/login?shop=${shop}`);
-  await page.waitForSelector('text=Getting started');
+  await page.waitForSelector('#dashboard');
   await page.click('nav[aria-label="Main"] a[href="/app/segments"]');
   await page.waitForSelector('#segments-table');
   await page.click('#segments-table tr[data-segment="All subscribers"] a');

@@ -41,7 +41,7 @@ test('a newcomer confirms the sender, edits and previews a template, sends a tes
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${stack.base}/dev/login?shop=${shop}`);
-  await page.waitForSelector('text=Getting started');
+  await page.waitForSelector('#dashboard');
 
   // Sender settings, then the confirmation email, opened from the outbox.
   await go(page, '/app/settings');

@@ -29,7 +29,7 @@ test('a merchant turns on the abandoned-cart preset after fixing a wait', async 
   page.on('pageerror', (e) => errors.push(e.message));
 
   await page.goto(`${base}/dev/login?shop=${shop}`);
-  await page.waitForSelector('text=Getting started');
+  await page.waitForSelector('#dashboard');
   await page.click('nav[aria-label="Main"] a[href="/app/flows"]');
   await page.waitForURL(/\/app\/flows\?.*id_token=/);
 

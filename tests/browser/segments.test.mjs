@@ -37,7 +37,7 @@ test('a merchant sees the presets and builds a segment with a live count', async
   page.on('pageerror', (e) => errors.push(e.message));
 
   await page.goto(`${base}/dev/login?shop=${shop}`);
-  await page.waitForSelector('text=Getting started');
+  await page.waitForSelector('#dashboard');
   await page.click('nav[aria-label="Main"] a[href="/app/segments"]');
   await page.waitForURL(/\/app\/segments\?.*id_token=/);
 

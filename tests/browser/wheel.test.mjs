@@ -352,7 +352,7 @@ test('editor: odds follow the weights, bad weights are refused, the preview foll
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${base}/dev/login?shop=${shop}`);
-  await page.waitForSelector('text=Getting started');
+  await page.waitForSelector('#dashboard');
   await page.goto(`${base}/app/wheel?shop=${shop}`); // bounces for a session token
   await page.waitForSelector('#wheel-form');
   const rows = page.locator('#wheel-form [data-wheel-slice]');
