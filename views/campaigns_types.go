@@ -21,6 +21,7 @@ type CampaignRow struct {
 	Name, Href, Status, StatusTone, Audience, Updated string
 	// From the report ("" before anything was sent).
 	Sent, OpenRate, ClickRate, ReportHref string
+	Sales                                 string // attributed sales, every variant, since it started
 }
 
 // CampaignEditor is one campaign: the draft form (or, once it has left
