@@ -106,7 +106,7 @@ type CampaignABRow struct {
 
 // CampaignABResults is an A/B test's figures per version and its winner.
 type CampaignABResults struct {
-	Metric   string // "click rate" | "open rate"
+	Metric   string // "click rate" | "open rate" | "revenue per email sent"
 	When     string // when the winner is (or was) picked
 	Decided  bool
 	CanPick  bool // the merchant may pick a winner now
@@ -117,6 +117,7 @@ type CampaignABResults struct {
 // CampaignABResultRow is one version's figures.
 type CampaignABResultRow struct {
 	Key, Subject, Sent, Opened, OpenRate, Clicked, ClickRate string
+	Sales                                                    string // "12.50 EUR (0.31 per email)", "—" without figures
 	Winner                                                   bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
 )
@@ -150,4 +151,23 @@ func (s *Store) FlowOrders(ctx context.Context, shopID, flowID int64, r Range, l
 		return nil, fmt.Errorf("reports: flow %d orders: %w", flowID, err)
 	}
 	return rows, nil
+}
+
+// CampaignVariantSales is what the orders attributed to each A/B variant
+// of a campaign paid, every day so far (the frozen figures while a
+// recompute runs). q lets the A/B decision read it in its transaction.
+func (s *Store) CampaignVariantSales(ctx context.Context, q sqlx.QueryerContext, shopID, campaignID int64) (map[string]decimal.Decimal, error) {
+	var rows []struct {
+		Variant string          `db:"variant"`
+		Sales   decimal.Decimal `db:"sales"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT variant, sum(sales) AS sales FROM `+ordersDailySource+` o
+		WHERE shop_id = $1 AND scope = $2 AND scope_id = $3 GROUP BY variant`, shopID, ScopeCampaign, campaignID); err != nil {
+		return nil, fmt.Errorf("reports: campaign %d variant sales: %w", campaignID, err)
+	}
+	out := make(map[string]decimal.Decimal, len(rows))
+	for _, r := range rows {
+		out[r.Variant] = r.Sales
+	}
+	return out, nil
 }

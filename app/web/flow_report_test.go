@@ -46,7 +46,7 @@ func TestFlowReportPage(t *testing.T) {
 	}
 	ordered := sentAt.Add(5 * time.Hour)
 	h.db.MustExec(`INSERT INTO email_events (shop_id, message_id, source, kind, user_agent, occurred_at)
-		VALUES ($1, $2, 'redirect', 'click', 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0', $3)`, a.ID, msg, ordered.Add(-(2*time.Hour+14*time.Minute)))
+		VALUES ($1, $2, 'redirect', 'click', 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0', $3)`, a.ID, msg, ordered.Add(-(2*time.Hour + 14*time.Minute)))
 	h.db.MustExec(`INSERT INTO orders (shop_id, shopify_id, name, customer_id, currency, subtotal_price, total_price, total_refunded,
 		financial_status, processed_at, shopify_created_at) VALUES ($1, 2001, '#2001', $2, $4, 120, 120, 20, 'partially_refunded', $3, $3)`,
 		a.ID, cust, ordered, a.Currency)
@@ -97,8 +97,8 @@ func TestFlowReportPage(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("flow report: %d\n%s", resp.StatusCode, body)
 	}
-	for metric, want := range map[string]string{"sent": "6", "delivered": "5", "orders": "1", "sales": "100.00 "+a.Currency, "conversion": "20.0 %",
-		"open_rate": "40.0 %", "rpr": "25.00 "+a.Currency} {
+	for metric, want := range map[string]string{"sent": "6", "delivered": "5", "orders": "1", "sales": "100.00 " + a.Currency, "conversion": "20.0 %",
+		"open_rate": "40.0 %", "rpr": "25.00 " + a.Currency} {
 		if got := reportCell(t, body, `data-metric="`+metric+`"`, "data-value"); got != want {
 			t.Errorf("%s = %q, want %q", metric, got, want)
 		}
@@ -107,8 +107,8 @@ func TestFlowReportPage(t *testing.T) {
 		t.Error("the open rate's definition is not on hover")
 	}
 	for step, want := range map[string]map[string]string{
-		"s1": {"data-sent": "4", "data-orders": "1", "data-sales": "100.00 "+a.Currency, "data-conversion": "25.0 %", "data-click-rate": "75.0 %"},
-		"s2": {"data-sent": "2", "data-delivered": "1", "data-orders": "0", "data-sales": "0.00 "+a.Currency},
+		"s1": {"data-sent": "4", "data-orders": "1", "data-sales": "100.00 " + a.Currency, "data-conversion": "25.0 %", "data-click-rate": "75.0 %"},
+		"s2": {"data-sent": "2", "data-delivered": "1", "data-orders": "0", "data-sales": "0.00 " + a.Currency},
 	} {
 		for attr, w := range want {
 			if got := reportCell(t, body, `data-step="`+step+`"`, attr); got != w {
@@ -182,7 +182,7 @@ func TestFlowReportPage(t *testing.T) {
 	if !strings.Contains(body, `href="`+href+`" id="flow-report-link"`) {
 		t.Error("the flow page doesn't link the report")
 	}
-	if !regexp.MustCompile(`data-step="s1"[\s\S]*?data-step-revenue>Last 30 days: 1 attributed orders · 100.00 `+a.Currency+`<`).MatchString(body) {
+	if !regexp.MustCompile(`data-step="s1"[\s\S]*?data-step-revenue>Last 30 days: 1 attributed orders · 100.00 ` + a.Currency + `<`).MatchString(body) {
 		t.Error("the flow page doesn't show the step's revenue")
 	}
 	if !strings.Contains(body, "Last 30 days: 1 attributed orders, 100.00 "+a.Currency) {
