@@ -2488,6 +2488,10 @@ func flowSettings(f FlowEditor) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
+				templ_7745c5c3_Err = textField(field{Name: "holdout_percent", Label: "Holdout", Value: f.Settings.HoldoutPercent, Error: fieldError(f.Settings.Errors, "holdout_percent"), InputMode: "numeric", Suffix: "%", Help: "0–50: this share of the customers who enter go through the flow without getting its emails, so its report can show what the emails add."}).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 205, "</div><div id=\"flow-filters\"><p class=\"Polaris-Text--root Polaris-Text--bodyMd\">Flow filters (checked at entry and before every email)</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -2506,7 +2510,7 @@ func flowSettings(f FlowEditor) templ.Component {
 					var templ_7745c5c3_Var129 string
 					templ_7745c5c3_Var129, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(fl.Index))
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 405, Col: 114}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 406, Col: 114}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var129))
 					if templ_7745c5c3_Err != nil {
@@ -2519,7 +2523,7 @@ func flowSettings(f FlowEditor) templ.Component {
 					var templ_7745c5c3_Var130 string
 					templ_7745c5c3_Var130, templ_7745c5c3_Err = templ.JoinStringErrs(fl.Summary)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 405, Col: 138}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 406, Col: 138}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var130))
 					if templ_7745c5c3_Err != nil {
@@ -2618,7 +2622,7 @@ func stepPanel(f FlowEditor, p *FlowStepPanel) templ.Component {
 			var templ_7745c5c3_Var133 templ.SafeURL
 			templ_7745c5c3_Var133, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(f.Href + "/steps/" + p.StepID))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 423, Col: 75}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 424, Col: 75}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var133))
 			if templ_7745c5c3_Err != nil {
@@ -2631,7 +2635,7 @@ func stepPanel(f FlowEditor, p *FlowStepPanel) templ.Component {
 			var templ_7745c5c3_Var134 string
 			templ_7745c5c3_Var134, templ_7745c5c3_Err = templ.JoinStringErrs(f.Href + "/steps/" + p.StepID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 423, Col: 117}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 424, Col: 117}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var134))
 			if templ_7745c5c3_Err != nil {
@@ -2644,7 +2648,7 @@ func stepPanel(f FlowEditor, p *FlowStepPanel) templ.Component {
 			var templ_7745c5c3_Var135 string
 			templ_7745c5c3_Var135, templ_7745c5c3_Err = templ.JoinStringErrs(p.StepID)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 423, Col: 177}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 424, Col: 177}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var135))
 			if templ_7745c5c3_Err != nil {
@@ -2673,7 +2677,7 @@ func stepPanel(f FlowEditor, p *FlowStepPanel) templ.Component {
 				var templ_7745c5c3_Var137 string
 				templ_7745c5c3_Var137, templ_7745c5c3_Err = templ.JoinStringErrs(p.TypeLabel)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 425, Col: 72}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 426, Col: 72}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var137))
 				if templ_7745c5c3_Err != nil {
@@ -2691,7 +2695,7 @@ func stepPanel(f FlowEditor, p *FlowStepPanel) templ.Component {
 					var templ_7745c5c3_Var138 string
 					templ_7745c5c3_Var138, templ_7745c5c3_Err = templ.JoinStringErrs(m)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 427, Col: 93}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 428, Col: 93}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var138))
 					if templ_7745c5c3_Err != nil {
@@ -2964,7 +2968,7 @@ func FlowDryRunPage(p Page, v FlowDryRun) templ.Component {
 							var templ_7745c5c3_Var145 string
 							templ_7745c5c3_Var145, templ_7745c5c3_Err = templ.JoinStringErrs(fmt.Sprint(v.Entered))
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 480, Col: 104}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 481, Col: 104}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var145))
 							if templ_7745c5c3_Err != nil {
@@ -2977,7 +2981,7 @@ func FlowDryRunPage(p Page, v FlowDryRun) templ.Component {
 							var templ_7745c5c3_Var146 string
 							templ_7745c5c3_Var146, templ_7745c5c3_Err = templ.JoinStringErrs(fmt.Sprintf("%d customers would have entered", v.Entered))
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 480, Col: 166}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 481, Col: 166}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var146))
 							if templ_7745c5c3_Err != nil {
@@ -2990,7 +2994,7 @@ func FlowDryRunPage(p Page, v FlowDryRun) templ.Component {
 							var templ_7745c5c3_Var147 string
 							templ_7745c5c3_Var147, templ_7745c5c3_Err = templ.JoinStringErrs(fmt.Sprint(v.Emails))
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 481, Col: 99}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 482, Col: 99}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var147))
 							if templ_7745c5c3_Err != nil {
@@ -3003,7 +3007,7 @@ func FlowDryRunPage(p Page, v FlowDryRun) templ.Component {
 							var templ_7745c5c3_Var148 string
 							templ_7745c5c3_Var148, templ_7745c5c3_Err = templ.JoinStringErrs(fmt.Sprintf("%d emails would have gone out", v.Emails))
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 481, Col: 158}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 482, Col: 158}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var148))
 							if templ_7745c5c3_Err != nil {
@@ -3026,7 +3030,7 @@ func FlowDryRunPage(p Page, v FlowDryRun) templ.Component {
 									var templ_7745c5c3_Var149 string
 									templ_7745c5c3_Var149, templ_7745c5c3_Err = templ.JoinStringErrs(st.Name)
 									if templ_7745c5c3_Err != nil {
-										return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 485, Col: 22}
+										return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 486, Col: 22}
 									}
 									_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var149))
 									if templ_7745c5c3_Err != nil {
@@ -3039,7 +3043,7 @@ func FlowDryRunPage(p Page, v FlowDryRun) templ.Component {
 									var templ_7745c5c3_Var150 string
 									templ_7745c5c3_Var150, templ_7745c5c3_Err = templ.JoinStringErrs(fmt.Sprint(st.Emails))
 									if templ_7745c5c3_Err != nil {
-										return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 485, Col: 49}
+										return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 486, Col: 49}
 									}
 									_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var150))
 									if templ_7745c5c3_Err != nil {
@@ -3062,7 +3066,7 @@ func FlowDryRunPage(p Page, v FlowDryRun) templ.Component {
 							var templ_7745c5c3_Var151 string
 							templ_7745c5c3_Var151, templ_7745c5c3_Err = templ.JoinStringErrs(v.Note)
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 489, Col: 87}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `flows.templ`, Line: 490, Col: 87}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var151))
 							if templ_7745c5c3_Err != nil {

@@ -78,6 +78,7 @@ type FlowSettingsForm struct {
 	Exits                                               map[string]bool
 	ReEntryMode, ReEntryDays                            string
 	Priority, MaxLateness                               string
+	HoldoutPercent                                      string
 	Filters                                             []FlowFilterView
 	Errors                                              map[string]string
 

@@ -144,7 +144,7 @@ func (s *server) flowReport(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.addFlowIncrementality(c, &v, f.ID, rg, sh.Currency); err != nil {
+	if err := s.addFlowIncrementality(c, &v, f, rg, sh.Currency); err != nil {
 		s.fail(c, err)
 		return
 	}

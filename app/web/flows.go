@@ -475,7 +475,7 @@ func (s *server) templateOptions(ctx context.Context, shopID int64) ([]views.Opt
 func flowSettingsForm(name string, d flows.Definition) views.FlowSettingsForm {
 	f := views.FlowSettingsForm{Name: name, Trigger: d.Trigger.Type, Delay: dur(d.Trigger.Delay), DateProperty: d.Trigger.DateProperty,
 		Sources: map[string]bool{}, Exits: map[string]bool{}, ReEntryMode: d.ReEntry.Mode,
-		Priority: strconv.Itoa(d.Priority), MaxLateness: dur(d.MaxLateness)}
+		Priority: strconv.Itoa(d.Priority), MaxLateness: dur(d.MaxLateness), HoldoutPercent: strconv.Itoa(d.HoldoutPercent)}
 	if d.Trigger.SegmentID != 0 {
 		f.SegmentID = strconv.FormatInt(d.Trigger.SegmentID, 10)
 	}
@@ -524,7 +524,7 @@ func (s *server) flowSettings(c *gin.Context) {
 		typed := views.FlowSettingsForm{Name: c.PostForm("name"), Trigger: c.PostForm("trigger"), Delay: c.PostForm("delay"),
 			SegmentID: c.PostForm("segment_id"), DateProperty: c.PostForm("date_property"), Days: c.PostForm("days"),
 			Sources: map[string]bool{}, Exits: map[string]bool{}, ReEntryMode: c.PostForm("reentry"), ReEntryDays: c.PostForm("reentry_days"),
-			Priority: c.PostForm("priority"), MaxLateness: c.PostForm("max_lateness"), Errors: errs}
+			Priority: c.PostForm("priority"), MaxLateness: c.PostForm("max_lateness"), HoldoutPercent: c.PostForm("holdout_percent"), Errors: errs}
 		for _, v := range c.PostFormArray("source") {
 			typed.Sources[v] = true
 		}
