@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -205,6 +207,84 @@ func TestFlowReportPage(t *testing.T) {
 	for _, p := range []string{href, href + ".csv"} {
 		if resp, body := h.get(p, authB...); resp.StatusCode != 404 || strings.Contains(body, "#2001") {
 			t.Errorf("other shop's %s: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+// The flow editor takes a holdout share of 0 to 50 % (anything else is 422
+// on its field, nothing stored), and the flow's report shows the holdout
+// comparison: revenue per recipient of the runs mailed minus that of the
+// runs held out, with both groups' sizes.
+func TestFlowHoldoutSettingAndReport(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	a := h.install("flowhold-a.myshopify.com")
+	authA := []string{"Authorization", "Bearer " + h.token(a.Domain)}
+	def := `{"trigger": {"type": "customer_created"}, "reentry": {"mode": "every_time"}, "priority": 50, "max_lateness": "12h",
+		"steps": [{"id": "s1", "type": "send_email", "template_id": 1}]}`
+	var flow int64
+	if err := h.db.Get(&flow, `INSERT INTO flows (shop_id, name, status, trigger_type, draft) VALUES ($1, 'Welcome', 'draft', 'customer_created', $2) RETURNING id`,
+		a.ID, def); err != nil {
+		t.Fatal(err)
+	}
+	href := "/app/flows/" + itoa(flow)
+	form := url.Values{"name": {"Welcome"}, "trigger": {"customer_created"}, "reentry": {"every_time"}, "priority": {"50"}, "max_lateness": {"12h"}}
+	for _, bad := range []string{"75", "-1", "ten"} {
+		form.Set("holdout_percent", bad)
+		resp, body := h.postForm(href+"/settings", form, authA...)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Enter a holdout share from 0 to 50 percent.") ||
+			!strings.Contains(body, `value="`+bad+`"`) {
+			t.Fatalf("holdout %q: %d", bad, resp.StatusCode)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM flows WHERE id = $1 AND draft ? 'holdout_percent'`, flow); n != 0 {
+		t.Fatal("a refused holdout was stored")
+	}
+	form.Set("holdout_percent", "20")
+	if resp, _ := h.postForm(href+"/settings", form, authA...); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("holdout 20: %d", resp.StatusCode)
+	}
+	if n := h.count(`SELECT count(*) FROM flows WHERE id = $1 AND (draft->>'holdout_percent')::int = 20`, flow); n != 1 {
+		t.Fatal("the holdout was not stored")
+	}
+	_, body := h.get(href, authA...)
+	if !strings.Contains(body, `name="holdout_percent"`) || !strings.Contains(body, `value="20"`) || !strings.Contains(body, `for="f-holdout_percent"`) {
+		t.Error("the editor doesn't show the holdout")
+	}
+
+	// Nobody held out yet: the report says so.
+	_, body = h.get(href+"/report", authA...)
+	if !strings.Contains(body, `id="flow-report-holdout-note"`) || strings.Contains(body, `id="flow-report-incrementality"`) {
+		t.Error("no note without a comparison")
+	}
+	// Two runs mailed (one bought 60.00), one held out (bought 10.00):
+	// 30.00 − 10.00 = 20.00 per recipient, 40.00 in all.
+	started := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	for i, g := range []struct {
+		held    bool
+		outcome string
+		reason  string
+		paid    string
+	}{{false, "sent", "", "60.00"}, {false, "sent", "", ""}, {true, "skipped", "holdout", "10.00"}} {
+		var cust, run int64
+		if err := h.db.Get(&cust, `INSERT INTO customers (shop_id, email) VALUES ($1, $2) RETURNING id`, a.ID, "hold"+itoa(int64(i))+"@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.db.Get(&run, `INSERT INTO flow_runs (shop_id, flow_id, version, customer_id, status, started_at, ended_at, holdout)
+			VALUES ($1, $2, 1, $3, 'completed', $4, $4, $5) RETURNING id`, a.ID, flow, cust, started, g.held); err != nil {
+			t.Fatal(err)
+		}
+		h.db.MustExec(`INSERT INTO flow_run_steps (shop_id, flow_id, run_id, step_id, outcome, reason, at) VALUES ($1, $2, $3, 's1', $4, $5, $6)`,
+			a.ID, flow, run, g.outcome, g.reason, started)
+		if g.paid != "" {
+			h.db.MustExec(`INSERT INTO orders (shop_id, shopify_id, customer_id, total_price, processed_at) VALUES ($1, $2, $3, $4, $5)`,
+				a.ID, 7000+i, cust, g.paid, started.Add(time.Hour))
+		}
+	}
+	_, body = h.get(href+"/report", authA...)
+	for metric, want := range map[string]string{"mailed": "2", "held": "1", "mailed_per_recipient": "30.00 " + a.Currency,
+		"held_per_recipient": "10.00 " + a.Currency, "incremental_per_recipient": "20.00 " + a.Currency, "incremental_revenue": "40.00 " + a.Currency} {
+		if got := reportCell(t, body, `data-metric="`+metric+`"`, "data-count"); got != want {
+			t.Errorf("%s = %q, want %q", metric, got, want)
 		}
 	}
 }
