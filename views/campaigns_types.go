@@ -21,6 +21,7 @@ type CampaignRow struct {
 	Name, Href, Status, StatusTone, Audience, Updated string
 	// From the report ("" before anything was sent).
 	Sent, OpenRate, ClickRate, ReportHref string
+	Sales                                 string // attributed sales, every variant, since it started
 }
 
 // CampaignEditor is one campaign: the draft form (or, once it has left
@@ -105,7 +106,7 @@ type CampaignABRow struct {
 
 // CampaignABResults is an A/B test's figures per version and its winner.
 type CampaignABResults struct {
-	Metric   string // "click rate" | "open rate"
+	Metric   string // "click rate" | "open rate" | "revenue per email sent"
 	When     string // when the winner is (or was) picked
 	Decided  bool
 	CanPick  bool // the merchant may pick a winner now
@@ -116,6 +117,7 @@ type CampaignABResults struct {
 // CampaignABResultRow is one version's figures.
 type CampaignABResultRow struct {
 	Key, Subject, Sent, Opened, OpenRate, Clicked, ClickRate string
+	Sales                                                    string // "12.50 EUR (0.31 per email)", "—" without figures
 	Winner                                                   bool
 }
 

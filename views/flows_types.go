@@ -21,6 +21,9 @@ type FlowRow struct {
 	Trigger            string
 	Sent, Ordered      string // "—" when the numbers aren't available
 	Updated            string
+	// Attributed orders and sales of the last 30 days ("" without reports)
+	// and the report's link.
+	Orders30, Sales30, ReportHref string
 }
 
 // FlowPresetCard offers a ready-made flow.
@@ -58,6 +61,10 @@ type FlowEditor struct {
 	HasNumbers   bool
 	// TriggerNumbers: runs started and still in the trigger's delay.
 	TriggerNumbers string
+	// ReportHref is the flow's report ("" without reports); Revenue30 its
+	// attributed orders and sales of the last 30 days, each step's in
+	// FlowStepView.Revenue.
+	ReportHref, Revenue30 string
 	// Sending: some email of this flow is reserved but not yet sent; the
 	// canvas polls itself until none is.
 	Sending bool
@@ -71,6 +78,7 @@ type FlowSettingsForm struct {
 	Exits                                               map[string]bool
 	ReEntryMode, ReEntryDays                            string
 	Priority, MaxLateness                               string
+	HoldoutPercent                                      string
 	Filters                                             []FlowFilterView
 	Errors                                              map[string]string
 
@@ -89,6 +97,7 @@ type FlowStepView struct {
 	ID, Type, TypeLabel, Name, Summary string
 	Problems                           []string
 	Numbers                            string
+	Revenue                            string // attributed orders and sales of the last 30 days (send steps)
 	EditHref                           string
 	Selected                           bool
 	Branches                           []FlowBranchView

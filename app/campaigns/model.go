@@ -343,9 +343,7 @@ func (ab AB) check(errs FieldErrors) {
 		errs["ab_test_percent"] = "The test share and the holdout together can't be more than 100 percent."
 	}
 	switch ab.WinnerBy {
-	case WinnerByClicks, WinnerByOpens:
-	case WinnerByRevenue:
-		errs["ab_winner_by"] = "Picking the winner by revenue isn't available yet. Choose click rate or open rate."
+	case WinnerByClicks, WinnerByOpens, WinnerByRevenue:
 	default:
 		errs["ab_winner_by"] = "Choose how the winner is picked: click rate, open rate or revenue."
 	}

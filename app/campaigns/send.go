@@ -263,7 +263,7 @@ func (s *Sending) SendBatch(ctx context.Context, shopID, campaignID int64) (Batc
 	// recipients in later zones may still be waiting for their turn).
 	undecided := c.HasTest() && c.ABWinner == "" && c.ABDecideAt != nil
 	if undecided && !c.ABDecideAt.After(now) {
-		if res.Winner, err = decide(ctx, tx, c, "", now); err != nil {
+		if res.Winner, err = decide(ctx, tx, s.Store.Sales, c, "", now); err != nil {
 			return res, err
 		}
 		c.ABWinner, undecided = res.Winner, false

@@ -32,6 +32,10 @@ type Store struct {
 	// Segments refreshes the audience's segments before a snapshot (nil:
 	// a segments.Store on DB).
 	Segments *segments.Store
+	// Sales reads each A/B variant's attributed sales (app/reports): the
+	// A/B results show them and a winner by revenue is picked on them
+	// (nil: results without sales; a winner by revenue fails).
+	Sales VariantSales
 }
 
 // NewStore returns a store on d.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/shopspring/decimal"
 
 	"github.com/cartwheel/cartwheel/app/segments"
 )
@@ -19,11 +20,23 @@ import (
 // privacy prefetch, link scanners) left out; a click counts as an open
 // too, since images may be blocked.
 type VariantResult struct {
-	Key     string  `json:"key"`
-	Sent    int     `json:"sent"`    // handed to the provider
-	Opened  int     `json:"opened"`  // emails opened
-	Clicked int     `json:"clicked"` // emails with a click
-	Rate    float64 `json:"rate"`    // the winning metric: Clicked or Opened per email sent
+	Key     string `json:"key"`
+	Sent    int    `json:"sent"`    // handed to the provider
+	Opened  int    `json:"opened"`  // emails opened
+	Clicked int    `json:"clicked"` // emails with a click
+	// Sales: what the orders attributed to the variant's emails paid, two
+	// decimals ("" when no sales reader is wired).
+	Sales string `json:"sales,omitempty"`
+	// Rate is the winning metric: Clicked or Opened per email sent, or for
+	// revenue attributed sales per email sent.
+	Rate float64 `json:"rate"`
+}
+
+// VariantSales reads what the orders attributed to each of a campaign's
+// A/B variants paid (app/reports keeps those figures; campaigns only
+// reads them, through q so that a decision reads them in its transaction).
+type VariantSales interface {
+	CampaignVariantSales(ctx context.Context, q sqlx.QueryerContext, shopID, campaignID int64) (map[string]decimal.Decimal, error)
 }
 
 // variantResultsSQL counts each variant's sent, opened and clicked emails.
@@ -42,7 +55,7 @@ GROUP BY m.campaign_variant`
 
 // variantResults reads the test's figures, one per variant in the
 // campaign's order (a variant nobody got yet has zeros).
-func variantResults(ctx context.Context, q sqlx.QueryerContext, c Campaign) ([]VariantResult, error) {
+func variantResults(ctx context.Context, q sqlx.QueryerContext, sales VariantSales, c Campaign) ([]VariantResult, error) {
 	keys := make([]string, len(c.AB.Variants))
 	for i, v := range c.AB.Variants {
 		keys[i] = v.Key
@@ -55,16 +68,31 @@ func variantResults(ctx context.Context, q sqlx.QueryerContext, c Campaign) ([]V
 	for _, r := range rows {
 		by[r.Key] = r
 	}
+	var paid map[string]decimal.Decimal
+	if sales != nil {
+		var err error
+		if paid, err = sales.CampaignVariantSales(ctx, q, c.ShopID, c.ID); err != nil {
+			return nil, fmt.Errorf("campaigns: A/B sales of %d: %w", c.ID, err)
+		}
+	} else if c.AB.WinnerBy == WinnerByRevenue {
+		return nil, fmt.Errorf("campaigns: A/B results of %d: no sales reader wired for a winner by revenue", c.ID)
+	}
 	out := make([]VariantResult, len(keys))
 	for i, k := range keys {
 		r := by[k]
 		r.Key = k
+		if paid != nil {
+			r.Sales = paid[k].StringFixed(2)
+		}
 		if r.Sent > 0 {
-			n := r.Clicked
-			if c.AB.WinnerBy == WinnerByOpens {
-				n = r.Opened
+			switch c.AB.WinnerBy {
+			case WinnerByOpens:
+				r.Rate = float64(r.Opened) / float64(r.Sent)
+			case WinnerByRevenue:
+				r.Rate = paid[k].InexactFloat64() / float64(r.Sent)
+			default:
+				r.Rate = float64(r.Clicked) / float64(r.Sent)
 			}
-			r.Rate = float64(n) / float64(r.Sent)
 		}
 		out[i] = r
 	}
@@ -100,7 +128,7 @@ func (s *Store) ABResults(ctx context.Context, c Campaign) ([]VariantResult, err
 	if c.ABWinner != "" {
 		return c.ABResults, nil
 	}
-	return variantResults(ctx, s.DB, c)
+	return variantResults(ctx, s.DB, s.Sales, c)
 }
 
 // decide picks the winner of c's test — key, or the best so far when
@@ -108,8 +136,8 @@ func (s *Store) ABResults(ctx context.Context, c Campaign) ([]VariantResult, err
 // at the chosen time in each one's timezone from now on (zones already
 // past: the next day, or at once, as the campaign says). The caller holds
 // the campaign's row lock in tx.
-func decide(ctx context.Context, tx *sqlx.Tx, c Campaign, key string, now time.Time) (string, error) {
-	results, err := variantResults(ctx, tx, c)
+func decide(ctx context.Context, tx *sqlx.Tx, sales VariantSales, c Campaign, key string, now time.Time) (string, error) {
+	results, err := variantResults(ctx, tx, sales, c)
 	if err != nil {
 		return "", err
 	}
@@ -189,7 +217,7 @@ func (s *Sending) PickWinner(ctx context.Context, shopID, id int64, key string, 
 			return Campaign{}, FieldErrors{"winner": "Choose one of this campaign's versions."}
 		}
 	}
-	if _, err := decide(ctx, tx, c, key, now); err != nil {
+	if _, err := decide(ctx, tx, s.Store.Sales, c, key, now); err != nil {
 		return Campaign{}, err
 	}
 	if c.Status == StatusSending {

@@ -41,6 +41,7 @@ const (
 	ReasonNoEmail       = "no_email"
 	ReasonMissingStep   = "step_missing"
 	ReasonNotSubscribed = "not_subscribed"
+	ReasonHoldout       = "holdout" // the run is in the flow's holdout: no email
 )
 
 // Email is what a send step hands to the Mailer: references only.
@@ -161,6 +162,7 @@ type run struct {
 	DueAt      sql.NullTime      `db:"due_at"`
 	ContextRaw []byte            `db:"context"`
 	StartedAt  time.Time         `db:"started_at"`
+	Holdout    bool              `db:"holdout"`     // held out: its send steps send nothing
 	CustomerTZ string            `db:"customer_tz"` // the recipient's IANA zone, "" = unknown
 	ctx        map[string]string // decoded ContextRaw
 	prof       *profile          // read once per wake-up (profileOf)
@@ -170,7 +172,7 @@ type run struct {
 
 // runColumns select from flow_runs; the recipient's timezone comes with the
 // run (a primary-key lookup in the same statement, not a query per run).
-const runColumns = `id, shop_id, flow_id, version, priority, customer_id, trigger_ref, status, step_id, phase, wake_at, due_at, context, started_at,
+const runColumns = `id, shop_id, flow_id, version, priority, customer_id, trigger_ref, status, step_id, phase, wake_at, due_at, context, started_at, holdout,
 	COALESCE((SELECT cu.timezone FROM customers cu WHERE cu.id = flow_runs.customer_id), '') AS customer_tz`
 
 func (r *run) decode() {
@@ -372,6 +374,22 @@ func (e *Engine) executeOne(ctx context.Context, shopID, runID, customerID int64
 		return 0, fmt.Errorf("flows: run %d: commit: %w", runID, err)
 	}
 	return n, nil
+}
+
+// MaxHoldoutPercent bounds a flow's holdout: at least half of the entrants
+// get the emails.
+const MaxHoldoutPercent = 50
+
+// HeldOut says whether the run is in a holdout of percent: a hash of the
+// run's id, so about percent of the runs are, at random across customers,
+// and the same run always gets the same answer.
+func HeldOut(runID int64, percent int) bool {
+	if percent <= 0 {
+		return false
+	}
+	h := fnv.New32a()
+	fmt.Fprintf(h, "holdout:%d", runID)
+	return int(h.Sum32()%100) < percent
 }
 
 // pick chooses a random split's branch, the same way every time for a run

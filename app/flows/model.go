@@ -200,7 +200,11 @@ type Definition struct {
 	// MaxLateness: an email deferred (cap, quiet hours) or held (paused
 	// flow) longer than this past its due time is skipped, not sent late.
 	MaxLateness Duration `json:"max_lateness"`
-	Steps       []Step   `json:"steps"`
+	// HoldoutPercent (0–MaxHoldoutPercent) of the entrants run through the
+	// flow without being sent its emails, to measure what the emails add
+	// (see HeldOut).
+	HoldoutPercent int    `json:"holdout_percent,omitempty"`
+	Steps          []Step `json:"steps"`
 }
 
 // Trigger is what starts a run, with its trigger filters (checked once, at

@@ -101,6 +101,11 @@ func (e *Engine) send(ctx context.Context, tx *sqlx.Tx, r *run, def *loadedDef, 
 			return defer_(last.Time.Add(cap), ReasonFrequencyCap)
 		}
 	}
+	if r.Holdout {
+		// Everything up to here is what a mailed run goes through; the
+		// held-out one stops short of the email and moves on.
+		return skip(ReasonHoldout)
+	}
 	to := p.Email
 	// The composer reads the checkout (carts are stored as checkouts too)
 	// and the searched term from the row's context.

@@ -319,11 +319,21 @@ func (e *Engine) start(ctx context.Context, tx *sqlx.Tx, memo *signals.Memo, act
 		return nil
 	}
 	ctxJSON, _ := json.Marshal(r.ctx)
+	// With a holdout the run's id is drawn first: whether it is held out
+	// is a hash of it, stored on the run from the start.
+	var id any
+	if def.HoldoutPercent > 0 {
+		var n int64
+		if err := e.get(ctx, tx, &n, `SELECT nextval(pg_get_serial_sequence('flow_runs', 'id'))`); err != nil {
+			return fmt.Errorf("flows: start flow %d for %d: run id: %w", f.ID, customerID, err)
+		}
+		id, r.Holdout = n, HeldOut(n, def.HoldoutPercent)
+	}
 	err := e.get(ctx, tx, &r.ID, `
-		INSERT INTO flow_runs (shop_id, flow_id, version, priority, customer_id, trigger_ref, step_id, phase, wake_at, due_at, context, started_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
+		INSERT INTO flow_runs (id, shop_id, flow_id, version, priority, customer_id, trigger_ref, step_id, phase, wake_at, due_at, context, started_at, holdout)
+		VALUES (COALESCE($12::bigint, nextval(pg_get_serial_sequence('flow_runs', 'id'))), $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $13)
 		ON CONFLICT (shop_id, flow_id, customer_id, trigger_ref) WHERE status = 'active' DO NOTHING
-		RETURNING id`, shopID, f.ID, f.Version, def.Priority, customerID, en.ref, step, phase, wake, ctxJSON, en.at)
+		RETURNING id`, shopID, f.ID, f.Version, def.Priority, customerID, en.ref, step, phase, wake, ctxJSON, en.at, id, r.Holdout)
 	if err != nil {
 		if isNoRows(err) {
 			return nil

@@ -124,6 +124,9 @@ func Validate(d Definition, refs Refs) Problems {
 	if d.MaxLateness.D() < MinMaxLateness {
 		p.flow("Maximum lateness must be at least 1 hour.")
 	}
+	if d.HoldoutPercent < 0 || d.HoldoutPercent > MaxHoldoutPercent {
+		p.flow("The holdout must be a whole number from 0 to %d percent.", MaxHoldoutPercent)
+	}
 	v.steps(d.Steps, 1)
 	if v.count > MaxSteps {
 		p.flow("A flow can have at most %d steps; this one has %d.", MaxSteps, v.count)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/reports"
 )
 
 // ErrNotFound: no such request for this shop.
@@ -166,8 +168,9 @@ type CustomerRedact struct {
 // HandleCustomerRedact erases the customer's personal data: the profile
 // (its consent history and products bought cascade), their checkouts and
 // carts, rows naming them in CSV import reports, and any export made for
-// them. Their orders keep the revenue for reports but lose the email and
-// the link to the person. A suppression of their address is kept on
+// them, and their rows in the reports' unique-customer rollups. Their
+// orders (and their attribution to an email) keep the revenue for reports
+// but lose the email and the link to the person. A suppression of their address is kept on
 // purpose: it is what guarantees they are never mailed again. A PII-free
 // record of the erasure remains. It returns how many rows were erased.
 func (s *Service) HandleCustomerRedact(ctx context.Context, tx *sqlx.Tx, r CustomerRedact) (int64, error) {
@@ -223,6 +226,17 @@ func (s *Service) HandleCustomerRedact(ctx context.Context, tx *sqlx.Tx, r Custo
 		    OR ($3 <> '' AND position(lower($3) IN lower(encode(raw_body, 'escape'))) > 0))`,
 		r.ShopID, r.ShopifyCustomerID, r.Email); err != nil {
 		return 0, fmt.Errorf("privacy: redact rejected webhook bodies of %d: %w", r.ShopifyCustomerID, err)
+	}
+	// Report rows about the person (unique-customer rollups, the link from
+	// attributed orders) go through app/reports, which owns them.
+	var ids []int64
+	if err := tx.SelectContext(ctx, &ids, `SELECT id FROM customers
+		WHERE shop_id = $1 AND (shopify_id = $2 OR ($3 <> '' AND lower(email) = lower($3)))`,
+		r.ShopID, r.ShopifyCustomerID, r.Email); err != nil {
+		return 0, fmt.Errorf("privacy: redact customer %d: %w", r.ShopifyCustomerID, err)
+	}
+	if err := reports.ForgetCustomers(ctx, tx, r.ShopID, ids); err != nil {
+		return 0, fmt.Errorf("privacy: redact customer %d: %w", r.ShopifyCustomerID, err)
 	}
 	res, err = tx.ExecContext(ctx, `
 		DELETE FROM customers

@@ -297,3 +297,48 @@ func TestRedactReachesQueuedEmails(t *testing.T) {
 		}
 	}
 }
+
+// Redaction removes the customer's rows from the reports' unique-customer
+// rollup and unlinks their attributed order (its revenue stays credited);
+// the day's counts and another customer's rows stay.
+func TestRedactRemovesPerCustomerReportRows(t *testing.T) {
+	d, s, a, b := setup(t)
+	ctx := context.Background()
+	var ann, wendy, annB int64
+	d.Get(&ann, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id = 10`, a)
+	d.Get(&wendy, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id IS NULL`, a)
+	d.Get(&annB, `SELECT id FROM customers WHERE shop_id = $1 AND shopify_id = 10`, b)
+	day := time.Date(2026, 9, 10, 0, 0, 0, 0, time.UTC)
+	for _, r := range []struct{ shop, cust int64 }{{a, ann}, {a, wendy}, {b, annB}} {
+		d.MustExec(`INSERT INTO report_email_customers (shop_id, scope, scope_id, variant, day, customer_id, delivered)
+			VALUES ($1, 'all', 0, '', $3, $2, true), ($1, 'flow', 7, 's1', $3, $2, true)`, r.shop, r.cust, day)
+	}
+	d.MustExec(`INSERT INTO report_email_daily (shop_id, scope, scope_id, variant, day, slot, sent, delivered) VALUES ($1, 'all', 0, '', $2, 0, 2, 2)`, a, day)
+	d.MustExec(`INSERT INTO order_attributions (shop_id, order_id, customer_id, ordered_at, day, message_id, event_id, touch, touched_at, window_days,
+		email_kind, flow_id, flow_version, flow_step, amount) VALUES ($1, 900, $2, $3, $4, 1, 1, 'click', $3, 5, 'flow', 7, 1, 's1', 25.00)`,
+		a, ann, day.Add(10*time.Hour), day)
+	inTx(t, d, func(tx *sqlx.Tx) error {
+		_, err := s.HandleCustomerRedact(ctx, tx, privacy.CustomerRedact{WebhookID: "rep", ShopID: a, ShopifyCustomerID: 10, Email: "ann@example.com"})
+		return err
+	})
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := d.Get(&n, q, args...); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(`SELECT count(*) FROM report_email_customers WHERE customer_id = $1`, ann); n != 0 {
+		t.Errorf("%d report rows of the redacted customer remain", n)
+	}
+	if n := count(`SELECT count(*) FROM report_email_customers WHERE customer_id IN ($1, $2)`, wendy, annB); n != 4 {
+		t.Errorf("other customers' report rows: %d, want 4", n)
+	}
+	if n := count(`SELECT count(*) FROM order_attributions WHERE order_id = 900 AND customer_id IS NULL AND amount = 25.00`); n != 1 {
+		t.Error("the attributed order is not kept unlinked")
+	}
+	if n := count(`SELECT sent::int FROM report_email_daily WHERE shop_id = $1`, a); n != 2 {
+		t.Errorf("the day's counts changed: %d", n)
+	}
+}

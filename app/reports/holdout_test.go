@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +138,105 @@ func TestIncrementalityMatchesDirectComputation(t *testing.T) {
 		SELECT $1, $2, id, 0, 'sent' FROM customers WHERE shop_id = $1 LIMIT 5`, shop, plain)
 	if _, ok, err := st.CampaignIncrementality(ctx, shop, plain); err != nil || ok {
 		t.Errorf("a campaign without a holdout: ok %v, %v", ok, err)
+	}
+}
+
+// A flow's holdout comparison worked by hand (shop in Paris, click window
+// 2 days, range 10–12 Sep 2026, now 15 Sep 12:00 UTC):
+//
+//	mailed (4 runs): M1 50.00 (its 20.00 after end + 2 days left out),
+//	  M2 30.00 − 10.00 refunded (its test order left out), M3 nothing,
+//	  M6 still running, 10.00 an hour ago → 80.00, 20.00 per run;
+//	held out (2): H1 15.00, H2 a voided 40.00 (and an order before it
+//	  started) → 15.00, 7.50 per run;
+//	left out: a run that was only deferred, a held-out run that never
+//	  reached an email, runs that started just outside the range (in
+//	  Paris), a run of another flow.
+//
+// Lift 20.00 − 7.50 = 12.50 per recipient; × 4 mailed = 50.00.
+func TestFlowIncrementalityWorkedExample(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	id := func(q string, args ...any) int64 {
+		t.Helper()
+		var v int64
+		if err := d.Get(&v, q, args...); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	shop := id(`INSERT INTO shops (domain, name, attribution_click_days, iana_timezone) VALUES ('finc.myshopify.com', 'F', 2, 'Europe/Paris') RETURNING id`)
+	flow := id(`INSERT INTO flows (shop_id, name, draft) VALUES ($1, 'Welcome', '{}') RETURNING id`, shop)
+	otherFlow := id(`INSERT INTO flows (shop_id, name, draft) VALUES ($1, 'Other', '{}') RETURNING id`, shop)
+	ts := func(s string) time.Time {
+		v, err := time.Parse("2006-01-02 15:04", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	n := 0
+	run := func(f int64, held bool, outcome, reason string, started string, ended *time.Time) int64 {
+		n++
+		c := id(`INSERT INTO customers (shop_id, email) VALUES ($1, $2) RETURNING id`, shop, fmt.Sprintf("f%d@example.com", n))
+		status := "completed"
+		if ended == nil {
+			status = "active"
+		}
+		r := id(`INSERT INTO flow_runs (shop_id, flow_id, version, customer_id, status, started_at, ended_at, holdout)
+			VALUES ($1, $2, 1, $3, $4, $5, $6, $7) RETURNING id`, shop, f, c, status, ts(started), ended, held)
+		if outcome != "" {
+			d.MustExec(`INSERT INTO flow_run_steps (shop_id, flow_id, run_id, step_id, outcome, reason, at) VALUES ($1, $2, $3, 'e1', 'entered', '', $4),
+				($1, $2, $3, 'e1', $5, $6, $4)`, shop, f, r, ts(started), outcome, reason)
+		}
+		return c
+	}
+	orderSeq := int64(0)
+	order := func(c int64, at string, total, refunded string, status string, test bool) {
+		orderSeq++
+		d.MustExec(`INSERT INTO orders (shop_id, shopify_id, customer_id, total_price, total_refunded, financial_status, test, processed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, shop, orderSeq, c, total, refunded, status, test, ts(at))
+	}
+	end := ts("2026-09-11 10:00")
+	m1 := run(flow, false, "sent", "", "2026-09-10 10:00", &end)
+	order(m1, "2026-09-12 09:00", "50.00", "0", "paid", false)
+	order(m1, "2026-09-14 09:00", "20.00", "0", "paid", false) // after end + 2 days
+	m2 := run(flow, false, "sent", "", "2026-09-10 10:00", &end)
+	order(m2, "2026-09-10 18:00", "30.00", "10.00", "partially_refunded", false)
+	order(m2, "2026-09-10 19:00", "99.00", "0", "paid", true)
+	run(flow, false, "sent", "", "2026-09-11 10:00", &end) // M3: nothing bought
+	m6 := run(flow, false, "sent", "", "2026-09-12 20:00", nil)
+	order(m6, "2026-09-15 11:00", "10.00", "0", "paid", false)
+	h1 := run(flow, true, "skipped", "holdout", "2026-09-10 10:00", &end)
+	order(h1, "2026-09-11 12:00", "15.00", "0", "paid", false)
+	h2 := run(flow, true, "skipped", "holdout", "2026-09-10 10:00", &end)
+	order(h2, "2026-09-10 11:00", "40.00", "0", "voided", false)
+	order(h2, "2026-09-10 09:00", "25.00", "0", "paid", false) // before it started
+	// Left out.
+	order(run(flow, false, "deferred", "frequency_cap", "2026-09-10 10:00", &end), "2026-09-10 12:00", "1000.00", "0", "paid", false)
+	order(run(flow, true, "", "", "2026-09-10 10:00", &end), "2026-09-10 12:00", "500.00", "0", "paid", false)
+	order(run(flow, false, "sent", "", "2026-09-09 21:00", &end), "2026-09-10 12:00", "700.00", "0", "paid", false) // 23:00 on the 9th in Paris
+	order(run(flow, false, "sent", "", "2026-09-12 22:30", &end), "2026-09-13 12:00", "800.00", "0", "paid", false) // 00:30 on the 13th in Paris
+	order(run(otherFlow, false, "sent", "", "2026-09-10 10:00", &end), "2026-09-10 12:00", "900.00", "0", "paid", false)
+
+	st := &reports.Store{DB: d}
+	rg := reports.Range{From: time.Date(2026, 9, 10, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 9, 12, 0, 0, 0, 0, time.UTC)}
+	inc, ok, err := st.FlowIncrementality(ctx, shop, flow, rg, ts("2026-09-15 12:00"))
+	if err != nil || !ok {
+		t.Fatalf("ok %v, %v", ok, err)
+	}
+	if inc.Mailed != 4 || inc.Held != 2 || inc.MailedSales.StringFixed(2) != "80.00" || inc.HeldSales.StringFixed(2) != "15.00" || inc.WindowDays != 2 {
+		t.Fatalf("groups: %+v", inc)
+	}
+	for name, got := range map[string]string{"mailed per recipient": inc.MailedPerRecipient().StringFixed(2) + "/20.00",
+		"held per recipient": inc.HeldPerRecipient().StringFixed(2) + "/7.50", "lift": inc.Lift().StringFixed(2) + "/12.50",
+		"incremental": inc.Incremental().StringFixed(2) + "/50.00"} {
+		if g, w, _ := strings.Cut(got, "/"); g != w {
+			t.Errorf("%s = %s, want %s", name, g, w)
+		}
+	}
+	// Another range: nobody, no comparison.
+	if _, ok, err := st.FlowIncrementality(ctx, shop, flow, reports.Range{From: rg.From.AddDate(0, 1, 0), To: rg.To.AddDate(0, 1, 0)}, ts("2026-09-15 12:00")); err != nil || ok {
+		t.Fatalf("empty range: ok %v, %v", ok, err)
 	}
 }

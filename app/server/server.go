@@ -228,7 +228,10 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	// snapshot's recipients to delivery at the shop's rate, held across
 	// every process by the PostgreSQL limiter; a periodic job starts the
 	// scheduled ones when due.
-	campaignSending := &campaigns.Sending{Store: &campaigns.Store{DB: d, Segments: segmentStore}, Limiter: limiter, Now: o.Now}
+	reportStore := &reports.Store{DB: d}
+	// A/B results read each variant's attributed sales from the reports'
+	// rollups (a winner by revenue is picked on them).
+	campaignSending := &campaigns.Sending{Store: &campaigns.Store{DB: d, Segments: segmentStore, Sales: reportStore}, Limiter: limiter, Now: o.Now}
 	river.AddWorker(workers, &campaigns.SendWorker{S: campaignSending})
 	river.AddWorker(workers, &campaigns.StartDueWorker{S: campaignSending})
 	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
@@ -342,7 +345,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Mail:      mailAdmin,
 		Flows:     flowAdmin,
 		Campaigns: web.CampaignAdmin{Store: campaignSending.Store, Sending: campaignSending},
-		Reports:   &reports.Store{DB: d},
+		Reports:   reportStore,
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

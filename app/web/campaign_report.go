@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
@@ -92,21 +91,7 @@ func addReportRevenue(v *views.CampaignReport, r reports.CampaignReport, orders 
 		x := byKey[v.Variants[i].Key]
 		v.Variants[i].Orders, v.Variants[i].Sales = count64(x.Orders), money(x.Sales, currency)
 	}
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		loc = time.UTC
-	}
-	for _, o := range orders {
-		ro := views.ReportOrder{Name: o.OrderName, At: o.OrderedAt.In(loc).Format("2 Jan 2006 15:04"), Amount: money(o.Amount, o.Currency),
-			Reason: o.Reason(), Cancelled: o.Cancelled}
-		if ro.Name == "" {
-			ro.Name = "Order " + strconv.FormatInt(o.OrderID, 10)
-		}
-		if o.CustomerID != nil {
-			ro.Href = "/app/customers/" + strconv.FormatInt(*o.CustomerID, 10)
-		}
-		v.Orders = append(v.Orders, ro)
-	}
+	v.Orders = reportOrderRows(orders, tz)
 }
 
 // count64 writes n with thousands separators (1,234,567).
@@ -245,9 +230,20 @@ func (s *server) campaignListFigures(c *gin.Context, shopID int64, cps []campaig
 	if err != nil {
 		return err
 	}
+	rev, err := s.Reports.CampaignRevenue(c.Request.Context(), shopID, ids)
+	if err != nil {
+		return err
+	}
+	cur := currentShop(c).Currency
 	for i, cp := range cps {
+		if i >= len(rows) {
+			continue
+		}
+		if r, ok := rev[cp.ID]; ok {
+			rows[i].Sales = money(r.Sales, cur)
+		}
 		f, ok := figs[cp.ID]
-		if !ok || i >= len(rows) {
+		if !ok {
 			continue
 		}
 		rows[i].Sent = count64(f.Sent)

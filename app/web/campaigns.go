@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
 
 	"github.com/cartwheel/cartwheel/app/campaigns"
 	"github.com/cartwheel/cartwheel/app/customers"
@@ -463,7 +464,7 @@ func (s *server) campaignEditor(c *gin.Context, cp campaigns.Campaign, errs camp
 		if err != nil {
 			return e, err
 		}
-		e.AB = campaignABResults(cp, rs, loc)
+		e.AB = campaignABResults(cp, rs, loc, sh.Currency)
 	}
 	return e, nil
 }
@@ -499,10 +500,7 @@ func campaignSummary(cp campaigns.Campaign, loc *time.Location) (schedule, ab st
 		schedule += " Most engaged first."
 	}
 	if cp.HasTest() {
-		metric := "click rate"
-		if cp.AB.WinnerBy == campaigns.WinnerByOpens {
-			metric = "open rate"
-		}
+		metric := abMetric(cp.AB.WinnerBy)
 		ab = strconv.Itoa(len(cp.AB.Variants)) + " versions to " + strconv.Itoa(cp.AB.TestPercent) + "% of the audience; after " +
 			strconv.Itoa(cp.AB.WaitHours) + " h the best by " + metric + " goes to the rest."
 	}
@@ -512,13 +510,22 @@ func campaignSummary(cp campaigns.Campaign, loc *time.Location) (schedule, ab st
 	return schedule, strings.TrimSpace(ab)
 }
 
+// abMetric names what an A/B winner is picked by.
+func abMetric(by string) string {
+	switch by {
+	case campaigns.WinnerByOpens:
+		return "open rate"
+	case campaigns.WinnerByRevenue:
+		return "revenue per email sent"
+	}
+	return "click rate"
+}
+
 // campaignABResults shows an A/B test's figures and winner.
-func campaignABResults(cp campaigns.Campaign, rs []campaigns.VariantResult, loc *time.Location) *views.CampaignABResults {
+func campaignABResults(cp campaigns.Campaign, rs []campaigns.VariantResult, loc *time.Location, currency string) *views.CampaignABResults {
 	v := &views.CampaignABResults{Metric: "click rate", Decided: cp.ABWinner != "", PickHref: campaignHref(cp.ID) + "/winner",
 		CanPick: cp.ABWinner == "" && cp.AB.TestPercent < 100 && (cp.Status == campaigns.StatusSending || cp.Status == campaigns.StatusPaused)}
-	if cp.AB.WinnerBy == campaigns.WinnerByOpens {
-		v.Metric = "open rate"
-	}
+	v.Metric = abMetric(cp.AB.WinnerBy)
 	switch {
 	case cp.ABDecidedAt != nil:
 		v.When = cp.ABDecidedAt.In(loc).Format("Jan 2, 15:04")
@@ -540,9 +547,16 @@ func campaignABResults(cp campaigns.Campaign, rs []campaigns.VariantResult, loc 
 				subject = va.Subject
 			}
 		}
+		sales := "—"
+		if r.Sales != "" {
+			sales = strings.TrimSpace(r.Sales + " " + currency)
+			if d, err := decimal.NewFromString(r.Sales); err == nil && r.Sent > 0 {
+				sales += " (" + d.DivRound(decimal.NewFromInt(int64(r.Sent)), 2).StringFixed(2) + " per email)"
+			}
+		}
 		v.Rows = append(v.Rows, views.CampaignABResultRow{Key: r.Key, Subject: subject, Sent: strconv.Itoa(r.Sent),
 			Opened: strconv.Itoa(r.Opened), OpenRate: rate(r.Opened, r.Sent), Clicked: strconv.Itoa(r.Clicked),
-			ClickRate: rate(r.Clicked, r.Sent), Winner: r.Key == cp.ABWinner})
+			ClickRate: rate(r.Clicked, r.Sent), Sales: sales, Winner: r.Key == cp.ABWinner})
 	}
 	return v
 }

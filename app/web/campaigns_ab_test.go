@@ -55,7 +55,7 @@ func TestCampaignABTestAdmin(t *testing.T) {
 	for _, c := range []struct{ field, value, want string }{
 		{"ab_test_percent", "forty", "Enter a whole number."},
 		{"ab_versions", "7", "Choose no test, or 2 to 4 versions."},
-		{"ab_winner_by", "revenue", "Picking the winner by revenue isn"},
+		{"ab_winner_by", "profit", "Choose how the winner is picked: click rate, open rate or revenue."},
 		{"ab_wait_hours", "0", "Enter how many hours to wait"},
 		{"ab_variants.1.sender_name", "Ana <ana@x>", "contain quotes or angle brackets"},
 	} {
@@ -89,6 +89,22 @@ func TestCampaignABTestAdmin(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Fatalf("the review lacks %q", want)
 		}
+	}
+
+	// The winner by revenue is a choice like the others.
+	rev := url.Values{}
+	for k, v := range form {
+		rev[k] = v
+	}
+	rev.Set("ab_winner_by", "revenue")
+	if resp, body := h.postForm(href, rev, authA...); resp.StatusCode != 200 || !strings.Contains(body, "the best by revenue per email sent goes to the rest") {
+		t.Fatalf("save by revenue: %d\n%s", resp.StatusCode, body)
+	}
+	if n := h.count(`SELECT count(*) FROM campaigns WHERE shop_id = $1 AND ab->>'winner_by' = 'revenue'`, a.ID); n != 1 {
+		t.Fatal("the winner by revenue was not stored")
+	}
+	if resp, _ := h.postForm(href, form, authA...); resp.StatusCode != 200 {
+		t.Fatalf("save back: %d", resp.StatusCode)
 	}
 
 	// "Edit a copy for this campaign": a new template, the draft points at

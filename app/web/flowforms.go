@@ -211,6 +211,8 @@ func parseSettings(c *gin.Context, d flows.Definition) (string, flows.Definition
 	}
 	d.Priority = e.integer(c, "priority", 0, 1000, "Enter a whole number from 1 to 100.")
 	d.MaxLateness = e.duration(c, "max_lateness")
+	d.HoldoutPercent = e.integer(c, "holdout_percent", 0, flows.MaxHoldoutPercent,
+		fmt.Sprintf("Enter a holdout share from 0 to %d percent.", flows.MaxHoldoutPercent))
 
 	// Filters: the ticked ones stay, one new one may be added.
 	keep := map[int]bool{}

@@ -17,6 +17,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/email/render"
 	"github.com/cartwheel/cartwheel/app/flows"
 	"github.com/cartwheel/cartwheel/app/input"
+	"github.com/cartwheel/cartwheel/app/reports"
 	"github.com/cartwheel/cartwheel/views"
 )
 
@@ -68,6 +69,9 @@ func (s *server) flowRoutes(app *gin.RouterGroup) {
 	if s.Config.Dev() {
 		app.POST("/flows/:id/dev/run-due", s.flowRunDue)
 	}
+	if s.Reports != nil {
+		s.flowReportRoutes(app) // flow_report.go
+	}
 }
 
 func flowHref(id int64) string { return "/app/flows/" + strconv.FormatInt(id, 10) }
@@ -117,6 +121,11 @@ func (s *server) renderFlowList(c *gin.Context, status int, msg string) {
 			return
 		}
 	}
+	revenue, err := s.flowRevenue30(c, sh.ID, page.Flows)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	l := views.FlowList{Q: q, Filtered: q != "", Error: msg,
 		Locales: []views.Option{{Value: render.LocaleEN, Label: "English"}, {Value: render.LocaleZH, Label: "中文"}}}
 	for _, f := range page.Flows {
@@ -124,6 +133,10 @@ func (s *server) renderFlowList(c *gin.Context, status int, msg string) {
 			Trigger: triggerLabel(f.TriggerType), Sent: "—", Ordered: "—"}
 		if n, ok := numbers[f.ID]; ok || numbers != nil {
 			row.Sent, row.Ordered = thousands(n.Sent), thousands(n.Ordered)
+		}
+		if revenue != nil {
+			r := reports.Sum(revenue[f.ID])
+			row.Orders30, row.Sales30, row.ReportHref = count64(r.Orders), money(r.Sales, sh.Currency), flowHref(f.ID)+"/report"
 		}
 		l.Rows = append(l.Rows, row)
 	}
@@ -138,6 +151,28 @@ func (s *server) renderFlowList(c *gin.Context, status int, msg string) {
 		l.Presets = append(l.Presets, views.FlowPresetCard{Key: p.Key, Name: p.Name, Description: p.Description, Trigger: triggerLabel(p.Trigger)})
 	}
 	s.render(c, status, views.Flows(s.page(c, "Flows", "flows"), l))
+}
+
+// flowRevenue30 is the listed flows' attributed orders and sales of the
+// last 30 days (today included, in the shop's timezone) per step, read in
+// one query; nil without reports.
+func (s *server) flowRevenue30(c *gin.Context, shopID int64, fs []flows.Flow) (map[int64]map[string]reports.Revenue, error) {
+	if s.Reports == nil || len(fs) == 0 {
+		return nil, nil
+	}
+	today, err := s.Reports.Today(c.Request.Context(), shopID, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	rg, err := reports.ParseRange("30", "", "", today)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(fs))
+	for i, f := range fs {
+		ids[i] = f.ID
+	}
+	return s.Reports.FlowRevenue(c.Request.Context(), shopID, ids, rg)
 }
 
 func thousands(n int) string {
@@ -350,6 +385,30 @@ func (s *server) renderEditor(c *gin.Context, status int, f flows.Flow, st edito
 		return out
 	}
 	e.Steps = build(f.Draft.Steps)
+	if s.Reports != nil {
+		e.ReportHref = flowHref(f.ID) + "/report"
+		revenue, err := s.flowRevenue30(c, sh.ID, []flows.Flow{f})
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		byStep := revenue[f.ID]
+		t := reports.Sum(byStep)
+		e.Revenue30 = fmt.Sprintf("Last 30 days: %s attributed orders, %s", count64(t.Orders), money(t.Sales, sh.Currency))
+		var mark func(vs []views.FlowStepView)
+		mark = func(vs []views.FlowStepView) {
+			for i := range vs {
+				if vs[i].Type == flows.StepSendEmail {
+					r := byStep[vs[i].ID]
+					vs[i].Revenue = fmt.Sprintf("Last 30 days: %s attributed orders · %s", count64(r.Orders), money(r.Sales, sh.Currency))
+				}
+				for j := range vs[i].Branches {
+					mark(vs[i].Branches[j].Steps)
+				}
+			}
+		}
+		mark(e.Steps)
+	}
 	if n, ok := counts["trigger"]; ok {
 		e.TriggerNumbers = fmt.Sprintf("%s entered · %s waiting", thousands(n.Entered), thousands(n.Waiting))
 	}
@@ -416,7 +475,7 @@ func (s *server) templateOptions(ctx context.Context, shopID int64) ([]views.Opt
 func flowSettingsForm(name string, d flows.Definition) views.FlowSettingsForm {
 	f := views.FlowSettingsForm{Name: name, Trigger: d.Trigger.Type, Delay: dur(d.Trigger.Delay), DateProperty: d.Trigger.DateProperty,
 		Sources: map[string]bool{}, Exits: map[string]bool{}, ReEntryMode: d.ReEntry.Mode,
-		Priority: strconv.Itoa(d.Priority), MaxLateness: dur(d.MaxLateness)}
+		Priority: strconv.Itoa(d.Priority), MaxLateness: dur(d.MaxLateness), HoldoutPercent: strconv.Itoa(d.HoldoutPercent)}
 	if d.Trigger.SegmentID != 0 {
 		f.SegmentID = strconv.FormatInt(d.Trigger.SegmentID, 10)
 	}
@@ -465,7 +524,7 @@ func (s *server) flowSettings(c *gin.Context) {
 		typed := views.FlowSettingsForm{Name: c.PostForm("name"), Trigger: c.PostForm("trigger"), Delay: c.PostForm("delay"),
 			SegmentID: c.PostForm("segment_id"), DateProperty: c.PostForm("date_property"), Days: c.PostForm("days"),
 			Sources: map[string]bool{}, Exits: map[string]bool{}, ReEntryMode: c.PostForm("reentry"), ReEntryDays: c.PostForm("reentry_days"),
-			Priority: c.PostForm("priority"), MaxLateness: c.PostForm("max_lateness"), Errors: errs}
+			Priority: c.PostForm("priority"), MaxLateness: c.PostForm("max_lateness"), HoldoutPercent: c.PostForm("holdout_percent"), Errors: errs}
 		for _, v := range c.PostFormArray("source") {
 			typed.Sources[v] = true
 		}
