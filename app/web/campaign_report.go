@@ -22,6 +22,7 @@ func (s *server) reportRoutes(app *gin.RouterGroup) {
 		return
 	}
 	app.GET("/campaigns/:id/report", s.campaignReport)
+	app.GET("/campaigns/:id/report.csv", s.campaignReportCSV)
 }
 
 func (s *server) campaignReport(c *gin.Context) {

@@ -205,4 +205,19 @@ func TestCampaignReportPage(t *testing.T) {
 	if resp, _ := h.get("/app/campaigns/abc/report", authA...); resp.StatusCode != 404 {
 		t.Errorf("unreadable id: %d", resp.StatusCode)
 	}
+
+	// Each table as CSV, with exact figures; the same refusals.
+	resp, body = h.get(reportHref+".csv?table=clients", authA...)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || !strings.Contains(body, "Apple Mail,2,") {
+		t.Errorf("clients csv: %d %q", resp.StatusCode, body)
+	}
+	if _, body = h.get(reportHref+".csv?table=links", authA...); !strings.Contains(body, links[1]+",0,0,1,1") {
+		t.Errorf("links csv: %q", body)
+	}
+	if resp, body := h.get(reportHref+".csv?table=nope", authA...); resp.StatusCode != 422 || !strings.Contains(body, "table must be one of") {
+		t.Errorf("unknown table: %d", resp.StatusCode)
+	}
+	if resp, body := h.get(reportHref+".csv?table=figures", authB...); resp.StatusCode != 404 || strings.Contains(body, "sent,") {
+		t.Errorf("other shop's csv: %d", resp.StatusCode)
+	}
 }
