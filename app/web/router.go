@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -145,8 +146,20 @@ func NewRouter(d Deps) http.Handler {
 		r.GET("/dev/token", s.devOnly, s.devToken)
 		s.devStorefrontRoutes(r)
 	}
-	r.NoRoute(func(c *gin.Context) { c.String(http.StatusNotFound, "not found") })
+	r.NoRoute(s.notFound)
 	return r
+}
+
+// notFound answers an unknown admin address with the admin's styled page
+// (its navigation leads back); anything else gets a plain 404.
+func (s *server) notFound(c *gin.Context) {
+	p := c.Request.URL.Path
+	if (p == "/app" || strings.HasPrefix(p, "/app/")) && c.Request.Method == http.MethodGet {
+		s.render(c, http.StatusNotFound, views.ErrorPage(s.page(c, "Page not found", ""), http.StatusNotFound,
+			"There is no page at this address: the link may be mistyped, or what it pointed to was deleted."))
+		return
+	}
+	c.String(http.StatusNotFound, "not found")
 }
 
 func (s *server) healthz(c *gin.Context) {
