@@ -138,7 +138,9 @@ type StarterCard struct {
 }
 
 // PreviewSrc is the starter's rendered preview (the thumbnail).
-func (s StarterCard) PreviewSrc() string { return "/app/starters/" + s.Key + "/preview?locale=" + s.Locale }
+func (s StarterCard) PreviewSrc() string {
+	return "/app/starters/" + s.Key + "/preview?locale=" + s.Locale
+}
 
 // TemplatePage is the editor page: the form, the preview and the test send.
 type TemplatePage struct {
