@@ -128,6 +128,22 @@ test('a merchant edits a template with formatted text, sees it in the preview an
   // The editor came back with the saved text (the form was re-rendered).
   await page.locator('[data-richtext-editor] .ProseMirror strong', { hasText: 'our bold club' }).first().waitFor();
 
+  // The same save bar on Settings: the postal address set there replaces
+  // the preview's placeholder.
+  await go(page, '/app/settings');
+  const settingsBar = page.locator('[data-save-bar-for="settings-form"]');
+  assert.equal(await settingsBar.isVisible(), false);
+  await page.fill('#f-sender_name', 'Demo Store');
+  await page.fill('#f-sender_email', 'hello@demo-store.test');
+  await page.fill('#f-postal_address', '1 Main Street\nSpringfield, IL 62701');
+  await settingsBar.waitFor({ state: 'visible' });
+  await settingsBar.locator('[data-save-bar-save]').click();
+  await page.waitForSelector('text=Settings saved');
+  await settingsBar.waitFor({ state: 'hidden' });
+  await go(page, `/app/templates/${id}`);
+  await page.frameLocator('#tpl-preview').locator('text=Springfield, IL 62701').first().waitFor();
+  assert.equal(await page.frameLocator('#tpl-preview').locator('[data-address-placeholder]').count(), 0);
+
   // 390 px: one column, the preview below the form, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.reload();

@@ -422,6 +422,12 @@ for (const type of ['input', 'change']) {
     if (form && e.target.name) setDirty(form, true);
   });
 }
+// Buttons that change the form without an input event (add or remove a row).
+document.addEventListener('click', (e) => {
+  const btn = e.target instanceof Element ? e.target.closest('[data-dirties]') : null;
+  const form = btn?.closest('form[data-save-bar]');
+  if (form) setDirty(form, true);
+});
 document.addEventListener('click', (e) => {
   const btn = e.target instanceof Element ? e.target.closest('[data-save-bar-discard]') : null;
   if (!btn) return;
