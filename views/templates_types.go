@@ -175,7 +175,17 @@ type BlockForm struct {
 	Images, Links                         string            // one per line: "url | alt | link", "network | url"
 	Errors                                map[string]string // keyed by field (text, url, images…); "type" for the block
 	First, Last                           bool
+	Picked                                []PickerProduct // a product block's hand-picked products, for the picker
 }
+
+// PickerProduct is a product the product picker offers or shows as chosen.
+type PickerProduct struct {
+	ID                     int64
+	Title, ImageURL, Price string
+}
+
+// IDString is the product id as the form holds it.
+func (p PickerProduct) IDString() string { return strconv.FormatInt(p.ID, 10) }
 
 // Field is the form name of one of the block's fields.
 func (b BlockForm) Field(name string) string { return "blocks[" + strconv.Itoa(b.Index) + "]." + name }

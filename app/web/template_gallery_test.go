@@ -239,3 +239,57 @@ func TestTemplateGalleryRenameDuplicateDelete(t *testing.T) {
 		t.Errorf("deleted template still listed")
 	}
 }
+
+// The product block's picker searches the shop's synced catalog (with
+// thumbnail and price) and the editor shows the picked products by name.
+func TestTemplateProductPicker(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	const shop = "tpl-picker.myshopify.com"
+	sh := h.install(shop)
+	other := h.install("tpl-picker-other.myshopify.com")
+	auth := []string{"Authorization", "Bearer " + h.token(shop)}
+	hx := append([]string{"HX-Request", "true"}, auth...)
+	h.db.MustExec(`UPDATE shops SET currency = 'USD' WHERE id = $1`, sh.ID)
+	h.db.MustExec(`INSERT INTO products (shop_id, shopify_id, title, image_url, price_min, price_max, status) VALUES
+		($1, 101, 'Organic Hoodie', 'https://cdn.example/hoodie.png', 42, 42, 'active'),
+		($1, 102, 'Cozy Hoodie <b>', '', 10, 15.5, 'active'),
+		($1, 103, 'Old Hoodie', '', 5, 5, 'archived'),
+		($1, 104, 'Mug', '', 8, 8, 'active'),
+		($2, 201, 'Other shop hoodie', '', 1, 1, 'active')`, sh.ID, other.ID)
+
+	resp, body := h.get("/app/catalog/products?q=hood", hx...)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("picker: %d\n%s", resp.StatusCode, body)
+	}
+	for _, want := range []string{`data-pick-product="101"`, `src="https://cdn.example/hoodie.png"`, "$42.00", `data-pick-product="102"`, "$10.00 – $15.50", "Cozy Hoodie &lt;b&gt;"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("picker results lack %s:\n%s", want, body)
+		}
+	}
+	for _, not := range []string{`"103"`, `"104"`, `"201"`, "Other shop"} {
+		if strings.Contains(body, not) {
+			t.Errorf("picker results include %s (archived, not matching, or another shop's)", not)
+		}
+	}
+	if _, body := h.get("/app/catalog/products?q=nothing-like-this", hx...); !strings.Contains(body, "data-picker-empty") {
+		t.Errorf("no match: %s", body)
+	}
+	if resp, body := h.get("/app/catalog/products?q="+strings.Repeat("a", 101), hx...); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "at most 100") {
+		t.Errorf("long search: %d %s", resp.StatusCode, body)
+	}
+
+	// Picked products show by name in the editor after a save.
+	resp, _ = h.postForm("/app/templates", url.Values{"starter": {"newsletter"}, "locale": {"en"}}, auth...)
+	edit := resp.Header.Get("Location")
+	form := url.Values{"name": {"News"}, "locale": {"en"}, "subject": {"News"}, "block_count": {"2"},
+		"blocks[0].type": {"products"}, "blocks[0].source": {"manual"}, "blocks[0].count": {"2"}, "blocks[0].text": {"Picked"},
+		"blocks[0].product_ids": {"102, 101"}, "blocks[1].type": {"footer"}}
+	resp, body = h.postForm(edit, form, hx...)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-picked-id="102"`) || !strings.Contains(body, `data-picked-id="101"`) ||
+		strings.Index(body, `data-picked-id="102"`) > strings.Index(body, `data-picked-id="101"`) {
+		t.Fatalf("save with picked products: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body := h.get(edit, auth...); !strings.Contains(body, "Organic Hoodie") || !strings.Contains(body, `for="pp-0"`) {
+		t.Errorf("editor lacks the picked product or the picker's label")
+	}
+}

@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/email/compose"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
@@ -65,6 +67,9 @@ func (s *server) templateRoutes(app *gin.RouterGroup) {
 	app.POST("/templates/:id/duplicate", s.templateDuplicate)
 	app.POST("/templates/:id/delete", s.templateDelete)
 	app.GET("/starters/:key/preview", s.starterPreview)
+	if s.Catalog != nil {
+		app.GET("/catalog/products", s.productPicker)
+	}
 	if s.Mail.Outbox != nil {
 		app.GET("/outbox", s.outboxPage)
 		app.GET("/outbox/:id", s.outboxMessage)
@@ -190,6 +195,61 @@ func (s *server) templateDelete(c *gin.Context) {
 	s.templateDone(c, fmt.Sprintf("Deleted “%s”.", t.Template.Name))
 }
 
+// maxPickerQuery bounds a product search.
+const maxPickerQuery = 100
+
+// productPicker answers the product block's picker (htmx): the shop's
+// products matching ?q=, with thumbnail and price, each with an "Add".
+func (s *server) productPicker(c *gin.Context) {
+	q := strings.TrimSpace(c.Query("q"))
+	if n := utf8.RuneCountInString(q); n > maxPickerQuery {
+		c.Data(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte(fmt.Sprintf("Search for at most %d characters (this is %d).", maxPickerQuery, n)))
+		return
+	}
+	sh := currentShop(c)
+	rows, err := s.Catalog.SearchProducts(c.Request.Context(), sh.ID, q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	s.render(c, http.StatusOK, views.ProductPickerResults(q, pickerCards(rows, sh.Currency)))
+}
+
+func pickerCards(rows []catalog.ProductCard, currency string) []views.PickerProduct {
+	out := make([]views.PickerProduct, 0, len(rows))
+	for _, r := range rows {
+		price := ""
+		if r.PriceMin != "" {
+			price = render.FormatMoney(r.PriceMin, currency)
+			if r.PriceMax != "" && r.PriceMax != r.PriceMin {
+				price += " – " + render.FormatMoney(r.PriceMax, currency)
+			}
+		}
+		out = append(out, views.PickerProduct{ID: r.ID, Title: r.Title, ImageURL: r.ImageURL, Price: price})
+	}
+	return out
+}
+
+// pickedProducts fills the product blocks' chosen products (names,
+// thumbnails) for the editor.
+func (s *server) pickedProducts(ctx context.Context, sh shops.Shop, e *views.TemplateEditor, t render.Template) error {
+	if s.Catalog == nil {
+		return nil
+	}
+	for i, b := range t.Blocks {
+		if b.Type != render.BlockProducts || len(b.ProductIDs) == 0 || i >= len(e.Blocks) {
+			continue
+		}
+		rows, err := s.Catalog.ProductCards(ctx, sh.ID, b.ProductIDs)
+		if err != nil {
+			return err
+		}
+		e.Blocks[i].Picked = pickerCards(rows, sh.Currency)
+	}
+	return nil
+}
+
 // starterPreview renders a starter as the gallery's thumbnail shows it.
 func (s *server) starterPreview(c *gin.Context) {
 	t, ok := render.Starter(c.Param("key"), c.Query("locale"))
@@ -262,6 +322,10 @@ func (s *server) templateEdit(c *gin.Context) {
 	}
 	pg := views.TemplatePage{Editor: editorFrom(t.ID, t.Template, nil), Outbox: s.Mail.Outbox != nil,
 		Test: views.TestSend{TemplateID: t.ID}, NoAddress: strings.TrimSpace(st.PostalAddress) == ""}
+	if err := s.pickedProducts(c.Request.Context(), sh, &pg.Editor, t.Template); err != nil {
+		s.fail(c, err)
+		return
+	}
 	for _, cu := range list {
 		label := cu.Name()
 		if cu.Email != nil && label != *cu.Email {
@@ -312,11 +376,20 @@ func (s *server) templateSave(c *gin.Context) {
 		}
 	}
 	if len(formErrs) > 0 {
-		s.render(c, http.StatusUnprocessableEntity, views.TemplateEditorForm(editorFrom(saved.ID, t, formErrs)))
+		e := editorFrom(saved.ID, t, formErrs)
+		if err := s.pickedProducts(c.Request.Context(), currentShop(c), &e, t); err != nil {
+			s.fail(c, err)
+			return
+		}
+		s.render(c, http.StatusUnprocessableEntity, views.TemplateEditorForm(e))
 		return
 	}
 	e := editorFrom(saved.ID, t, nil)
 	e.Saved = true
+	if err := s.pickedProducts(c.Request.Context(), currentShop(c), &e, t); err != nil {
+		s.fail(c, err)
+		return
+	}
 	s.render(c, http.StatusOK, views.TemplateEditorForm(e))
 }
 
@@ -368,6 +441,10 @@ func (s *server) templateBlocks(c *gin.Context) {
 	}
 	e := editorFrom(saved.ID, t, nil)
 	e.Changed = true
+	if err := s.pickedProducts(c.Request.Context(), currentShop(c), &e, t); err != nil {
+		s.fail(c, err)
+		return
+	}
 	s.render(c, http.StatusOK, views.TemplateEditorForm(e))
 }
 

@@ -2,7 +2,8 @@
 // cards, the editor with its preview beside the form at 1440 px and below
 // it at 390 px, formatted text typed in the rich-text editor showing in the
 // preview, a merge tag inserted from the menu, the subject's tags as chips,
-// and the change saved through the "Unsaved changes" bar. Screenshots go to
+// a product hand-picked from the catalog, and the change saved through the
+// "Unsaved changes" bar (on Settings too). Screenshots go to
 // test-results/. Needs `npm run build` first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,6 +109,23 @@ test('a merchant edits a template with formatted text, sees it in the preview an
   assert.match(posted, /<strong>our bold club<\/strong>/);
   assert.match(posted, /<ul><li><p>First perk\{\{ shop_name \}\}<\/p><\/li><\/ul>/);
 
+  // Hand-pick a product from the catalog for the product block.
+  const block = page.locator('[data-block-type="products"]').first();
+  const searched = page.waitForResponse((r) => r.url().includes('/app/catalog/products?q=o'));
+  await block.locator('input[type=search]').fill('o');
+  // (The list may be swapped while typing: read what was picked from the form.)
+  await searched;
+  const add = block.locator('[data-pick-product]').first();
+  await add.waitFor();
+  assert.ok(await block.locator('.cw-ProductRow img, .cw-ProductRow__noimg').count() > 0, 'results have thumbnails');
+  await add.click();
+  const ids = (await block.locator('input[name$=".product_ids"]').inputValue()).split(/[\s,]+/).filter(Boolean);
+  assert.equal(ids.length, 1, `one product picked (${ids})`);
+  const picked = { id: ids[0] };
+  assert.equal(await block.locator('select[name$=".source"]').inputValue(), 'manual');
+  picked.title = (await block.locator(`[data-picked-id="${picked.id}"] .cw-ProductRow__title`).textContent()).trim();
+  await frame.locator(`text=${picked.title}`).first().waitFor();
+
   // Mobile width in the preview.
   await page.click('[data-preview-width="mobile"]');
   await page.waitForFunction(() => document.getElementById('tpl-preview')?.getBoundingClientRect().width <= 376);
@@ -125,6 +143,7 @@ test('a merchant edits a template with formatted text, sees it in the preview an
   const doc = stack.sql(`SELECT doc::text FROM email_templates WHERE id = ${id}`);
   assert.match(doc, /<strong>our bold club<\/strong>/);
   assert.match(doc, /First perk/);
+  assert.match(doc, new RegExp(`"product_ids": ?\\[${picked.id}\\]`));
   // The editor came back with the saved text (the form was re-rendered).
   await page.locator('[data-richtext-editor] .ProseMirror strong', { hasText: 'our bold club' }).first().waitFor();
 

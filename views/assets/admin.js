@@ -383,7 +383,7 @@ async function templateLivePreview(form) {
 }
 document.addEventListener('input', (e) => {
   const form = e.target instanceof Element ? e.target.closest('#template-form') : null;
-  if (!form) return;
+  if (!form || e.target.hasAttribute('data-no-dirty')) return;
   form.dataset.dirty = '1';
   clearTimeout(livePreviewTimer);
   livePreviewTimer = setTimeout(() => templateLivePreview(form).catch(() => {}), 400);
@@ -418,8 +418,8 @@ function initSaveBars(root) {
 for (const type of ['input', 'change']) {
   document.addEventListener(type, (e) => {
     const form = e.target instanceof Element ? e.target.closest('form[data-save-bar]') : null;
-    // Controls that only steer the page (no name) are not edits.
-    if (form && e.target.name) setDirty(form, true);
+    // Controls that only steer the page (no name, or a search) are not edits.
+    if (form && e.target.name && !e.target.hasAttribute('data-no-dirty')) setDirty(form, true);
   });
 }
 // Buttons that change the form without an input event (add or remove a row).
@@ -532,6 +532,72 @@ function enhanceTagFields(root) {
 }
 document.addEventListener('DOMContentLoaded', () => enhanceTagFields(document));
 document.addEventListener('htmx:afterSettle', (e) => enhanceTagFields(e.target instanceof Element ? e.target : document));
+
+// --- Product picker ----------------------------------------------------------------------
+// A product block's search results (GET /app/catalog/products, htmx) carry
+// "Add" buttons: they append the product to the block's ids field (what is
+// posted), list it as picked and switch the block to hand-picked products.
+function pickerIDs(input) {
+  return input.value.split(/[\s,]+/).filter(Boolean);
+}
+function pickerChanged(input) {
+  input.dispatchEvent(new Event('input', { bubbles: true }));
+}
+function pickedRow(id, title, price, image) {
+  const li = document.createElement('li');
+  li.className = 'cw-ProductRow';
+  li.dataset.pickedId = id;
+  if (image) {
+    const img = document.createElement('img');
+    Object.assign(img, { src: image, alt: '', width: 40, height: 40 });
+    li.append(img);
+  } else {
+    const ph = document.createElement('span');
+    ph.className = 'cw-ProductRow__noimg';
+    li.append(ph);
+  }
+  const t = document.createElement('span');
+  t.className = 'cw-ProductRow__title';
+  t.textContent = title;
+  const p = document.createElement('span');
+  p.className = 'cw-ProductRow__price';
+  p.textContent = price;
+  const rm = document.createElement('button');
+  rm.type = 'button';
+  rm.className = 'Polaris-Button Polaris-Button--pressable Polaris-Button--variantSecondary Polaris-Button--sizeSlim';
+  rm.dataset.unpickProduct = id;
+  rm.setAttribute('aria-label', 'Remove ' + title);
+  rm.textContent = 'Remove';
+  li.append(t, p, rm);
+  return li;
+}
+document.addEventListener('click', (e) => {
+  const add = e.target instanceof Element ? e.target.closest('[data-pick-product]') : null;
+  const remove = e.target instanceof Element ? e.target.closest('[data-unpick-product]') : null;
+  const picker = (add || remove)?.closest('[data-product-picker]');
+  const input = picker?.querySelector('input[name$=".product_ids"]');
+  if (!input) return;
+  if (add) {
+    const id = add.dataset.pickProduct;
+    const ids = pickerIDs(input);
+    if (!ids.includes(id)) {
+      input.value = [...ids, id].join(', ');
+      picker.querySelector('[data-picked]')?.append(pickedRow(id, add.dataset.pickTitle, add.dataset.pickPrice, add.dataset.pickImage));
+    }
+    const source = picker.closest('[data-block]')?.querySelector('select[name$=".source"]');
+    if (source && source.value !== 'manual') {
+      source.value = 'manual';
+      source.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+    add.disabled = true;
+    add.textContent = 'Added';
+  } else {
+    const id = remove.dataset.unpickProduct;
+    input.value = pickerIDs(input).filter((x) => x !== id).join(', ');
+    remove.closest('li')?.remove();
+  }
+  pickerChanged(input);
+});
 
 // --- CSV upload progress ------------------------------------------------------------
 // htmx reports upload progress; show it on the import form's bar. (Here rather
