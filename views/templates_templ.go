@@ -1130,7 +1130,7 @@ func TemplateEditPage(p Page, t TemplatePage) templ.Component {
 						}()
 					}
 					ctx = templ.InitializeContext(ctx)
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 86, "<p><a class=\"Polaris-Link\" href=\"/app/templates\">← All templates</a></p>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 86, "<p class=\"cw-BackLink\"><a class=\"Polaris-Link\" href=\"/app/templates\">← All templates</a></p>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -101,6 +101,8 @@ test('a merchant edits a template with formatted text, sees it in the preview an
   await page.keyboard.type('First perk');
   await page.locator('[data-richtext-editor] select[data-rt-tags]').first().selectOption('shop_name');
 
+  await page.locator('[data-richtext-editor]').first().screenshot({ path: path.join(shots, 'editor-richtext.png') });
+
   // The preview follows: bold text, the list, the merge tag filled in.
   const frame = page.frameLocator('#tpl-preview');
   await frame.locator('strong', { hasText: 'our bold club' }).first().waitFor();
@@ -125,6 +127,7 @@ test('a merchant edits a template with formatted text, sees it in the preview an
   assert.equal(await block.locator('select[name$=".source"]').inputValue(), 'manual');
   picked.title = (await block.locator(`[data-picked-id="${picked.id}"] .cw-ProductRow__title`).textContent()).trim();
   await frame.locator(`text=${picked.title}`).first().waitFor();
+  await block.screenshot({ path: path.join(shots, 'editor-product-picker.png') });
 
   // Mobile width in the preview.
   await page.click('[data-preview-width="mobile"]');

@@ -599,6 +599,20 @@ document.addEventListener('click', (e) => {
   pickerChanged(input);
 });
 
+// Results swapped in after a pick still say which products are picked.
+document.addEventListener('htmx:afterSwap', (e) => {
+  const picker = e.target instanceof Element ? e.target.closest('[data-product-picker]') : null;
+  const input = picker?.querySelector('input[name$=".product_ids"]');
+  if (!input) return;
+  const ids = pickerIDs(input);
+  picker.querySelectorAll('[data-pick-product]').forEach((b) => {
+    if (ids.includes(b.dataset.pickProduct)) {
+      b.disabled = true;
+      b.textContent = 'Added';
+    }
+  });
+});
+
 // --- CSV upload progress ------------------------------------------------------------
 // htmx reports upload progress; show it on the import form's bar. (Here rather
 // than inline in the page: the admin's CSP allows no inline script.)
