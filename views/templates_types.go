@@ -2,6 +2,7 @@ package views
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 )
 
@@ -298,4 +299,43 @@ func MergeTagsJSON() string {
 	}
 	b, _ := json.Marshal(out)
 	return string(b)
+}
+
+// SubjectPart is a piece of a subject line: text, or a merge tag in words.
+type SubjectPart struct {
+	Text string
+	Tag  bool
+}
+
+var subjectTag = regexp.MustCompile(`\{\{\s*([a-z_]+)\s*(?:\|\s*default\s*:\s*(?:"([^"]*)"|'([^']*)')\s*)?\}\}`)
+
+// ReadableSubject splits a subject into text and merge tags in words
+// ("First name, or 'friend'"), as the editor's chips show them.
+func ReadableSubject(s string) []SubjectPart {
+	var out []SubjectPart
+	last := 0
+	for _, m := range subjectTag.FindAllStringSubmatchIndex(s, -1) {
+		if m[0] > last {
+			out = append(out, SubjectPart{Text: s[last:m[0]]})
+		}
+		name := s[m[2]:m[3]]
+		label := name
+		for _, o := range MergeTags {
+			if o.Value == name {
+				label = o.Label
+			}
+		}
+		switch {
+		case m[4] >= 0:
+			label += ", or '" + s[m[4]:m[5]] + "'"
+		case m[6] >= 0:
+			label += ", or '" + s[m[6]:m[7]] + "'"
+		}
+		out = append(out, SubjectPart{Text: label, Tag: true})
+		last = m[1]
+	}
+	if last < len(s) {
+		out = append(out, SubjectPart{Text: s[last:]})
+	}
+	return out
 }
