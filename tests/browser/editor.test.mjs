@@ -184,6 +184,22 @@ test('a merchant edits a template with formatted text, sees it in the preview an
   assert.ok(galleryOverflow <= 0, `the gallery fits 390 px (overflows by ${galleryOverflow}px)`);
   await page.screenshot({ path: path.join(shots, 'editor-gallery-390.png') });
 
+  // Rename from the card; a delete is refused while a campaign uses it,
+  // saying which (a link to it).
+  const card = page.locator(`[data-template="${id}"]`);
+  await card.locator('summary').click();
+  await card.locator('input[name=name]').fill('Welcome, renamed');
+  await card.locator('button[type=submit]', { hasText: 'Save name' }).click();
+  await page.waitForSelector('#templates-notice');
+  assert.match(await page.locator(`[data-template="${id}"]`).textContent(), /Welcome, renamed/);
+  stack.sql(`INSERT INTO campaigns (shop_id, name, status, template_id) SELECT id, 'Browser sale', 'draft', ${id} FROM shops WHERE domain = '${shop}'`);
+  page.once('dialog', (d) => d.accept());
+  await page.locator(`[data-template="${id}"] button[type=submit]`, { hasText: 'Delete' }).click();
+  await page.waitForSelector('#templates-in-use');
+  assert.match(await page.locator('[data-template-user="campaign"]').textContent(), /Browser sale/);
+  assert.equal(stack.sql(`SELECT count(*) FROM email_templates WHERE id = ${id}`), '1');
+  await page.screenshot({ path: path.join(shots, 'editor-gallery-in-use-390.png') });
+
   assert.deepEqual(errors, []);
   await page.close();
 });
