@@ -4,6 +4,8 @@
 //   admin.js     views/assets/admin.js bundled and minified by esbuild (ES2020)
 //   charts.js    views/assets/charts.js with uPlot, loaded by admin.js only on
 //                pages that show a chart
+//   editor.js    views/assets/editor.js with Tiptap (rich text), loaded by
+//                admin.js only on pages with a rich-text field
 //   polaris.css  @shopify/polaris/build/esm/styles.css, as published
 //   htmx.min.js  htmx.org/dist/htmx.min.js, as published
 //   app.css      views/assets/app.css (our few additions), minified by esbuild
@@ -53,6 +55,18 @@ await build({
   logLevel: 'warning',
 });
 outputs.push('charts.js');
+
+await build({
+  entryPoints: [path.join(root, 'views/assets/editor.js')],
+  outfile: path.join(outdir, 'editor.js'),
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  target: 'es2020',
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+outputs.push('editor.js');
 
 await build({
   entryPoints: [path.join(root, 'views/assets/app.css')],

@@ -97,6 +97,7 @@ func (s *staticFiles) assets() Assets {
 		AdminJS:    s.url("dist/admin.js"),
 		HtmxJS:     s.url("dist/htmx.min.js"),
 		ChartsJS:   s.url("dist/charts.js"),
+		EditorJS:   s.url("dist/editor.js"),
 		Favicon:    s.url("favicon.svg"),
 	}
 }

@@ -19,6 +19,7 @@ type Page struct {
 type Assets struct {
 	PolarisCSS, AppCSS, AdminJS, HtmxJS string
 	ChartsJS                            string // loaded by admin.js when a page has a chart
+	EditorJS                            string // loaded by admin.js when a page has a rich-text field
 	Favicon                             string
 }
 

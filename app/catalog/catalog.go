@@ -317,3 +317,53 @@ func (s *Store) Titles(ctx context.Context, shopID int64, kind string, ids []int
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
+
+// ProductCard is a product as the email editor's picker shows it.
+type ProductCard struct {
+	ID       int64  `db:"shopify_id"`
+	Title    string `db:"title"`
+	ImageURL string `db:"image_url"`
+	PriceMin string `db:"price_min"` // decimal text, "" when unknown
+	PriceMax string `db:"price_max"`
+}
+
+// SearchProducts is Search for the email editor: the shop's live products
+// whose title contains q, with their image and price range.
+func (s *Store) SearchProducts(ctx context.Context, shopID int64, q string) ([]ProductCard, error) {
+	like := "%" + escapeLike(strings.TrimSpace(q)) + "%"
+	out := []ProductCard{}
+	err := s.db.SelectContext(ctx, &out, `SELECT shopify_id, title, image_url,
+			COALESCE(price_min::text, '') AS price_min, COALESCE(price_max::text, '') AS price_max
+		FROM products WHERE shop_id = $1 AND deleted_at IS NULL AND status = 'active' AND title ILIKE $2
+		ORDER BY lower(title), shopify_id LIMIT $3`, shopID, like, SearchLimit)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: search product cards: %w", err)
+	}
+	return out, nil
+}
+
+// ProductCards returns the shop's products with these ids (deleted ones
+// included, so a template can show what it still names), in ids order.
+func (s *Store) ProductCards(ctx context.Context, shopID int64, ids []int64) ([]ProductCard, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var rows []ProductCard
+	err := s.db.SelectContext(ctx, &rows, `SELECT shopify_id, title, image_url,
+			COALESCE(price_min::text, '') AS price_min, COALESCE(price_max::text, '') AS price_max
+		FROM products WHERE shop_id = $1 AND shopify_id = ANY($2)`, shopID, pq.Int64Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("catalog: product cards: %w", err)
+	}
+	byID := make(map[int64]ProductCard, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	out := make([]ProductCard, 0, len(rows))
+	for _, id := range ids {
+		if r, ok := byID[id]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

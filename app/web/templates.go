@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/cartwheel/cartwheel/app/catalog"
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/email/compose"
 	"github.com/cartwheel/cartwheel/app/email/ledger"
@@ -61,6 +63,13 @@ func (s *server) templateRoutes(app *gin.RouterGroup) {
 	app.GET("/templates/:id/preview", s.templatePreview)
 	app.POST("/templates/:id/preview", s.templateLivePreview)
 	app.POST("/templates/:id/test", s.templateTest)
+	app.POST("/templates/:id/rename", s.templateRename)
+	app.POST("/templates/:id/duplicate", s.templateDuplicate)
+	app.POST("/templates/:id/delete", s.templateDelete)
+	app.GET("/starters/:key/preview", s.starterPreview)
+	if s.Catalog != nil {
+		app.GET("/catalog/products", s.productPicker)
+	}
 	if s.Mail.Outbox != nil {
 		app.GET("/outbox", s.outboxPage)
 		app.GET("/outbox/:id", s.outboxMessage)
@@ -69,17 +78,20 @@ func (s *server) templateRoutes(app *gin.RouterGroup) {
 }
 
 func (s *server) templatesPage(c *gin.Context) {
-	s.renderTemplates(c, http.StatusOK, "")
+	s.renderTemplates(c, http.StatusOK, views.TemplatesList{})
 }
 
-func (s *server) renderTemplates(c *gin.Context, status int, errMsg string) {
+// renderTemplates renders the gallery: the shop's templates and the
+// starters as cards grouped by purpose. l carries the outcome to show
+// (an error, a notice, a refused delete).
+func (s *server) renderTemplates(c *gin.Context, status int, l views.TemplatesList) {
 	sh := currentShop(c)
 	rows, err := s.Mail.Templates.List(c.Request.Context(), sh.ID, 200)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	l := views.TemplatesList{Error: errMsg, Outbox: s.Mail.Outbox != nil}
+	l.Outbox = s.Mail.Outbox != nil
 	for _, r := range rows {
 		l.Rows = append(l.Rows, views.TemplateRow{ID: r.ID, Name: r.Name, Locale: r.Locale, Starter: r.StarterKey,
 			Updated: r.UpdatedAt.UTC().Format("2 Jan 2006 15:04")})
@@ -96,11 +108,164 @@ func (s *server) renderTemplates(c *gin.Context, status int, errMsg string) {
 	s.render(c, status, views.Templates(s.page(c, "Templates", "templates"), l))
 }
 
+// templateDone answers a gallery action: htmx gets the gallery with the
+// notice; a plain form post is redirected to it.
+func (s *server) templateDone(c *gin.Context, notice string) {
+	if c.GetHeader("HX-Request") == "" {
+		c.Redirect(http.StatusSeeOther, "/app/templates")
+		return
+	}
+	s.renderTemplates(c, http.StatusOK, views.TemplatesList{Notice: notice})
+}
+
+func (s *server) templateRename(c *gin.Context) {
+	t, ok := s.loadTemplate(c)
+	if !ok {
+		return
+	}
+	name := strings.TrimSpace(c.PostForm("name"))
+	err := s.Mail.Templates.Rename(c.Request.Context(), currentShop(c).ID, t.ID, name)
+	var fe render.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		msg := fe["name"]
+		if msg == "" {
+			// The stored template no longer validates (an older rule): say so
+			// rather than pretend the name is wrong.
+			msg = "This template has problems to fix in the editor before it can be renamed."
+		}
+		s.renderTemplates(c, http.StatusUnprocessableEntity, views.TemplatesList{Error: "Not renamed: " + msg, RenameID: t.ID, RenameValue: name})
+		return
+	case errors.Is(err, render.ErrNotFound):
+		c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"error": "no such template"})
+		return
+	case err != nil:
+		s.fail(c, err)
+		return
+	}
+	s.templateDone(c, fmt.Sprintf("Renamed to “%s”.", name))
+}
+
+func (s *server) templateDuplicate(c *gin.Context) {
+	t, ok := s.loadTemplate(c)
+	if !ok {
+		return
+	}
+	_, err := s.Mail.Templates.Duplicate(c.Request.Context(), currentShop(c).ID, t.ID)
+	var fe render.FieldErrors
+	switch {
+	case errors.As(err, &fe) || errors.Is(err, render.ErrTooLarge):
+		s.renderTemplates(c, http.StatusUnprocessableEntity, views.TemplatesList{Error: "Not copied: the template has problems to fix in the editor first."})
+		return
+	case errors.Is(err, render.ErrNotFound):
+		c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"error": "no such template"})
+		return
+	case err != nil:
+		s.fail(c, err)
+		return
+	}
+	s.templateDone(c, fmt.Sprintf("Copied “%s”.", t.Template.Name))
+}
+
+// templateDelete deletes a template nothing sends; one that a flow or a
+// campaign still uses is refused with 409 and the list of them.
+func (s *server) templateDelete(c *gin.Context) {
+	t, ok := s.loadTemplate(c)
+	if !ok {
+		return
+	}
+	err := s.Mail.Templates.Delete(c.Request.Context(), currentShop(c).ID, t.ID)
+	var inUse *render.InUseError
+	switch {
+	case errors.As(err, &inUse):
+		l := views.TemplatesList{InUse: &views.TemplateInUse{Name: t.Template.Name}}
+		for _, u := range inUse.Users {
+			l.InUse.Users = append(l.InUse.Users, views.TemplateUser{Kind: u.Kind, Name: u.Name,
+				Href: "/app/" + u.Kind + "s/" + strconv.FormatInt(u.ID, 10)})
+		}
+		s.renderTemplates(c, http.StatusConflict, l)
+		return
+	case errors.Is(err, render.ErrNotFound):
+		c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"error": "no such template"})
+		return
+	case err != nil:
+		s.fail(c, err)
+		return
+	}
+	s.templateDone(c, fmt.Sprintf("Deleted “%s”.", t.Template.Name))
+}
+
+// maxPickerQuery bounds a product search.
+const maxPickerQuery = 100
+
+// productPicker answers the product block's picker (htmx): the shop's
+// products matching ?q=, with thumbnail and price, each with an "Add".
+func (s *server) productPicker(c *gin.Context) {
+	q := strings.TrimSpace(c.Query("q"))
+	if n := utf8.RuneCountInString(q); n > maxPickerQuery {
+		c.Data(http.StatusUnprocessableEntity, "text/plain; charset=utf-8", []byte(fmt.Sprintf("Search for at most %d characters (this is %d).", maxPickerQuery, n)))
+		return
+	}
+	sh := currentShop(c)
+	rows, err := s.Catalog.SearchProducts(c.Request.Context(), sh.ID, q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	s.render(c, http.StatusOK, views.ProductPickerResults(q, pickerCards(rows, sh.Currency)))
+}
+
+func pickerCards(rows []catalog.ProductCard, currency string) []views.PickerProduct {
+	out := make([]views.PickerProduct, 0, len(rows))
+	for _, r := range rows {
+		price := ""
+		if r.PriceMin != "" {
+			price = render.FormatMoney(r.PriceMin, currency)
+			if r.PriceMax != "" && r.PriceMax != r.PriceMin {
+				price += " – " + render.FormatMoney(r.PriceMax, currency)
+			}
+		}
+		out = append(out, views.PickerProduct{ID: r.ID, Title: r.Title, ImageURL: r.ImageURL, Price: price})
+	}
+	return out
+}
+
+// pickedProducts fills the product blocks' chosen products (names,
+// thumbnails) for the editor.
+func (s *server) pickedProducts(ctx context.Context, sh shops.Shop, e *views.TemplateEditor, t render.Template) error {
+	if s.Catalog == nil {
+		return nil
+	}
+	for i, b := range t.Blocks {
+		if b.Type != render.BlockProducts || len(b.ProductIDs) == 0 || i >= len(e.Blocks) {
+			continue
+		}
+		rows, err := s.Catalog.ProductCards(ctx, sh.ID, b.ProductIDs)
+		if err != nil {
+			return err
+		}
+		e.Blocks[i].Picked = pickerCards(rows, sh.Currency)
+	}
+	return nil
+}
+
+// starterPreview renders a starter as the gallery's thumbnail shows it.
+func (s *server) starterPreview(c *gin.Context) {
+	t, ok := render.Starter(c.Param("key"), c.Query("locale"))
+	if !ok {
+		c.Data(http.StatusNotFound, "text/plain; charset=utf-8", []byte("There is no such ready-made template."))
+		return
+	}
+	framedHeaders(c, currentShop(c).Domain)
+	s.renderPreview(c, t, "")
+}
+
 func (s *server) templateFromStarter(c *gin.Context) {
 	sh := currentShop(c)
 	id, err := s.Mail.Templates.FromStarter(c.Request.Context(), sh.ID, c.PostForm("starter"), c.PostForm("locale"))
 	if errors.Is(err, render.ErrNotFound) {
-		s.renderTemplates(c, http.StatusUnprocessableEntity, "There is no such ready-made template.")
+		s.renderTemplates(c, http.StatusUnprocessableEntity, views.TemplatesList{Error: "There is no such ready-made template."})
 		return
 	}
 	if err != nil {
@@ -150,8 +315,17 @@ func (s *server) templateEdit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	st, err := s.Shops.Settings(c.Request.Context(), sh.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	pg := views.TemplatePage{Editor: editorFrom(t.ID, t.Template, nil), Outbox: s.Mail.Outbox != nil,
-		Test: views.TestSend{TemplateID: t.ID}}
+		Test: views.TestSend{TemplateID: t.ID}, NoAddress: strings.TrimSpace(st.PostalAddress) == ""}
+	if err := s.pickedProducts(c.Request.Context(), sh, &pg.Editor, t.Template); err != nil {
+		s.fail(c, err)
+		return
+	}
 	for _, cu := range list {
 		label := cu.Name()
 		if cu.Email != nil && label != *cu.Email {
@@ -202,11 +376,20 @@ func (s *server) templateSave(c *gin.Context) {
 		}
 	}
 	if len(formErrs) > 0 {
-		s.render(c, http.StatusUnprocessableEntity, views.TemplateEditorForm(editorFrom(saved.ID, t, formErrs)))
+		e := editorFrom(saved.ID, t, formErrs)
+		if err := s.pickedProducts(c.Request.Context(), currentShop(c), &e, t); err != nil {
+			s.fail(c, err)
+			return
+		}
+		s.render(c, http.StatusUnprocessableEntity, views.TemplateEditorForm(e))
 		return
 	}
 	e := editorFrom(saved.ID, t, nil)
 	e.Saved = true
+	if err := s.pickedProducts(c.Request.Context(), currentShop(c), &e, t); err != nil {
+		s.fail(c, err)
+		return
+	}
 	s.render(c, http.StatusOK, views.TemplateEditorForm(e))
 }
 
@@ -258,6 +441,10 @@ func (s *server) templateBlocks(c *gin.Context) {
 	}
 	e := editorFrom(saved.ID, t, nil)
 	e.Changed = true
+	if err := s.pickedProducts(c.Request.Context(), currentShop(c), &e, t); err != nil {
+		s.fail(c, err)
+		return
+	}
 	s.render(c, http.StatusOK, views.TemplateEditorForm(e))
 }
 
@@ -547,17 +734,32 @@ func (s *server) renderPreview(c *gin.Context, t render.Template, customerID str
 		return
 	}
 	d.UnsubscribeURL = "https://" + sh.Domain + "/#unsubscribe-preview"
-	out, err := comp.Render(&d)
-	if errors.Is(err, render.ErrNoPostalAddress) {
-		c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(`<!doctype html><meta charset="utf-8"><p style="font-family:sans-serif;padding:16px">Add your postal address in Settings to preview emails: every email shows it in the footer.</p>`))
-		return
+	// A new shop edits templates before it has filled in Settings: the
+	// preview stands a placeholder in for the address (sending still refuses).
+	noAddress := strings.TrimSpace(d.Shop.PostalAddress) == ""
+	if noAddress {
+		d.Shop.PostalAddress = addressPlaceholder
 	}
+	out, err := comp.Render(&d)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(out.HTML))
+	page := out.HTML
+	if noAddress {
+		page = strings.ReplaceAll(page, addressPlaceholder, addressPlaceholderHTML)
+	}
+	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(page))
 }
+
+// addressPlaceholder is rendered (escaped, unchanged) where the address
+// goes, then swapped for addressPlaceholderHTML: the rendered footer keeps
+// its real layout and only the address reads as a to-do.
+const addressPlaceholder = "CARTWHEEL-POSTAL-ADDRESS-PLACEHOLDER"
+
+// The preview frame is sandboxed without top navigation, so the link opens
+// Settings in a new tab (allow-popups); the editor also shows a banner.
+const addressPlaceholderHTML = `<a href="/app/settings#f-postal_address" target="_blank" rel="noopener" data-address-placeholder style="color:#b45309;text-decoration:underline;">Your postal address — set it in Settings</a>`
 
 func (s *server) templateTest(c *gin.Context) {
 	t, ok := s.loadTemplate(c)

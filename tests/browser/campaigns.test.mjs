@@ -79,7 +79,7 @@ test('a merchant starts a campaign from a segment and sees who it can reach', as
   // is fixed (snapshotted) and the progress card follows the sending.
   await page.click('nav[aria-label="Main"] a[href="/app/templates"]');
   await page.waitForSelector('#starter-gallery');
-  await page.click('#starter-gallery tr[data-starter="welcome:en"] button[type="submit"]');
+  await page.click('#starter-gallery [data-starter="welcome:en"] button[type="submit"]');
   // The editor of the new template, fully loaded (after its session
   // bounce), before leaving it.
   await page.waitForURL(/\/app\/templates\/\d+\?.*id_token=/);

@@ -65,6 +65,8 @@ test('a newcomer confirms the sender, edits and previews a template, sends a tes
     .filter({ has: page.locator('input[name=locale][value=en]') });
   await welcome.locator('button[type=submit]').click();
   await page.waitForSelector('#template-form');
+  // The subject's merge tags show as chips: one click shows the raw text.
+  await page.click('[data-tag-line="subject"]');
   await page.fill('#f-subject', 'Welcome, {{ frist_name }}!');
   const bad = page.waitForResponse((r) => r.request().method() === 'POST' && /\/app\/templates\/\d+$/.test(r.url()));
   await page.click('#template-form button[type=submit]:has-text("Save")');
@@ -72,6 +74,7 @@ test('a newcomer confirms the sender, edits and previews a template, sends a tes
   // The response arrives before htmx swaps the form in: wait for the swap.
   await page.waitForFunction(() => /frist_name/.test(document.querySelector('#template-form')?.textContent || ''), null, { timeout: 5000 });
   assert.match(await page.textContent('#template-form'), /frist_name/);
+  if (await page.locator('[data-tag-line="subject"]').isVisible()) await page.click('[data-tag-line="subject"]');
   await page.fill('#f-subject', 'Welcome to Demo Store, {{ first_name | default: "friend" }}');
   await page.click('#template-form button[type=submit]:has-text("Save")');
   await page.waitForSelector('text=Template saved');

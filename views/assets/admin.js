@@ -7,6 +7,10 @@
 // Admin › Segments' rule builder (its own file; it only acts on #segment-form).
 import './segments.js';
 
+// Styles that only apply once scripts run (e.g. the save bar replacing a
+// form's own submit button).
+document.documentElement.classList.add('cw-js');
+
 // --- Dev shim -------------------------------------------------------------------
 // In APP_ENV=dev the layout emits <meta name="cartwheel-dev-shop"> instead of the
 // App Bridge script; /dev/token (loopback only, dev only) signs a session token.
@@ -109,6 +113,15 @@ document.addEventListener('htmx:confirm', (evt) => {
 
 document.addEventListener('htmx:configRequest', (evt) => {
   if (token) evt.detail.headers['Authorization'] = 'Bearer ' + token;
+});
+
+// A refused delete (409) answers with the page naming what still uses the
+// thing; pages marked data-swap-conflict show it rather than a toast.
+document.addEventListener('htmx:beforeSwap', (evt) => {
+  if (evt.detail.xhr?.status === 409 && document.querySelector('[data-swap-conflict]')) {
+    evt.detail.shouldSwap = true;
+    evt.detail.isError = false;
+  }
 });
 
 document.addEventListener('htmx:responseError', (evt) => {
@@ -292,7 +305,7 @@ async function loadAuthFrame(frame) {
     controls.querySelectorAll('select[name], input[name]').forEach((el) => url.searchParams.set(el.name, el.value));
     const width = controls.dataset.width || 'desktop';
     url.searchParams.set('width', width);
-    frame.style.width = width === 'mobile' ? '375px' : '100%';
+    frame.dataset.width = width;
   }
   url.searchParams.set('id_token', await window.shopify.idToken());
   frame.removeAttribute('srcdoc'); // a live preview's srcdoc would hide the new src
@@ -306,12 +319,17 @@ function reloadAuthFrames(controlsID) {
 }
 
 document.addEventListener('DOMContentLoaded', () => reloadAuthFrames());
+// Frames a swap brings (the gallery's thumbnails after an action) load too.
+document.addEventListener('htmx:afterSettle', (e) => {
+  const root = e.target instanceof Element ? e.target : document;
+  root.querySelectorAll('iframe[data-auth-src]:not([src])').forEach((f) => loadAuthFrame(f).catch(() => {}));
+});
 // refreshPreview shows the unsaved edits when there are some, else the saved template.
 function refreshPreview(controls) {
   const form = document.getElementById('template-form');
   if (controls.id === 'tpl-preview-controls' && form?.dataset.dirty) {
     const frame = document.getElementById('tpl-preview');
-    if (frame) frame.style.width = controls.dataset.width === 'mobile' ? '375px' : '100%';
+    if (frame) frame.dataset.width = controls.dataset.width || 'desktop';
     templateLivePreview(form).catch(() => {});
   } else {
     reloadAuthFrames(controls.id);
@@ -323,10 +341,13 @@ document.addEventListener('change', (e) => {
 });
 document.addEventListener('click', (e) => {
   const btn = e.target instanceof Element ? e.target.closest('[data-preview-width]') : null;
-  const controls = btn?.closest('[data-preview-controls]');
-  if (!controls) return;
+  if (!btn) return;
+  // The width buttons sit in the preview's header, or among its controls.
+  const group = btn.closest('[data-preview-width-group]') || btn.closest('[data-preview-controls]');
+  const controls = btn.closest('[data-preview-controls]') || document.getElementById('tpl-preview-controls');
+  if (!controls || !group) return;
   controls.dataset.width = btn.dataset.previewWidth;
-  controls.querySelectorAll('[data-preview-width]').forEach((b) => b.setAttribute('aria-pressed', String(b === btn)));
+  group.querySelectorAll('[data-preview-width]').forEach((b) => b.setAttribute('aria-pressed', String(b === btn)));
   refreshPreview(controls);
 });
 document.addEventListener('htmx:afterRequest', (e) => {
@@ -362,10 +383,234 @@ async function templateLivePreview(form) {
 }
 document.addEventListener('input', (e) => {
   const form = e.target instanceof Element ? e.target.closest('#template-form') : null;
-  if (!form) return;
+  if (!form || e.target.hasAttribute('data-no-dirty')) return;
   form.dataset.dirty = '1';
   clearTimeout(livePreviewTimer);
   livePreviewTimer = setTimeout(() => templateLivePreview(form).catch(() => {}), 400);
+});
+
+// After htmx re-renders the editor form with unsaved changes (a block added,
+// moved or removed; errors), show those in the preview too.
+document.addEventListener('htmx:afterSettle', (e) => {
+  const form = e.target instanceof Element && e.target.id === 'template-form' ? e.target : null;
+  if (form?.hasAttribute('data-dirty-on-load')) templateLivePreview(form).catch(() => {});
+});
+
+// --- Contextual save bar ---------------------------------------------------------------
+// A form[data-save-bar] shows its "Unsaved changes" bar (views SaveBar) once
+// edited; Save submits the form (htmx re-renders it clean), Discard reloads
+// the saved version. A form the server re-rendered with unsaved changes
+// (data-dirty-on-load) starts with the bar shown.
+function saveBarOf(form) {
+  return form.id ? document.querySelector(`[data-save-bar-for="${CSS.escape(form.id)}"]`) : null;
+}
+function setDirty(form, dirty) {
+  const bar = saveBarOf(form);
+  if (dirty) form.dataset.dirty = '1';
+  else delete form.dataset.dirty;
+  if (bar) bar.hidden = !dirty;
+  document.body.classList.toggle('cw-hasSaveBar', !!document.querySelector('.cw-SaveBar:not([hidden])'));
+}
+function initSaveBars(root) {
+  const forms = root.matches?.('form[data-save-bar]') ? [root] : [...(root.querySelectorAll?.('form[data-save-bar]') || [])];
+  forms.forEach((f) => setDirty(f, f.hasAttribute('data-dirty-on-load')));
+}
+for (const type of ['input', 'change']) {
+  document.addEventListener(type, (e) => {
+    const form = e.target instanceof Element ? e.target.closest('form[data-save-bar]') : null;
+    // Controls that only steer the page (no name, or a search) are not edits.
+    if (form && e.target.name && !e.target.hasAttribute('data-no-dirty')) setDirty(form, true);
+  });
+}
+// Buttons that change the form without an input event (add or remove a row).
+document.addEventListener('click', (e) => {
+  const btn = e.target instanceof Element ? e.target.closest('[data-dirties]') : null;
+  const form = btn?.closest('form[data-save-bar]');
+  if (form) setDirty(form, true);
+});
+document.addEventListener('click', (e) => {
+  const btn = e.target instanceof Element ? e.target.closest('[data-save-bar-discard]') : null;
+  if (!btn) return;
+  const bar = btn.closest('[data-save-bar-for]');
+  const form = bar && document.getElementById(bar.dataset.saveBarFor);
+  if (form) setDirty(form, false);
+  window.location.reload();
+});
+document.addEventListener('DOMContentLoaded', () => initSaveBars(document));
+document.addEventListener('htmx:afterSettle', (e) => {
+  if (e.target instanceof Element) initSaveBars(e.target);
+});
+
+// --- Rich text --------------------------------------------------------------------------
+// editor.js (Tiptap) is loaded the first time a page or a swap brings a
+// [data-richtext] field; until then, and without JavaScript, it is a textarea.
+let editorLoading = null;
+function mountRichText(root) {
+  if (!root.querySelector?.('[data-richtext] textarea:not([data-rt-mounted])')) return;
+  if (window.cartwheelEditor) {
+    window.cartwheelEditor.mountAll(root);
+    return;
+  }
+  const src = document.querySelector('meta[name="cartwheel-editor"]')?.content;
+  if (!src || editorLoading) return;
+  editorLoading = document.createElement('script');
+  editorLoading.src = src;
+  editorLoading.onload = () => window.cartwheelEditor?.mountAll(document);
+  document.head.append(editorLoading);
+}
+document.addEventListener('DOMContentLoaded', () => mountRichText(document));
+document.addEventListener('htmx:afterSettle', (e) => mountRichText(e.target instanceof Element ? e.target : document));
+
+// --- Merge tag chips ---------------------------------------------------------------------
+// A subject line's merge tags read as chips ("First name, or 'there'"); one
+// click on the line shows the raw text to edit. The input keeps the raw text
+// and is what is posted.
+function mergeTagLabels() {
+  try {
+    const list = JSON.parse(document.querySelector('[data-merge-tags]')?.dataset.mergeTags || '[]');
+    return Object.fromEntries(list.map((t) => [t.tag, t.label]));
+  } catch {
+    return {};
+  }
+}
+const tagPattern = /\{\{\s*([a-z_]+)\s*(?:\|\s*default\s*:\s*(?:"([^"]*)"|'([^']*)')\s*)?\}\}/g;
+function chipLine(line, value, labels) {
+  line.replaceChildren();
+  let last = 0;
+  for (const m of value.matchAll(tagPattern)) {
+    if (m.index > last) line.append(value.slice(last, m.index));
+    const chip = document.createElement('span');
+    chip.className = 'cw-TagChip';
+    const label = labels[m[1]] || m[1];
+    const def = m[2] ?? m[3];
+    chip.textContent = def !== undefined ? `${label}, or '${def}'` : label;
+    chip.title = m[0];
+    line.append(chip);
+    last = m.index + m[0].length;
+  }
+  if (last < value.length) line.append(value.slice(last));
+}
+function enhanceTagField(wrap, labels) {
+  const input = wrap.querySelector('input[type="text"], input:not([type])');
+  if (!input || input.dataset.chips) return;
+  input.dataset.chips = '1';
+  const field = input.closest('.Polaris-Connected') || input;
+  const line = document.createElement('button');
+  line.type = 'button';
+  line.className = 'cw-TagLine';
+  line.dataset.tagLine = input.name;
+  const label = document.querySelector(`label[for="${CSS.escape(input.id)}"]`);
+  line.setAttribute('aria-label', `${label?.textContent.trim() || input.name}: ${input.value}. Edit as text`);
+  line.title = 'Edit as text';
+  field.after(line);
+  const showChips = () => {
+    if (!tagPattern.test(input.value)) {
+      tagPattern.lastIndex = 0;
+      field.style.display = '';
+      line.hidden = true;
+      return;
+    }
+    tagPattern.lastIndex = 0;
+    chipLine(line, input.value, labels);
+    line.setAttribute('aria-label', `${label?.textContent.trim() || input.name}: ${line.textContent}. Edit as text`);
+    field.style.display = 'none';
+    line.hidden = false;
+  };
+  line.addEventListener('click', () => {
+    line.hidden = true;
+    field.style.display = '';
+    input.focus();
+  });
+  input.addEventListener('blur', showChips);
+  showChips();
+}
+function enhanceTagFields(root) {
+  const wraps = root.querySelectorAll?.('[data-merge-chips]');
+  if (!wraps?.length) return;
+  const labels = mergeTagLabels();
+  wraps.forEach((w) => enhanceTagField(w, labels));
+}
+document.addEventListener('DOMContentLoaded', () => enhanceTagFields(document));
+document.addEventListener('htmx:afterSettle', (e) => enhanceTagFields(e.target instanceof Element ? e.target : document));
+
+// --- Product picker ----------------------------------------------------------------------
+// A product block's search results (GET /app/catalog/products, htmx) carry
+// "Add" buttons: they append the product to the block's ids field (what is
+// posted), list it as picked and switch the block to hand-picked products.
+function pickerIDs(input) {
+  return input.value.split(/[\s,]+/).filter(Boolean);
+}
+function pickerChanged(input) {
+  input.dispatchEvent(new Event('input', { bubbles: true }));
+}
+function pickedRow(id, title, price, image) {
+  const li = document.createElement('li');
+  li.className = 'cw-ProductRow';
+  li.dataset.pickedId = id;
+  if (image) {
+    const img = document.createElement('img');
+    Object.assign(img, { src: image, alt: '', width: 40, height: 40 });
+    li.append(img);
+  } else {
+    const ph = document.createElement('span');
+    ph.className = 'cw-ProductRow__noimg';
+    li.append(ph);
+  }
+  const t = document.createElement('span');
+  t.className = 'cw-ProductRow__title';
+  t.textContent = title;
+  const p = document.createElement('span');
+  p.className = 'cw-ProductRow__price';
+  p.textContent = price;
+  const rm = document.createElement('button');
+  rm.type = 'button';
+  rm.className = 'Polaris-Button Polaris-Button--pressable Polaris-Button--variantSecondary Polaris-Button--sizeSlim';
+  rm.dataset.unpickProduct = id;
+  rm.setAttribute('aria-label', 'Remove ' + title);
+  rm.textContent = 'Remove';
+  li.append(t, p, rm);
+  return li;
+}
+document.addEventListener('click', (e) => {
+  const add = e.target instanceof Element ? e.target.closest('[data-pick-product]') : null;
+  const remove = e.target instanceof Element ? e.target.closest('[data-unpick-product]') : null;
+  const picker = (add || remove)?.closest('[data-product-picker]');
+  const input = picker?.querySelector('input[name$=".product_ids"]');
+  if (!input) return;
+  if (add) {
+    const id = add.dataset.pickProduct;
+    const ids = pickerIDs(input);
+    if (!ids.includes(id)) {
+      input.value = [...ids, id].join(', ');
+      picker.querySelector('[data-picked]')?.append(pickedRow(id, add.dataset.pickTitle, add.dataset.pickPrice, add.dataset.pickImage));
+    }
+    const source = picker.closest('[data-block]')?.querySelector('select[name$=".source"]');
+    if (source && source.value !== 'manual') {
+      source.value = 'manual';
+      source.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+    add.disabled = true;
+    add.textContent = 'Added';
+  } else {
+    const id = remove.dataset.unpickProduct;
+    input.value = pickerIDs(input).filter((x) => x !== id).join(', ');
+    remove.closest('li')?.remove();
+  }
+  pickerChanged(input);
+});
+
+// Results swapped in after a pick still say which products are picked.
+document.addEventListener('htmx:afterSwap', (e) => {
+  const picker = e.target instanceof Element ? e.target.closest('[data-product-picker]') : null;
+  const input = picker?.querySelector('input[name$=".product_ids"]');
+  if (!input) return;
+  const ids = pickerIDs(input);
+  picker.querySelectorAll('[data-pick-product]').forEach((b) => {
+    if (ids.includes(b.dataset.pickProduct)) {
+      b.disabled = true;
+      b.textContent = 'Added';
+    }
+  });
 });
 
 // --- CSV upload progress ------------------------------------------------------------
