@@ -122,6 +122,13 @@ func (w Window) End() time.Time   { return w.Last.AddDate(0, 0, 1) }
 func (w Window) ActiveFrom() time.Time { return w.End().AddDate(0, 0, -ActiveDays) }
 
 // levelSQL assigns each prospect of the window its deepest level (1–5).
+//
+// Storefront activity is read from customer_activity (app/segments' exact
+// per-customer totals of each event name: first and last time): an event
+// of a name fell in the 180 days when the first was before their end and
+// the last after their start, certainly so when the last is before their
+// end; only when it is later (a past window, a customer still active) are
+// the raw events looked up. The window ending today never needs them.
 // {S} is the shop's placeholder, {WS} {WE} {AF} the window start, end and
 // activity start, {R} an extra condition on the prospect lc (restricting
 // to one customer in the segment compiler's correlated shape). CASE
@@ -146,8 +153,10 @@ FROM (
 		AND (lc.first_order_at IS NULL OR lc.first_order_at >= {WS})
 		AND (COALESCE(lc.shopify_created_at, lc.created_at) >= {AF}
 			OR (lc.email_consent = 'subscribed' AND lc.email_consent_updated_at >= {WS} AND lc.email_consent_updated_at < {WE})
-			OR EXISTS (SELECT 1 FROM events e WHERE e.customer_id = lc.id AND e.shop_id = {S}
-				AND e.occurred_at >= {AF} AND e.occurred_at < {WE}))
+			OR EXISTS (SELECT 1 FROM customer_activity a WHERE a.customer_id = lc.id AND a.shop_id = {S}
+				AND a.name NOT LIKE 'email:%' AND a.last_at >= {AF} AND a.first_at < {WE}
+				AND (a.last_at < {WE} OR EXISTS (SELECT 1 FROM events e WHERE e.customer_id = lc.id AND e.shop_id = {S}
+					AND e.name = a.name AND e.occurred_at >= {AF} AND e.occurred_at < {WE}))))
 ) p
 LEFT JOIN LATERAL (
 	SELECT min(d.at) AS at FROM email_messages m
@@ -224,9 +233,11 @@ func (s *Store) Lifecycle(ctx context.Context, shopID int64, windowEnd time.Time
 	}
 	w := WindowEnding(windowEnd, loc)
 	args := argList{shopID}
-	q := `SELECT count(*) AS n1, count(*) FILTER (WHERE level >= 2) AS n2, count(*) FILTER (WHERE level >= 3) AS n3,
-		count(*) FILTER (WHERE level >= 4) AS n4, count(*) FILTER (WHERE level >= 5) AS n5
-		FROM (` + LevelsSQL(w, "$1", args.add, "") + `) lf`
+	// MATERIALIZED: inlined, each count would evaluate the level's
+	// lookups again.
+	q := `WITH lf AS MATERIALIZED (` + LevelsSQL(w, "$1", args.add, "") + `)
+		SELECT count(*) AS n1, count(*) FILTER (WHERE level >= 2) AS n2, count(*) FILTER (WHERE level >= 3) AS n3,
+		count(*) FILTER (WHERE level >= 4) AS n4, count(*) FILTER (WHERE level >= 5) AS n5 FROM lf`
 	var n [5]int64
 	if err := s.DB.QueryRowxContext(ctx, q, args...).Scan(&n[0], &n[1], &n[2], &n[3], &n[4]); err != nil {
 		return Funnel{}, fmt.Errorf("lifecycle: funnel: %w", err)

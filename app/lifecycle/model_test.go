@@ -13,6 +13,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/db/dbtest"
 	"github.com/cartwheel/cartwheel/app/lifecycle"
 	"github.com/cartwheel/cartwheel/app/orders"
+	"github.com/cartwheel/cartwheel/app/segments"
 )
 
 // shop is a store written straight into the tables, and the same data in
@@ -133,11 +134,16 @@ func (s *shop) message(c *mCustomer, kind string, sent time.Time, evs ...mEmailE
 	s.msgs = append(s.msgs, m)
 }
 
-// figures recomputes the profiles' order figures, as every order write
-// path does.
+// figures recomputes the profiles' order figures and activity totals, as
+// every write path does.
 func (s *shop) figures() {
 	s.t.Helper()
 	if err := orders.NewStore(s.db, customers.NewStore(s.db)).RefreshAllCustomers(context.Background(), s.id); err != nil {
+		s.t.Fatal(err)
+	}
+	// The events and emails were written past the paths that keep the
+	// activity totals.
+	if err := segments.NewStore(s.db).RebuildActivity(context.Background(), s.id); err != nil {
 		s.t.Fatal(err)
 	}
 }

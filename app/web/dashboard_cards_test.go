@@ -12,6 +12,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/lifecycle"
 	"github.com/cartwheel/cartwheel/app/orders"
+	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 )
 
@@ -59,6 +60,9 @@ func lifecycleShop(t *testing.T, h *harness, sh shops.Shop, prospects int) (buye
 	}
 	customer(false) // inactive: not a prospect, in the composition's prospects
 	if err := orders.NewStore(h.db, customers.NewStore(h.db)).RefreshAllCustomers(context.Background(), sh.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := segments.NewStore(h.db).RebuildActivity(context.Background(), sh.ID); err != nil {
 		t.Fatal(err)
 	}
 	return buyer
