@@ -11,6 +11,7 @@ type LifecycleStepRow struct {
 type LifecycleCardData struct {
 	To, Max     string // the window's last day and the latest allowed (today), YYYY-MM-DD
 	WindowLabel string
+	Counted     string // when the figures were counted (they are kept up to an hour)
 	Error       string // why "to" was refused (the card shows it, status 422)
 	Steps       []LifecycleStepRow
 	ChartJSON   string // the cw-Chart data (bars)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Member composition (seed 004), as of an instant T, over every profile
@@ -125,7 +127,10 @@ func (s *Store) Composition(ctx context.Context, shopID int64, now time.Time) (C
 	}
 	out := Composition{At: now}
 	c := &out.Current
-	if err := s.DB.QueryRowxContext(ctx, currentSQL, shopID, now, lapseBefore(now, loc)).Scan(&c[0], &c[1], &c[2], &c[3]); err != nil {
+	err = s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.QueryRowxContext(ctx, currentSQL, shopID, now, lapseBefore(now, loc)).Scan(&c[0], &c[1], &c[2], &c[3])
+	})
+	if err != nil {
 		return Composition{}, fmt.Errorf("lifecycle: composition: %w", err)
 	}
 	days := historyDays(now, loc)
@@ -177,7 +182,10 @@ func dateArray(days []time.Time) string {
 // snapshot stores).
 func (s *Store) PointAt(ctx context.Context, shopID int64, t time.Time, loc *time.Location) (Counts, error) {
 	var c Counts
-	if err := s.DB.QueryRowxContext(ctx, pointSQL, shopID, t, lapseBefore(t, loc)).Scan(&c[0], &c[1], &c[2], &c[3]); err != nil {
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.QueryRowxContext(ctx, pointSQL, shopID, t, lapseBefore(t, loc)).Scan(&c[0], &c[1], &c[2], &c[3])
+	})
+	if err != nil {
 		return c, fmt.Errorf("lifecycle: composition at %s: %w", t.Format(time.RFC3339), err)
 	}
 	return c, nil
@@ -221,8 +229,9 @@ func (s *Store) Snapshot(ctx context.Context, shopID int64, now time.Time) (int,
 	return wrote, nil
 }
 
-// SnapshotAll runs Snapshot for every installed shop; a shop that fails is
-// retried on the next run, its error returned after the others ran.
+// SnapshotAll runs Snapshot for every installed shop and keeps the funnel
+// of its window ending today; a shop that fails is retried on the next
+// run, its error returned after the others ran.
 func (s *Store) SnapshotAll(ctx context.Context, now time.Time) error {
 	var ids []int64
 	if err := s.DB.SelectContext(ctx, &ids, `SELECT id FROM shops WHERE uninstalled_at IS NULL ORDER BY id`); err != nil {
@@ -231,6 +240,14 @@ func (s *Store) SnapshotAll(ctx context.Context, now time.Time) error {
 	var errs []error
 	for _, id := range ids {
 		if _, err := s.Snapshot(ctx, id, now); err != nil {
+			errs = append(errs, fmt.Errorf("shop %d: %w", id, err))
+		}
+		// The funnel of the window ending today, so the card reads it.
+		loc, err := Location(ctx, s.DB, id)
+		if err == nil {
+			_, err = s.Keep(ctx, id, WindowEnding(now, loc))
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("shop %d: %w", id, err))
 		}
 	}

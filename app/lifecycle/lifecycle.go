@@ -7,6 +7,8 @@ package lifecycle
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -186,6 +188,9 @@ func MembersSQL(l Level, w Window, shop string, arg func(any) string, restrict s
 type Funnel struct {
 	Window Window
 	Steps  []Step
+	// ComputedAt is when the figures were counted (they are kept: see
+	// Lifecycle).
+	ComputedAt time.Time
 }
 
 // Step is one level's count and its conversion from the previous level.
@@ -199,8 +204,19 @@ type Step struct {
 
 // Store reads and writes the package's data.
 type Store struct {
-	DB *sqlx.DB
+	DB  *sqlx.DB
+	Now func() time.Time // nil: time.Now
 }
+
+func (s *Store) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+// MaxAge is how long a kept funnel of a window still open is shown.
+const MaxAge = time.Hour
 
 // Location is the shop's reporting timezone (Settings' choice, else the
 // shop's own, else UTC), as the reports use.
@@ -224,25 +240,56 @@ func (a *argList) add(v any) string {
 	return fmt.Sprintf("$%d", len(*a))
 }
 
-// Lifecycle counts the funnel of the 30 days ending with windowEnd's day
-// in the shop's timezone.
+// Final is when the window's funnel can no longer change: 30 days after
+// its end, every reach's follow-up has passed.
+func (w Window) Final() time.Time { return w.End().Add(Follow) }
+
+// Lifecycle is the funnel of the 30 days ending with windowEnd's day in
+// the shop's timezone, as kept (when final, or counted less than MaxAge
+// ago), else counted now and kept.
 func (s *Store) Lifecycle(ctx context.Context, shopID int64, windowEnd time.Time) (Funnel, error) {
 	loc, err := Location(ctx, s.DB, shopID)
 	if err != nil {
 		return Funnel{}, err
 	}
 	w := WindowEnding(windowEnd, loc)
-	args := argList{shopID}
-	// MATERIALIZED: inlined, each count would evaluate the level's
-	// lookups again.
-	q := `WITH lf AS MATERIALIZED (` + LevelsSQL(w, "$1", args.add, "") + `)
-		SELECT count(*) AS n1, count(*) FILTER (WHERE level >= 2) AS n2, count(*) FILTER (WHERE level >= 3) AS n3,
-		count(*) FILTER (WHERE level >= 4) AS n4, count(*) FILTER (WHERE level >= 5) AS n5 FROM lf`
-	var n [5]int64
-	if err := s.DB.QueryRowxContext(ctx, q, args...).Scan(&n[0], &n[1], &n[2], &n[3], &n[4]); err != nil {
-		return Funnel{}, fmt.Errorf("lifecycle: funnel: %w", err)
+	now := s.now()
+	var row struct {
+		N          [5]int64
+		ComputedAt time.Time
 	}
-	f := Funnel{Window: w}
+	err = s.DB.QueryRowxContext(ctx, `SELECT prospects, reached, engaged, ordered, repurchased, computed_at FROM lifecycle_funnel
+		WHERE shop_id = $1 AND last_day = $2`, shopID, w.Last.Format(time.DateOnly)).
+		Scan(&row.N[0], &row.N[1], &row.N[2], &row.N[3], &row.N[4], &row.ComputedAt)
+	switch {
+	case err == nil && (!row.ComputedAt.Before(w.Final()) || now.Sub(row.ComputedAt) < MaxAge):
+		return funnelOf(w, row.N, row.ComputedAt), nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return Funnel{}, fmt.Errorf("lifecycle: kept funnel: %w", err)
+	}
+	return s.Keep(ctx, shopID, w)
+}
+
+// Keep counts the window's funnel now and keeps it.
+func (s *Store) Keep(ctx context.Context, shopID int64, w Window) (Funnel, error) {
+	f, err := s.Count(ctx, shopID, w)
+	if err != nil {
+		return Funnel{}, err
+	}
+	n := func(i int) int64 { return f.Steps[i].Count }
+	if _, err := s.DB.ExecContext(ctx, `INSERT INTO lifecycle_funnel (shop_id, last_day, prospects, reached, engaged, ordered, repurchased, computed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (shop_id, last_day) DO UPDATE SET prospects = excluded.prospects, reached = excluded.reached, engaged = excluded.engaged,
+			ordered = excluded.ordered, repurchased = excluded.repurchased, computed_at = excluded.computed_at
+		WHERE lifecycle_funnel.computed_at <= excluded.computed_at`,
+		shopID, w.Last.Format(time.DateOnly), n(0), n(1), n(2), n(3), n(4), f.ComputedAt); err != nil {
+		return Funnel{}, fmt.Errorf("lifecycle: keep funnel: %w", err)
+	}
+	return f, nil
+}
+
+func funnelOf(w Window, n [5]int64, at time.Time) Funnel {
+	f := Funnel{Window: w, ComputedAt: at}
 	for i, l := range Levels {
 		st := Step{Level: l, Count: n[i], Conversion: 1}
 		if i > 0 {
@@ -253,7 +300,27 @@ func (s *Store) Lifecycle(ctx context.Context, shopID int64, windowEnd time.Time
 		}
 		f.Steps = append(f.Steps, st)
 	}
-	return f, nil
+	return f
+}
+
+// Count counts the window's funnel from the raw rows (seconds on a store
+// of a million customers: Lifecycle keeps the result).
+func (s *Store) Count(ctx context.Context, shopID int64, w Window) (Funnel, error) {
+	at := s.now()
+	args := argList{shopID}
+	// MATERIALIZED: inlined, each count would evaluate the level's
+	// lookups again.
+	q := `WITH lf AS MATERIALIZED (` + LevelsSQL(w, "$1", args.add, "") + `)
+		SELECT count(*) AS n1, count(*) FILTER (WHERE level >= 2) AS n2, count(*) FILTER (WHERE level >= 3) AS n3,
+		count(*) FILTER (WHERE level >= 4) AS n4, count(*) FILTER (WHERE level >= 5) AS n5 FROM lf`
+	var n [5]int64
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.QueryRowxContext(ctx, q, args...).Scan(&n[0], &n[1], &n[2], &n[3], &n[4])
+	})
+	if err != nil {
+		return Funnel{}, fmt.Errorf("lifecycle: funnel: %w", err)
+	}
+	return funnelOf(w, n, at), nil
 }
 
 // Members lists the customer ids at level l or deeper for the window, in
@@ -262,8 +329,27 @@ func (s *Store) Members(ctx context.Context, shopID int64, l Level, w Window) ([
 	args := argList{shopID}
 	q := MembersSQL(l, w, "$1", args.add, "") + " ORDER BY 1"
 	var ids []int64
-	if err := s.DB.SelectContext(ctx, &ids, q, args...); err != nil {
+	if err := s.read(ctx, func(tx *sqlx.Tx) error { return tx.SelectContext(ctx, &ids, q, args...) }); err != nil {
 		return nil, fmt.Errorf("lifecycle: members: %w", err)
 	}
 	return ids, nil
+}
+
+// read runs fn in a read-only transaction without JIT: these queries are
+// planned as costly (a subplan per customer) but run in well under a
+// second, and compiling them took longer than running them (seconds on
+// the benchmark machine).
+func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('jit', 'off', true)`); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -333,3 +333,49 @@ func TestCompositionMatchesModel(t *testing.T) {
 	}
 	t.Logf("current %v", c.Current)
 }
+
+// A counted funnel is kept: a window still open is shown as counted for
+// MaxAge, then counted again; a final one (its follow-up over) never
+// changes.
+func TestFunnelKept(t *testing.T) {
+	w := newWorkedStore(t)
+	ctx := context.Background()
+	clock := time.Date(2026, 6, 30, 12, 0, 0, 0, w.loc)
+	st := &lifecycle.Store{DB: w.db, Now: func() time.Time { return clock }}
+	open, err := st.Lifecycle(ctx, w.id, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := st.Lifecycle(ctx, w.id, time.Date(2026, 3, 31, 12, 0, 0, 0, w.loc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new prospect, active in March and in June.
+	c := w.customer(time.Date(2025, 1, 1, 0, 0, 0, 0, w.loc), "not_subscribed", nil, false)
+	w.event(c, "page_viewed", time.Date(2026, 3, 10, 12, 0, 0, 0, w.loc))
+	w.event(c, "page_viewed", time.Date(2026, 6, 10, 12, 0, 0, 0, w.loc))
+	w.figures()
+	prospects := func(end time.Time) int64 {
+		f, err := st.Lifecycle(ctx, w.id, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Steps[0].Count
+	}
+	clock = clock.Add(10 * time.Minute)
+	if got := prospects(clock); got != open.Steps[0].Count {
+		t.Fatalf("kept open window: %d, want %d", got, open.Steps[0].Count)
+	}
+	clock = clock.Add(lifecycle.MaxAge)
+	if got := prospects(clock); got != open.Steps[0].Count+1 {
+		t.Fatalf("open window after MaxAge: %d, want %d", got, open.Steps[0].Count+1)
+	}
+	if got := prospects(time.Date(2026, 3, 31, 12, 0, 0, 0, w.loc)); got != final.Steps[0].Count {
+		t.Fatalf("final window: %d, want %d", got, final.Steps[0].Count)
+	}
+	// Counting it again (Count) sees the new prospect.
+	f, err := st.Count(ctx, w.id, final.Window)
+	if err != nil || f.Steps[0].Count != final.Steps[0].Count+1 {
+		t.Fatalf("count: %v %v", f.Steps, err)
+	}
+}

@@ -234,7 +234,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, &campaigns.StartDueWorker{S: campaignSending})
 	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
 	// The dashboard's member composition: weekly points kept by a job.
-	lifecycleStore := &lifecycle.Store{DB: d}
+	lifecycleStore := &lifecycle.Store{DB: d, Now: o.Now}
 	river.AddWorker(workers, &lifecycle.SnapshotWorker{Store: lifecycleStore, Now: o.Now})
 	// The daily consistency sweep (its email part is set below, once built).
 	sweeper := &consistency.Sweeper{DB: d, Orders: orderStore, Segments: segmentStore, Metrics: m, Log: log}

@@ -103,6 +103,7 @@ func (s *server) lifecycleCard(c *gin.Context) {
 	to := w.Last.Format(time.DateOnly)
 	q := url.Values{"to": {to}}
 	d := views.LifecycleCardData{To: to, Max: today.Format(time.DateOnly), WindowLabel: windowLabel(w),
+		Counted: f.ComputedAt.In(w.Loc).Format("Jan 2, 15:04"),
 		CSVHref: "/app/dashboard/lifecycle.csv?" + q.Encode(), SaveAction: "/app/dashboard/lifecycle/segment"}
 	chart := chartData{Kind: "bars", Format: "number", Series: []chartSeries{{Label: "Customers"}}}
 	for i, st := range f.Steps {
