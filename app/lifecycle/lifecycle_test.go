@@ -379,3 +379,42 @@ func TestFunnelKept(t *testing.T) {
 		t.Fatalf("count: %v %v", f.Steps, err)
 	}
 }
+
+// Several job runs at once (two workers, a retried job) and card loads
+// keeping the same funnel: no error, one row per point and window.
+func TestConcurrentSnapshots(t *testing.T) {
+	w := newWorkedStore(t)
+	ctx := context.Background()
+	now := time.Date(2026, 9, 1, 12, 0, 0, 0, w.loc)
+	st := &lifecycle.Store{DB: w.db, Now: func() time.Time { return now }}
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			if i%2 == 0 {
+				errs <- st.SnapshotAll(ctx, now)
+				return
+			}
+			_, err := st.Keep(ctx, w.id, lifecycle.WindowEnding(now, w.loc))
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var points, funnels int
+	if err := w.db.Get(&points, `SELECT count(*) FROM lifecycle_composition WHERE shop_id = $1`, w.id); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.Get(&funnels, `SELECT count(*) FROM lifecycle_funnel WHERE shop_id = $1`, w.id); err != nil {
+		t.Fatal(err)
+	}
+	if points != lifecycle.HistoryWeeks+1 || funnels != 1 {
+		t.Fatalf("%d points, %d funnels", points, funnels)
+	}
+	c, err := st.Composition(ctx, w.id, now)
+	if err != nil || c.History[len(c.History)-1].Counts != (lifecycle.Counts{7, 3, 2, 1}) {
+		t.Fatalf("%v %v", c.History, err)
+	}
+}
