@@ -2,7 +2,8 @@
 // and in the member composition (seed 004): the written definitions, the
 // SQL that applies them (shared with the segment condition that selects a
 // funnel level, so a saved segment and the funnel agree by construction),
-// the composition's daily snapshots and the job that keeps them.
+// the counted funnels and composition points it keeps (counting takes
+// seconds on a large store) and the job that keeps them current.
 package lifecycle
 
 import (
