@@ -37,6 +37,7 @@ type CompositionPointRow struct {
 type CompositionCardData struct {
 	Groups    []CompositionGroupRow
 	Total     string
+	AsOf      string // when the current figures were counted
 	Since     string // the oldest point's day ("" without history)
 	Points    []CompositionPointRow
 	ChartJSON string // the cw-Chart data (stacked)

@@ -320,8 +320,16 @@ func TestCompositionMatchesModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := s.modelComposition(now); c.Current != want {
-		t.Fatalf("current %v, model %v", c.Current, want)
+	live, err := st.CurrentAt(ctx, s.id, now, s.loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := s.modelComposition(now); live != want {
+		t.Fatalf("live %v, model %v", live, want)
+	}
+	// Once kept, today's point is the current figure.
+	if last := c.History[len(c.History)-1]; c.Current != last.Counts || !c.At.Equal(last.Day) {
+		t.Fatalf("current %v at %s, today's point %v", c.Current, c.At, last)
 	}
 	if len(c.History) != lifecycle.HistoryWeeks+1 {
 		t.Fatalf("%d points", len(c.History))
@@ -331,7 +339,7 @@ func TestCompositionMatchesModel(t *testing.T) {
 			t.Fatalf("%s: %v, model %v", p.Day.Format(time.DateOnly), p.Counts, want)
 		}
 	}
-	t.Logf("current %v", c.Current)
+	t.Logf("current %v", live)
 }
 
 // A counted funnel is kept: a window still open is shown as counted for

@@ -194,7 +194,8 @@ func (s *server) compositionCard(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	d := views.CompositionCardData{Total: count64(comp.Current.Total()), CSVHref: "/app/dashboard/composition.csv"}
+	d := views.CompositionCardData{Total: count64(comp.Current.Total()), CSVHref: "/app/dashboard/composition.csv",
+		AsOf: "As of " + comp.At.Format("Jan 2, 15:04")}
 	var first *lifecycle.Point
 	if len(comp.History) > 0 {
 		first = &comp.History[0]
@@ -239,7 +240,7 @@ func sharePct(v float64, total int64) string {
 	return strconv.FormatFloat(100*v, 'f', 1, 64) + " %"
 }
 
-// compositionCSV is the history and today's live figures, one row per
+// compositionCSV is the history and the current figures, one row per
 // point: counts and shares (fractions with four decimals).
 func (s *server) compositionCSV(c *gin.Context) {
 	sh := currentShop(c)
@@ -273,6 +274,6 @@ func (s *server) compositionCSV(c *gin.Context) {
 	for _, p := range comp.History {
 		row(p.Day.Format(time.DateOnly), p.Counts)
 	}
-	row("now", comp.Current)
+	row("current", comp.Current)
 	cw.Flush()
 }

@@ -224,7 +224,7 @@ func TestCompositionCard(t *testing.T) {
 		t.Errorf("repeat change %q", got)
 	}
 	resp, csvBody := h.get("/app/dashboard/composition.csv", authA...)
-	if resp.StatusCode != 200 || !strings.Contains(csvBody, "now,2,0,1,0,0.6667,0.0000,0.3333,0.0000,3") {
+	if resp.StatusCode != 200 || !strings.Contains(csvBody, "current,2,0,1,0,0.6667,0.0000,0.3333,0.0000,3") {
 		t.Errorf("csv: %d %s", resp.StatusCode, csvBody)
 	}
 }
