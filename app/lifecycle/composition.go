@@ -151,7 +151,7 @@ func (s *Store) Composition(ctx context.Context, shopID int64, now time.Time) (C
 		out.At, out.Current = out.History[n-1].Day, out.History[n-1].Counts
 		return out, nil
 	}
-	out.At = now
+	out.At = now.In(loc)
 	out.Current, err = s.CurrentAt(ctx, shopID, now, loc)
 	return out, err
 }
