@@ -70,7 +70,8 @@ func benchStore(b *testing.B, n int) (*sqlx.DB, int64) {
 // level's members (a saved segment's refresh); one composition point as
 // the snapshot job computes it and the composition card (live figures and
 // the stored history).
-// p50 and max of 5 runs; figures are printed, never asserted.
+// p50 and max of BENCH_LIFECYCLE_RUNS runs (default 5); figures are
+// printed, never asserted.
 func BenchmarkLifecycle(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_LIFECYCLE_CUSTOMERS")); err == nil && v > 0 {
@@ -90,16 +91,20 @@ func BenchmarkLifecycle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	runs := 5
+	if v, err := strconv.Atoi(os.Getenv("BENCH_LIFECYCLE_RUNS")); err == nil && v > 0 {
+		runs = v
+	}
 	measure := func(what string, fn func() string) {
 		var ts []time.Duration
 		var note string
-		for range 5 {
+		for range runs {
 			t0 := time.Now()
 			note = fn()
 			ts = append(ts, time.Since(t0))
 		}
 		slices.Sort(ts)
-		fmt.Printf("%-44s p50 %8s  max %8s  %s\n", what, ts[2].Round(time.Millisecond), ts[4].Round(time.Millisecond), note)
+		fmt.Printf("%-44s p50 %8s  max %8s  %s\n", what, ts[len(ts)/2].Round(time.Millisecond), ts[len(ts)-1].Round(time.Millisecond), note)
 	}
 	steps := func(f lifecycle.Funnel) string {
 		var out []string
