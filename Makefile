@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign bench-report bench-attribution bench-recompute bench-metrics pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign bench-report bench-attribution bench-recompute bench-metrics bench-lifecycle pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, simulated Shopify; admin at http://localhost:8080/ (PORT to change)
 dev: deps assets
@@ -124,6 +124,10 @@ bench-report: deps
 ## bench-metrics: Admin › Reports server time (7/30/90/365 days; all email and one flow) on a year of rollups of a large store (BENCH_METRICS_DAY_CUSTOMERS; the seeded database is kept)
 bench-metrics: deps
 	$(GO) test -run '^$$' -bench 'BenchmarkReportsPage' -benchtime 1x -timeout 60m ./app/reports/
+
+## bench-lifecycle: the dashboard's lifecycle funnel and member composition on 1M customers, 5M orders, 20M events (BENCH_LIFECYCLE_CUSTOMERS; the seeded database is kept)
+bench-lifecycle: deps
+	$(GO) test -run '^$$' -bench BenchmarkLifecycle -benchtime 1x -timeout 180m ./app/lifecycle/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:

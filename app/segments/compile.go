@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/cartwheel/cartwheel/app/lifecycle"
 )
 
 // The SQL text is assembled only from these fixed fragments and from
@@ -456,6 +458,20 @@ func (b *builder) positive(c Condition) {
 			b.w(a + ".shop_id = $1 AND " + a + ".customer_id = c.id AND " + a + ".segment_id = ")
 			b.arg(c.SegmentID)
 		}, func(a string) { b.w(a + ".customer_id IS NOT NULL") })
+	case FieldLifecycle:
+		l, _ := lifecycle.ParseLevel(c.Value)
+		w := LifecycleWindow(c.Window, b.now, b.loc)
+		add := func(v any) string {
+			b.args = append(b.args, v)
+			return ph(len(b.args))
+		}
+		// The funnel's own query, so members equal the level's customers;
+		// for one customer it is restricted to them.
+		if b.correlated {
+			b.w("EXISTS (SELECT 1 FROM (" + lifecycle.MembersSQL(l, w, "$1", add, " AND lc.id = c.id") + ") lm)")
+		} else {
+			b.w("c.id IN (" + lifecycle.MembersSQL(l, w, "$1", add, "") + ")")
+		}
 	default:
 		panic(fmt.Sprintf("segments: unvalidated field %q", c.Field))
 	}
@@ -513,6 +529,16 @@ func Bounds(w *Window, now time.Time, loc *time.Location) (lo, hi time.Time) {
 		lo = day(w.From, 0)
 	}
 	return
+}
+
+// LifecycleWindow is the funnel window of a lifecycle condition's window
+// (validated): the 30 days ending today in loc, or ending on its last day.
+func LifecycleWindow(w *Window, now time.Time, loc *time.Location) lifecycle.Window {
+	if w != nil && w.Kind == "between" {
+		to, _ := time.Parse(time.DateOnly, w.To)
+		return lifecycle.WindowEnding(time.Date(to.Year(), to.Month(), to.Day(), 12, 0, 0, 0, loc), loc)
+	}
+	return lifecycle.WindowEnding(now, loc)
 }
 
 func lowerAll(s []string) []string {

@@ -77,6 +77,10 @@ const (
 	FieldUnsubscribed  = "unsubscribed"       // op is|is_not
 	// membership
 	FieldSegment = "segment" // op in|not_in, SegmentID
+	// lifecycle funnel (app/lifecycle): op is|is_not, Value (level key),
+	// Window: last_days with 30 days (the window ending today) or between
+	// two dates 30 days apart, both included
+	FieldLifecycle = "lifecycle"
 )
 
 // Condition is one test on a customer. Which parameters apply depends on

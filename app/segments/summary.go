@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cartwheel/cartwheel/app/lifecycle"
 )
 
 // Names resolves the ids a rule refers to, for Summary; a nil function (or
@@ -231,6 +233,13 @@ func (s summarizer) cond(c Condition) string {
 		return not(c.Op, "are", "are not") + " on the suppression list" + why
 	case FieldUnsubscribed:
 		return not(c.Op, "have", "have not") + " unsubscribed"
+	case FieldLifecycle:
+		l, _ := lifecycle.ParseLevel(c.Value)
+		when := fmt.Sprintf("the last %d days", lifecycle.WindowDays)
+		if c.Window != nil && c.Window.Kind == "between" {
+			when = c.Window.From + " to " + c.Window.To
+		}
+		return not(c.Op, "are", "are not") + " " + strconv.Quote(l.Label()) + " in the lifecycle funnel of " + when
 	case FieldSegment:
 		return not(c.Op, "are in ", "are not in ") + s.names.name(s.names.Segment, "segment", c.SegmentID)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cartwheel/cartwheel/app/events"
 	"github.com/cartwheel/cartwheel/app/input"
+	"github.com/cartwheel/cartwheel/app/lifecycle"
 )
 
 // FieldError is one problem, at a place in the tree ("root.items[2]").
@@ -270,8 +271,44 @@ func (v *validator) condition(path string, c Condition) {
 				v.add(path+".segment_id", "That segment no longer exists; choose another.")
 			}
 		}
+	case FieldLifecycle:
+		v.op(path, c.Op, "is", "is_not")
+		if _, ok := lifecycle.ParseLevel(c.Value); !ok {
+			v.add(path+".value", "Choose a funnel level: prospects, reached, engaged, ordered or repurchased.")
+		}
+		v.lifecycleWindow(path+".window", c.Window)
 	default:
 		v.add(path+".field", "Choose what this condition looks at.")
+	}
+}
+
+// lifecycleWindow accepts the funnel's windows only: the last 30 days, or
+// 30 days between two dates (both included).
+func (v *validator) lifecycleWindow(path string, w *Window) {
+	const msg = "Choose the last %d days, or %d days between two dates (for example 2026-06-01 and 2026-06-30)."
+	if w == nil {
+		v.add(path, fmt.Sprintf(msg, lifecycle.WindowDays, lifecycle.WindowDays))
+		return
+	}
+	switch w.Kind {
+	case "last_days":
+		if w.Days != lifecycle.WindowDays {
+			v.add(path+".days", fmt.Sprintf("The funnel's window is %d days.", lifecycle.WindowDays))
+		}
+	case "between":
+		from, err1 := time.Parse(time.DateOnly, w.From)
+		to, err2 := time.Parse(time.DateOnly, w.To)
+		switch {
+		case err1 != nil:
+			v.add(path+".from", "Enter the first day as YYYY-MM-DD.")
+		case err2 != nil:
+			v.add(path+".to", "Enter the last day as YYYY-MM-DD.")
+		case !from.AddDate(0, 0, lifecycle.WindowDays-1).Equal(to):
+			v.add(path+".to", fmt.Sprintf("The funnel's window is %d days: the last day must be %s.", lifecycle.WindowDays,
+				from.AddDate(0, 0, lifecycle.WindowDays-1).Format(time.DateOnly)))
+		}
+	default:
+		v.add(path, fmt.Sprintf(msg, lifecycle.WindowDays, lifecycle.WindowDays))
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/events"
 	"github.com/cartwheel/cartwheel/app/flows"
 	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/lifecycle"
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
@@ -235,6 +236,9 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 	river.AddWorker(workers, &campaigns.SendWorker{S: campaignSending})
 	river.AddWorker(workers, &campaigns.StartDueWorker{S: campaignSending})
 	river.AddWorker(workers, &segments.DailyWorker{Store: segmentStore, Now: o.Now})
+	// The dashboard's member composition: weekly points kept by a job.
+	lifecycleStore := &lifecycle.Store{DB: d, Now: o.Now}
+	river.AddWorker(workers, &lifecycle.SnapshotWorker{Store: lifecycleStore, Now: o.Now})
 	// The daily consistency sweep (its email part is set below, once built).
 	sweeper := &consistency.Sweeper{DB: d, Orders: orderStore, Segments: segmentStore, Metrics: m, Log: log}
 	river.AddWorker(workers, &consistency.Worker{Sweeper: sweeper, Now: o.Now})
@@ -262,6 +266,9 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		// development, so a campaign scheduled a minute ahead is seen to
 		// start on time).
 		campaigns.StartDuePeriodicJob(startDueEvery),
+		// Missing member composition points (all of them at first: the
+		// backfill), hourly as each shop's day starts.
+		lifecycle.SnapshotPeriodicJob(),
 	}
 	periodic = append(periodic, housekeeping...)
 
@@ -346,6 +353,7 @@ func New(cfg *config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, err
 		Flows:     flowAdmin,
 		Campaigns: web.CampaignAdmin{Store: campaignSending.Store, Sending: campaignSending},
 		Reports:   reportStore,
+		Lifecycle: lifecycleStore,
 		Metrics:   m,
 		Log:       log,
 		Now:       o.Now,

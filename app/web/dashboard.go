@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -337,14 +336,7 @@ func chartSpec(kind string, x []string, format, currency string, series ...chart
 			series[i].Values = []float64{}
 		}
 	}
-	b, _ := json.Marshal(struct {
-		Kind     string        `json:"kind"`
-		X        []string      `json:"x"`
-		Series   []chartSeries `json:"series"`
-		Format   string        `json:"format"`
-		Currency string        `json:"currency,omitempty"`
-	}{kind, x, series, format, currency})
-	return string(b)
+	return chartData{Kind: kind, X: x, Series: series, Format: format, Currency: currency}.json()
 }
 
 // heatmap shades each weekday-hour by its opened emails: level 1–4 in

@@ -17,6 +17,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/config"
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/jobs"
+	"github.com/cartwheel/cartwheel/app/lifecycle"
 	"github.com/cartwheel/cartwheel/app/metrics"
 	"github.com/cartwheel/cartwheel/app/orders"
 	"github.com/cartwheel/cartwheel/app/privacy"
@@ -68,6 +69,7 @@ type Deps struct {
 	Flows        FlowAdmin     // Admin › Flows (see flows.go)
 	Campaigns    CampaignAdmin // Admin › Campaigns (see campaigns.go)
 	Reports      *reports.Store
+	Lifecycle    *lifecycle.Store // the dashboard's lifecycle and composition cards (dashboard_cards.go)
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
 	Now          func() time.Time
@@ -129,6 +131,9 @@ func NewRouter(d Deps) http.Handler {
 	s.reportRoutes(app)
 	if s.Reports != nil {
 		s.rangeReportRoutes(app) // Admin › Reports (reports_page.go)
+	}
+	if s.Lifecycle != nil {
+		s.dashboardCardRoutes(app) // the dashboard's lifecycle and composition cards
 	}
 
 	proxy := r.Group("/proxy", s.requireProxy())

@@ -19,6 +19,7 @@ import (
 	"github.com/cartwheel/cartwheel/app/customers"
 	"github.com/cartwheel/cartwheel/app/events"
 	"github.com/cartwheel/cartwheel/app/input"
+	"github.com/cartwheel/cartwheel/app/lifecycle"
 	"github.com/cartwheel/cartwheel/app/segments"
 	"github.com/cartwheel/cartwheel/app/shops"
 	"github.com/cartwheel/cartwheel/views"
@@ -322,11 +323,40 @@ func (s *server) segmentDelete(c *gin.Context) {
 // --- builder ---------------------------------------------------------------------
 
 func (s *server) segmentNew(c *gin.Context) {
+	if c.Query("lifecycle") != "" && s.Lifecycle != nil {
+		s.segmentNewLifecycle(c)
+		return
+	}
 	r := segments.Rules{Version: segments.Version, Root: segments.Group{Op: "and", Items: []segments.Node{
 		{Condition: &segments.Condition{Field: segments.FieldOrdersCount, Op: "gte", Number: ptr(1.0)}},
 	}}}
 	b, _ := json.MarshalIndent(r, "", "  ")
 	s.renderBuilder(c, http.StatusOK, 0, "", string(b), false, nil)
+}
+
+// segmentNewLifecycle opens the builder on a lifecycle funnel level
+// (?lifecycle=level&to=last day), where the dashboard's counts link: the
+// preview lists the level's customers and Save keeps them as a segment.
+func (s *server) segmentNewLifecycle(c *gin.Context) {
+	sh := currentShop(c)
+	l, ok := lifecycle.ParseLevel(c.Query("lifecycle"))
+	if !ok {
+		s.renderError(c, http.StatusUnprocessableEntity, "Choose a funnel level: prospects, reached, engaged, ordered or repurchased.")
+		return
+	}
+	w, _, err := s.lifecycleWindow(c, sh.ID)
+	var bad errBadTo
+	if errors.As(err, &bad) {
+		s.renderError(c, http.StatusUnprocessableEntity, bad.Error())
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	now := s.Now()
+	b, _ := json.MarshalIndent(segments.LifecycleRules(l, w, now), "", "  ")
+	s.renderBuilder(c, http.StatusOK, 0, segments.LifecycleName(l, w, now), string(b), false, nil)
 }
 
 func (s *server) segmentEdit(c *gin.Context) {

@@ -85,9 +85,28 @@ const FIELDS = [
   }],
   ['Email', 'unsubscribed', 'Unsubscribed', ['is', 'is_not'], 'none'],
   ['Segments', 'segment', 'Segment membership', ['in', 'not_in'], 'segment'],
+  ['Lifecycle', 'lifecycle', 'Lifecycle funnel', ['is', 'is_not'], 'lifecycle'],
 ].map(([group, key, label, ops, kind, opts = {}]) => ({ group, key, label, ops, kind, ...opts }));
 const FIELD = Object.fromEntries(FIELDS.map((f) => [f.key, f]));
 const SEG_OPS = { in: 'is in', not_in: 'is not in' };
+
+// The funnel's levels (app/lifecycle); a level includes the ones after it.
+const LIFECYCLE = [
+  ['prospects', 'Prospects'],
+  ['reached', 'Reached'],
+  ['engaged', 'Engaged'],
+  ['ordered', 'Ordered'],
+  ['repurchased', 'Repurchased'],
+];
+const LIFECYCLE_DAYS = 30;
+
+// lifecycleFrom is the first day of the 30-day window ending on to.
+function lifecycleFrom(to) {
+  const d = new Date(to + 'T12:00:00Z');
+  if (Number.isNaN(d.getTime())) return '';
+  d.setUTCDate(d.getUTCDate() - (LIFECYCLE_DAYS - 1));
+  return d.toISOString().slice(0, 10);
+}
 
 // defaults gives a fresh condition of field key.
 function defaults(key) {
@@ -118,6 +137,10 @@ function defaults(key) {
     case 'property':
       c.key = '';
       c.value = '';
+      break;
+    case 'lifecycle':
+      c.value = 'reached';
+      c.window = { kind: 'last_days', days: LIFECYCLE_DAYS };
       break;
   }
   return c;
@@ -410,6 +433,9 @@ class Builder {
       case 'activityWindow':
         row.append(this.window(c, true));
         break;
+      case 'lifecycle':
+        row.append(this.lifecycle(c));
+        break;
       case 'segment': {
         const opts = [['', 'Choose a segment…'], ...this.cfg.segments.map((s) => [String(s.id), s.name])];
         row.append(select('Segment', opts, c.segment_id ? String(c.segment_id) : '', (v) => set('segment_id', v ? Number(v) : null), { 'data-segment': '' }));
@@ -493,6 +519,33 @@ class Builder {
 
   // window: when something happened. Optional windows (activities) may be
   // "ever", stored as no window at all.
+  // lifecycle: a level and its 30-day window, the last 30 days or the 30
+  // days ending on a chosen day.
+  lifecycle(c) {
+    const w = c.window || { kind: 'last_days', days: LIFECYCLE_DAYS };
+    const wrap = h('span', { class: 'cw-Window', 'data-lifecycle': '' });
+    wrap.append(
+      select('Funnel level', LIFECYCLE, c.value, (v) => {
+        c.value = v;
+        this.changed(false);
+      }, { 'data-value': '' }),
+      select('Window', [['last_days', 'in the last 30 days'], ['between', 'in the 30 days ending']], w.kind, (k) => {
+        c.window = k === 'last_days' ? { kind: k, days: LIFECYCLE_DAYS } : { kind: k, from: '', to: '' };
+        this.changed(true);
+      }, { 'data-window-kind': '' }),
+    );
+    if (w.kind === 'between') {
+      wrap.append(
+        input('Last day', w.to, (v) => {
+          c.window.to = v;
+          c.window.from = lifecycleFrom(v);
+          this.changed(false);
+        }, { type: 'date', 'data-to': '' }),
+      );
+    }
+    return wrap;
+  }
+
   window(c, optional) {
     const w = c.window || { kind: 'ever' };
     const kinds = [
