@@ -1,0 +1,207 @@
+-- +goose Up
+-- Daily rollups of the dashboard (issue 13 §3, §4), per shop per day in the
+-- shop's timezone, kept by the signals consumer's Reports handler
+-- (app/reports/apply_dashboard.go); only app/reports writes these tables.
+-- slot as in report_daily: concurrent writers add into rows of their own
+-- slot, readers sum the slots.
+
+-- Messages (every campaign and flow email) opened and clicked, each once,
+-- on the day of the first human open (or click: a click is an open too) and
+-- the first human click, by the hour of that event ('hour': key 0–23; the
+-- weekday is the day's), its device ('device') and, for opens seen by the
+-- pixel, its mail client ('client'). Counted when report_email_messages
+-- says the message became opened or clicked, so its guard is that table's.
+CREATE TABLE report_engagement_daily (
+    shop_id bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
+    day     date NOT NULL,
+    dim     text NOT NULL CHECK (dim IN ('hour', 'device', 'client')),
+    key     text NOT NULL,
+    slot    smallint NOT NULL,
+    opened  bigint NOT NULL DEFAULT 0,
+    clicked bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (shop_id, day, dim, key, slot)
+);
+
+-- What the subscriber rollup has counted of each profile: its consent and
+-- deletion as last counted and the newest consent_events row applied, so a
+-- signal handed twice counts nothing and the rollup's running total is the
+-- number of subscribed, undeleted profiles.
+CREATE TABLE report_subscriber_states (
+    shop_id       bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
+    customer_id   bigint NOT NULL,
+    consent       text NOT NULL,
+    deleted       boolean NOT NULL DEFAULT false,
+    last_event    bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (shop_id, customer_id)
+);
+
+-- Profiles that became subscribed (through the wheel among them) and that
+-- stopped being subscribed (unsubscribed, any other state, or deleted) per
+-- day. The sum of subscribed − unsubscribed up to a day is the list size
+-- at its end.
+CREATE TABLE report_subscribers_daily (
+    shop_id      bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
+    day          date NOT NULL,
+    slot         smallint NOT NULL,
+    subscribed   bigint NOT NULL DEFAULT 0,
+    from_wheel   bigint NOT NULL DEFAULT 0,
+    unsubscribed bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (shop_id, day, slot)
+);
+
+-- Every order of the store (test orders aside) as the store rollup counted
+-- it: its day in the shop's timezone when first counted and the paid total
+-- last counted (as in order_attributions: total_price − total_refunded,
+-- nothing when voided), so re-delivered signals add nothing.
+CREATE TABLE report_store_orders (
+    shop_id  bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
+    order_id bigint NOT NULL, -- orders.shopify_id
+    day      date NOT NULL,
+    amount   numeric(14, 2) NOT NULL,
+    PRIMARY KEY (shop_id, order_id)
+);
+
+-- The store's orders and their paid total per day (cancelled orders count
+-- at what they still paid), for scale beside the attributed ones.
+CREATE TABLE report_store_daily (
+    shop_id bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
+    day     date NOT NULL,
+    slot    smallint NOT NULL,
+    orders  bigint NOT NULL DEFAULT 0,
+    sales   numeric(16, 2) NOT NULL DEFAULT 0,
+    PRIMARY KEY (shop_id, day, slot)
+);
+
+-- backfill:begin
+-- History for an existing install, from the raw rows, consistent with the
+-- guards above so signals consumed after this count only what is new.
+-- (app/reports tests run this section again against the live rollups.)
+
+-- The shops' reporting zone as app/reports reads it (an unknown name: UTC).
+CREATE TEMPORARY TABLE dash_zones ON COMMIT DROP AS
+SELECT s.id AS shop_id, CASE WHEN EXISTS (SELECT 1 FROM pg_timezone_names n WHERE n.name = z.zone) THEN z.zone ELSE 'UTC' END AS zone
+FROM shops s CROSS JOIN LATERAL (SELECT COALESCE(NULLIF(s.timezone, ''), NULLIF(s.iana_timezone, ''), 'UTC') AS zone) z;
+
+-- Device() and Client() of app/reports/useragent.go.
+-- +goose StatementBegin
+CREATE FUNCTION pg_temp.cw_device(ua text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE
+    WHEN l LIKE '%googleimageproxy%' OR l LIKE '%yahoomailproxy%' OR btrim(l, E' \t\n\r\f\v') = '' THEN 'unknown'
+    WHEN l LIKE '%ipad%' OR l LIKE '%tablet%' OR (l LIKE '%android%' AND l NOT LIKE '%mobile%') THEN 'tablet'
+    WHEN l LIKE '%iphone%' OR l LIKE '%ipod%' OR l LIKE '%android%' OR l LIKE '%mobile%' OR l LIKE '%windows phone%' THEN 'mobile'
+    ELSE 'desktop' END
+FROM (SELECT lower(ua) AS l) x
+$$;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE FUNCTION pg_temp.cw_client(ua text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE
+    WHEN l LIKE '%googleimageproxy%' OR l LIKE '%gmail%' THEN 'Gmail'
+    WHEN l LIKE '%yahoomailproxy%' OR l LIKE '%yahoo%' THEN 'Yahoo Mail'
+    WHEN l LIKE '%outlook%' OR l LIKE '%ms-office%' OR l LIKE '%microsoft office%' OR l LIKE '%msoffice%' OR l LIKE '%windows-mail%' THEN 'Outlook'
+    WHEN l LIKE '%thunderbird%' THEN 'Thunderbird'
+    WHEN l LIKE '%samsungbrowser%' OR l LIKE '%samsung email%' THEN 'Samsung Email'
+    WHEN l LIKE '%applewebkit%' AND (l LIKE '%iphone%' OR l LIKE '%ipad%' OR l LIKE '%macintosh%')
+        AND l NOT LIKE '%safari%' AND l NOT LIKE '%chrome%' AND l NOT LIKE '%crios%' THEN 'Apple Mail'
+    WHEN l LIKE '%chrome%' OR l LIKE '%firefox%' OR l LIKE '%safari%' OR l LIKE '%edg/%' THEN 'Web browser'
+    ELSE 'Other' END
+FROM (SELECT lower(ua) AS l) x
+$$;
+-- +goose StatementEnd
+
+-- Engagement: the event that made each counted message opened (its first
+-- human open or click among the events already applied) and clicked.
+INSERT INTO report_engagement_daily AS t (shop_id, day, dim, key, slot, opened, clicked)
+SELECT f.shop_id, (f.occurred_at AT TIME ZONE z.zone)::date, d.dim, d.key, 0, sum(f.o), sum(f.c)
+FROM (
+    SELECT DISTINCT ON (s.message_id) s.shop_id, e.kind, e.user_agent, e.occurred_at, 1 AS o, 0 AS c
+    FROM report_email_messages s
+    JOIN email_events e ON e.message_id = s.message_id AND e.id <= s.last_event AND NOT e.machine AND e.kind IN ('open', 'click')
+    WHERE s.opened
+    ORDER BY s.message_id, e.id
+) f
+JOIN dash_zones z ON z.shop_id = f.shop_id
+CROSS JOIN LATERAL (VALUES ('hour', extract(hour FROM f.occurred_at AT TIME ZONE z.zone)::int::text),
+    ('device', pg_temp.cw_device(f.user_agent)),
+    ('client', CASE WHEN f.kind = 'open' THEN pg_temp.cw_client(f.user_agent) END)) AS d(dim, key)
+WHERE d.key IS NOT NULL
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (shop_id, day, dim, key, slot) DO UPDATE SET opened = t.opened + excluded.opened, clicked = t.clicked + excluded.clicked;
+
+INSERT INTO report_engagement_daily AS t (shop_id, day, dim, key, slot, opened, clicked)
+SELECT f.shop_id, (f.occurred_at AT TIME ZONE z.zone)::date, d.dim, d.key, 0, 0, count(*)
+FROM (
+    SELECT DISTINCT ON (s.message_id) s.shop_id, e.user_agent, e.occurred_at
+    FROM report_email_messages s
+    JOIN email_events e ON e.message_id = s.message_id AND e.id <= s.last_event AND NOT e.machine AND e.kind = 'click'
+    WHERE s.clicked
+    ORDER BY s.message_id, e.id
+) f
+JOIN dash_zones z ON z.shop_id = f.shop_id
+CROSS JOIN LATERAL (VALUES ('hour', extract(hour FROM f.occurred_at AT TIME ZONE z.zone)::int::text),
+    ('device', pg_temp.cw_device(f.user_agent))) AS d(dim, key)
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (shop_id, day, dim, key, slot) DO UPDATE SET opened = t.opened + excluded.opened, clicked = t.clicked + excluded.clicked;
+
+-- Subscribers: each profile's consent history replayed in id order (as the
+-- handler does), then its current consent where no history says how it got
+-- there (on the day it was last set), then its deletion; the states are
+-- the current ones, so the running total is today's list size.
+CREATE TEMPORARY TABLE dash_consent ON COMMIT DROP AS
+SELECT e.shop_id, e.customer_id, e.id, e.state, e.source, e.occurred_at,
+    lag(e.state) OVER (PARTITION BY e.shop_id, e.customer_id ORDER BY e.id) AS prev
+FROM consent_events e;
+
+INSERT INTO report_subscriber_states (shop_id, customer_id, consent, deleted, last_event)
+SELECT c.shop_id, c.id, c.email_consent, c.deleted_at IS NOT NULL,
+    COALESCE((SELECT max(x.id) FROM consent_events x WHERE x.shop_id = c.shop_id AND x.customer_id = c.id), 0)
+FROM customers c
+ON CONFLICT (shop_id, customer_id) DO NOTHING;
+
+INSERT INTO report_subscribers_daily AS t (shop_id, day, slot, subscribed, from_wheel, unsubscribed)
+SELECT x.shop_id, (x.at AT TIME ZONE z.zone)::date, 0, count(*) FILTER (WHERE x.joined),
+    count(*) FILTER (WHERE x.joined AND x.wheel), count(*) FILTER (WHERE NOT x.joined)
+FROM (
+    -- the history's changes in and out of subscribed
+    SELECT e.shop_id, e.occurred_at AS at, e.state = 'subscribed' AS joined, e.source = 'wheel' AS wheel
+    FROM dash_consent e
+    WHERE (e.state = 'subscribed') <> (COALESCE(e.prev, 'not_subscribed') = 'subscribed')
+    UNION ALL
+    -- the profile's consent where its history ends elsewhere (or has none)
+    SELECT c.shop_id, COALESCE(c.email_consent_updated_at, c.created_at), c.email_consent = 'subscribed', false
+    FROM customers c
+    LEFT JOIN LATERAL (SELECT e.state FROM consent_events e WHERE e.shop_id = c.shop_id AND e.customer_id = c.id
+        ORDER BY e.id DESC LIMIT 1) h ON true
+    WHERE (c.email_consent = 'subscribed') <> (COALESCE(h.state, 'not_subscribed') = 'subscribed')
+    UNION ALL
+    -- deleted while subscribed
+    SELECT c.shop_id, c.deleted_at, false, false
+    FROM customers c WHERE c.deleted_at IS NOT NULL AND c.email_consent = 'subscribed'
+) x
+JOIN dash_zones z ON z.shop_id = x.shop_id
+GROUP BY 1, 2
+ON CONFLICT (shop_id, day, slot) DO UPDATE SET subscribed = t.subscribed + excluded.subscribed,
+    from_wheel = t.from_wheel + excluded.from_wheel, unsubscribed = t.unsubscribed + excluded.unsubscribed;
+
+-- Store orders: every order with a time, test orders aside.
+INSERT INTO report_store_orders (shop_id, order_id, day, amount)
+SELECT o.shop_id, o.shopify_id, (COALESCE(o.processed_at, o.shopify_created_at) AT TIME ZONE z.zone)::date,
+    CASE WHEN o.financial_status = 'voided' THEN 0 ELSE o.total_price - o.total_refunded END
+FROM orders o JOIN dash_zones z ON z.shop_id = o.shop_id
+WHERE NOT o.test AND COALESCE(o.processed_at, o.shopify_created_at) IS NOT NULL
+ON CONFLICT (shop_id, order_id) DO NOTHING;
+
+INSERT INTO report_store_daily AS t (shop_id, day, slot, orders, sales)
+SELECT shop_id, day, 0, count(*), sum(amount) FROM report_store_orders GROUP BY 1, 2
+ON CONFLICT (shop_id, day, slot) DO UPDATE SET orders = t.orders + excluded.orders, sales = t.sales + excluded.sales;
+
+DROP FUNCTION pg_temp.cw_device(text);
+DROP FUNCTION pg_temp.cw_client(text);
+-- backfill:end
+
+-- +goose Down
+DROP TABLE report_store_daily;
+DROP TABLE report_store_orders;
+DROP TABLE report_subscribers_daily;
+DROP TABLE report_subscriber_states;
+DROP TABLE report_engagement_daily;
