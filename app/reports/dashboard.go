@@ -131,7 +131,7 @@ func (s *Store) dashboardEngagement(ctx context.Context, shopID int64, d *Dashbo
 	}
 	// Hours per day (the weekday is the day's); devices and clients over
 	// the range.
-	if err := s.DB.SelectContext(ctx, &rows, `SELECT CASE WHEN dim = 'hour' THEN day END AS day, dim, key,
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT CASE WHEN dim = 'hour' THEN day ELSE $2 END AS day, dim, key,
 			sum(opened) AS opened, sum(clicked) AS clicked
 		FROM report_engagement_daily WHERE shop_id = $1 AND day BETWEEN $2 AND $3
 		GROUP BY 1, 2, 3`, shopID, d.Range.From, d.Range.To); err != nil {
@@ -143,7 +143,7 @@ func (s *Store) dashboardEngagement(ctx context.Context, shopID int64, d *Dashbo
 		switch x.Dim {
 		case engHour:
 			h, err := strconv.Atoi(x.Key)
-			if err != nil || h < 0 || h > 23 || x.Day.IsZero() {
+			if err != nil || h < 0 || h > 23 {
 				continue
 			}
 			w := &d.WeekHour[x.Day.Weekday()][h]
