@@ -661,11 +661,10 @@ func (s *Store) upsertImported(ctx context.Context, tx *sqlx.Tx, shopID int64, r
 			evIDs = append(evIDs, o.ID)
 			evStates = append(evStates, o.Consent)
 			evTimes = append(evTimes, at)
-			// Every change is signalled (the dashboard's subscriber counts
-			// follow them); flows start only when the merchant asked.
-			sigs = append(sigs, signals.Signal{ShopID: shopID, CustomerID: o.ID, Kind: signals.ConsentChanged, At: at,
-				Data: signals.Data(map[string]any{"state": o.Consent, "source": "import",
-					"start_flows": startFlows && o.Consent == ConsentSubscribed})})
+			if startFlows && o.Consent == ConsentSubscribed {
+				sigs = append(sigs, signals.Signal{ShopID: shopID, CustomerID: o.ID, Kind: signals.ConsentChanged, At: at,
+					Data: signals.Data(map[string]any{"state": o.Consent, "source": "import", "start_flows": true})})
+			}
 			// Shopify must hear about it too, for customers it has: an
 			// import doesn't create Shopify customers on its own.
 			if o.InShopify && (o.Consent == ConsentSubscribed || o.Consent == ConsentUnsubscribed) {
