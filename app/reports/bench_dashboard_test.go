@@ -110,14 +110,14 @@ func BenchmarkDashboard(b *testing.B) {
 			 SELECT g, 1, g, 'user' || g || '@example.com',
 			        CASE WHEN g % 10 < 6 THEN 'subscribed' WHEN g % 10 = 9 THEN 'unsubscribed' ELSE 'not_subscribed' END,
 			        now() - ((g * 7919) % (365 * 86400)) * interval '1 second', now() - interval '400 days'
-			 FROM generate_series(1, $1) g`,
+			 FROM generate_series(1, $1::bigint) g`,
 			`INSERT INTO consent_events (shop_id, customer_id, state, source, occurred_at)
 			 SELECT 1, g, 'subscribed', CASE WHEN g % 3 = 0 THEN 'wheel' ELSE 'shopify' END,
 			        now() - ((g * 7919) % (365 * 86400)) * interval '1 second' - CASE WHEN g % 10 = 9 THEN interval '20 days' ELSE interval '0' END
-			 FROM generate_series(1, $1) g WHERE g % 10 < 6 OR g % 10 = 9`,
+			 FROM generate_series(1, $1::bigint) g WHERE g % 10 < 6 OR g % 10 = 9`,
 			`INSERT INTO consent_events (shop_id, customer_id, state, source, occurred_at)
 			 SELECT 1, g, 'unsubscribed', 'unsubscribe', now() - ((g * 7919) % (365 * 86400)) * interval '1 second'
-			 FROM generate_series(1, $1) g WHERE g % 10 = 9`,
+			 FROM generate_series(1, $1::bigint) g WHERE g % 10 = 9`,
 			`INSERT INTO campaigns (id, shop_id, name, status, started_at) SELECT c, 1, 'Campaign ' || c, 'sent',
 			        now() - interval '365 days' + c * interval '7.5 days' FROM generate_series(1, 48) c`,
 			`INSERT INTO flows (id, shop_id, name, status, draft, live_version) SELECT f, 1, 'Flow ' || f, 'live', '{}', 1 FROM generate_series(1, 3) f`,
@@ -135,7 +135,7 @@ func BenchmarkDashboard(b *testing.B) {
 			        CASE WHEN k < 12 THEN 1 + k * 4 + g % 4 END, CASE WHEN k < 12 THEN (ARRAY['A', 'B', '', '', ''])[1 + g % 5] END,
 			        CASE WHEN k >= 12 THEN k - 11 END, CASE WHEN k >= 12 THEN 1 END, CASE WHEN k >= 12 THEN g * 3 + k - 12 END,
 			        CASE WHEN k >= 12 THEN 'email-1' END, 1 + k % 4
-			 FROM generate_series(1, $1) g, generate_series(0, 14) k`,
+			 FROM generate_series(1, $1::bigint) g, generate_series(0, 14) k`,
 			// 97 % delivered; Apple's prefetch on 35 %; human opens on half
 			// (1–2 each, over four days); clicks on 14 % (1–3 each).
 			`INSERT INTO email_events (shop_id, message_id, source, kind, user_agent, machine, occurred_at)
@@ -167,7 +167,7 @@ func BenchmarkDashboard(b *testing.B) {
 			        (g + k) % 100 = 3,
 			        now() - ((g * 7919 + k * 104729) % (365 * 86400)) * interval '1 second',
 			        now() - ((g * 7919 + k * 104729) % (365 * 86400)) * interval '1 second'
-			 FROM generate_series(1, $1) g, generate_series(1, 5) k`)
+			 FROM generate_series(1, $1::bigint) g, generate_series(1, 5) k`)
 		var defs []string
 		if err := d.Select(&defs, `SELECT def FROM bench_indexes ORDER BY name`); err != nil {
 			b.Fatal(err)
