@@ -72,6 +72,27 @@ CREATE TABLE report_store_daily (
     PRIMARY KEY (shop_id, day, slot)
 );
 
+-- Unique customers of all email over any range, without a DISTINCT over
+-- the range's customer-days: for each customer and each day it was
+-- delivered (unsubscribed, complained) an email, one count at (that day,
+-- its previous such day; 1970-01-01 for none). The customers with such a
+-- day in [from, to] are exactly those whose first day in it has its
+-- previous day before from, so they number
+--   sum(customers) WHERE day BETWEEN from AND to AND prev_day < from
+-- which reads (days × distinct previous days) rows, not customers.
+-- Kept from report_email_customers' 'all' rows (apply_email.go), which
+-- are read per customer by the index below.
+CREATE TABLE report_email_reach (
+    shop_id   bigint NOT NULL REFERENCES shops (id) ON DELETE CASCADE,
+    flag      text NOT NULL CHECK (flag IN ('delivered', 'unsubscribed', 'complained')),
+    day       date NOT NULL,
+    prev_day  date NOT NULL,
+    slot      smallint NOT NULL,
+    customers bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (shop_id, flag, day, prev_day, slot)
+);
+CREATE INDEX report_email_customers_all_idx ON report_email_customers (shop_id, customer_id, day) WHERE scope = 'all';
+
 -- backfill:begin
 -- History for an existing install, from the raw rows, consistent with the
 -- guards above so signals consumed after this count only what is new.
@@ -195,11 +216,26 @@ INSERT INTO report_store_daily AS t (shop_id, day, slot, orders, sales)
 SELECT shop_id, day, 0, count(*), sum(amount) FROM report_store_orders GROUP BY 1, 2
 ON CONFLICT (shop_id, day, slot) DO UPDATE SET orders = t.orders + excluded.orders, sales = t.sales + excluded.sales;
 
+-- reach:begin
+INSERT INTO report_email_reach AS t (shop_id, flag, day, prev_day, slot, customers)
+SELECT shop_id, flag, day, COALESCE(prev, date '1970-01-01'), 0, count(*)
+FROM (
+    SELECT c.shop_id, f.flag, c.day, lag(c.day) OVER (PARTITION BY c.shop_id, f.flag, c.customer_id ORDER BY c.day) AS prev
+    FROM report_email_customers c
+    CROSS JOIN LATERAL (VALUES ('delivered', c.delivered), ('unsubscribed', c.unsubscribed), ('complained', c.complained)) AS f(flag, set)
+    WHERE c.scope = 'all' AND f.set
+) x
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (shop_id, flag, day, prev_day, slot) DO UPDATE SET customers = t.customers + excluded.customers;
+-- reach:end
+
 DROP FUNCTION pg_temp.cw_device(text);
 DROP FUNCTION pg_temp.cw_client(text);
 -- backfill:end
 
 -- +goose Down
+DROP INDEX report_email_customers_all_idx;
+DROP TABLE report_email_reach;
 DROP TABLE report_store_daily;
 DROP TABLE report_store_orders;
 DROP TABLE report_subscribers_daily;

@@ -298,3 +298,118 @@ type storeDay struct {
 	Orders int64           `db:"orders"`
 	Sales  decimal.Decimal `db:"sales"`
 }
+
+// reachKey is one row of report_email_reach.
+type reachKey struct {
+	Flag string `json:"flag"`
+	Day  string `json:"day"`
+	Prev string `json:"prev_day"`
+}
+
+// noDay is report_email_reach's previous day of a customer's first day.
+const noDay = "1970-01-01"
+
+// writeReach adds what the fold's new all-email customer days change in
+// report_email_reach: each affected customer's days with a flag, before
+// and after, as (day, previous day) pairs; the rows get the difference
+// (a day landing between two others moves the later one's pair). The
+// consumer holds the customers' locks, so their days can't change
+// meanwhile.
+func (f *emailFold) writeReach(ctx context.Context, tx *sqlx.Tx, shopID int64, slot int) error {
+	type cf struct {
+		customer int64
+		flag     string
+	}
+	added := map[cf][]string{}
+	for k, fl := range f.cust {
+		if k.Scope != ScopeAll {
+			continue
+		}
+		for flag, set := range map[string]bool{"delivered": fl.Delivered, "unsubscribed": fl.Unsubscribed, "complained": fl.Complained} {
+			if set {
+				key := cf{k.Customer, flag}
+				added[key] = append(added[key], k.Day)
+			}
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(added))
+	for k := range added {
+		ids = append(ids, k.customer)
+	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	var rows []struct {
+		Customer     int64     `db:"customer_id"`
+		Day          time.Time `db:"day"`
+		Delivered    bool      `db:"delivered"`
+		Unsubscribed bool      `db:"unsubscribed"`
+		Complained   bool      `db:"complained"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT customer_id, day, delivered, unsubscribed, complained FROM report_email_customers
+		WHERE shop_id = $1 AND scope = 'all' AND customer_id = ANY($2)`, shopID, pq.Array(ids)); err != nil {
+		return fmt.Errorf("reports: customer days: %w", err)
+	}
+	before := map[cf][]string{}
+	for _, r := range rows {
+		day := r.Day.Format(time.DateOnly)
+		for flag, set := range map[string]bool{"delivered": r.Delivered, "unsubscribed": r.Unsubscribed, "complained": r.Complained} {
+			if set {
+				key := cf{r.Customer, flag}
+				before[key] = append(before[key], day)
+			}
+		}
+	}
+	pairs := func(days []string) []reachKey {
+		days = slices.Compact(slices.Sorted(slices.Values(days)))
+		out := make([]reachKey, len(days))
+		prev := noDay
+		for i, d := range days {
+			out[i] = reachKey{Day: d, Prev: prev}
+			prev = d
+		}
+		return out
+	}
+	delta := map[reachKey]int64{}
+	for key, days := range added {
+		old := before[key]
+		for _, p := range pairs(old) {
+			p.Flag = key.flag
+			delta[p]--
+		}
+		for _, p := range pairs(append(slices.Clone(old), days...)) {
+			p.Flag = key.flag
+			delta[p]++
+		}
+	}
+	type row struct {
+		reachKey
+		Customers int64 `json:"customers"`
+	}
+	var out []row
+	for k, n := range delta {
+		if n != 0 {
+			out = append(out, row{k, n})
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.SortFunc(out, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.Flag, b.Flag), cmp.Compare(a.Day, b.Day), cmp.Compare(a.Prev, b.Prev))
+	})
+	js, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO report_email_reach AS t (shop_id, flag, day, prev_day, slot, customers)
+		SELECT $1, flag, day, prev_day, $2, customers
+		FROM jsonb_to_recordset($3::jsonb) AS r(flag text, day date, prev_day date, customers bigint)
+		ON CONFLICT (shop_id, flag, day, prev_day, slot) DO UPDATE SET customers = t.customers + excluded.customers`,
+		shopID, slot, string(js)); err != nil {
+		return fmt.Errorf("reports: reach: %w", err)
+	}
+	return nil
+}

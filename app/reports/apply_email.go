@@ -339,6 +339,9 @@ func (f *emailFold) write(ctx context.Context, tx *sqlx.Tx, shopID int64, slot i
 		return cmp.Or(cmpKey(a.emailKey, b.emailKey), cmp.Compare(a.Customer, b.Customer))
 	})
 	if len(cust) > 0 {
+		if err := f.writeReach(ctx, tx, shopID, slot); err != nil { // before the days it reads change
+			return err
+		}
 		js, err := json.Marshal(cust)
 		if err != nil {
 			return fmt.Errorf("reports: %w", err)

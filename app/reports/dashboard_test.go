@@ -567,7 +567,9 @@ func TestDashboardMatchesRawRows(t *testing.T) {
 				(SELECT day, sum(subscribed) s, sum(from_wheel) f, sum(unsubscribed) u FROM report_subscribers_daily WHERE shop_id = $1 GROUP BY 1) x),
 			(SELECT string_agg(concat_ws(',', day, o, s), ';' ORDER BY day) FROM
 				(SELECT day, sum(orders) o, sum(sales) s FROM report_store_daily WHERE shop_id = $1 GROUP BY 1) x),
-			(SELECT sum(subscribed - unsubscribed)::text FROM report_subscribers_daily WHERE shop_id = $1)])`, w.shop); err != nil {
+			(SELECT sum(subscribed - unsubscribed)::text FROM report_subscribers_daily WHERE shop_id = $1),
+			(SELECT string_agg(concat_ws(',', flag, day, prev_day, n), ';' ORDER BY flag, day, prev_day) FROM
+				(SELECT flag, day, prev_day, sum(customers) n FROM report_email_reach WHERE shop_id = $1 GROUP BY 1, 2, 3 HAVING sum(customers) <> 0) x)])`, w.shop); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -685,9 +687,10 @@ func TestDashboardMatchesRawRows(t *testing.T) {
 	// engagement and store days, and the same list size (the days of the
 	// profiles subscribed without history differ: a second backfill can't
 	// know when they joined once they have a history).
-	w.exec(`TRUNCATE report_engagement_daily, report_subscriber_states, report_subscribers_daily, report_store_orders, report_store_daily`)
+	w.exec(`TRUNCATE report_engagement_daily, report_subscriber_states, report_subscribers_daily, report_store_orders, report_store_daily,
+		report_email_reach`)
 	runBackfill(t, w.db)
-	if again := snapshot(); again[0] != before[0] || again[2] != before[2] || again[3] != before[3] {
+	if again := snapshot(); again[0] != before[0] || again[2] != before[2] || again[3] != before[3] || again[4] != before[4] {
 		t.Errorf("backfill differs from the live rollups:\n live %q\n backfill %q", before, again)
 	}
 }

@@ -51,8 +51,16 @@ func (s *Store) emailTotals(ctx context.Context, shopID int64, r Range, e emailS
 	// holds them all (Bounced() is what the metrics use).
 	t.Counts = Counts{Sent: c.Sent, Delivered: c.Delivered, BouncedHard: c.Bounced, Opened: c.Opened, Clicked: c.Clicked,
 		Clicks: c.Clicks, Unsubscribed: c.Unsubscribed, Complained: c.Complained}
-	// One hash aggregate per customer rather than three DISTINCT sorts.
-	if err := s.DB.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE u), count(*) FILTER (WHERE c)
+	if e.scope == ScopeAll {
+		// All email: from report_email_reach, whatever the range's
+		// customer-days (see migration 00034).
+		if err := s.DB.QueryRowxContext(ctx, `SELECT COALESCE(sum(customers) FILTER (WHERE flag = 'delivered'), 0),
+				COALESCE(sum(customers) FILTER (WHERE flag = 'unsubscribed'), 0), COALESCE(sum(customers) FILTER (WHERE flag = 'complained'), 0)
+			FROM report_email_reach WHERE shop_id = $1 AND day BETWEEN $2 AND $3 AND prev_day < $2`,
+			shopID, r.From, r.To).Scan(&t.Customers, &t.UnsubCustomers, &t.ComplainedCustomers); err != nil {
+			return t, fmt.Errorf("reports: %s customers: %w", e.scope, err)
+		}
+	} else if err := s.DB.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE u), count(*) FILTER (WHERE c)
 		FROM (SELECT bool_or(delivered) AS d, bool_or(unsubscribed) AS u, bool_or(complained) AS c
 			FROM report_email_customers WHERE shop_id = $1 AND scope = $2 AND ($3::bigint IS NULL OR scope_id = $3)
 				AND ($4::text IS NULL OR variant = $4) AND day BETWEEN $5 AND $6
