@@ -227,6 +227,8 @@ func BenchmarkDashboard(b *testing.B) {
 			 GROUP BY 3, 4, 5`,
 			`INSERT INTO report_email_customers (shop_id, scope, scope_id, variant, day, customer_id, delivered)
 			 SELECT DISTINCT 1, 'all', 0, '', delivered, customer_id, true FROM bench_facts WHERE delivered IS NOT NULL`,
+			`INSERT INTO report_email_customers (shop_id, scope, scope_id, variant, day, customer_id, delivered)
+			 SELECT DISTINCT 1, 'flow', flow_id, flow_step, delivered, customer_id, true FROM bench_facts WHERE delivered IS NOT NULL AND kind = 'flow'`,
 			// Three orders in ten of a customer's emailed life are
 			// attributed (a click an hour before), two to campaigns, one to
 			// a flow; the orders of every thousandth customer's fifth order
