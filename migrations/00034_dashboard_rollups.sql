@@ -130,6 +130,74 @@ FROM (SELECT lower(ua) AS l) x
 $$;
 -- +goose StatementEnd
 
+-- Every email sent before 00032 (or whose signals were never counted) gets
+-- the every-email rollups of 00032, counted as apply_email.go counts: sent
+-- on its sent day; delivered, bounced, opened (an open or a click),
+-- clicked, unsubscribed and complained once, on the day of the first human
+-- event (in id order) that made it so; every human click on its day; per
+-- scope all, flow step and template, with the customers' flags. Its
+-- report_email_messages row marks it counted up to its newest event, so a
+-- signal still queued for it counts nothing more.
+CREATE TEMPORARY TABLE dash_old ON COMMIT DROP AS
+SELECT m.id, m.shop_id, m.customer_id, m.kind, m.flow_id, m.flow_step, m.template_id, (m.sent_at AT TIME ZONE z.zone)::date AS sent,
+    f.delivered, f.bounced, f.opened, f.clicked, f.unsubscribed, f.complained, COALESCE(f.last_event, 0) AS last_event, z.zone
+FROM email_messages m
+JOIN dash_zones z ON z.shop_id = m.shop_id
+LEFT JOIN LATERAL (
+    SELECT max(e.id) AS last_event,
+        ((array_agg(e.occurred_at ORDER BY e.id) FILTER (WHERE NOT e.machine
+            AND e.kind IN ('delivered', 'open', 'click', 'unsubscribe', 'group_unsubscribe', 'spamreport')))[1] AT TIME ZONE z.zone)::date AS delivered,
+        ((array_agg(e.occurred_at ORDER BY e.id) FILTER (WHERE NOT e.machine AND e.kind = 'bounce'))[1] AT TIME ZONE z.zone)::date AS bounced,
+        ((array_agg(e.occurred_at ORDER BY e.id) FILTER (WHERE NOT e.machine AND e.kind IN ('open', 'click')))[1] AT TIME ZONE z.zone)::date AS opened,
+        ((array_agg(e.occurred_at ORDER BY e.id) FILTER (WHERE NOT e.machine AND e.kind = 'click'))[1] AT TIME ZONE z.zone)::date AS clicked,
+        ((array_agg(e.occurred_at ORDER BY e.id) FILTER (WHERE NOT e.machine
+            AND e.kind IN ('unsubscribe', 'group_unsubscribe')))[1] AT TIME ZONE z.zone)::date AS unsubscribed,
+        ((array_agg(e.occurred_at ORDER BY e.id) FILTER (WHERE NOT e.machine AND e.kind = 'spamreport'))[1] AT TIME ZONE z.zone)::date AS complained
+    FROM email_events e WHERE e.message_id = m.id
+) f ON true
+WHERE m.kind IN ('campaign', 'flow') AND m.sent_at IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM report_email_messages s WHERE s.message_id = m.id);
+
+INSERT INTO report_email_messages (message_id, shop_id, sent, delivered, bounced, opened, clicked, unsubscribed, complained, last_event)
+SELECT id, shop_id, true, delivered IS NOT NULL, bounced IS NOT NULL, opened IS NOT NULL, clicked IS NOT NULL,
+    unsubscribed IS NOT NULL, complained IS NOT NULL, last_event
+FROM dash_old;
+
+INSERT INTO report_email_daily AS t (shop_id, scope, scope_id, variant, day, slot, sent, delivered, bounced, opened, clicked, clicks,
+    unsubscribed, complained)
+SELECT o.shop_id, s.scope, s.scope_id, s.variant, x.day, 0, sum(x.sent), sum(x.delivered), sum(x.bounced), sum(x.opened), sum(x.clicked),
+    sum(x.clicks), sum(x.unsubscribed), sum(x.complained)
+FROM dash_old o
+CROSS JOIN LATERAL (
+    VALUES (o.sent, 1, 0, 0, 0, 0, 0, 0, 0), (o.delivered, 0, 1, 0, 0, 0, 0, 0, 0), (o.bounced, 0, 0, 1, 0, 0, 0, 0, 0),
+           (o.opened, 0, 0, 0, 1, 0, 0, 0, 0), (o.clicked, 0, 0, 0, 0, 1, 0, 0, 0), (o.unsubscribed, 0, 0, 0, 0, 0, 0, 1, 0),
+           (o.complained, 0, 0, 0, 0, 0, 0, 0, 1)
+    UNION ALL
+    SELECT (e.occurred_at AT TIME ZONE o.zone)::date, 0, 0, 0, 0, 0, 1, 0, 0
+    FROM email_events e WHERE e.message_id = o.id AND e.kind = 'click' AND NOT e.machine
+) AS x(day, sent, delivered, bounced, opened, clicked, clicks, unsubscribed, complained)
+CROSS JOIN LATERAL (VALUES ('all', 0::bigint, ''), ('flow', CASE WHEN o.kind = 'flow' THEN o.flow_id END, COALESCE(o.flow_step, '')),
+    ('template', o.template_id, '')) AS s(scope, scope_id, variant)
+WHERE x.day IS NOT NULL AND s.scope_id IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT (shop_id, scope, scope_id, variant, day, slot) DO UPDATE SET
+    sent = t.sent + excluded.sent, delivered = t.delivered + excluded.delivered, bounced = t.bounced + excluded.bounced,
+    opened = t.opened + excluded.opened, clicked = t.clicked + excluded.clicked, clicks = t.clicks + excluded.clicks,
+    unsubscribed = t.unsubscribed + excluded.unsubscribed, complained = t.complained + excluded.complained;
+
+INSERT INTO report_email_customers AS t (shop_id, scope, scope_id, variant, day, customer_id, delivered, unsubscribed, complained)
+SELECT o.shop_id, s.scope, s.scope_id, s.variant, x.day, o.customer_id, bool_or(x.d), bool_or(x.u), bool_or(x.c)
+FROM dash_old o
+CROSS JOIN LATERAL (VALUES (o.delivered, true, false, false), (o.unsubscribed, false, true, false), (o.complained, false, false, true))
+    AS x(day, d, u, c)
+CROSS JOIN LATERAL (VALUES ('all', 0::bigint, ''), ('flow', CASE WHEN o.kind = 'flow' THEN o.flow_id END, COALESCE(o.flow_step, '')),
+    ('template', o.template_id, '')) AS s(scope, scope_id, variant)
+WHERE o.customer_id IS NOT NULL AND x.day IS NOT NULL AND s.scope_id IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (shop_id, scope, scope_id, variant, day, customer_id) DO UPDATE SET
+    delivered = t.delivered OR excluded.delivered, unsubscribed = t.unsubscribed OR excluded.unsubscribed,
+    complained = t.complained OR excluded.complained;
+
 -- Engagement: the event that made each counted message opened (its first
 -- human open or click among the events already applied) and clicked.
 INSERT INTO report_engagement_daily AS t (shop_id, day, dim, key, slot, opened, clicked)
