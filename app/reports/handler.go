@@ -14,9 +14,11 @@ import (
 )
 
 // Handler is the signals consumer's Reports handler: it counts the
-// email_sent and email_event signals into the rollups and attributes the
-// orders of order_placed and order_updated signals (see attribution.go), in
-// the consumer's transaction. HandleSignals collects each customer's; FinishSignals counts
+// email_sent and email_event signals into the rollups, attributes the
+// orders of order_placed and order_updated signals (see attribution.go) and
+// counts them into the store's, and brings the subscriber counts up to date
+// on consent_changed, customer_created and profile_changed signals
+// (apply_dashboard.go), in the consumer's transaction. HandleSignals collects each customer's; FinishSignals counts
 // them all at once (a handful of statements per consumer transaction, not
 // per customer).
 type Handler struct{}
