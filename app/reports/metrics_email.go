@@ -94,18 +94,24 @@ func (s *Store) flowLines(ctx context.Context, shopID int64, r Range, customers 
 		Unsub     int64 `db:"unsub"`
 		Complain  int64 `db:"complain"`
 	}
-	if err := s.DB.SelectContext(ctx, &rows, `SELECT d.scope_id, d.sent, d.delivered, d.bounced, d.opened, d.clicked, d.clicks,
-			d.unsubscribed, d.complained, COALESCE(c.customers, 0) AS customers, COALESCE(c.unsub, 0) AS unsub, COALESCE(c.complain, 0) AS complain
-		FROM (SELECT scope_id, sum(sent) AS sent, sum(delivered) AS delivered, sum(bounced) AS bounced, sum(opened) AS opened,
-				sum(clicked) AS clicked, sum(clicks) AS clicks, sum(unsubscribed) AS unsubscribed, sum(complained) AS complained
-			FROM report_email_daily WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3 GROUP BY scope_id) d
-		LEFT JOIN (SELECT scope_id, count(*) FILTER (WHERE d) AS customers, count(*) FILTER (WHERE u) AS unsub,
+	// Without customers the join is left out of the statement, not just
+	// false: a generic plan would still read every customer-day.
+	join := `LEFT JOIN (SELECT NULL::bigint AS scope_id, 0 AS customers, 0 AS unsub, 0 AS complain) c ON false`
+	if customers {
+		join = `LEFT JOIN (SELECT scope_id, count(*) FILTER (WHERE d) AS customers, count(*) FILTER (WHERE u) AS unsub,
 				count(*) FILTER (WHERE cm) AS complain
 			FROM (SELECT scope_id, bool_or(delivered) AS d, bool_or(unsubscribed) AS u, bool_or(complained) AS cm
 				FROM report_email_customers WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3
 				GROUP BY scope_id, customer_id) pc
 			GROUP BY scope_id) c
-			ON c.scope_id = d.scope_id AND $4`, shopID, r.From, r.To, customers); err != nil {
+			ON c.scope_id = d.scope_id`
+	}
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT d.scope_id, d.sent, d.delivered, d.bounced, d.opened, d.clicked, d.clicks,
+			d.unsubscribed, d.complained, COALESCE(c.customers, 0) AS customers, COALESCE(c.unsub, 0) AS unsub, COALESCE(c.complain, 0) AS complain
+		FROM (SELECT scope_id, sum(sent) AS sent, sum(delivered) AS delivered, sum(bounced) AS bounced, sum(opened) AS opened,
+				sum(clicked) AS clicked, sum(clicks) AS clicks, sum(unsubscribed) AS unsubscribed, sum(complained) AS complained
+			FROM report_email_daily WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3 GROUP BY scope_id) d
+		`+join, shopID, r.From, r.To); err != nil {
 		return nil, fmt.Errorf("reports: flow lines: %w", err)
 	}
 	by := map[int64]*Line{}
