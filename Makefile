@@ -4,7 +4,7 @@
 GO ?= go
 export CI_FLAGS ?=
 
-.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign bench-report bench-attribution bench-recompute bench-metrics bench-lifecycle pg-stop
+.PHONY: dev test deps assets assets-check vet templ-check fmt-check go-test theme-check shopify-check js-test browser-test bench bench-customers bench-import bench-csv bench-ingest bench-send bench-render bench-segments bench-flows bench-campaign bench-report bench-attribution bench-recompute bench-metrics bench-lifecycle bench-reports pg-stop
 
 ## dev: local PostgreSQL, migrations, demo shop, simulated Shopify; admin at http://localhost:8080/ (PORT to change)
 dev: deps assets
@@ -128,6 +128,10 @@ bench-metrics: deps
 ## bench-lifecycle: the dashboard's lifecycle funnel and member composition on 1M customers, 5M orders, 20M events (BENCH_LIFECYCLE_CUSTOMERS; the seeded database is kept)
 bench-lifecycle: deps
 	$(GO) test -run '^$$' -bench BenchmarkLifecycle -benchtime 1x -timeout 180m ./app/lifecycle/
+
+## bench-reports: issue 13 §4 on one store of 1M customers, 5M orders and 50M email events (BENCH_REPORTS_CUSTOMERS; generated once into the kept database bench_dashboard): dashboard server time (30/90 days), a campaign report with its orders, attribution per order at webhook time, full re-attribution after a window change (BENCH_REPORTS_RECOMPUTE_CHUNKS caps it and extrapolates)
+bench-reports: deps
+	$(GO) test -run '^$$' -bench 'BenchmarkDashboard' -benchtime 1x -timeout 240m ./app/reports/
 
 ## pg-stop: stop the private PostgreSQL started by dev/test
 pg-stop:

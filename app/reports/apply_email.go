@@ -83,6 +83,7 @@ type emailFold struct {
 	events map[int64]eventRow
 	daily  map[emailKey]*EmailCounts
 	cust   map[custKey]*custFlags
+	eng    map[engKey]*Engagement // the dashboard's (apply_dashboard.go)
 }
 
 // scopes are the rollup rows a message adds to on a day.
@@ -135,7 +136,7 @@ func (f *emailFold) apply(it item) {
 		}
 		st.LastEvent, st.changed = ev.ID, true
 		if !ev.Machine {
-			f.event(m, st, ev.Kind, ev.At)
+			f.event(m, st, ev)
 		}
 		return
 	}
@@ -151,9 +152,9 @@ func (f *emailFold) apply(it item) {
 		if (kind == "open" && st.Opened) || (kind == "click" && st.Clicked) {
 			return // without the event, only the first is known
 		}
-		f.event(m, st, kind, at)
+		f.event(m, st, eventRow{Kind: kind, At: at})
 	case "bounced":
-		f.event(m, st, "bounce", at)
+		f.event(m, st, eventRow{Kind: "bounce", At: at})
 	case "dropped":
 		f.sent(m, st, at)
 	}
@@ -178,17 +179,19 @@ func (f *emailFold) delivered(m emailMsg, st *emailState, at time.Time) {
 	f.add(m, at, func(c *EmailCounts) { c.Delivered++ }, func(fl *custFlags) { fl.Delivered = true })
 }
 
-func (f *emailFold) opened(m emailMsg, st *emailState, at time.Time) {
+func (f *emailFold) opened(m emailMsg, st *emailState, ev eventRow) {
 	if st.Opened {
 		return
 	}
 	st.Opened, st.changed = true, true
-	f.add(m, at, func(c *EmailCounts) { c.Opened++ }, nil)
+	f.add(m, ev.At, func(c *EmailCounts) { c.Opened++ }, nil)
+	f.engaged(ev, func(e *Engagement) { e.Opened++ })
 }
 
 // event counts a human event (or a status standing in for one) the way
 // fold.event does for campaigns.
-func (f *emailFold) event(m emailMsg, st *emailState, kind string, at time.Time) {
+func (f *emailFold) event(m emailMsg, st *emailState, ev eventRow) {
+	kind, at := ev.Kind, ev.At
 	f.sent(m, st, at)
 	switch kind {
 	case "delivered":
@@ -200,14 +203,15 @@ func (f *emailFold) event(m emailMsg, st *emailState, kind string, at time.Time)
 		}
 	case "open":
 		f.delivered(m, st, at)
-		f.opened(m, st, at)
+		f.opened(m, st, ev)
 	case "click":
 		f.delivered(m, st, at)
-		f.opened(m, st, at)
+		f.opened(m, st, ev)
 		f.add(m, at, func(c *EmailCounts) { c.Clicks++ }, nil)
 		if !st.Clicked {
 			st.Clicked, st.changed = true, true
 			f.add(m, at, func(c *EmailCounts) { c.Clicked++ }, nil)
+			f.engaged(ev, func(e *Engagement) { e.Clicked++ })
 		}
 	case "unsubscribe", "group_unsubscribe":
 		f.delivered(m, st, at)
@@ -235,7 +239,7 @@ func countEmails(ctx context.Context, tx *sqlx.Tx, shopID int64, loc *time.Locat
 		}
 	}
 	f := &emailFold{loc: loc, msgs: map[int64]emailMsg{}, states: map[int64]*emailState{}, events: map[int64]eventRow{},
-		daily: map[emailKey]*EmailCounts{}, cust: map[custKey]*custFlags{}}
+		daily: map[emailKey]*EmailCounts{}, cust: map[custKey]*custFlags{}, eng: map[engKey]*Engagement{}}
 	var msgs []emailMsg
 	if err := tx.SelectContext(ctx, &msgs, `SELECT id, kind, customer_id, flow_id, flow_step, template_id, sent_at
 		FROM email_messages WHERE shop_id = $1 AND id = ANY($2) AND kind IN ('campaign', 'flow')`, shopID, pq.Array(msgIDs)); err != nil {
@@ -335,6 +339,9 @@ func (f *emailFold) write(ctx context.Context, tx *sqlx.Tx, shopID int64, slot i
 		return cmp.Or(cmpKey(a.emailKey, b.emailKey), cmp.Compare(a.Customer, b.Customer))
 	})
 	if len(cust) > 0 {
+		if err := f.writeReach(ctx, tx, shopID, slot); err != nil { // before the days it reads change
+			return err
+		}
 		js, err := json.Marshal(cust)
 		if err != nil {
 			return fmt.Errorf("reports: %w", err)
@@ -351,5 +358,5 @@ func (f *emailFold) write(ctx context.Context, tx *sqlx.Tx, shopID int64, slot i
 			return fmt.Errorf("reports: email customers: %w", err)
 		}
 	}
-	return nil
+	return f.writeEngagement(ctx, tx, shopID, slot)
 }

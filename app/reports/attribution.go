@@ -187,7 +187,14 @@ func attributeIn(ctx context.Context, tx *sqlx.Tx, shopID int64, orderIDs []int6
 	if err != nil {
 		return err
 	}
-	return attribute(ctx, tx, shopID, set, slot, orderIDs)
+	if len(orderIDs) == 0 {
+		return nil
+	}
+	orderIDs = slices.Compact(slices.Sorted(slices.Values(orderIDs)))
+	if err := attribute(ctx, tx, shopID, set, slot, orderIDs); err != nil {
+		return err
+	}
+	return countStoreOrders(ctx, tx, shopID, set.Zone, slot, orderIDs) // every order, for the dashboard
 }
 
 // AttributeTx is Attribute inside the caller's transaction: the bulk import

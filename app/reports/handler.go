@@ -1,9 +1,12 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"strconv"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -11,9 +14,11 @@ import (
 )
 
 // Handler is the signals consumer's Reports handler: it counts the
-// email_sent and email_event signals into the rollups and attributes the
-// orders of order_placed and order_updated signals (see attribution.go), in
-// the consumer's transaction. HandleSignals collects each customer's; FinishSignals counts
+// email_sent and email_event signals into the rollups, attributes the
+// orders of order_placed and order_updated signals (see attribution.go) and
+// counts them into the store's, and brings the subscriber counts up to date
+// on consent_changed, customer_created and profile_changed signals
+// (apply_dashboard.go), in the consumer's transaction. HandleSignals collects each customer's; FinishSignals counts
 // them all at once (a handful of statements per consumer transaction, not
 // per customer).
 type Handler struct{}
@@ -24,8 +29,13 @@ type signalData struct {
 	Event  int64  `json:"event"` // the email_events row; 0 in signals recorded before it was carried
 }
 
-// pending is what a consumer transaction has collected so far.
-type pending struct{ items []item }
+// pending is what a consumer transaction has collected so far: email
+// items, and the profiles whose consent may have changed with the time of
+// their newest such signal.
+type pending struct {
+	items   []item
+	consent map[int64]time.Time
+}
 
 const memoKey = "reports"
 
@@ -35,7 +45,12 @@ const memoKey = "reports"
 func (h Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batch) error {
 	var items []item
 	var orderIDs []int64
+	var consentAt time.Time
 	for _, s := range b.Signals {
+		if s.Kind == signals.ConsentChanged || s.Kind == signals.CustomerCreated || s.Kind == signals.ProfileChanged {
+			consentAt = cmp.Or(s.At, b.Now, time.Now())
+			continue
+		}
 		if s.Kind == signals.OrderPlaced || s.Kind == signals.OrderUpdated {
 			if id := orderRef(s.Ref); id > 0 {
 				orderIDs = append(orderIDs, id)
@@ -59,11 +74,15 @@ func (h Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batc
 		}
 		items = append(items, it)
 	}
-	if len(items) == 0 && len(orderIDs) == 0 {
+	var consent map[int64]time.Time
+	if !consentAt.IsZero() {
+		consent = map[int64]time.Time{b.CustomerID: consentAt}
+	}
+	if len(items) == 0 && len(orderIDs) == 0 && consent == nil {
 		return nil
 	}
 	if b.Memo == nil {
-		if err := h.count(ctx, tx, b.ShopID, items); err != nil {
+		if err := h.count(ctx, tx, b.ShopID, items, consent); err != nil {
 			return err
 		}
 		return h.attribute(ctx, tx, b.ShopID, orderIDs)
@@ -77,16 +96,17 @@ func (h Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batc
 		}
 		refs.ids = append(refs.ids, orderIDs...)
 	}
-	if len(items) == 0 {
+	if len(items) == 0 && consent == nil {
 		return nil
 	}
 	p, _ := b.Memo.Get(memoKey)
 	pend, _ := p.(*pending)
 	if pend == nil {
-		pend = &pending{}
+		pend = &pending{consent: map[int64]time.Time{}}
 		b.Memo.Set(memoKey, pend)
 	}
 	pend.items = append(pend.items, items...)
+	maps.Copy(pend.consent, consent)
 	return nil
 }
 
@@ -94,10 +114,10 @@ func (h Handler) HandleSignals(ctx context.Context, tx *sqlx.Tx, b *signals.Batc
 // transaction's customers' signals collected and attributes their orders.
 func (h Handler) FinishSignals(ctx context.Context, tx *sqlx.Tx, shopID int64, memo *signals.Memo) error {
 	p, _ := memo.Get(memoKey)
-	if pend, _ := p.(*pending); pend != nil && len(pend.items) > 0 {
-		items := pend.items
-		pend.items = nil
-		if err := h.count(ctx, tx, shopID, items); err != nil {
+	if pend, _ := p.(*pending); pend != nil && (len(pend.items) > 0 || len(pend.consent) > 0) {
+		items, consent := pend.items, pend.consent
+		pend.items, pend.consent = nil, map[int64]time.Time{}
+		if err := h.count(ctx, tx, shopID, items, consent); err != nil {
 			return err
 		}
 	}
@@ -117,8 +137,8 @@ func (Handler) attribute(ctx context.Context, tx *sqlx.Tx, shopID int64, orderID
 	return attributeIn(ctx, tx, shopID, orderIDs)
 }
 
-func (Handler) count(ctx context.Context, tx *sqlx.Tx, shopID int64, items []item) error {
-	if len(items) == 0 {
+func (Handler) count(ctx context.Context, tx *sqlx.Tx, shopID int64, items []item, consent map[int64]time.Time) error {
+	if len(items) == 0 && len(consent) == 0 {
 		return nil
 	}
 	loc, err := shopZone(ctx, tx, shopID)
@@ -128,6 +148,12 @@ func (Handler) count(ctx context.Context, tx *sqlx.Tx, shopID int64, items []ite
 	slot, err := claimSlot(ctx, tx, shopID)
 	if err != nil {
 		return err
+	}
+	if err := countSubscribers(ctx, tx, shopID, loc, slot, consent); err != nil { // apply_dashboard.go
+		return err
+	}
+	if len(items) == 0 {
+		return nil
 	}
 	if err := count(ctx, tx, shopID, loc, slot, items); err != nil {
 		return err

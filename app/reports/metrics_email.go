@@ -51,8 +51,16 @@ func (s *Store) emailTotals(ctx context.Context, shopID int64, r Range, e emailS
 	// holds them all (Bounced() is what the metrics use).
 	t.Counts = Counts{Sent: c.Sent, Delivered: c.Delivered, BouncedHard: c.Bounced, Opened: c.Opened, Clicked: c.Clicked,
 		Clicks: c.Clicks, Unsubscribed: c.Unsubscribed, Complained: c.Complained}
-	// One hash aggregate per customer rather than three DISTINCT sorts.
-	if err := s.DB.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE u), count(*) FILTER (WHERE c)
+	if e.scope == ScopeAll {
+		// All email: from report_email_reach, whatever the range's
+		// customer-days (see migration 00034).
+		if err := s.DB.QueryRowxContext(ctx, `SELECT COALESCE(sum(customers) FILTER (WHERE flag = 'delivered'), 0),
+				COALESCE(sum(customers) FILTER (WHERE flag = 'unsubscribed'), 0), COALESCE(sum(customers) FILTER (WHERE flag = 'complained'), 0)
+			FROM report_email_reach WHERE shop_id = $1 AND day BETWEEN $2 AND $3 AND prev_day < $2`,
+			shopID, r.From, r.To).Scan(&t.Customers, &t.UnsubCustomers, &t.ComplainedCustomers); err != nil {
+			return t, fmt.Errorf("reports: %s customers: %w", e.scope, err)
+		}
+	} else if err := s.DB.QueryRowxContext(ctx, `SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE u), count(*) FILTER (WHERE c)
 		FROM (SELECT bool_or(delivered) AS d, bool_or(unsubscribed) AS u, bool_or(complained) AS c
 			FROM report_email_customers WHERE shop_id = $1 AND scope = $2 AND ($3::bigint IS NULL OR scope_id = $3)
 				AND ($4::text IS NULL OR variant = $4) AND day BETWEEN $5 AND $6
@@ -86,18 +94,24 @@ func (s *Store) flowLines(ctx context.Context, shopID int64, r Range, customers 
 		Unsub     int64 `db:"unsub"`
 		Complain  int64 `db:"complain"`
 	}
-	if err := s.DB.SelectContext(ctx, &rows, `SELECT d.scope_id, d.sent, d.delivered, d.bounced, d.opened, d.clicked, d.clicks,
-			d.unsubscribed, d.complained, COALESCE(c.customers, 0) AS customers, COALESCE(c.unsub, 0) AS unsub, COALESCE(c.complain, 0) AS complain
-		FROM (SELECT scope_id, sum(sent) AS sent, sum(delivered) AS delivered, sum(bounced) AS bounced, sum(opened) AS opened,
-				sum(clicked) AS clicked, sum(clicks) AS clicks, sum(unsubscribed) AS unsubscribed, sum(complained) AS complained
-			FROM report_email_daily WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3 GROUP BY scope_id) d
-		LEFT JOIN (SELECT scope_id, count(*) FILTER (WHERE d) AS customers, count(*) FILTER (WHERE u) AS unsub,
+	// Without customers the join is left out of the statement, not just
+	// false: a generic plan would still read every customer-day.
+	join := `LEFT JOIN (SELECT NULL::bigint AS scope_id, 0 AS customers, 0 AS unsub, 0 AS complain) c ON false`
+	if customers {
+		join = `LEFT JOIN (SELECT scope_id, count(*) FILTER (WHERE d) AS customers, count(*) FILTER (WHERE u) AS unsub,
 				count(*) FILTER (WHERE cm) AS complain
 			FROM (SELECT scope_id, bool_or(delivered) AS d, bool_or(unsubscribed) AS u, bool_or(complained) AS cm
 				FROM report_email_customers WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3
 				GROUP BY scope_id, customer_id) pc
 			GROUP BY scope_id) c
-			ON c.scope_id = d.scope_id AND $4`, shopID, r.From, r.To, customers); err != nil {
+			ON c.scope_id = d.scope_id`
+	}
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT d.scope_id, d.sent, d.delivered, d.bounced, d.opened, d.clicked, d.clicks,
+			d.unsubscribed, d.complained, COALESCE(c.customers, 0) AS customers, COALESCE(c.unsub, 0) AS unsub, COALESCE(c.complain, 0) AS complain
+		FROM (SELECT scope_id, sum(sent) AS sent, sum(delivered) AS delivered, sum(bounced) AS bounced, sum(opened) AS opened,
+				sum(clicked) AS clicked, sum(clicks) AS clicks, sum(unsubscribed) AS unsubscribed, sum(complained) AS complained
+			FROM report_email_daily WHERE shop_id = $1 AND scope = 'flow' AND day BETWEEN $2 AND $3 GROUP BY scope_id) d
+		`+join, shopID, r.From, r.To); err != nil {
 		return nil, fmt.Errorf("reports: flow lines: %w", err)
 	}
 	by := map[int64]*Line{}

@@ -43,6 +43,12 @@ func TestReportsPage(t *testing.T) {
 	h.db.MustExec(`INSERT INTO report_email_customers (shop_id, scope, scope_id, variant, day, customer_id, delivered, unsubscribed) VALUES
 		($1, 'all', 0, '', $3, 1, true, true), ($1, 'all', 0, '', $3, 2, true, false), ($1, 'all', 0, '', $4, 2, true, false),
 		($1, 'flow', $2, 's1', $3, 1, true, true), ($1, 'flow', $2, 's1', $3, 2, true, false)`, a.ID, flow, recent, today.AddDate(0, 0, -1))
+	// All email's unique customers are read from report_email_reach, which
+	// the handler keeps beside report_email_customers: each customer-day
+	// with the customer's previous one (1970-01-01: none).
+	h.db.MustExec(`INSERT INTO report_email_reach (shop_id, flag, day, prev_day, slot, customers) VALUES
+		($1, 'delivered', $2, '1970-01-01', 0, 2), ($1, 'delivered', $3, $2, 0, 1), ($1, 'unsubscribed', $2, '1970-01-01', 0, 1)`,
+		a.ID, recent, today.AddDate(0, 0, -1))
 	resp, body := h.get("/app/reports?preset=7", authA...)
 	if resp.StatusCode != 200 {
 		t.Fatalf("reports: %d %s", resp.StatusCode, body)
