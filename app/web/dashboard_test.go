@@ -33,6 +33,8 @@ func TestDashboardFigures(t *testing.T) {
 		($1, 'all', 0, '', $3, 0, 100, 100, 40, 10, 10), ($1, 'flow', $4, 's1', $2, 0, 50, 40, 20, 10, 15)`, a.ID, recent, before, flow)
 	h.db.MustExec(`INSERT INTO report_email_customers (shop_id, scope, scope_id, variant, day, customer_id, delivered)
 		SELECT $1, 'all', 0, '', $2, g, true FROM generate_series(1, 150) g`, a.ID, recent)
+	// As the handler keeps them beside: those 150 customer-days, none with an earlier one.
+	h.db.MustExec(`INSERT INTO report_email_reach (shop_id, flag, day, prev_day, slot, customers) VALUES ($1, 'delivered', $2, '1970-01-01', 0, 150)`, a.ID, recent)
 	h.db.MustExec(`INSERT INTO report_daily (shop_id, scope, scope_id, variant, day, slot, sent, delivered, opened, clicked, clicks)
 		VALUES ($1, 'campaign', $2, '', $3, 0, 150, 140, 70, 20, 30)`, a.ID, cid, recent)
 	// Orders: this week 3 for 300.00 (2 from the campaign, 1 from the flow), the week before 2 for 100.00.
