@@ -110,7 +110,8 @@ func (s *server) dashboardReport(c *gin.Context, shopID int64, currency string) 
 	if err != nil {
 		return v, err
 	}
-	if v.From == "" {
+	if v.From == "" || v.Preset != "custom" {
+		// A preset's own days, not dates left in the form from before.
 		v.From, v.To = r.From.Format(time.DateOnly), r.To.Format(time.DateOnly)
 	}
 	q := url.Values{"preset": {v.Preset}, "from": {v.From}, "to": {v.To}, "compare": {v.Compare}}
@@ -376,7 +377,7 @@ func heatmap(wh [7][24]reports.Engagement) views.Heatmap {
 }
 
 var deviceNames = map[string]string{reports.DeviceDesktop: "Desktop", reports.DeviceMobile: "Mobile",
-	reports.DeviceTablet: "Tablet", reports.DeviceUnknown: "Unknown (image proxy)"}
+	reports.DeviceTablet: "Tablet", reports.DeviceUnknown: "Unknown"}
 
 func shareChart(id, name, title string, rows []reports.Share, clicks bool) views.DashChart {
 	c := views.DashChart{ID: id, Title: title}

@@ -78,6 +78,10 @@ func TestDashboardFigures(t *testing.T) {
 	if !strings.Contains(body, `href="/app/campaigns/`+itoa(cid)+`/report"`) || !strings.Contains(body, `href="/app/flows/`+itoa(flow)+`/report"`) {
 		t.Error("the top campaigns and flows do not link to their reports")
 	}
+	// A preset shows its own days in the date fields, not dates left in the form.
+	if _, body := h.get("/app?preset=7&from=2020-01-01&to=2020-01-31", authA...); !strings.Contains(body, `value="`+today.AddDate(0, 0, -6).Format(time.DateOnly)+`"`) {
+		t.Error("the From field keeps a stale date under a preset")
+	}
 	// Without a comparison, no change is shown.
 	if _, body := h.get("/app?preset=7&compare=none", authA...); strings.Contains(body, "data-change") {
 		t.Error("compare=none still shows changes")

@@ -113,7 +113,8 @@ func (s *server) flowReport(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if v.From == "" {
+	if v.From == "" || v.Preset != "custom" {
+		// A preset's own days, not dates left in the form from before.
 		v.From, v.To = rg.From.Format(time.DateOnly), rg.To.Format(time.DateOnly)
 	}
 	v.RangeLabel = rg.From.Format("2 Jan 2006") + " – " + rg.To.Format("2 Jan 2006")

@@ -105,7 +105,8 @@ func (s *server) reportsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if d.From == "" {
+	if d.From == "" || d.Preset != "custom" {
+		// A preset's own days, not dates left in the form from before.
 		d.From, d.To = rg.From.Format(time.DateOnly), rg.To.Format(time.DateOnly)
 	}
 	rep, err := s.Reports.MetricsBrief(ctx, sh.ID, rg, sc) // the table shows no per-customer rates

@@ -70,7 +70,9 @@ test('a merchant goes from the dashboard to a flow report and down to an attribu
   await row.locator('a[data-order-link]').click();
   await page.waitForURL(/\/app\/customers\/\d+\?.*id_token=/);
   await page.waitForSelector('#customer-orders');
-  assert.equal((await page.textContent(`#customer-orders tr[data-attribution-of="${orderName}"]`)).trim(), reason);
+  // (there as a sentence of its own: capitalised)
+  const onProfile = (await page.textContent(`#customer-orders tr[data-attribution-of="${orderName}"]`)).trim();
+  assert.equal(onProfile, reason[0].toUpperCase() + reason.slice(1));
 
   // The dashboard at a phone's width.
   await page.setViewportSize({ width: 390, height: 844 });

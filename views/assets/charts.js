@@ -141,8 +141,11 @@ function draw(fig) {
   const holder = document.createElement('div');
   holder.className = 'cw-Chart__plot';
   holder.setAttribute('aria-hidden', 'true');
-  const table = fig.querySelector('table');
-  fig.insertBefore(holder, table ? table.closest('details') || table : null);
+  // Before the figure's own child that holds the table (a details, a
+  // scrolling box or the table itself), after the caption.
+  let ref = fig.querySelector('table');
+  while (ref && ref.parentNode !== fig) ref = ref.parentNode;
+  fig.insertBefore(holder, ref || null);
   const plot = new uPlot(opts, data, holder);
   fig.dataset.chartDrawn = 'true';
   // Follow the card's width (the admin is responsive: 390 px to wide).
