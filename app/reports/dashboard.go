@@ -17,8 +17,27 @@ import (
 // and the dashboard's own of migration 00034): a few thousand rows at
 // most, whatever the store's size.
 func (s *Store) Dashboard(ctx context.Context, shopID int64, r Range) (Dashboard, error) {
+	return s.DashboardCompared(ctx, shopID, r, PreviousPeriod(r))
+}
+
+// PreviousPeriod is the same number of days just before r.
+func PreviousPeriod(r Range) Range {
 	n := r.Days()
-	d := Dashboard{Range: r, Compare: Range{From: r.From.AddDate(0, 0, -n), To: r.From.AddDate(0, 0, -1)}}
+	return Range{From: r.From.AddDate(0, 0, -n), To: r.From.AddDate(0, 0, -1)}
+}
+
+// YearBefore is r a year earlier (29 February falls on the 1 March).
+func YearBefore(r Range) Range {
+	return Range{From: r.From.AddDate(-1, 0, 0), To: r.To.AddDate(-1, 0, 0)}
+}
+
+// DashboardCompared is Dashboard against any earlier period cmp (its To
+// before r's From).
+func (s *Store) DashboardCompared(ctx context.Context, shopID int64, r, cmp Range) (Dashboard, error) {
+	d := Dashboard{Range: r, Compare: cmp}
+	if !cmp.To.Before(r.From) || cmp.To.Before(cmp.From) {
+		return d, fmt.Errorf("reports: dashboard: the comparison %s–%s must end before the range", cmp.From.Format(time.DateOnly), cmp.To.Format(time.DateOnly))
+	}
 	cur, err := s.MetricsBrief(ctx, shopID, r, Scope{Kind: ScopeAll})
 	if err != nil {
 		return d, fmt.Errorf("reports: dashboard: %w", err)
@@ -83,41 +102,59 @@ func (s *Store) dashboardDays(ctx context.Context, shopID int64, d *Dashboard) e
 			p.StoreOrders, p.StoreSales = x.Orders, x.Sales
 		}
 	}
-	// Both periods' days, and the net change of every day before them: the
-	// list size at a day's end is the running total up to it.
-	var subs []struct {
-		Day          time.Time `db:"day"`
-		Subscribed   int64     `db:"subscribed"`
-		FromWheel    int64     `db:"from_wheel"`
-		Unsubscribed int64     `db:"unsubscribed"`
-	}
-	if err := s.DB.SelectContext(ctx, &subs, `SELECT day, sum(subscribed) AS subscribed, sum(from_wheel) AS from_wheel,
-			sum(unsubscribed) AS unsubscribed
-		FROM report_subscribers_daily WHERE shop_id = $1 AND day BETWEEN $2 AND $3 GROUP BY day
+	// Both periods' days (and any between them), and the net change of
+	// every day before them: the list size at a day's end is the running
+	// total up to it.
+	var subs []subscriberDay
+	if err := s.DB.SelectContext(ctx, &subs, `SELECT $2::date - 1 AS day, COALESCE(sum(subscribed), 0) AS subscribed, 0 AS from_wheel,
+			COALESCE(sum(unsubscribed), 0) AS unsubscribed
+		FROM report_subscribers_daily WHERE shop_id = $1 AND day < $2
 		UNION ALL
-		SELECT $2::date - 1, COALESCE(sum(subscribed), 0), 0, COALESCE(sum(unsubscribed), 0)
-		FROM report_subscribers_daily WHERE shop_id = $1 AND day < $2`, shopID, d.Compare.From, d.Range.To); err != nil {
+		SELECT day, sum(subscribed), sum(from_wheel), sum(unsubscribed)
+		FROM report_subscribers_daily WHERE shop_id = $1 AND day BETWEEN $2 AND $3 GROUP BY day`,
+		shopID, d.Compare.From, d.Range.To); err != nil {
 		return fmt.Errorf("subscriber days: %w", err)
 	}
-	var before int64
-	for _, x := range subs {
-		if x.Day.Before(d.Compare.From) { // every day before both periods
-			before += x.Subscribed - x.Unsubscribed
+	// The row of the days before comes first: it is dated the day before them.
+	slices.SortFunc(subs, func(a, b subscriberDay) int {
+		return a.Day.Compare(b.Day)
+	})
+	var net int64
+	for i, x := range subs {
+		net += x.Subscribed - x.Unsubscribed
+		if i == 0 { // every day before both periods
+			d.PrevSubscribers.ListSize, d.Subscribers.ListSize = net, net
 			continue
 		}
-		t := &d.Subscribers
-		if x.Day.Before(d.Range.From) {
+		var t *SubscriberTotals
+		switch {
+		case !x.Day.After(d.Compare.To):
 			t = &d.PrevSubscribers
-		} else if p := at(x.Day); p != nil {
-			p.Subscribed, p.Unsubscribed = x.Subscribed, x.Unsubscribed
+		case !x.Day.Before(d.Range.From):
+			t = &d.Subscribers
+			if p := at(x.Day); p != nil {
+				p.Subscribed, p.Unsubscribed = x.Subscribed, x.Unsubscribed
+			}
 		}
-		t.New += x.Subscribed
-		t.FromWheel += x.FromWheel
-		t.Left += x.Unsubscribed
+		if t != nil {
+			t.New += x.Subscribed
+			t.FromWheel += x.FromWheel
+			t.Left += x.Unsubscribed
+		}
+		if !x.Day.After(d.Compare.To) {
+			d.PrevSubscribers.ListSize = net
+		}
+		d.Subscribers.ListSize = net
 	}
-	d.PrevSubscribers.ListSize = before + d.PrevSubscribers.New - d.PrevSubscribers.Left
-	d.Subscribers.ListSize = d.PrevSubscribers.ListSize + d.Subscribers.New - d.Subscribers.Left
 	return nil
+}
+
+// subscriberDay is one day's consent changes.
+type subscriberDay struct {
+	Day          time.Time `db:"day"`
+	Subscribed   int64     `db:"subscribed"`
+	FromWheel    int64     `db:"from_wheel"`
+	Unsubscribed int64     `db:"unsubscribed"`
 }
 
 // dashboardEngagement fills WeekHour, Devices and Clients.

@@ -307,13 +307,14 @@ func loadDashModel(t *testing.T, d *sqlx.DB, shop int64, loc *time.Location, lis
 	return m
 }
 
-// check compares the dashboard with the model for its range.
-func (m *dashModel) check(t *testing.T, got reports.Dashboard) {
+// check compares the dashboard with the model for its range and the
+// comparison period it was asked for.
+func (m *dashModel) check(t *testing.T, got reports.Dashboard, compare reports.Range) {
 	t.Helper()
 	r := got.Range
 	name := r.From.Format(time.DateOnly) + "…" + r.To.Format(time.DateOnly)
-	if got.Compare.To != r.From.AddDate(0, 0, -1) || got.Compare.Days() != r.Days() {
-		t.Errorf("%s: compare %v", name, got.Compare)
+	if got.Compare != compare {
+		t.Errorf("%s: compare %v, want %v", name, got.Compare, compare)
 	}
 	if len(got.Days) != r.Days() {
 		t.Fatalf("%s: %d days", name, len(got.Days))
@@ -623,11 +624,19 @@ func TestDashboardMatchesRawRows(t *testing.T) {
 		if i == 0 {
 			rg = reports.Range{From: base.AddDate(0, 0, 10), To: base.AddDate(0, 0, 29)}
 		}
+		// Against the period before, or (every third range) an earlier
+		// period with days between them, as "the same days last year" is.
+		compare := reports.PreviousPeriod(rg)
 		got, err := st.Dashboard(ctx, w.shop, rg)
+		if i%3 == 2 {
+			gap := 1 + r.IntN(6)
+			compare = reports.Range{From: rg.From.AddDate(0, 0, -gap-r.IntN(8)-1), To: rg.From.AddDate(0, 0, -gap-1)}
+			got, err = st.DashboardCompared(ctx, w.shop, rg, compare)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.check(t, got)
+		m.check(t, got, compare)
 		for _, c := range []struct {
 			rg  reports.Range
 			tot reports.Totals

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -64,26 +65,31 @@ func (s *server) dashboard(c *gin.Context) {
 	s.render(c, status, views.Dashboard(s.page(c, "Dashboard", "dashboard"), data))
 }
 
-var errBadCompare = errors.New("compare must be previous or none")
+var errBadCompare = errors.New("compare must be previous, year or none")
 
 // dashboardQuery reads the range (presets 7, 30, 90 or custom dates) and
-// whether to compare it with the period before.
-func (s *server) dashboardQuery(c *gin.Context, shopID int64) (reports.Range, bool, error) {
+// what to compare it with: the period before, the same days a year
+// before, or nothing (ok false).
+func (s *server) dashboardQuery(c *gin.Context, shopID int64) (r, cmp reports.Range, ok bool, err error) {
 	today, err := s.Reports.Today(c.Request.Context(), shopID, s.Now())
 	if err != nil {
-		return reports.Range{}, false, err
+		return r, cmp, false, err
 	}
-	r, err := reports.ParseRange(c.Query("preset"), c.Query("from"), c.Query("to"), today)
-	if err != nil {
-		return r, false, err
+	if r, err = reports.ParseRange(c.Query("preset"), c.Query("from"), c.Query("to"), today); err != nil {
+		return r, cmp, false, err
 	}
 	switch c.DefaultQuery("compare", "previous") {
 	case "previous":
-		return r, true, nil
+		return r, reports.PreviousPeriod(r), true, nil
+	case "year":
+		if y := reports.YearBefore(r); y.To.Before(r.From) {
+			return r, y, true, nil
+		}
+		return r, cmp, false, fmt.Errorf("%w: a range over a year long can't be compared with the year before", reports.ErrBadRange)
 	case "none":
-		return r, false, nil
+		return r, reports.PreviousPeriod(r), false, nil
 	}
-	return r, false, errBadCompare
+	return r, cmp, false, errBadCompare
 }
 
 func (s *server) dashboardReport(c *gin.Context, shopID int64, currency string) (views.DashboardReport, error) {
@@ -100,13 +106,14 @@ func (s *server) dashboardReport(c *gin.Context, shopID int64, currency string) 
 	}
 	v.Presets = append(v.Presets, views.ReportOption{Value: "custom", Label: "Custom", Selected: v.Preset == "custom"})
 	v.Compares = []views.ReportOption{{Value: "previous", Label: "The period before", Selected: v.Compare == "previous"},
+		{Value: "year", Label: "The same days a year before", Selected: v.Compare == "year"},
 		{Value: "none", Label: "Nothing", Selected: v.Compare == "none"}}
-	r, compare, err := s.dashboardQuery(c, shopID)
+	r, cmp, compare, err := s.dashboardQuery(c, shopID)
 	if err != nil {
 		v.Error = err.Error()
 		return v, err
 	}
-	d, err := s.Reports.Dashboard(c.Request.Context(), shopID, r)
+	d, err := s.Reports.DashboardCompared(c.Request.Context(), shopID, r, cmp)
 	if err != nil {
 		return v, err
 	}

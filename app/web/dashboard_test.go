@@ -82,6 +82,17 @@ func TestDashboardFigures(t *testing.T) {
 	if _, body := h.get("/app?preset=7&from=2020-01-01&to=2020-01-31", authA...); !strings.Contains(body, `value="`+today.AddDate(0, 0, -6).Format(time.DateOnly)+`"`) {
 		t.Error("the From field keeps a stale date under a preset")
 	}
+	// Against the same days a year before: 600.00 then, so −50 %.
+	h.db.MustExec(`INSERT INTO report_orders_daily (shop_id, scope, scope_id, variant, day, slot, orders, sales) VALUES
+		($1, 'campaign', $2, '', $3, 0, 4, 600.00)`, a.ID, cid, recent.AddDate(-1, 0, 0))
+	if _, body := h.get("/app?preset=7&compare=year", authA...); reportCell(t, body, `data-kpi="sales"`, "data-change") == "" ||
+		!strings.Contains(reportCell(t, body, `data-kpi="sales"`, "data-change"), "▼ −50.0 %") ||
+		!strings.Contains(body, "Compared with "+today.AddDate(-1, 0, -6).Format("2 Jan 2006")) {
+		t.Errorf("year-ago comparison: sales change %q", reportCell(t, body, `data-kpi="sales"`, "data-change"))
+	}
+	if resp, body := h.get("/app?preset=custom&from=2025-01-01&to=2026-01-01&compare=year", authA...); resp.StatusCode != 422 || !strings.Contains(body, "can&#39;t be compared with the year before") {
+		t.Errorf("a year-long range against the year before: %d", resp.StatusCode)
+	}
 	// Without a comparison, no change is shown.
 	if _, body := h.get("/app?preset=7&compare=none", authA...); strings.Contains(body, "data-change") {
 		t.Error("compare=none still shows changes")
