@@ -317,6 +317,9 @@ func TestRedactRemovesPerCustomerReportRows(t *testing.T) {
 	d.MustExec(`INSERT INTO order_attributions (shop_id, order_id, customer_id, ordered_at, day, message_id, event_id, touch, touched_at, window_days,
 		email_kind, flow_id, flow_version, flow_step, amount) VALUES ($1, 900, $2, $3, $4, 1, 1, 'click', $3, 5, 'flow', 7, 1, 's1', 25.00)`,
 		a, ann, day.Add(10*time.Hour), day)
+	// The subscriber rollup counts Ann and Wendy as subscribed (list size 2).
+	d.MustExec(`INSERT INTO report_subscriber_states (shop_id, customer_id, consent) VALUES ($1, $2, 'subscribed'), ($1, $3, 'subscribed')`, a, ann, wendy)
+	d.MustExec(`INSERT INTO report_subscribers_daily (shop_id, day, slot, subscribed) VALUES ($1, $2, 3, 2)`, a, day)
 	inTx(t, d, func(tx *sqlx.Tx) error {
 		_, err := s.HandleCustomerRedact(ctx, tx, privacy.CustomerRedact{WebhookID: "rep", ShopID: a, ShopifyCustomerID: 10, Email: "ann@example.com"})
 		return err
@@ -340,5 +343,12 @@ func TestRedactRemovesPerCustomerReportRows(t *testing.T) {
 	}
 	if n := count(`SELECT sent::int FROM report_email_daily WHERE shop_id = $1`, a); n != 2 {
 		t.Errorf("the day's counts changed: %d", n)
+	}
+	// Ann's subscriber state is gone and she has left the list: Wendy remains.
+	if n := count(`SELECT count(*) FROM report_subscriber_states WHERE customer_id = $1`, ann); n != 0 {
+		t.Error("the redacted customer's subscriber state remains")
+	}
+	if n := count(`SELECT (sum(subscribed) - sum(unsubscribed))::int FROM report_subscribers_daily WHERE shop_id = $1`, a); n != 1 {
+		t.Errorf("list size after the redaction: %d, want 1", n)
 	}
 }
